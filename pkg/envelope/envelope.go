@@ -1,0 +1,173 @@
+// Package envelope defines the JSON messages that travel between the
+// services. The JSON Schema files in schemas/envelope describe the same
+// shapes for upstream publishers; a test keeps the two in step.
+package envelope
+
+import "time"
+
+// Import modes.
+const (
+	ModeInsert  = "insert"
+	ModeUpsert  = "upsert"
+	ModeUpdate  = "update"
+	ModeReplace = "replace"
+)
+
+// Row results. Every source row ends in exactly one of them.
+const (
+	Created = "created"
+	Updated = "updated"
+	Skipped = "skipped"
+	Failed  = "failed"
+)
+
+// Stages that emit outcomes; also used in Nats-Msg-Id and dead-letter subjects.
+const (
+	StageIngest   = "ingest"
+	StageValidate = "validate"
+	StageDedup    = "dedup"
+	StageWrite    = "write"
+	StageReport   = "report"
+)
+
+// Options are chosen once per import and travel with every chunk, so each
+// service can work on a chunk without looking anything up.
+type Options struct {
+	Schema string `json:"schema"`
+	Mode   string `json:"mode"`
+	Key    string `json:"key,omitempty"` // reconciliation key field; empty means the schema's default
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// RowChunk is a chunk of raw rows on intake.rows.<tenant>.<import>.
+type RowChunk struct {
+	Tenant  string   `json:"tenant"`
+	Import  string   `json:"import"`
+	Chunk   int      `json:"chunk"`
+	Options Options  `json:"options"`
+	Header  []string `json:"header"`
+	Rows    []RawRow `json:"rows"`
+}
+
+// RawRow is one source row: its 1-based row number as a spreadsheet shows it
+// (the header is row 1) and its cells in header order. Error is set when the
+// reader could not parse the row; such a row is reported failed.
+type RawRow struct {
+	Row   int      `json:"row"`
+	Cells []string `json:"cells"`
+	Error string   `json:"error,omitempty"`
+}
+
+// RecordChunk is a chunk of validated records on intake.valid and intake.unique.
+type RecordChunk struct {
+	Tenant  string   `json:"tenant"`
+	Import  string   `json:"import"`
+	Chunk   int      `json:"chunk"`
+	Options Options  `json:"options"`
+	Records []Record `json:"records"`
+}
+
+// Record is one valid row: normalised fields and its reconciliation key
+// ("email:ann@example.com").
+type Record struct {
+	Row    int            `json:"row"`
+	Key    string         `json:"key"`
+	Fields map[string]any `json:"fields"`
+}
+
+// Accounting kinds on intake.outcomes.
+const (
+	KindOpened   = "opened"
+	KindOutcomes = "outcomes"
+	KindSealed   = "sealed"
+)
+
+// Accounting is what the reporter counts from, on intake.outcomes.<tenant>.<import>:
+// the import's opening (with its options), outcome chunks from every stage,
+// and the seal with the final row count.
+type Accounting struct {
+	Kind     string    `json:"kind"`
+	Tenant   string    `json:"tenant"`
+	Import   string    `json:"import"`
+	Stage    string    `json:"stage,omitempty"`
+	Chunk    int       `json:"chunk,omitempty"`
+	Options  *Options  `json:"options,omitempty"`
+	Source   string    `json:"source,omitempty"` // opened: where the rows come from, e.g. the file name
+	Total    *int      `json:"total,omitempty"`  // sealed: rows in the source
+	Reason   string    `json:"reason,omitempty"` // sealed: why the source ended early (the import then ends failed)
+	Outcomes []Outcome `json:"outcomes,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Outcome is what happened to one row. Problems say why a row failed (every
+// problem found, not just the first) or why it was skipped.
+type Outcome struct {
+	Row      int       `json:"row" bson:"row"`
+	Result   string    `json:"result" bson:"result"`
+	Problems []Problem `json:"problems,omitempty" bson:"problems,omitempty"`
+}
+
+// Problem is one reason, about one field when Field is set.
+type Problem struct {
+	Field   string `json:"field,omitempty" bson:"field,omitempty"`
+	Message string `json:"message" bson:"message"`
+}
+
+// FailedRows reports every row of rows as failed for one reason.
+func FailedRows(rows []int, reason string) []Outcome {
+	out := make([]Outcome, len(rows))
+	for i, r := range rows {
+		out[i] = Outcome{Row: r, Result: Failed, Problems: []Problem{{Message: reason}}}
+	}
+	return out
+}
+
+// Event types on intake.events.<tenant>.<import>.
+const (
+	EventOpened    = "opened"
+	EventSealed    = "sealed"
+	EventCompleted = "completed"
+	EventFailed    = "failed"
+)
+
+// Event is a lifecycle event for observers.
+type Event struct {
+	Type    string    `json:"type"`
+	Tenant  string    `json:"tenant"`
+	Import  string    `json:"import"`
+	Options *Options  `json:"options,omitempty"`
+	Total   *int      `json:"total,omitempty"`
+	Counts  *Counts   `json:"counts,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Counts are the per-result row counts of an import.
+type Counts struct {
+	Created int `json:"created" bson:"created"`
+	Updated int `json:"updated" bson:"updated"`
+	Skipped int `json:"skipped" bson:"skipped"`
+	Failed  int `json:"failed" bson:"failed"`
+}
+
+// Add counts one outcome.
+func (c *Counts) Add(result string) {
+	switch result {
+	case Created:
+		c.Created++
+	case Updated:
+		c.Updated++
+	case Skipped:
+		c.Skipped++
+	default:
+		c.Failed++
+	}
+}
+
+// Sum is the number of rows counted.
+func (c Counts) Sum() int { return c.Created + c.Updated + c.Skipped + c.Failed }
+
+// ValidResult reports whether r is one of the four row results.
+func ValidResult(r string) bool {
+	return r == Created || r == Updated || r == Skipped || r == Failed
+}

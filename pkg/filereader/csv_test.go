@@ -1,0 +1,110 @@
+package filereader
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func readAll(t testing.TB, in string, opts CSVOptions) ([]string, []Row) {
+	t.Helper()
+	r, err := NewCSV(strings.NewReader(in), opts)
+	if err != nil {
+		t.Fatalf("NewCSV: %v", err)
+	}
+	var rows []Row
+	for {
+		row, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return r.Header(), rows
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+func TestCSVRowNumbersMatchSpreadsheet(t *testing.T) {
+	in := "\ufeffname,email\r\n" + // BOM and CRLF
+		"Ann,ann@example.com\r\n" + // row 2
+		"\r\n" + // row 3: blank line
+		"\"Bob\nSmith\",bob@example.com\r\n" + // row 4: one row over two lines
+		",\r\n" + // row 5: all cells empty
+		"Cid,cid@example.com\r\n" // row 6
+	header, rows := readAll(t, in, CSVOptions{})
+	if !reflect.DeepEqual(header, []string{"name", "email"}) {
+		t.Fatalf("header = %q", header)
+	}
+	var got []int
+	for _, r := range rows {
+		got = append(got, r.Number)
+	}
+	if want := []int{2, 4, 6}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("row numbers = %v, want %v", got, want)
+	}
+	if rows[1].Cells[0] != "Bob\nSmith" {
+		t.Fatalf("multi-line cell = %q", rows[1].Cells[0])
+	}
+}
+
+func TestCSVMalformedRowFailsOnlyThatRow(t *testing.T) {
+	in := "name,email\nAnn,ann@example.com\nB\"ob,bob@example.com\nCid,cid@example.com\n"
+	_, rows := readAll(t, in, CSVOptions{})
+	if len(rows) != 3 {
+		t.Fatalf("rows = %d, want 3: %+v", len(rows), rows)
+	}
+	if rows[1].Err == nil || rows[1].Number != 3 {
+		t.Fatalf("row 3 should fail to parse: %+v", rows[1])
+	}
+	if rows[2].Err != nil || rows[2].Number != 4 || rows[2].Cells[0] != "Cid" {
+		t.Fatalf("row 4 should read fine: %+v", rows[2])
+	}
+}
+
+func TestCSVRaggedRowsAreKept(t *testing.T) {
+	_, rows := readAll(t, "a,b\n1\n1,2,3\n", CSVOptions{})
+	if len(rows[0].Cells) != 1 || len(rows[1].Cells) != 3 {
+		t.Fatalf("ragged rows must reach the validator as they are: %+v", rows)
+	}
+}
+
+func TestCSVDelimiterAndCellLimit(t *testing.T) {
+	_, rows := readAll(t, "a;b\n1;"+strings.Repeat("x", 20)+"\n", CSVOptions{Delimiter: ';', MaxCellBytes: 10})
+	if rows[0].Err == nil || !strings.Contains(rows[0].Err.Error(), "longer than 10 bytes") {
+		t.Fatalf("want a cell-size error, got %+v", rows[0])
+	}
+}
+
+func TestCSVEmptyFile(t *testing.T) {
+	for _, in := range []string{"", "\ufeff"} {
+		if _, err := NewCSV(strings.NewReader(in), CSVOptions{}); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("NewCSV(%q) = %v, want ErrEmpty", in, err)
+		}
+	}
+}
+
+func FuzzCSV(f *testing.F) {
+	f.Add("name,email\nAnn,ann@example.com\n")
+	f.Add("a,b\n\"x\ny\",2\n\n,\n")
+	f.Add("a\n\"unterminated\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := NewCSV(strings.NewReader(in), CSVOptions{MaxCellBytes: 64})
+		if err != nil {
+			return
+		}
+		last := 1
+		for i := 0; i < 10000; i++ {
+			row, err := r.Next()
+			if err != nil {
+				return
+			}
+			if row.Number <= last {
+				t.Fatalf("row numbers must increase: %d after %d", row.Number, last)
+			}
+			last = row.Number
+		}
+	})
+}

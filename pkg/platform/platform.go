@@ -1,0 +1,64 @@
+// Package platform holds what every service is given to run: its broker
+// connection, the store, the schemas and a logger.
+package platform
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Deps are a service's dependencies.
+type Deps struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Store   *store.Store
+	Schemas *schema.Registry
+	Log     *zap.Logger
+}
+
+// OutcomeOutput builds the accounting message reporting outcomes of one
+// stage for one chunk, with its de-duplication ID.
+func OutcomeOutput(stage, tenant, importID string, chunk int, outcomes []envelope.Outcome) (runner.Output, error) {
+	acc := envelope.Accounting{Kind: envelope.KindOutcomes, Tenant: tenant, Import: importID, Stage: stage, Chunk: chunk, Outcomes: outcomes, At: time.Now().UTC()}
+	return JSONOutput(subjects.For(subjects.Outcomes, tenant, importID), subjects.MsgID(importID, "outcomes-"+stage, chunk), acc)
+}
+
+// JSONOutput marshals v into an output message.
+func JSONOutput(subject, msgID string, v any) (runner.Output, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return runner.Output{}, fmt.Errorf("encode %s: %w", subject, err)
+	}
+	return runner.Output{Subject: subject, MsgID: msgID, Data: data}, nil
+}
+
+// RecordDeadLetter reports every record of a chunk a stage gave up on as failed.
+func RecordDeadLetter(stage string) func(m runner.Msg, reason string) []runner.Output {
+	return func(m runner.Msg, reason string) []runner.Output {
+		var ch envelope.RecordChunk
+		if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Import == "" {
+			return nil // cannot be attributed; it stays in the dead-letter stream
+		}
+		rows := make([]int, len(ch.Records))
+		for i, r := range ch.Records {
+			rows[i] = r.Row
+		}
+		o, err := OutcomeOutput("dead-"+stage, ch.Tenant, ch.Import, ch.Chunk,
+			envelope.FailedRows(rows, fmt.Sprintf("could not be processed (%s stage): %s", stage, reason)))
+		if err != nil {
+			return nil
+		}
+		return []runner.Output{o}
+	}
+}

@@ -1,0 +1,79 @@
+// Package reconcile decides what a row does to an existing record in each
+// import mode. It is pure: the writer reads, asks, and writes.
+package reconcile
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/intake/intake/pkg/envelope"
+)
+
+// Stamp names the import and row that wrote a record.
+type Stamp struct {
+	Import string
+	Row    int
+}
+
+// Existing is what the database holds for a key.
+type Existing struct {
+	Fields  map[string]any
+	Last    Stamp // the import and row that last wrote the record
+	Created Stamp // the import and row that created it
+}
+
+// Decision is what to do with one row and how to report it.
+type Decision struct {
+	Result  string         // created, updated, skipped or failed
+	Message string         // why, for skipped and failed rows
+	Set     map[string]any // fields to write; nil means no write
+}
+
+// Redelivered reports whether the record already carries this row's write,
+// i.e. the chunk is being processed again after a crash. The outcome must
+// then be what the first delivery reported.
+func Redelivered(this Stamp, e *Existing) (Decision, bool) {
+	if e == nil || e.Last != this {
+		return Decision{}, false
+	}
+	if e.Created == this {
+		return Decision{Result: envelope.Created}, true
+	}
+	return Decision{Result: envelope.Updated}, true
+}
+
+// Existing decides for a row whose key is already stored (by another row or
+// import). key is shown in messages.
+func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, e *Existing) Decision {
+	if d, ok := Redelivered(this, e); ok {
+		return d
+	}
+	if mode == envelope.ModeInsert {
+		return Decision{Result: envelope.Failed, Message: fmt.Sprintf("a record with %s already exists (insert mode does not change existing records)", showKey(key))}
+	}
+	set := map[string]any{}
+	for f, v := range incoming {
+		if old, ok := e.Fields[f]; !ok || !reflect.DeepEqual(old, v) {
+			set[f] = v
+		}
+	}
+	if len(set) == 0 {
+		return Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}
+	}
+	return Decision{Result: envelope.Updated, Set: set}
+}
+
+// Missing decides for a row whose key is not stored, in update mode (the
+// other modes create the record).
+func Missing(key string) Decision {
+	return Decision{Result: envelope.Skipped, Message: fmt.Sprintf("no existing record with %s (update mode does not create records)", showKey(key))}
+}
+
+func showKey(key string) string {
+	f, v, ok := strings.Cut(key, ":")
+	if !ok {
+		return key
+	}
+	return f + " " + v
+}

@@ -1,0 +1,296 @@
+// Package runner is the one consumer loop every service uses.
+//
+// A handler turns one input message into output messages and never acks.
+// The runner publishes the outputs, waits until JetStream has stored every
+// one of them, and only then acks the input. Transient errors are retried
+// with a growing delay (NakWithDelay); permanent errors, and messages that
+// keep failing past MaxDeliver, go to the dead-letter subject and are
+// accounted for by the outputs of Config.DeadLetter (failed rows), so an
+// import never hangs on a poisoned chunk.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Msg is an input message as a handler sees it.
+type Msg struct {
+	Subject      string
+	Data         []byte
+	Header       nats.Header
+	NumDelivered uint64
+	StreamSeq    uint64
+}
+
+// Output is a message to publish before the input is acked.
+type Output struct {
+	Subject string
+	MsgID   string // Nats-Msg-Id; a retried publish inside the duplicate window is stored once
+	Data    []byte
+}
+
+// Handler processes one message.
+type Handler func(ctx context.Context, m Msg) ([]Output, error)
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent wraps err so that the runner dead-letters the message at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Config tunes a runner.
+type Config struct {
+	Name       string // the stage, used in logs and dead-letter subjects
+	Batch      int    // messages per pull request
+	MaxDeliver int    // deliveries before a failing message is dead-lettered
+	Backoff    []time.Duration
+	// HandlerTimeout bounds one handler call; keep it below the consumer's AckWait
+	// or rely on the runner's in-progress signals.
+	HandlerTimeout time.Duration
+	// DeadLetter returns the outputs that account for a message the runner gives
+	// up on (typically an outcome chunk of failed rows). May be nil.
+	DeadLetter func(m Msg, reason string) []Output
+	// PublishTimeout bounds waiting for JetStream to store the outputs.
+	PublishTimeout time.Duration
+	// InProgressEvery tells the server the message is still being worked on,
+	// so a slow handler does not cause a redelivery (default 10s).
+	InProgressEvery time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Batch == 0 {
+		c.Batch = 16
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 10
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = 2 * time.Minute
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = 30 * time.Second
+	}
+	if c.InProgressEvery == 0 {
+		c.InProgressEvery = 10 * time.Second
+	}
+	return c
+}
+
+// fetchWait is how long one pull request waits for messages.
+const fetchWait = time.Second
+
+// Runner pulls from one durable consumer and runs one handler.
+type Runner struct {
+	cfg  Config
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	h    Handler
+	log  *zap.Logger
+}
+
+// New builds a runner.
+func New(js jetstream.JetStream, cons jetstream.Consumer, cfg Config, h Handler, log *zap.Logger) *Runner {
+	cfg = cfg.withDefaults()
+	return &Runner{cfg: cfg, js: js, cons: cons, h: h, log: log.With(zap.String("component", cfg.Name))}
+}
+
+// Run consumes until ctx is done. A message being handled when ctx ends is
+// finished (or naked for redelivery); nothing fetched is left unanswered.
+func (r *Runner) Run(ctx context.Context) error {
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		batch, err := r.cons.Fetch(r.cfg.Batch, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			r.log.Warn("fetch failed", zap.Error(err))
+			sleep(ctx, pause)
+			pause = min(pause*2, 5*time.Second)
+			continue
+		}
+		pause = 100 * time.Millisecond
+		for m := range batch.Messages() {
+			if ctx.Err() != nil {
+				// Shutting down: hand it back instead of leaving it to AckWait.
+				// A plain Nak would be redelivered straight into this still
+				// open pull request; the delay outlasts the request.
+				_ = m.NakWithDelay(2 * fetchWait)
+				continue
+			}
+			r.process(ctx, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			r.log.Debug("fetch ended", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
+	meta, err := jm.Metadata()
+	if err != nil {
+		r.log.Error("message without metadata", zap.Error(err))
+		_ = jm.Term()
+		return
+	}
+	m := Msg{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+
+	// The handler finishes its chunk even when shutdown starts; its own
+	// timeout bounds that.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.HandlerTimeout)
+	defer cancel()
+	stop := r.keepAlive(jm)
+	outs, err := r.h(hctx, m)
+	if err == nil {
+		err = r.publish(hctx, outs)
+	}
+	stop()
+	if err == nil {
+		if aerr := jm.Ack(); aerr != nil {
+			r.log.Warn("ack failed; the message will be redelivered", zap.Error(aerr), zap.String("subject", m.Subject))
+		}
+		return
+	}
+
+	if IsPermanent(err) || m.NumDelivered >= uint64(r.cfg.MaxDeliver) {
+		r.deadLetter(hctx, jm, m, err)
+		return
+	}
+	delay := r.cfg.Backoff[min(int(m.NumDelivered)-1, len(r.cfg.Backoff)-1)]
+	r.log.Warn("handler failed; will retry", zap.Error(err), zap.String("subject", m.Subject),
+		zap.Uint64("delivery", m.NumDelivered), zap.Duration("delay", delay))
+	_ = jm.NakWithDelay(delay)
+}
+
+// keepAlive signals "in progress" while a handler runs.
+func (r *Runner) keepAlive(jm jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.cfg.InProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = jm.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Reason header on dead letters.
+const HeaderReason = "Intake-Reason"
+
+func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause error) {
+	reason := cause.Error()
+	dead := &nats.Msg{
+		Subject: subjects.DeadFor(r.cfg.Name, m.Subject),
+		Data:    m.Data,
+		Header:  nats.Header{},
+	}
+	dead.Header.Set(HeaderReason, reason)
+	dead.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dead:%s:%d", r.cfg.Name, m.StreamSeq))
+	outs := []Output(nil)
+	if r.cfg.DeadLetter != nil {
+		outs = r.cfg.DeadLetter(m, reason)
+	}
+	err := r.publishMsgs(ctx, append([]*nats.Msg{dead}, toMsgs(outs)...))
+	if err != nil {
+		// Could not even record the failure: keep the message and try later.
+		r.log.Error("dead-lettering failed; will retry", zap.Error(err), zap.String("subject", m.Subject))
+		_ = jm.NakWithDelay(r.cfg.Backoff[len(r.cfg.Backoff)-1])
+		return
+	}
+	r.log.Error("message dead-lettered", zap.String("subject", m.Subject), zap.String("reason", reason),
+		zap.Uint64("delivery", m.NumDelivered))
+	if err := jm.Ack(); err != nil {
+		r.log.Warn("ack of dead-lettered message failed", zap.Error(err))
+	}
+}
+
+func toMsgs(outs []Output) []*nats.Msg {
+	msgs := make([]*nats.Msg, 0, len(outs))
+	for _, o := range outs {
+		nm := &nats.Msg{Subject: o.Subject, Data: o.Data}
+		if o.MsgID != "" {
+			nm.Header = nats.Header{}
+			nm.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+		}
+		msgs = append(msgs, nm)
+	}
+	return msgs
+}
+
+func (r *Runner) publish(ctx context.Context, outs []Output) error {
+	return r.publishMsgs(ctx, toMsgs(outs))
+}
+
+// publishMsgs publishes asynchronously and waits until every message is stored.
+func (r *Runner) publishMsgs(ctx context.Context, msgs []*nats.Msg) error {
+	return PublishAll(ctx, r.js, msgs, r.cfg.PublishTimeout)
+}
+
+// PublishAll publishes msgs asynchronously and returns once JetStream has
+// stored all of them, or with the first error.
+func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, timeout time.Duration) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", m.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		case <-deadline.C:
+			return fmt.Errorf("publish %s: no acknowledgement within %s", f.Msg().Subject, timeout)
+		case <-ctx.Done():
+			return fmt.Errorf("publish %s: %w", f.Msg().Subject, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

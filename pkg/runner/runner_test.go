@@ -1,0 +1,293 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+)
+
+// runServer starts an in-process nats-server with JetStream on a random port.
+func runServer(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+type env struct {
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+}
+
+// setup makes streams IN (consumed), OUT (outputs) and DEAD, and a durable on IN.
+func setup(t testing.TB) env {
+	t.Helper()
+	s := runServer(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, subj := range map[string]string{"IN": "in.>", "OUT": "out.>", "DEAD": "intake.dead.>"} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Duplicates: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, "IN", jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{js: js, cons: cons}
+}
+
+func (e env) publish(t testing.TB, subj, data string) {
+	t.Helper()
+	if _, err := e.js.Publish(context.Background(), subj, []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run starts a runner and returns a stop function that waits for it.
+func (e env) run(t testing.TB, cfg Config, h Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = New(e.js, e.cons, cfg, h, zaptest.NewLogger(t)).Run(ctx)
+	}()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func streamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func pending(t testing.TB, c jetstream.Consumer) (unacked int, waiting uint64) {
+	t.Helper()
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumAckPending, info.NumPending
+}
+
+func checkFor(t testing.TB, total, every time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("timed out after %s: %v", total, err)
+}
+
+func settled(t testing.TB, c jetstream.Consumer) func() error {
+	return func() error {
+		if unacked, waiting := pending(t, c); unacked != 0 || waiting != 0 {
+			return fmt.Errorf("%d unacked, %d waiting", unacked, waiting)
+		}
+		return nil
+	}
+}
+
+func TestOutputsStoredThenAcked(t *testing.T) {
+	e := setup(t)
+	for i := 0; i < 10; i++ {
+		e.publish(t, "in.a", fmt.Sprint(i))
+	}
+	e.run(t, Config{Name: "t"}, func(_ context.Context, m Msg) ([]Output, error) {
+		return []Output{
+			{Subject: "out.x", MsgID: "x-" + string(m.Data), Data: m.Data},
+			{Subject: "out.y", MsgID: "y-" + string(m.Data), Data: m.Data},
+		}, nil
+	})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	if n := streamMsgs(t, e.js, "OUT"); n != 20 {
+		t.Fatalf("OUT holds %d messages, want 20", n)
+	}
+}
+
+func TestTransientErrorIsRetriedWithDelay(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "x")
+	var calls atomic.Int32
+	var first, second atomic.Int64
+	e.run(t, Config{Name: "t", Backoff: []time.Duration{300 * time.Millisecond}}, func(_ context.Context, m Msg) ([]Output, error) {
+		switch calls.Add(1) {
+		case 1:
+			first.Store(time.Now().UnixNano())
+			return nil, errors.New("database unavailable")
+		default:
+			second.Store(time.Now().UnixNano())
+			if m.NumDelivered != 2 {
+				return nil, Permanent(fmt.Errorf("delivery %d, want 2", m.NumDelivered))
+			}
+			return []Output{{Subject: "out.x", Data: m.Data}}, nil
+		}
+	})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if calls.Load() < 2 {
+			return errors.New("not retried yet")
+		}
+		return settled(t, e.cons)()
+	})
+	if gap := time.Duration(second.Load() - first.Load()); gap < 250*time.Millisecond {
+		t.Fatalf("retried after %s, want the 300ms backoff", gap)
+	}
+	if n := streamMsgs(t, e.js, "OUT"); n != 1 {
+		t.Fatalf("OUT holds %d, want 1", n)
+	}
+	if n := streamMsgs(t, e.js, "DEAD"); n != 0 {
+		t.Fatalf("DEAD holds %d, want 0", n)
+	}
+}
+
+func TestPermanentErrorGoesToDeadLetterWithAccounting(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "poison")
+	e.publish(t, "in.a", "fine")
+	e.run(t, Config{
+		Name: "stage",
+		DeadLetter: func(m Msg, reason string) []Output {
+			return []Output{{Subject: "out.failed", Data: []byte(string(m.Data) + ": " + reason)}}
+		},
+	}, func(_ context.Context, m Msg) ([]Output, error) {
+		if string(m.Data) == "poison" {
+			return nil, Permanent(errors.New("cannot parse"))
+		}
+		return []Output{{Subject: "out.ok", Data: m.Data}}, nil
+	})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	dead, err := e.js.Stream(context.Background(), "DEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dead.GetLastMsgForSubject(context.Background(), "intake.dead.stage.in.a")
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if string(m.Data) != "poison" || m.Header.Get(HeaderReason) != "cannot parse" {
+		t.Fatalf("dead letter = %q reason %q", m.Data, m.Header.Get(HeaderReason))
+	}
+	out, _ := e.js.Stream(context.Background(), "OUT")
+	fm, err := out.GetLastMsgForSubject(context.Background(), "out.failed")
+	if err != nil || string(fm.Data) != "poison: cannot parse" {
+		t.Fatalf("dead-letter accounting = %v %q", err, fm.Data)
+	}
+	if _, err := out.GetLastMsgForSubject(context.Background(), "out.ok"); err != nil {
+		t.Fatalf("the good message was not processed: %v", err)
+	}
+}
+
+func TestExhaustedRetriesGoToDeadLetter(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "x")
+	var calls atomic.Int32
+	e.run(t, Config{Name: "stage", MaxDeliver: 3, Backoff: []time.Duration{10 * time.Millisecond}}, func(context.Context, Msg) ([]Output, error) {
+		calls.Add(1)
+		return nil, errors.New("always failing")
+	})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if streamMsgs(t, e.js, "DEAD") != 1 {
+			return errors.New("not dead-lettered yet")
+		}
+		return settled(t, e.cons)()
+	})
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("handler called %d times, want MaxDeliver=3", n)
+	}
+}
+
+func TestInputNotAckedWhenOutputsCannotBeStored(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "x")
+	var calls atomic.Int32
+	stop := e.run(t, Config{Name: "t", MaxDeliver: 1000, Backoff: []time.Duration{50 * time.Millisecond}, PublishTimeout: time.Second},
+		func(context.Context, Msg) ([]Output, error) {
+			calls.Add(1)
+			// No stream stores "nowhere.>": JetStream never acknowledges it.
+			return []Output{{Subject: "nowhere.x", Data: []byte("x")}}, nil
+		})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if calls.Load() < 3 {
+			return errors.New("want several attempts")
+		}
+		return nil
+	})
+	stop()
+	if unacked, waiting := pending(t, e.cons); unacked+int(waiting) != 1 {
+		t.Fatalf("the input must stay unacknowledged: %d unacked, %d waiting", unacked, waiting)
+	}
+}
+
+func TestShutdownHandsBackUnprocessedMessages(t *testing.T) {
+	e := setup(t)
+	for i := 0; i < 50; i++ {
+		e.publish(t, "in.a", fmt.Sprint(i))
+	}
+	var handled atomic.Int32
+	stop := e.run(t, Config{Name: "t", Batch: 50}, func(context.Context, Msg) ([]Output, error) {
+		handled.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return nil, nil
+	})
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if handled.Load() < 5 {
+			return errors.New("not started")
+		}
+		return nil
+	})
+	stop()
+	done := handled.Load()
+	// A new runner gets the rest promptly, not after AckWait (30s).
+	e.run(t, Config{Name: "t"}, func(context.Context, Msg) ([]Output, error) {
+		handled.Add(1)
+		return nil, nil
+	})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	if n := handled.Load(); n < 50 {
+		t.Fatalf("handled %d of 50 (first runner %d)", n, done)
+	}
+}

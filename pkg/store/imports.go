@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/envelope"
+)
+
+// Import statuses.
+const (
+	StatusProcessing = "processing"
+	StatusCompleted  = "completed"
+	StatusFailed     = "failed"
+)
+
+const (
+	importsColl = "imports"
+	rowsColl    = "import_rows"
+)
+
+// Summary is the reporter's account of one import.
+type Summary struct {
+	ID          string           `bson:"_id"`
+	Tenant      string           `bson:"tenant"`
+	Options     envelope.Options `bson:"options"`
+	Source      string           `bson:"source,omitempty"`
+	Status      string           `bson:"status"`
+	Sealed      bool             `bson:"sealed"`
+	Total       int              `bson:"total"` // rows in the source, known once sealed
+	Counts      envelope.Counts  `bson:"counts"`
+	Reason      string           `bson:"reason,omitempty"`
+	LastSeq     uint64           `bson:"last_seq"` // last accounting message applied (stream sequence)
+	RowDocs     []string         `bson:"row_docs"` // import_rows documents holding this import's row outcomes
+	CreatedAt   time.Time        `bson:"created_at"`
+	UpdatedAt   time.Time        `bson:"updated_at"`
+	CompletedAt *time.Time       `bson:"completed_at,omitempty"`
+}
+
+// GetSummary reads an import's summary.
+func (s *Store) GetSummary(ctx context.Context, id string) (*Summary, bool, error) {
+	c, err := s.coll(ctx, s.Meta, importsColl)
+	if err != nil {
+		return nil, false, err
+	}
+	var sum Summary
+	found, err := findByID(ctx, c, id, &sum)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	return &sum, true, nil
+}
+
+// SaveSummary writes an import's summary whole.
+func (s *Store) SaveSummary(ctx context.Context, sum *Summary) error {
+	c, err := s.coll(ctx, s.Meta, importsColl)
+	if err != nil {
+		return err
+	}
+	_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, sum, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save summary %s: %w", sum.ID, err)
+	}
+	return nil
+}
+
+// ListSummaries lists a tenant's imports, newest first.
+func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]Summary, error) {
+	c, err := s.coll(ctx, s.Meta, importsColl)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.Find(ctx, bson.D{{Key: "tenant", Value: tenant}}, options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)).
+		SetProjection(bson.D{{Key: "row_docs", Value: 0}}))
+	if err != nil {
+		return nil, fmt.Errorf("list imports: %w", err)
+	}
+	var out []Summary
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list imports: %w", err)
+	}
+	return out, nil
+}
+
+// RowDoc is one outcome chunk's notes: the rows that were skipped or failed, with why.
+type RowDoc struct {
+	ID     string             `bson:"_id"`
+	Import string             `bson:"import"`
+	Tenant string             `bson:"tenant"`
+	Rows   []envelope.Outcome `bson:"rows"`
+}
+
+// InsertRowDoc stores a chunk's row notes once; a second insert of the same
+// chunk (redelivery) is ignored.
+func (s *Store) InsertRowDoc(ctx context.Context, d RowDoc) error {
+	c, err := s.coll(ctx, s.Meta, rowsColl)
+	if err != nil {
+		return err
+	}
+	_, err = insertMany(ctx, c, []any{d})
+	return err
+}
+
+// RowNotes returns the noted rows of an import (skipped and failed), by row
+// number. result filters by result when not empty.
+func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]envelope.Outcome, error) {
+	c, err := s.coll(ctx, s.Meta, rowsColl)
+	if err != nil {
+		return nil, err
+	}
+	var out []envelope.Outcome
+	for _, id := range sum.RowDocs {
+		var d RowDoc
+		found, err := findByID(ctx, c, id, &d)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		for _, o := range d.Rows {
+			if result == "" || o.Result == result {
+				out = append(out, o)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Row < out[j].Row })
+	return out, nil
+}

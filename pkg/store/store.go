@@ -1,0 +1,114 @@
+// Package store keeps Intake's state in MongoDB: records, import summaries,
+// row outcomes and de-duplication claims. It is the only package that
+// speaks MongoDB.
+//
+// Layout. Three databases (so that FerretDB's SQLite backend, which has one
+// writer lock per database file, lets the writer, deduplicator and reporter
+// write in parallel):
+//   - <db>:         imports (summaries), import_rows (row outcomes, one
+//     document per outcome chunk)
+//   - <db>_records: one collection per tenant and entity, records.<tenant>.<schema>,
+//     with _id = reconciliation key ("email:ann@example.com")
+//   - <db>_dedup:   claims (_id = "<import>|<key>", row)
+//
+// Every query is by _id: FerretDB answers only _id equality from an index.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Indexer prepares a collection before first use. On MongoDB it does nothing;
+// on the embedded FerretDB it adds the _id index FerretDB does not use itself.
+type Indexer interface {
+	Ensure(ctx context.Context, db *mongo.Database, coll string) error
+}
+
+// NoIndexer is the Indexer for a real MongoDB.
+type NoIndexer struct{}
+
+// Ensure does nothing.
+func (NoIndexer) Ensure(context.Context, *mongo.Database, string) error { return nil }
+
+// Store is the MongoDB state of Intake.
+type Store struct {
+	Meta    *mongo.Database
+	Records *mongo.Database
+	Dedup   *mongo.Database
+	indexer Indexer
+}
+
+// New uses client with database name prefix db.
+func New(client *mongo.Client, db string, ix Indexer) *Store {
+	if ix == nil {
+		ix = NoIndexer{}
+	}
+	return &Store{
+		Meta:    client.Database(db),
+		Records: client.Database(db + "_records"),
+		Dedup:   client.Database(db + "_dedup"),
+		indexer: ix,
+	}
+}
+
+func (s *Store) coll(ctx context.Context, db *mongo.Database, name string) (*mongo.Collection, error) {
+	if err := s.indexer.Ensure(ctx, db, name); err != nil {
+		return nil, err
+	}
+	return db.Collection(name), nil
+}
+
+// Ping checks the database is reachable.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.Meta.Client().Ping(ctx, nil)
+}
+
+// RecordsCollection names the collection of one tenant's entity.
+func RecordsCollection(tenant, schema string) string {
+	return "records." + tenant + "." + schema
+}
+
+// IsDuplicateKey reports whether a write error is E11000.
+func IsDuplicateKey(code int) bool { return code == 11000 || code == 11001 }
+
+// insertMany inserts docs unordered and returns the indexes of the documents
+// whose _id already existed. Any other write error is returned.
+func insertMany(ctx context.Context, c *mongo.Collection, docs []any) (map[int]bool, error) {
+	dups := map[int]bool{}
+	if len(docs) == 0 {
+		return dups, nil
+	}
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return dups, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, fmt.Errorf("insert into %s: %w", c.Name(), err)
+	}
+	for _, we := range bwe.WriteErrors {
+		if !IsDuplicateKey(we.Code) {
+			return nil, fmt.Errorf("insert into %s: document %d: %w", c.Name(), we.Index, err)
+		}
+		dups[we.Index] = true
+	}
+	return dups, nil
+}
+
+// findByID decodes the document with _id id into out; found is false if there is none.
+func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (found bool, err error) {
+	err = c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("find %s in %s: %w", id, c.Name(), err)
+	}
+	return true, nil
+}

@@ -1,0 +1,136 @@
+// Package streams creates the pipeline's JetStream streams and durable
+// consumers. Creation is idempotent, so any number of instances may start at
+// the same time.
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Config sizes the streams.
+type Config struct {
+	Replicas      int           // 1 for a single server, 3 for a cluster
+	RowsRetention time.Duration // how long raw rows are kept for replay
+	DupWindow     time.Duration // Nats-Msg-Id de-duplication window
+	MaxMsgSize    int32
+}
+
+// Defaults fills unset fields.
+func (c Config) Defaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.RowsRetention == 0 {
+		c.RowsRetention = 7 * 24 * time.Hour
+	}
+	if c.DupWindow == 0 {
+		c.DupWindow = 10 * time.Minute
+	}
+	if c.MaxMsgSize == 0 {
+		c.MaxMsgSize = 8 << 20
+	}
+	return c
+}
+
+// Configs returns the stream configurations of the pipeline.
+func Configs(c Config) []jetstream.StreamConfig {
+	c = c.Defaults()
+	base := func(name, stage string, ret jetstream.RetentionPolicy, maxAge time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:       name,
+			Subjects:   []string{subjects.All(stage)},
+			Retention:  ret,
+			MaxAge:     maxAge,
+			Storage:    jetstream.FileStorage,
+			Replicas:   c.Replicas,
+			Duplicates: c.DupWindow,
+			MaxMsgSize: c.MaxMsgSize,
+			Discard:    jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		// Raw rows are kept (not work-queue) so that imports can be replayed.
+		base(subjects.StreamRows, subjects.Rows, jetstream.LimitsPolicy, c.RowsRetention),
+		base(subjects.StreamValid, subjects.Valid, jetstream.WorkQueuePolicy, 0),
+		base(subjects.StreamUnique, subjects.Unique, jetstream.WorkQueuePolicy, 0),
+		base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0),
+		base(subjects.StreamEvents, subjects.Events, jetstream.LimitsPolicy, c.RowsRetention),
+		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
+	}
+}
+
+// Ensure creates or updates every stream.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
+	for _, sc := range Configs(c) {
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	var err error
+	// Two instances starting together can race between "not found" and
+	// "create"; the loser simply tries again and finds the stream.
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err = js.CreateOrUpdateStream(ctx, sc); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	return fmt.Errorf("stream %s: %w", sc.Name, err)
+}
+
+// Consumer describes one durable pull consumer.
+type Consumer struct {
+	Stream        string
+	Durable       string
+	MaxAckPending int // 1 makes the consumer strictly ordered (reporter)
+	AckWait       time.Duration
+}
+
+// EnsureConsumer creates or updates a durable pull consumer. Redelivery is
+// unlimited at the server: the runner dead-letters after its own MaxDeliver,
+// so no message is ever dropped silently.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c Consumer) (jetstream.Consumer, error) {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 256
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: c.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	var (
+		cons jetstream.Consumer
+		err  error
+	)
+	for attempt := 0; attempt < 5; attempt++ {
+		cons, err = js.CreateOrUpdateConsumer(ctx, c.Stream, cc)
+		if err == nil {
+			return cons, nil
+		}
+		if errors.Is(err, context.Canceled) {
+			break
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	return nil, fmt.Errorf("consumer %s on %s: %w", c.Durable, c.Stream, err)
+}

@@ -1,0 +1,3 @@
+module github.com/intake/intake/schemas
+
+go 1.26.0

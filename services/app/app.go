@@ -1,0 +1,334 @@
+// Package app starts Intake: the broker and database (embedded unless URLs
+// are given), the streams, and the selected services in one errgroup, so a
+// failure of any service stops all of them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/schemas"
+	"github.com/intake/intake/services/deduplicator"
+	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/reporter"
+	"github.com/intake/intake/services/validator"
+	"github.com/intake/intake/services/writer"
+)
+
+// Services, in pipeline order.
+var Services = []string{"ingest", "validator", "deduplicator", "writer", "reporter"}
+
+// Config is everything `intake serve` can be told.
+type Config struct {
+	Targets           []string      // services to run; "all" or empty means all
+	Instances         int           // instances of each selected service in this process
+	HTTPAddr          string        // ingest's listen address (health and metrics for other targets)
+	DataDir           string        // embedded broker and database files
+	NATSURL           string        // empty: embedded nats-server
+	MongoURI          string        // empty: embedded FerretDB
+	MongoDB           string        // database name prefix
+	EmbeddedNATSAddr  string        // where the embedded nats-server listens
+	EmbeddedMongoAddr string        // where the embedded FerretDB listens
+	StreamReplicas    int           // JetStream replicas (3 on a cluster)
+	RowsRetention     time.Duration // raw rows kept for replay
+	ChunkSize         int           // rows per message
+	MaxUploadBytes    int64
+	MaxRows           int
+	ShutdownTimeout   time.Duration
+	// Ready, if set, is called once everything is serving.
+	Ready func(Info)
+}
+
+// Info tells where a started Intake can be reached.
+type Info struct {
+	HTTPAddr string
+	NATSURL  string
+	MongoURI string
+}
+
+// Defaults fills unset fields.
+func (c Config) Defaults() Config {
+	if len(c.Targets) == 0 || slices.Contains(c.Targets, "all") {
+		c.Targets = Services
+	}
+	if c.Instances == 0 {
+		c.Instances = 1
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.MongoDB == "" {
+		c.MongoDB = "intake"
+	}
+	if c.EmbeddedNATSAddr == "" {
+		c.EmbeddedNATSAddr = "127.0.0.1:4222"
+	}
+	if c.EmbeddedMongoAddr == "" {
+		c.EmbeddedMongoAddr = "127.0.0.1:27017"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	for _, t := range c.Targets {
+		if !slices.Contains(Services, t) {
+			return fmt.Errorf("unknown target %q (want all or a comma-separated list of: %s)", t, strings.Join(Services, ", "))
+		}
+	}
+	if c.Instances < 1 {
+		return fmt.Errorf("instances must be at least 1")
+	}
+	return nil
+}
+
+// Redacted is the configuration as it may be logged: no passwords.
+func (c Config) Redacted() Config {
+	c.NATSURL = redactURLs(c.NATSURL)
+	c.MongoURI = redactURLs(c.MongoURI)
+	c.Ready = nil
+	return c
+}
+
+func redactURLs(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Run starts Intake and runs until ctx ends, then shuts down gracefully:
+// services stop taking work, in-flight chunks finish or are handed back for
+// redelivery, and only then are the database and broker closed.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log.Info("starting", zap.Any("config", cfg.Redacted()))
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATSAddr)
+		if err != nil {
+			return err
+		}
+		defer ns.Stop()
+		natsURL = ns.URL()
+		log.Info("embedded nats-server started", zap.String("url", natsURL), zap.String("store", cfg.DataDir))
+	}
+
+	mongoURI := cfg.MongoURI
+	var indexer store.Indexer = store.NoIndexer{}
+	if mongoURI == "" {
+		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+		if err != nil {
+			return err
+		}
+		defer fr.Stop()
+		mongoURI = fr.URI()
+		indexer = fr.IDIndexer()
+		log.Info("embedded FerretDB started", zap.String("uri", mongoURI), zap.String("store", cfg.DataDir))
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetAppName("intake"))
+	if err != nil {
+		return fmt.Errorf("mongodb: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+	}()
+	if err := pingUntil(ctx, client, 30*time.Second); err != nil {
+		return err
+	}
+	st := store.New(client, cfg.MongoDB, indexer)
+
+	reg, err := LoadSchemas(schemas.Entities)
+	if err != nil {
+		return err
+	}
+
+	setup, err := connectNATS(natsURL, "intake-setup")
+	if err != nil {
+		return err
+	}
+	defer setup.Close()
+	setupJS, err := jetstream.New(setup)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = streams.Ensure(sctx, setupJS, streams.Config{Replicas: cfg.StreamReplicas, RowsRetention: cfg.RowsRetention})
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	depsFor := func(name string) (platform.Deps, error) {
+		nc, err := connectNATS(natsURL, "intake-"+name)
+		if err != nil {
+			return platform.Deps{}, err
+		}
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+		if err != nil {
+			nc.Close()
+			return platform.Deps{}, fmt.Errorf("jetstream: %w", err)
+		}
+		return platform.Deps{NC: nc, JS: js, Store: st, Schemas: reg, Log: log.With(zap.String("service", name))}, nil
+	}
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+
+	ready := func(addr string) {
+		if cfg.Ready != nil {
+			cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI})
+		}
+	}
+	for _, target := range cfg.Targets {
+		for i := 0; i < cfg.Instances; i++ {
+			name := target
+			if cfg.Instances > 1 {
+				name = fmt.Sprintf("%s-%d", target, i+1)
+			}
+			d, err := depsFor(name)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, d.NC)
+			switch target {
+			case "ingest":
+				if i > 0 {
+					continue // one HTTP listener per process; scale ingest with more processes
+				}
+				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready}
+				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
+			case "validator":
+				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{}, d)) })
+			case "deduplicator":
+				g.Go(func() error { return wrap(name, deduplicator.Run(gctx, deduplicator.Config{}, d)) })
+			case "writer":
+				g.Go(func() error { return wrap(name, writer.Run(gctx, writer.Config{}, d)) })
+			case "reporter":
+				g.Go(func() error { return wrap(name, reporter.Run(gctx, reporter.Config{}, d)) })
+			}
+		}
+	}
+	if !slices.Contains(cfg.Targets, "ingest") {
+		// Other targets still answer health checks.
+		d, err := depsFor("health")
+		if err != nil {
+			return err
+		}
+		conns = append(conns, d.NC)
+		r := chi.NewRouter()
+		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+		r.Get("/readyz", ingest.Ready(d))
+		g.Go(func() error { return wrap("health", ingest.Serve(gctx, cfg.HTTPAddr, r, 5*time.Second, ready, d.Log)) })
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
+	select {
+	case err := <-done:
+		log.Info("stopped")
+		return err
+	case <-time.After(cfg.ShutdownTimeout):
+		return fmt.Errorf("shutdown did not finish within %s", cfg.ShutdownTimeout)
+	}
+}
+
+func wrap(name string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+func connectNATS(url, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", redactURLs(url), err)
+	}
+	return nc, nil
+}
+
+func pingUntil(ctx context.Context, client *mongo.Client, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := client.Ping(pctx, nil)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("mongodb not reachable: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// LoadSchemas reads every entities/*.json schema of fsys.
+func LoadSchemas(fsys fs.FS) (*schema.Registry, error) {
+	reg := schema.NewRegistry()
+	files, err := fs.Glob(fsys, "entities/*.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := schema.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		reg.Put(s)
+	}
+	return reg, nil
+}

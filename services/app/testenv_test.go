@@ -1,0 +1,196 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/intake/intake/services/ingest"
+)
+
+// system is a whole Intake started in-process on the embedded default.
+type system struct {
+	t       testing.TB
+	info    Info
+	base    string
+	mongo   *mongo.Client
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// startSystem runs app.Run on dataDir with random ports and waits until it serves.
+func startSystem(t testing.TB, dataDir string, tweak func(*Config)) *system {
+	t.Helper()
+	cfg := Config{
+		DataDir:           dataDir,
+		HTTPAddr:          "127.0.0.1:0",
+		EmbeddedNATSAddr:  "127.0.0.1:0",
+		EmbeddedMongoAddr: "127.0.0.1:0",
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	ready := make(chan Info, 1)
+	cfg.Ready = func(i Info) { ready <- i }
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	go func() { s.done <- Run(ctx, cfg, log) }()
+	select {
+	case s.info = <-ready:
+	case err := <-s.done:
+		t.Fatalf("intake did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("intake did not start within 60s")
+	}
+	s.base = "http://" + s.info.HTTPAddr
+	client, err := mongo.Connect(options.Client().ApplyURI(s.info.MongoURI))
+	if err != nil {
+		t.Fatalf("mongo connect: %v", err)
+	}
+	s.mongo = client
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop shuts the system down gracefully and checks it stopped cleanly.
+func (s *system) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	_ = s.mongo.Disconnect(context.Background())
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("intake stopped with an error: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Errorf("intake did not stop within 60s")
+	}
+}
+
+// upload posts a CSV to /v1/imports and returns the status and decoded body.
+func (s *system) upload(csv []byte, fields map[string]string) (int, map[string]any) {
+	s.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "contacts.csv")
+	_, _ = fw.Write(csv)
+	_ = mw.Close()
+	resp, err := http.Post(s.base+"/v1/imports", mw.FormDataContentType(), &body)
+	if err != nil {
+		s.t.Fatalf("upload: %v", err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &out); err != nil {
+		s.t.Fatalf("upload answered %d with non-JSON %q", resp.StatusCode, data)
+	}
+	return resp.StatusCode, out
+}
+
+// summary reads GET /v1/imports/{id}, optionally waiting.
+func (s *system) summary(id, wait string) ingest.ImportView {
+	s.t.Helper()
+	url := s.base + "/v1/imports/" + id
+	if wait != "" {
+		url += "?wait=" + wait
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		s.t.Fatalf("get summary: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("get summary: %d %s", resp.StatusCode, data)
+	}
+	var v ingest.ImportView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		s.t.Fatalf("decode summary: %v", err)
+	}
+	return v
+}
+
+// waitDone polls the summary until the import leaves "processing".
+func (s *system) waitDone(id string, limit time.Duration) ingest.ImportView {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		v := s.summary(id, "5s")
+		if v.Status != "processing" {
+			return v
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("import %s still processing after %s: %+v", id, limit, v)
+		}
+	}
+}
+
+// records returns every stored contact by _id.
+func (s *system) records(tenant, schema string) map[string]bson.M {
+	s.t.Helper()
+	c := s.mongo.Database("intake_records").Collection("records." + tenant + "." + schema)
+	cur, err := c.Find(context.Background(), bson.D{})
+	if err != nil {
+		s.t.Fatalf("find records: %v", err)
+	}
+	var docs []bson.M
+	if err := cur.All(context.Background(), &docs); err != nil {
+		s.t.Fatalf("read records: %v", err)
+	}
+	out := map[string]bson.M{}
+	for _, d := range docs {
+		id := fmt.Sprint(d["_id"])
+		if _, dup := out[id]; dup {
+			s.t.Fatalf("two records with _id %s", id)
+		}
+		out[id] = d
+	}
+	return out
+}
+
+// checkFor polls f until it returns nil or the time runs out (as nats-server's tests do).
+func checkFor(t testing.TB, total, every time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("timed out after %s: %v", total, err)
+}
+
+func (s *system) getInto(path string, out any) {
+	s.t.Helper()
+	resp, err := http.Get(s.base + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+}

@@ -1,0 +1,159 @@
+// Package ingest is the HTTP edge of Intake: it streams uploaded files into
+// chunks of raw rows on intake.rows, and serves the read API (import
+// summaries, row errors) and health endpoints.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Config tunes the edge.
+type Config struct {
+	HTTPAddr       string        // listen address, e.g. 127.0.0.1:8080
+	Tenant         string        // tenant of every request until authentication assigns one
+	ChunkSize      int           // rows per message on intake.rows
+	MaxUploadBytes int64         // larger uploads are refused with 413
+	MaxRows        int           // rows per file; more ends the import failed with 422
+	MaxWait        time.Duration // longest ?wait= a client may ask for
+	ShutdownGrace  time.Duration // how long in-flight requests may finish on shutdown
+	// Listening, if set, is told the bound address (useful with port 0).
+	Listening func(addr string)
+}
+
+// Defaults fills unset fields.
+func (c Config) Defaults() Config {
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.Tenant == "" {
+		c.Tenant = "default"
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = 500
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = 1 << 30
+	}
+	if c.MaxRows == 0 {
+		c.MaxRows = 10_000_000
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 60 * time.Second
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	return c
+}
+
+// Run serves HTTP until ctx ends, then lets in-flight requests finish.
+func Run(ctx context.Context, cfg Config, d platform.Deps) error {
+	cfg = cfg.Defaults()
+	h := &api{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	return Serve(ctx, cfg.HTTPAddr, h.routes(), cfg.ShutdownGrace, cfg.Listening, h.log)
+}
+
+// Serve runs an HTTP server with sane timeouts until ctx ends.
+func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Duration, listening func(string), log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No read/write timeout: uploads of large files and ?wait= are long by design.
+	}
+	log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	if listening != nil {
+		listening(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+type api struct {
+	cfg Config
+	d   platform.Deps
+	log *zap.Logger
+}
+
+func (a *api) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/readyz", Ready(a.d))
+	r.Route("/v1", func(r chi.Router) {
+		r.Post("/imports", a.createImport)
+		r.Get("/imports", a.listImports)
+		r.Get("/imports/{id}", a.getImport)
+		r.Get("/imports/{id}/errors", a.getErrors)
+		r.Get("/schemas", a.listSchemas)
+		r.Get("/schemas/{name}", a.getSchema)
+	})
+	return r
+}
+
+// Ready reports whether the broker and the database are reachable and the
+// streams exist.
+func Ready(d platform.Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		problems := map[string]string{}
+		if !d.NC.IsConnected() {
+			problems["nats"] = "not connected"
+		} else if _, err := d.JS.Stream(ctx, subjects.StreamRows); err != nil {
+			problems["streams"] = err.Error()
+		}
+		if err := d.Store.Ping(ctx); err != nil {
+			problems["mongodb"] = err.Error()
+		}
+		if len(problems) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "problems": problems})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Import string `json:"import_id,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}

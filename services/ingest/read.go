@@ -1,0 +1,251 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// summaryErrorLimit bounds the errors listed inside a summary; all of them
+// are at /v1/imports/{id}/errors.
+const summaryErrorLimit = 100
+
+// RowError is one problem with one row, as people read it.
+type RowError struct {
+	Row     int    `json:"row"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// ImportView is an import's summary as the API shows it.
+type ImportView struct {
+	ID          string     `json:"id"`
+	Tenant      string     `json:"tenant"`
+	Status      string     `json:"status"`
+	Schema      string     `json:"schema,omitempty"`
+	Mode        string     `json:"mode,omitempty"`
+	Key         string     `json:"key,omitempty"`
+	Source      string     `json:"source,omitempty"`
+	Total       int        `json:"total"`
+	Processed   int        `json:"processed"`
+	Created     int        `json:"created"`
+	Updated     int        `json:"updated"`
+	Skipped     int        `json:"skipped"`
+	Failed      int        `json:"failed"`
+	Errors      []RowError `json:"errors"`
+	ErrorsMore  bool       `json:"errors_truncated,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	CreatedAt   *time.Time `json:"created_at,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+func viewOf(sum *store.Summary) ImportView {
+	v := ImportView{
+		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
+		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, Source: sum.Source,
+		Total: sum.Total, Processed: sum.Counts.Sum(),
+		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
+		Errors: []RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
+	}
+	if !sum.Sealed && v.Processed > v.Total {
+		v.Total = v.Processed // rows known so far; final once sealed
+	}
+	if !sum.CreatedAt.IsZero() {
+		v.CreatedAt = &sum.CreatedAt
+	}
+	if !sum.UpdatedAt.IsZero() {
+		v.UpdatedAt = &sum.UpdatedAt
+	}
+	return v
+}
+
+// flatten turns noted rows into one error per problem.
+func flatten(notes []envelope.Outcome) []RowError {
+	out := []RowError{}
+	for _, n := range notes {
+		for _, p := range n.Problems {
+			out = append(out, RowError{Row: n.Row, Field: p.Field, Message: p.Message})
+		}
+	}
+	return out
+}
+
+// Summary reads an import of tenant, with up to errorLimit row errors. found
+// is false for an unknown import or another tenant's.
+func (a *api) Summary(ctx context.Context, tenant, id string, errorLimit int) (ImportView, bool, error) {
+	sum, found, err := a.d.Store.GetSummary(ctx, id)
+	if err != nil {
+		return ImportView{}, false, err
+	}
+	if !found {
+		// Accepted but not yet seen by the reporter: the opened event says it exists.
+		return a.pendingView(ctx, tenant, id)
+	}
+	if sum.Tenant != tenant {
+		return ImportView{}, false, nil
+	}
+	v := viewOf(sum)
+	if sum.Counts.Failed > 0 {
+		notes, err := a.d.Store.RowNotes(ctx, sum, envelope.Failed)
+		if err != nil {
+			return ImportView{}, false, err
+		}
+		v.Errors = flatten(notes)
+		if len(v.Errors) > errorLimit {
+			v.Errors, v.ErrorsMore = v.Errors[:errorLimit], true
+		}
+	}
+	return v, true, nil
+}
+
+func (a *api) pendingView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+	st, err := a.d.JS.Stream(ctx, subjects.StreamEvents)
+	if err != nil {
+		return ImportView{}, false, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subjects.For(subjects.Events, tenant, id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return ImportView{}, false, nil
+	}
+	if err != nil {
+		return ImportView{}, false, err
+	}
+	var ev envelope.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		return ImportView{}, false, err
+	}
+	v := ImportView{ID: id, Tenant: tenant, Status: store.StatusProcessing, Errors: []RowError{}}
+	if ev.Options != nil {
+		v.Schema, v.Mode, v.Key = ev.Options.Schema, ev.Options.Mode, ev.Options.Key
+	}
+	if ev.Total != nil {
+		v.Total = *ev.Total
+	}
+	return v, true, nil
+}
+
+func (a *api) getImport(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	tenant := a.cfg.Tenant
+	var wait time.Duration
+	if ws := r.URL.Query().Get("wait"); ws != "" {
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, "wait: want a duration such as 10s")
+			return
+		}
+		wait = min(d, a.cfg.MaxWait)
+	}
+	var sub *nats.Subscription
+	if wait > 0 {
+		// Subscribe before reading, so a completion in between is not missed.
+		var err error
+		sub, err = a.d.NC.SubscribeSync(subjects.For(subjects.Events, tenant, id))
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "broker unavailable: "+err.Error())
+			return
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		v, found, err := a.Summary(r.Context(), tenant, id, summaryErrorLimit)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
+			return
+		}
+		if !found {
+			writeError(w, http.StatusNotFound, "import not found")
+			return
+		}
+		left := time.Until(deadline)
+		if v.Status != store.StatusProcessing || sub == nil || left <= 0 {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+		wctx, cancel := context.WithTimeout(r.Context(), left)
+		_, _ = sub.NextMsgWithContext(wctx)
+		cancel()
+		if r.Context().Err() != nil {
+			return // client went away
+		}
+	}
+}
+
+func (a *api) listImports(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if ls := r.URL.Query().Get("limit"); ls != "" {
+		n, err := strconv.Atoi(ls)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit: want a number from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	sums, err := a.d.Store.ListSummaries(r.Context(), a.cfg.Tenant, limit)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot list imports: "+err.Error())
+		return
+	}
+	out := make([]ImportView, 0, len(sums))
+	for i := range sums {
+		v := viewOf(&sums[i])
+		v.Errors = nil
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"imports": out})
+}
+
+// getErrors lists every row problem of an import; ?result=skipped lists the
+// reasons rows were skipped instead.
+func (a *api) getErrors(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	result := r.URL.Query().Get("result")
+	if result == "" {
+		result = envelope.Failed
+	}
+	if result != envelope.Failed && result != envelope.Skipped {
+		writeError(w, http.StatusBadRequest, "result: failed or skipped")
+		return
+	}
+	sum, found, err := a.d.Store.GetSummary(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
+		return
+	}
+	if !found || sum.Tenant != a.cfg.Tenant {
+		writeError(w, http.StatusNotFound, "import not found")
+		return
+	}
+	notes, err := a.d.Store.RowNotes(r.Context(), sum, result)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": sum.Status, "result": result, "rows": len(notes), "errors": flatten(notes)})
+}
+
+func (a *api) listSchemas(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"schemas": a.d.Schemas.Names()})
+}
+
+func (a *api) getSchema(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "schema not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}

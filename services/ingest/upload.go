@@ -1,0 +1,274 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// createImport handles POST /v1/imports: multipart with optional fields
+// schema, mode and key (as form fields before the file part, or as query
+// parameters) and the file part "file". The file is streamed: rows are
+// published in chunks while the body is still arriving, and the answer
+// (202) comes once every row is stored by JetStream.
+func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUploadBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
+		return
+	}
+	q := r.URL.Query()
+	opts := envelope.Options{Schema: q.Get("schema"), Mode: q.Get("mode"), Key: q.Get("key")}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			writeError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"file\"")
+			return
+		}
+		if err != nil {
+			a.bodyError(w, err)
+			return
+		}
+		switch part.FormName() {
+		case "schema", "mode", "key":
+			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
+			if err != nil {
+				a.bodyError(w, err)
+				return
+			}
+			val := strings.TrimSpace(string(v))
+			switch part.FormName() {
+			case "schema":
+				opts.Schema = val
+			case "mode":
+				opts.Mode = val
+			case "key":
+				opts.Key = val
+			}
+		case "file":
+			a.importFile(w, r.Context(), part, opts)
+			return
+		default:
+			_, _ = io.Copy(io.Discard, part)
+		}
+	}
+}
+
+func (a *api) bodyError(w http.ResponseWriter, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
+}
+
+// checkOptions fills defaults and checks options against the schemas.
+func (a *api) checkOptions(opts *envelope.Options) error {
+	if opts.Schema == "" {
+		opts.Schema = "contacts"
+	}
+	if opts.Mode == "" {
+		opts.Mode = envelope.ModeUpsert
+	}
+	s, ok := a.d.Schemas.Get(opts.Schema)
+	if !ok {
+		return fmt.Errorf("unknown schema %q (known: %s)", opts.Schema, strings.Join(a.d.Schemas.Names(), ", "))
+	}
+	switch opts.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate:
+	default:
+		return fmt.Errorf("unknown mode %q (one of: insert, upsert, update)", opts.Mode)
+	}
+	key, err := s.ResolveKey(opts.Key)
+	if err != nil {
+		return err
+	}
+	opts.Key = key
+	return nil
+}
+
+func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options) {
+	if err := a.checkOptions(&opts); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rd, err := filereader.NewCSV(part, filereader.CSVOptions{})
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			a.bodyError(w, err)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "cannot read the file: "+err.Error())
+		return
+	}
+	s, _ := a.d.Schemas.Get(opts.Schema)
+	if _, err := s.MapHeader(rd.Header()); err != nil {
+		writeError(w, http.StatusBadRequest, "header: "+err.Error())
+		return
+	}
+
+	tenant, id := a.cfg.Tenant, ids.NewImport()
+	log := a.log.With(zap.String("import_id", id), zap.String("tenant", tenant))
+	source := part.FileName()
+	res, err := a.publishImport(ctx, tenant, id, source, opts, rd)
+	if err != nil {
+		// The broker did not store everything: the client must retry. Rows
+		// already stored belong to an import that is never sealed.
+		log.Error("upload failed", zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "the rows could not be stored; retry the upload: " + err.Error(), Import: id})
+		return
+	}
+	log.Info("upload stored", zap.Int("rows", res.rows), zap.String("source", source), zap.String("schema", opts.Schema), zap.String("mode", opts.Mode))
+	if res.readErr != nil {
+		status := http.StatusBadRequest
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(res.readErr, &mbe):
+			status = http.StatusRequestEntityTooLarge
+		case errors.Is(res.readErr, errTooManyRows):
+			status = http.StatusUnprocessableEntity
+		}
+		writeJSON(w, status, errorBody{Error: res.reason, Import: id})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"id":     id,
+		"status": "processing",
+		"rows":   res.rows,
+		"links": map[string]string{
+			"self":   "/v1/imports/" + id,
+			"errors": "/v1/imports/" + id + "/errors",
+		},
+	})
+}
+
+var errTooManyRows = errors.New("too many rows")
+
+type published struct {
+	rows    int
+	readErr error  // the file could not be read to the end
+	reason  string // readErr for people; the import ends failed with it
+}
+
+// publishImport opens the import, publishes its rows in chunks and seals it
+// with the row count. A read error part-way seals the rows read so far with
+// a reason, so the import still ends, failed, with every row accounted for.
+func (a *api) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader) (published, error) {
+	pub := newWindow(a.d.JS, 64)
+	now := time.Now().UTC()
+	opened := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &opts, Source: source, At: now}
+	if err := pub.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "opened", 0), opened); err != nil {
+		return published{}, err
+	}
+	if err := pub.json(ctx, subjects.For(subjects.Events, tenant, id), id+":opened", envelope.Event{Type: envelope.EventOpened, Tenant: tenant, Import: id, Options: &opts, At: now}); err != nil {
+		return published{}, err
+	}
+	var (
+		res   published
+		chunk = envelope.RowChunk{Tenant: tenant, Import: id, Options: opts, Header: rd.Header()}
+		seq   int
+	)
+	flush := func() error {
+		if len(chunk.Rows) == 0 {
+			return nil
+		}
+		chunk.Chunk = seq
+		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.MsgID(id, "rows", seq), chunk); err != nil {
+			return err
+		}
+		seq++
+		chunk.Rows = make([]envelope.RawRow, 0, a.cfg.ChunkSize)
+		return nil
+	}
+	for {
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			res.readErr, res.reason = err, "the file could not be read to the end: "+err.Error()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				res.reason = fmt.Sprintf("the upload is larger than the limit of %d bytes; the %d rows before the limit were imported", mbe.Limit, res.rows)
+			}
+			break
+		}
+		if res.rows >= a.cfg.MaxRows {
+			res.readErr = errTooManyRows
+			res.reason = fmt.Sprintf("the file has more than %d rows, the limit per import; the first %d rows were imported", a.cfg.MaxRows, a.cfg.MaxRows)
+			break
+		}
+		res.rows++
+		raw := envelope.RawRow{Row: row.Number, Cells: row.Cells}
+		if row.Err != nil {
+			raw.Error = row.Err.Error()
+		}
+		chunk.Rows = append(chunk.Rows, raw)
+		if len(chunk.Rows) >= a.cfg.ChunkSize {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	total := res.rows
+	sealed := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: id, Total: &total, Reason: res.reason, At: time.Now().UTC()}
+	if err := pub.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "sealed", 0), sealed); err != nil {
+		return res, err
+	}
+	if err := pub.json(ctx, subjects.For(subjects.Events, tenant, id), id+":sealed", envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: id, Total: &total, Reason: res.reason, At: time.Now().UTC()}); err != nil {
+		return res, err
+	}
+	return res, pub.wait(ctx)
+}
+
+// window publishes asynchronously in bursts of at most n messages and waits
+// for each burst to be stored, so a fast upload cannot outrun the broker in
+// memory.
+type window struct {
+	js      jetstream.JetStream
+	n       int
+	pending []*nats.Msg
+}
+
+func newWindow(js jetstream.JetStream, n int) *window { return &window{js: js, n: n} }
+
+func (p *window) json(ctx context.Context, subject, msgID string, v any) error {
+	o, err := platform.JSONOutput(subject, msgID, v)
+	if err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: o.Subject, Data: o.Data, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+	p.pending = append(p.pending, m)
+	if len(p.pending) >= p.n {
+		return p.wait(ctx)
+	}
+	return nil
+}
+
+func (p *window) wait(ctx context.Context) error {
+	defer func() { p.pending = p.pending[:0] }()
+	return runner.PublishAll(ctx, p.js, p.pending, 30*time.Second)
+}

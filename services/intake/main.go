@@ -1,0 +1,145 @@
+// Command intake runs the Intake importer: all services in one process (the
+// default) or any subset of them.
+//
+//	intake serve [--target=all|ingest,validator,...] [flags]
+//	intake healthcheck --url=http://127.0.0.1:8080/readyz
+//
+// Every flag can also be set with an INTAKE_* environment variable, e.g.
+// --nats-url as INTAKE_NATS_URL; a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/logging"
+	"github.com/intake/intake/services/app"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "intake:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "healthcheck":
+		return healthcheck(args, stderr)
+	case "help":
+		fmt.Fprintln(stdout, "usage: intake serve [flags] | intake healthcheck --url URL\nrun 'intake serve -h' for the flags")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (serve, healthcheck)", cmd)
+	}
+}
+
+// parseWithEnv lets INTAKE_* variables set flags; the command line wins.
+func parseWithEnv(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "INTAKE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s: %w", env, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg       app.Config
+		target    string
+		logLevel  string
+		maxUpload int64
+	)
+	fs.StringVar(&target, "target", "all", "services to run: all, or a comma-separated list of ingest, validator, deduplicator, writer, reporter")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API for ingest; health for other targets)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "where the embedded broker and database keep their files")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded nats-server")
+	fs.StringVar(&cfg.MongoURI, "mongo-uri", "", "MongoDB connection string; empty starts an embedded FerretDB")
+	fs.StringVar(&cfg.MongoDB, "mongo-db", "intake", "database name prefix (<name>, <name>_records, <name>_dedup)")
+	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", "127.0.0.1:4222", "listen address of the embedded nats-server")
+	fs.StringVar(&cfg.EmbeddedMongoAddr, "embedded-mongo-addr", "127.0.0.1:27017", "listen address of the embedded FerretDB")
+	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a NATS cluster)")
+	fs.DurationVar(&cfg.RowsRetention, "rows-retention", 7*24*time.Hour, "how long raw rows are kept for replay")
+	fs.IntVar(&cfg.ChunkSize, "chunk-size", 500, "rows per message")
+	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
+	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
+	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parseWithEnv(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg.Targets = strings.Split(target, ",")
+	for i := range cfg.Targets {
+		cfg.Targets[i] = strings.TrimSpace(cfg.Targets[i])
+	}
+	cfg.MaxUploadBytes = maxUpload
+
+	log, err := logging.New(logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, cfg, log); err != nil {
+		log.Error("stopped with an error", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// healthcheck is for container health checks in images without a shell.
+func healthcheck(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL that must answer 200")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(*url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", *url, resp.Status)
+	}
+	return nil
+}

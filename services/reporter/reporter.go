@@ -1,0 +1,171 @@
+// Package reporter is the stage that keeps every import's summary: it counts
+// each row's outcome exactly once, stores the rows that were skipped or
+// failed with their reasons, and completes the import when every row of the
+// sealed source is accounted for.
+//
+// Exactly once: the reporter's consumer has MaxAckPending 1, so accounting
+// messages are applied strictly in stream order, and each summary remembers
+// the stream sequence of the last message applied to it. A redelivered
+// message (crash after the summary was saved, before the ack) has a sequence
+// not above that mark and is not counted again. Running several reporter
+// instances gives fail-over, not parallelism.
+package reporter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Durable is the consumer name shared by all reporter instances.
+const Durable = "reporter"
+
+// Config tunes the reporter.
+type Config struct {
+	Runner runner.Config
+}
+
+// Run consumes accounting messages until ctx ends.
+func Run(ctx context.Context, cfg Config, d platform.Deps) error {
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamOutcomes, Durable: Durable, MaxAckPending: 1})
+	if err != nil {
+		return err
+	}
+	rc := cfg.Runner
+	rc.Name = envelope.StageReport
+	if rc.MaxDeliver == 0 {
+		// A summary that cannot be saved (database down) must wait, not be
+		// dropped: keep retrying for a long time before dead-lettering.
+		rc.MaxDeliver = 10000
+	}
+	rp := &reporter{store: d.Store, log: d.Log.With(zap.String("component", envelope.StageReport))}
+	return runner.New(d.JS, cons, rc, rp.handle, d.Log).Run(ctx)
+}
+
+type reporter struct {
+	store *store.Store
+	log   *zap.Logger
+}
+
+func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+	var acc envelope.Accounting
+	if err := json.Unmarshal(m.Data, &acc); err != nil {
+		return nil, runner.Permanent(fmt.Errorf("malformed accounting message: %w", err))
+	}
+	if acc.Import == "" || acc.Tenant == "" {
+		return nil, runner.Permanent(fmt.Errorf("accounting message without tenant or import"))
+	}
+	sum, found, err := rp.store.GetSummary(ctx, acc.Import)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	if !found {
+		sum = &store.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: store.StatusProcessing, CreatedAt: now}
+	}
+	if sum.Tenant != acc.Tenant {
+		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
+	}
+	if m.StreamSeq <= sum.LastSeq {
+		// Applied before the crash; only make sure the completion was announced.
+		return completionEvent(sum)
+	}
+	wasDone := sum.Status != store.StatusProcessing
+	if err := rp.apply(ctx, sum, &acc, m.StreamSeq); err != nil {
+		return nil, err
+	}
+	sum.LastSeq = m.StreamSeq
+	sum.UpdatedAt = now
+	if !wasDone && sum.Sealed && sum.Counts.Sum() >= sum.Total {
+		sum.Status = store.StatusCompleted
+		if sum.Counts.Sum() > sum.Total {
+			sum.Status = store.StatusFailed
+			sum.Reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
+		} else if sum.Reason != "" {
+			sum.Status = store.StatusFailed
+		}
+		sum.CompletedAt = &now
+	}
+	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+		return nil, err
+	}
+	if !wasDone && sum.Status != store.StatusProcessing {
+		rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+			zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
+			zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed))
+	}
+	return completionEvent(sum)
+}
+
+func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope.Accounting, seq uint64) error {
+	switch acc.Kind {
+	case envelope.KindOpened:
+		if acc.Options != nil {
+			sum.Options = *acc.Options
+		}
+		sum.Source = acc.Source
+		if !acc.At.IsZero() {
+			sum.CreatedAt = acc.At.UTC()
+		}
+	case envelope.KindSealed:
+		if acc.Total == nil {
+			return runner.Permanent(fmt.Errorf("seal of %s without a row count", acc.Import))
+		}
+		sum.Sealed = true
+		sum.Total = *acc.Total
+		if acc.Reason != "" {
+			sum.Reason = acc.Reason
+		}
+	case envelope.KindOutcomes:
+		var noted []envelope.Outcome
+		for _, o := range acc.Outcomes {
+			if !envelope.ValidResult(o.Result) {
+				return runner.Permanent(fmt.Errorf("row %d: unknown result %q", o.Row, o.Result))
+			}
+			sum.Counts.Add(o.Result)
+			if o.Result == envelope.Failed || o.Result == envelope.Skipped {
+				noted = append(noted, o)
+			}
+		}
+		if len(noted) > 0 {
+			id := fmt.Sprintf("%s:%s:%d", acc.Import, acc.Stage, acc.Chunk)
+			if err := rp.store.InsertRowDoc(ctx, store.RowDoc{ID: id, Import: acc.Import, Tenant: acc.Tenant, Rows: noted}); err != nil {
+				return err
+			}
+			sum.RowDocs = append(sum.RowDocs, id)
+		}
+	default:
+		return runner.Permanent(fmt.Errorf("unknown accounting kind %q (stream sequence %d)", acc.Kind, seq))
+	}
+	return nil
+}
+
+// completionEvent announces a finished import on intake.events; its message
+// ID makes announcing twice harmless.
+func completionEvent(sum *store.Summary) ([]runner.Output, error) {
+	if sum.Status == store.StatusProcessing {
+		return nil, nil
+	}
+	typ := envelope.EventCompleted
+	if sum.Status == store.StatusFailed {
+		typ = envelope.EventFailed
+	}
+	total := sum.Total
+	counts := sum.Counts
+	ev := envelope.Event{Type: typ, Tenant: sum.Tenant, Import: sum.ID, Total: &total, Counts: &counts, Reason: sum.Reason, At: time.Now().UTC()}
+	o, err := platform.JSONOutput(subjects.For(subjects.Events, sum.Tenant, sum.ID), sum.ID+":"+typ, ev)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o}, nil
+}

@@ -1,0 +1,129 @@
+// Package validator is the stage that judges raw rows against their schema.
+// Valid rows go on as records to intake.valid; invalid rows are reported
+// failed with every problem found.
+package validator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Durable is the consumer name shared by all validator instances.
+const Durable = "validator"
+
+// Config tunes the validator.
+type Config struct {
+	Runner runner.Config
+}
+
+// Run consumes raw row chunks until ctx ends.
+func Run(ctx context.Context, cfg Config, d platform.Deps) error {
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamRows, Durable: Durable})
+	if err != nil {
+		return err
+	}
+	rc := cfg.Runner
+	rc.Name = envelope.StageValidate
+	rc.DeadLetter = deadLetter
+	v := &validator{schemas: d.Schemas}
+	return runner.New(d.JS, cons, rc, v.handle, d.Log).Run(ctx)
+}
+
+type validator struct {
+	schemas *schema.Registry
+}
+
+func (v *validator) handle(_ context.Context, m runner.Msg) ([]runner.Output, error) {
+	var ch envelope.RowChunk
+	if err := json.Unmarshal(m.Data, &ch); err != nil {
+		return nil, runner.Permanent(fmt.Errorf("malformed row chunk: %w", err))
+	}
+	records, outcomes := Validate(v.schemas, &ch)
+	var outs []runner.Output
+	if len(records) > 0 {
+		rc := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: records}
+		o, err := platform.JSONOutput(subjects.For(subjects.Valid, ch.Tenant, ch.Import), subjects.MsgID(ch.Import, "valid", ch.Chunk), rc)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	if len(outcomes) > 0 {
+		o, err := platform.OutcomeOutput(envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk, outcomes)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// Validate splits a chunk into valid records and failed rows.
+func Validate(reg *schema.Registry, ch *envelope.RowChunk) ([]envelope.Record, []envelope.Outcome) {
+	failAll := func(reason string) ([]envelope.Record, []envelope.Outcome) {
+		return nil, envelope.FailedRows(rowNumbers(ch), reason)
+	}
+	s, ok := reg.Get(ch.Options.Schema)
+	if !ok {
+		return failAll(fmt.Sprintf("unknown schema %q", ch.Options.Schema))
+	}
+	keyField, err := s.ResolveKey(ch.Options.Key)
+	if err != nil {
+		return failAll(err.Error())
+	}
+	hm, err := s.MapHeader(ch.Header)
+	if err != nil {
+		return failAll("header: " + err.Error())
+	}
+	var (
+		records  []envelope.Record
+		outcomes []envelope.Outcome
+	)
+	for _, r := range ch.Rows {
+		if r.Error != "" {
+			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: r.Error}}})
+			continue
+		}
+		rec, errs := s.Validate(hm, r.Cells, keyField)
+		if len(errs) > 0 {
+			o := envelope.Outcome{Row: r.Row, Result: envelope.Failed}
+			for _, e := range errs {
+				o.Problems = append(o.Problems, envelope.Problem{Field: e.Field, Message: e.Message})
+			}
+			outcomes = append(outcomes, o)
+			continue
+		}
+		records = append(records, envelope.Record{Row: r.Row, Key: schema.Key(keyField, rec), Fields: rec})
+	}
+	return records, outcomes
+}
+
+func rowNumbers(ch *envelope.RowChunk) []int {
+	rows := make([]int, len(ch.Rows))
+	for i, r := range ch.Rows {
+		rows[i] = r.Row
+	}
+	return rows
+}
+
+// deadLetter reports every row of a chunk the validator gave up on.
+func deadLetter(m runner.Msg, reason string) []runner.Output {
+	var ch envelope.RowChunk
+	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Import == "" {
+		return nil // cannot be attributed; it stays in the dead-letter stream
+	}
+	o, err := platform.OutcomeOutput("dead-"+envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk,
+		envelope.FailedRows(rowNumbers(&ch), "could not be validated: "+reason))
+	if err != nil {
+		return nil
+	}
+	return []runner.Output{o}
+}

@@ -1,0 +1,126 @@
+// Package writer is the stage that stores records and says, for every row,
+// whether it created, updated or skipped a record, or failed.
+//
+// The write path is insert-first: every record of a chunk is inserted with
+// its deterministic _id in one unordered InsertMany, which is fast on
+// MongoDB and on FerretDB alike. Only the rows whose key already exists are
+// then read by _id and, if they really change something, updated with $set.
+// Each record carries the import and row that created it and that last
+// wrote it, so a redelivered chunk reports exactly what it reported before.
+package writer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/reconcile"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// Durable is the consumer name shared by all writer instances.
+const Durable = "writer"
+
+// Config tunes the writer.
+type Config struct {
+	Runner runner.Config
+}
+
+// Run consumes unique record chunks until ctx ends.
+func Run(ctx context.Context, cfg Config, d platform.Deps) error {
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamUnique, Durable: Durable})
+	if err != nil {
+		return err
+	}
+	rc := cfg.Runner
+	rc.Name = envelope.StageWrite
+	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageWrite)
+	w := &writer{store: d.Store}
+	return runner.New(d.JS, cons, rc, w.handle, d.Log).Run(ctx)
+}
+
+type writer struct {
+	store *store.Store
+}
+
+func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+	var ch envelope.RecordChunk
+	if err := json.Unmarshal(m.Data, &ch); err != nil {
+		return nil, runner.Permanent(fmt.Errorf("malformed record chunk: %w", err))
+	}
+	outcomes, err := w.write(ctx, &ch)
+	if err != nil {
+		return nil, err
+	}
+	o, err := platform.OutcomeOutput(envelope.StageWrite, ch.Tenant, ch.Import, ch.Chunk, outcomes)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o}, nil
+}
+
+func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelope.Outcome, error) {
+	outcomes := make([]envelope.Outcome, len(ch.Records))
+	existing := make([]bool, len(ch.Records))
+	switch ch.Options.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert:
+		recs := make([]store.NewRecord, len(ch.Records))
+		for i, r := range ch.Records {
+			recs[i] = store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}}
+		}
+		dups, err := w.store.InsertRecords(ctx, ch.Tenant, ch.Options.Schema, recs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ch.Records {
+			if dups[i] {
+				existing[i] = true
+			} else {
+				outcomes[i] = envelope.Outcome{Row: ch.Records[i].Row, Result: envelope.Created}
+			}
+		}
+	case envelope.ModeUpdate:
+		for i := range existing {
+			existing[i] = true
+		}
+	default:
+		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", ch.Options.Mode))
+	}
+
+	for i, r := range ch.Records {
+		if !existing[i] {
+			continue
+		}
+		this := reconcile.Stamp{Import: ch.Import, Row: r.Row}
+		e, found, err := w.store.GetRecord(ctx, ch.Tenant, ch.Options.Schema, r.Key)
+		if err != nil {
+			return nil, err
+		}
+		var d reconcile.Decision
+		switch {
+		case !found && ch.Options.Mode == envelope.ModeUpdate:
+			d = reconcile.Missing(r.Key)
+		case !found:
+			// Inserting saw it a moment ago; someone deleted it since. Try the
+			// chunk again: the insert will now create it.
+			return nil, fmt.Errorf("record %s disappeared while importing row %d", r.Key, r.Row)
+		default:
+			d = reconcile.ExistingRecord(ch.Options.Mode, r.Key, this, r.Fields, e)
+		}
+		if d.Set != nil {
+			if err := w.store.SetRecordFields(ctx, ch.Tenant, ch.Options.Schema, r.Key, d.Set, this); err != nil {
+				return nil, err
+			}
+		}
+		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
+		if d.Message != "" {
+			outcomes[i].Problems = []envelope.Problem{{Message: d.Message}}
+		}
+	}
+	return outcomes, nil
+}
