@@ -1,0 +1,77 @@
+package streams
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/subjects"
+)
+
+func runServer(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Several instances starting at the same moment must all succeed.
+func TestEnsureConcurrently(t *testing.T) {
+	s := runServer(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := nats.Connect(s.ClientURL())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			ctx := context.Background()
+			if err := Ensure(ctx, js, Config{}); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := EnsureConsumer(ctx, js, Consumer{Stream: subjects.StreamRows, Durable: "validator"}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent start failed: %v", err)
+	}
+	nc, _ := nats.Connect(s.ClientURL())
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, sc := range Configs(Config{}) {
+		st, err := js.Stream(context.Background(), sc.Name)
+		if err != nil {
+			t.Fatalf("stream %s missing: %v", sc.Name, err)
+		}
+		if st.CachedInfo().Config.Duplicates == 0 {
+			t.Fatalf("stream %s has no duplicate window", sc.Name)
+		}
+	}
+	rows, _ := js.Stream(context.Background(), subjects.StreamRows)
+	if got := rows.CachedInfo().Config.MaxAge; got != 7*24*time.Hour {
+		t.Fatalf("rows are kept %s, want 7 days", got)
+	}
+}
