@@ -110,3 +110,11 @@ func (x *IDIndexer) Ensure(ctx context.Context, db *mongo.Database, coll string)
 	x.done[k] = true
 	return nil
 }
+
+// Forget drops the memory of a collection that was dropped, so that a
+// collection of the same name created later is indexed again.
+func (x *IDIndexer) Forget(db *mongo.Database, coll string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.done, db.Name()+"\x00"+coll)
+}

@@ -78,6 +78,12 @@ type Config struct {
 	// InProgressEvery tells the server the message is still being worked on,
 	// so a slow handler does not cause a redelivery (default 10s).
 	InProgressEvery time.Duration
+	// Crash is fault injection for tests: called after the handler succeeded,
+	// true makes the runner behave as if the process died right then, after
+	// the handler's database writes and before its outputs were published
+	// and the input acked. The message is redelivered (at once, where a real
+	// crash would wait for AckWait).
+	Crash func(m Msg) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -165,6 +171,11 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 	defer cancel()
 	stop := r.keepAlive(jm)
 	outs, err := r.h(hctx, m)
+	if err == nil && r.cfg.Crash != nil && r.cfg.Crash(m) {
+		stop()
+		_ = jm.Nak()
+		return
+	}
 	if err == nil {
 		err = r.publish(hctx, outs)
 	}

@@ -26,20 +26,21 @@ const (
 
 // Summary is the reporter's account of one import.
 type Summary struct {
-	ID          string           `bson:"_id"`
-	Tenant      string           `bson:"tenant"`
-	Options     envelope.Options `bson:"options"`
-	Source      string           `bson:"source,omitempty"`
-	Status      string           `bson:"status"`
-	Sealed      bool             `bson:"sealed"`
-	Total       int              `bson:"total"` // rows in the source, known once sealed
-	Counts      envelope.Counts  `bson:"counts"`
-	Reason      string           `bson:"reason,omitempty"`
-	LastSeq     uint64           `bson:"last_seq"` // last accounting message applied (stream sequence)
-	RowDocs     []string         `bson:"row_docs"` // import_rows documents holding this import's row outcomes
-	CreatedAt   time.Time        `bson:"created_at"`
-	UpdatedAt   time.Time        `bson:"updated_at"`
-	CompletedAt *time.Time       `bson:"completed_at,omitempty"`
+	ID          string            `bson:"_id"`
+	Tenant      string            `bson:"tenant"`
+	Options     envelope.Options  `bson:"options"`
+	Source      string            `bson:"source,omitempty"`
+	Status      string            `bson:"status"`
+	Sealed      bool              `bson:"sealed"`
+	Total       int               `bson:"total"` // rows in the source, known once sealed
+	Counts      envelope.Counts   `bson:"counts"`
+	Reason      string            `bson:"reason,omitempty"`
+	LastSeq     uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
+	Applied     map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted
+	RowDocs     []string          `bson:"row_docs"` // import_rows documents holding this import's row outcomes
+	CreatedAt   time.Time         `bson:"created_at"`
+	UpdatedAt   time.Time         `bson:"updated_at"`
+	CompletedAt *time.Time        `bson:"completed_at,omitempty"`
 }
 
 // GetSummary reads an import's summary.
@@ -132,4 +133,21 @@ func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]en
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Row < out[j].Row })
 	return out, nil
+}
+
+// MarkApplied records that a stage's outcomes for a chunk were counted and
+// reports whether they had been already.
+func (s *Summary) MarkApplied(stage string, chunk int) (already bool) {
+	if s.Applied == nil {
+		s.Applied = map[string][]byte{}
+	}
+	bits := s.Applied[stage]
+	if need := chunk/8 + 1; len(bits) < need {
+		bits = append(bits, make([]byte, need-len(bits))...)
+	}
+	mask := byte(1) << (chunk % 8)
+	already = bits[chunk/8]&mask != 0
+	bits[chunk/8] |= mask
+	s.Applied[stage] = bits
+	return already
 }

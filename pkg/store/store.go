@@ -9,7 +9,7 @@
 //     document per outcome chunk)
 //   - <db>_records: one collection per tenant and entity, records.<tenant>.<schema>,
 //     with _id = reconciliation key ("email:ann@example.com")
-//   - <db>_dedup:   claims (_id = "<import>|<key>", row)
+//   - <db>_dedup:   claims.<import> (_id = key, row), dropped when the import ends
 //
 // Every query is by _id: FerretDB answers only _id equality from an index.
 package store
@@ -28,6 +28,8 @@ import (
 // on the embedded FerretDB it adds the _id index FerretDB does not use itself.
 type Indexer interface {
 	Ensure(ctx context.Context, db *mongo.Database, coll string) error
+	// Forget is told that a collection was dropped.
+	Forget(db *mongo.Database, coll string)
 }
 
 // NoIndexer is the Indexer for a real MongoDB.
@@ -35,6 +37,9 @@ type NoIndexer struct{}
 
 // Ensure does nothing.
 func (NoIndexer) Ensure(context.Context, *mongo.Database, string) error { return nil }
+
+// Forget does nothing.
+func (NoIndexer) Forget(*mongo.Database, string) {}
 
 // Store is the MongoDB state of Intake.
 type Store struct {
@@ -111,4 +116,8 @@ func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (fou
 		return false, fmt.Errorf("find %s in %s: %w", id, c.Name(), err)
 	}
 	return true, nil
+}
+
+func optionsIDOnly() *options.FindOptionsBuilder {
+	return options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}})
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
@@ -59,6 +60,9 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
+	// Runner is applied to every pipeline service's runner (tests use it to
+	// inject faults).
+	Runner runner.Config
 }
 
 // Info tells where a started Intake can be reached.
@@ -115,6 +119,7 @@ func (c Config) Redacted() Config {
 	c.NATSURL = redactURLs(c.NATSURL)
 	c.MongoURI = redactURLs(c.MongoURI)
 	c.Ready = nil
+	c.Runner = runner.Config{}
 	return c
 }
 
@@ -241,13 +246,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready}
 				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
 			case "validator":
-				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{}, d)) })
+				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{Runner: cfg.Runner}, d)) })
 			case "deduplicator":
-				g.Go(func() error { return wrap(name, deduplicator.Run(gctx, deduplicator.Config{}, d)) })
+				g.Go(func() error { return wrap(name, deduplicator.Run(gctx, deduplicator.Config{Runner: cfg.Runner}, d)) })
 			case "writer":
-				g.Go(func() error { return wrap(name, writer.Run(gctx, writer.Config{}, d)) })
+				g.Go(func() error { return wrap(name, writer.Run(gctx, writer.Config{Runner: cfg.Runner}, d)) })
 			case "reporter":
-				g.Go(func() error { return wrap(name, reporter.Run(gctx, reporter.Config{}, d)) })
+				g.Go(func() error { return wrap(name, reporter.Run(gctx, reporter.Config{Runner: cfg.Runner}, d)) })
 			}
 		}
 	}

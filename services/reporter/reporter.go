@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +27,9 @@ import (
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
+
+// maxChunk bounds chunk numbers (10 million rows in chunks of one row).
+const maxChunk = 10_000_000
 
 // Durable is the consumer name shared by all reporter instances.
 const Durable = "reporter"
@@ -100,6 +104,9 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		return nil, err
 	}
 	if !wasDone && sum.Status != store.StatusProcessing {
+		if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
+			rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
+		}
 		rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
 			zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
 			zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed))
@@ -127,6 +134,17 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 			sum.Reason = acc.Reason
 		}
 	case envelope.KindOutcomes:
+		// A chunk's outcomes count once per stage, whether they come from the
+		// stage or from its dead letter, and however often they are published.
+		slot := strings.TrimPrefix(acc.Stage, "dead-")
+		if acc.Chunk < 0 || acc.Chunk > maxChunk {
+			return runner.Permanent(fmt.Errorf("chunk number %d out of range", acc.Chunk))
+		}
+		if sum.MarkApplied(slot, acc.Chunk) {
+			rp.log.Warn("outcomes already counted; ignored", zap.String("import_id", acc.Import),
+				zap.String("stage", acc.Stage), zap.Int("chunk", acc.Chunk))
+			return nil
+		}
 		var noted []envelope.Outcome
 		for _, o := range acc.Outcomes {
 			if !envelope.ValidResult(o.Result) {
