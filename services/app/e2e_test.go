@@ -272,7 +272,6 @@ func (s *system) getJSON(path string) map[string]any {
 	return out
 }
 
-
 // asM reads a nested document (the driver decodes those as bson.D).
 func asM(v any) bson.M {
 	m := bson.M{}

@@ -107,7 +107,9 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	r.Get("/readyz", Ready(a.d))
 	r.Route("/v1", func(r chi.Router) {
 		r.Post("/imports", a.createImport)
