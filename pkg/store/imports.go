@@ -20,9 +20,64 @@ const (
 )
 
 const (
-	importsColl = "imports"
-	rowsColl    = "import_rows"
+	importsColl   = "imports"
+	rowsColl      = "import_rows"
+	deletionsColl = "import_deletions"
 )
+
+// DeletePlan is the fixed list of records a replace import removes,
+// written down before the first delete so the count stays exact if the
+// deleting is interrupted and resumed.
+type DeletePlan struct {
+	Docs  int `bson:"docs"`  // import_deletions documents <import>:<n>
+	Count int `bson:"count"` // records in the plan
+}
+
+const planDocSize = 10_000
+
+type planDoc struct {
+	ID  string   `bson:"_id"`
+	IDs []string `bson:"ids"`
+}
+
+// WritePlan stores the records to delete and returns the plan.
+func (s *Store) WritePlan(ctx context.Context, importID string, ids []string) (*DeletePlan, error) {
+	c, err := s.coll(ctx, s.Meta, deletionsColl)
+	if err != nil {
+		return nil, err
+	}
+	plan := &DeletePlan{Count: len(ids)}
+	for start := 0; start < len(ids); start += planDocSize {
+		end := min(start+planDocSize, len(ids))
+		d := planDoc{ID: fmt.Sprintf("%s:%d", importID, plan.Docs), IDs: ids[start:end]}
+		if _, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
+			return nil, fmt.Errorf("write delete plan: %w", err)
+		}
+		plan.Docs++
+	}
+	return plan, nil
+}
+
+// PlanIDs reads a plan's record keys.
+func (s *Store) PlanIDs(ctx context.Context, importID string, plan *DeletePlan) ([]string, error) {
+	c, err := s.coll(ctx, s.Meta, deletionsColl)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for n := 0; n < plan.Docs; n++ {
+		var d planDoc
+		found, err := findByID(ctx, c, fmt.Sprintf("%s:%d", importID, n), &d)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("delete plan %s:%d missing", importID, n)
+		}
+		ids = append(ids, d.IDs...)
+	}
+	return ids, nil
+}
 
 // Summary is the reporter's account of one import.
 type Summary struct {
@@ -35,6 +90,9 @@ type Summary struct {
 	Total       int               `bson:"total"` // rows in the source, known once sealed
 	Counts      envelope.Counts   `bson:"counts"`
 	Reason      string            `bson:"reason,omitempty"`
+	Notice      string            `bson:"notice,omitempty"` // something the user should know about a completed import
+	Deleted     int               `bson:"deleted"`          // replace mode: records removed (or, in a dry run, that would be)
+	DeletePlan  *DeletePlan       `bson:"delete_plan,omitempty"`
 	LastSeq     uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
 	Applied     map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted
 	RowDocs     []string          `bson:"row_docs"` // import_rows documents holding this import's row outcomes

@@ -103,3 +103,35 @@ func (s *Store) SetRecordFields(ctx context.Context, tenant, schema, id string, 
 	}
 	return nil
 }
+
+// RecordIDs lists the keys of every record of a tenant's entity.
+func (s *Store) RecordIDs(ctx context.Context, tenant, schema string) ([]string, error) {
+	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.Find(ctx, bson.D{}, optionsIDOnly())
+	if err != nil {
+		return nil, fmt.Errorf("list records: %w", err)
+	}
+	defer cur.Close(ctx)
+	var ids []string
+	for cur.Next(ctx) {
+		if id, ok := cur.Current.Lookup("_id").StringValueOK(); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, cur.Err()
+}
+
+// DeleteRecord removes one record by key; deleting a missing one is not an error.
+func (s *Store) DeleteRecord(ctx context.Context, tenant, schema, id string) error {
+	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	if err != nil {
+		return err
+	}
+	if _, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}

@@ -36,6 +36,7 @@ type ImportView struct {
 	Schema      string     `json:"schema,omitempty"`
 	Mode        string     `json:"mode,omitempty"`
 	Key         string     `json:"key,omitempty"`
+	DryRun      bool       `json:"dry_run,omitempty"`
 	Source      string     `json:"source,omitempty"`
 	Total       int        `json:"total"`
 	Processed   int        `json:"processed"`
@@ -43,9 +44,11 @@ type ImportView struct {
 	Updated     int        `json:"updated"`
 	Skipped     int        `json:"skipped"`
 	Failed      int        `json:"failed"`
+	Deleted     int        `json:"deleted"`
 	Errors      []RowError `json:"errors"`
 	ErrorsMore  bool       `json:"errors_truncated,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
+	Notice      string     `json:"notice,omitempty"`
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
@@ -58,6 +61,7 @@ func viewOf(sum *store.Summary) ImportView {
 		Total: sum.Total, Processed: sum.Counts.Sum(),
 		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
 		Errors: []RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
+		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice,
 	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed

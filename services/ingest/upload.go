@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	opts := envelope.Options{Schema: q.Get("schema"), Mode: q.Get("mode"), Key: q.Get("key")}
+	dryRun := q.Get("dry_run")
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -47,7 +49,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch part.FormName() {
-		case "schema", "mode", "key":
+		case "schema", "mode", "key", "dry_run":
 			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
 			if err != nil {
 				a.bodyError(w, err)
@@ -61,8 +63,18 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 				opts.Mode = val
 			case "key":
 				opts.Key = val
+			case "dry_run":
+				dryRun = val
 			}
 		case "file":
+			if dryRun != "" {
+				b, err := strconv.ParseBool(dryRun)
+				if err != nil {
+					writeError(w, http.StatusBadRequest, fmt.Sprintf("dry_run: %q is not true or false", dryRun))
+					return
+				}
+				opts.DryRun = b
+			}
 			a.importFile(w, r.Context(), part, opts)
 			return
 		default:
@@ -93,9 +105,9 @@ func (a *api) checkOptions(opts *envelope.Options) error {
 		return fmt.Errorf("unknown schema %q (known: %s)", opts.Schema, strings.Join(a.d.Schemas.Names(), ", "))
 	}
 	switch opts.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate:
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
 	default:
-		return fmt.Errorf("unknown mode %q (one of: insert, upsert, update)", opts.Mode)
+		return fmt.Errorf("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode)
 	}
 	key, err := s.ResolveKey(opts.Key)
 	if err != nil {

@@ -81,7 +81,10 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
 	}
 	if m.StreamSeq <= sum.LastSeq {
-		// Applied before the crash; only make sure the completion was announced.
+		// Applied before a crash; finish what was left undone.
+		if sum.Status == store.StatusProcessing && sum.DeletePlan != nil {
+			return rp.finish(ctx, sum)
+		}
 		return completionEvent(sum)
 	}
 	wasDone := sum.Status != store.StatusProcessing
@@ -91,27 +94,91 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	sum.LastSeq = m.StreamSeq
 	sum.UpdatedAt = now
 	if !wasDone && sum.Sealed && sum.Counts.Sum() >= sum.Total {
-		sum.Status = store.StatusCompleted
-		if sum.Counts.Sum() > sum.Total {
-			sum.Status = store.StatusFailed
-			sum.Reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
-		} else if sum.Reason != "" {
-			sum.Status = store.StatusFailed
-		}
-		sum.CompletedAt = &now
+		return rp.finish(ctx, sum)
 	}
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
 		return nil, err
 	}
-	if !wasDone && sum.Status != store.StatusProcessing {
-		if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
-			rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
-		}
-		rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
-			zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
-			zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed))
-	}
 	return completionEvent(sum)
+}
+
+// finish ends an import whose rows are all accounted for: it decides the
+// final status, carries out replace mode's deletions, and announces it.
+func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Output, error) {
+	sum.Status = store.StatusCompleted
+	switch {
+	case sum.Counts.Sum() > sum.Total:
+		sum.Status = store.StatusFailed
+		sum.Reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
+	case sum.Reason != "":
+		sum.Status = store.StatusFailed
+	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
+		sum.Notice = fmt.Sprintf("replace: nothing was deleted because %d rows failed; fix them and import again", sum.Counts.Failed)
+	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Sum() == sum.Counts.Failed:
+		sum.Notice = "replace: nothing was deleted because the file has no rows"
+	case sum.Options.Mode == envelope.ModeReplace:
+		if err := rp.replace(ctx, sum); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now().UTC()
+	sum.CompletedAt = &now
+	sum.UpdatedAt = now
+	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+		return nil, err
+	}
+	if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
+		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
+	}
+	rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
+		zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed),
+		zap.Int("deleted", sum.Deleted))
+	return completionEvent(sum)
+}
+
+// replace removes the tenant's records of the entity that no row of this
+// import touched. The list is written down (and the summary saved with it)
+// before anything is deleted, so an interrupted run resumes with the same
+// list and the same count. A dry run counts and deletes nothing.
+func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
+	if sum.DeletePlan == nil {
+		touched, err := rp.store.ClaimedKeys(ctx, sum.ID)
+		if err != nil {
+			return err
+		}
+		all, err := rp.store.RecordIDs(ctx, sum.Tenant, sum.Options.Schema)
+		if err != nil {
+			return err
+		}
+		var untouched []string
+		for _, id := range all {
+			if !touched[id] {
+				untouched = append(untouched, id)
+			}
+		}
+		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched)
+		if err != nil {
+			return err
+		}
+		sum.DeletePlan = plan
+		if err := rp.store.SaveSummary(ctx, sum); err != nil {
+			return err
+		}
+	}
+	if !sum.Options.DryRun {
+		ids, err := rp.store.PlanIDs(ctx, sum.ID, sum.DeletePlan)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := rp.store.DeleteRecord(ctx, sum.Tenant, sum.Options.Schema, id); err != nil {
+				return err
+			}
+		}
+	}
+	sum.Deleted = sum.DeletePlan.Count
+	return nil
 }
 
 func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope.Accounting, seq uint64) error {

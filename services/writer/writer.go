@@ -1,6 +1,8 @@
 // Package writer is the stage that stores records and says, for every row,
 // whether it created, updated or skipped a record, or failed.
 //
+// A dry run reads instead of writing and reports what would happen.
+//
 // The write path is insert-first: every record of a chunk is inserted with
 // its deterministic _id in one unordered InsertMany, which is fast on
 // MongoDB and on FerretDB alike. Only the rows whose key already exists are
@@ -65,10 +67,13 @@ func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, err
 }
 
 func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelope.Outcome, error) {
+	if ch.Options.DryRun {
+		return w.dryRun(ctx, ch)
+	}
 	outcomes := make([]envelope.Outcome, len(ch.Records))
 	existing := make([]bool, len(ch.Records))
 	switch ch.Options.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert:
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeReplace:
 		recs := make([]store.NewRecord, len(ch.Records))
 		for i, r := range ch.Records {
 			recs[i] = store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}}
@@ -116,6 +121,37 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 			if err := w.store.SetRecordFields(ctx, ch.Tenant, ch.Options.Schema, r.Key, d.Set, this); err != nil {
 				return nil, err
 			}
+		}
+		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
+		if d.Message != "" {
+			outcomes[i].Problems = []envelope.Problem{{Message: d.Message}}
+		}
+	}
+	return outcomes, nil
+}
+
+// dryRun says what writing the chunk would do, and writes nothing.
+func (w *writer) dryRun(ctx context.Context, ch *envelope.RecordChunk) ([]envelope.Outcome, error) {
+	switch ch.Options.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeReplace, envelope.ModeUpdate:
+	default:
+		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", ch.Options.Mode))
+	}
+	outcomes := make([]envelope.Outcome, len(ch.Records))
+	for i, r := range ch.Records {
+		this := reconcile.Stamp{Import: ch.Import, Row: r.Row}
+		e, found, err := w.store.GetRecord(ctx, ch.Tenant, ch.Options.Schema, r.Key)
+		if err != nil {
+			return nil, err
+		}
+		var d reconcile.Decision
+		switch {
+		case !found && ch.Options.Mode == envelope.ModeUpdate:
+			d = reconcile.Missing(r.Key)
+		case !found:
+			d = reconcile.Decision{Result: envelope.Created}
+		default:
+			d = reconcile.ExistingRecord(ch.Options.Mode, r.Key, this, r.Fields, e)
 		}
 		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
 		if d.Message != "" {
