@@ -28,7 +28,7 @@ fuzz:
 
 ## bench: end-to-end load on the embedded default (prints rows/s and peak RSS)
 bench: build
-	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-100000}
+	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-1000000}
 
 ## lint: staticcheck, installed from the Go module proxy
 lint: vet

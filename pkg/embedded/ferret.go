@@ -73,9 +73,11 @@ func (f *Ferret) IDIndexer() *IDIndexer { return &IDIndexer{dir: f.dir, done: ma
 // makes the same statement take about 0.6 ms. The index is plain SQLite; FerretDB
 // neither sees nor needs to know it, and it goes away with the table.
 type IDIndexer struct {
-	dir  string
-	mu   sync.Mutex
-	done map[string]bool
+	dir     string
+	mu      sync.Mutex
+	done    map[string]bool
+	readers map[string]*sql.DB // read-only connections by database, for FindByIDs
+	tables  map[string]string  // table names by database and collection
 }
 
 // Ensure creates collection coll in db if needed and indexes its _id for
@@ -117,4 +119,5 @@ func (x *IDIndexer) Forget(db *mongo.Database, coll string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.done, db.Name()+"\x00"+coll)
+	delete(x.tables, db.Name()+"\x00"+coll)
 }

@@ -1,11 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/reconcile"
 )
@@ -52,58 +57,6 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 	return insertMany(ctx, c, docs)
 }
 
-// GetRecord reads one record by key.
-func (s *Store) GetRecord(ctx context.Context, tenant, schema, id string) (*reconcile.Existing, bool, error) {
-	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
-	if err != nil {
-		return nil, false, err
-	}
-	var doc bson.M
-	found, err := findByID(ctx, c, id, &doc)
-	if err != nil || !found {
-		return nil, found, err
-	}
-	e := &reconcile.Existing{Fields: map[string]any{}}
-	for k, v := range doc {
-		switch k {
-		case "_id":
-		case stampField:
-			raw, _ := bson.Marshal(v)
-			var st stampDoc
-			_ = bson.Unmarshal(raw, &st)
-			e.Last = reconcile.Stamp{Import: st.Import, Row: st.Row}
-			e.Created = reconcile.Stamp{Import: st.CreatedImport, Row: st.CreatedRow}
-		default:
-			e.Fields[k] = v
-		}
-	}
-	return e, true, nil
-}
-
-// SetRecordFields updates some fields of an existing record and stamps it
-// with the import and row that wrote them. Fields not named are left alone.
-func (s *Store) SetRecordFields(ctx context.Context, tenant, schema, id string, set map[string]any, stamp reconcile.Stamp) error {
-	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
-	if err != nil {
-		return err
-	}
-	upd := make(bson.M, len(set)+3)
-	for k, v := range set {
-		upd[k] = v
-	}
-	upd[stampField+".import"] = stamp.Import
-	upd[stampField+".row"] = stamp.Row
-	upd[stampField+".updated_at"] = time.Now().UTC()
-	res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: upd}})
-	if err != nil {
-		return fmt.Errorf("update %s: %w", id, err)
-	}
-	if res.MatchedCount == 0 {
-		return fmt.Errorf("update %s: the record disappeared", id)
-	}
-	return nil
-}
-
 // RecordIDs lists the keys of every record of a tenant's entity.
 func (s *Store) RecordIDs(ctx context.Context, tenant, schema string) ([]string, error) {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
@@ -135,3 +88,146 @@ func (s *Store) DeleteRecord(ctx context.Context, tenant, schema, id string) err
 	}
 	return nil
 }
+
+// BatchReader reads many documents by _id in one go. The embedded FerretDB
+// provides one (embedded.IDIndexer); otherwise the store uses find $in.
+type BatchReader interface {
+	FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error)
+}
+
+// GetRecords reads the records with the given keys; missing keys are absent
+// from the result.
+func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []string) (map[string]*reconcile.Existing, error) {
+	name := RecordsCollection(tenant, schema)
+	var docs map[string]map[string]any
+	if br, ok := s.indexer.(BatchReader); ok {
+		var err error
+		if docs, err = br.FindByIDs(ctx, s.Records, name, ids); err != nil {
+			return nil, err
+		}
+	} else {
+		c, err := s.coll(ctx, s.Records, name)
+		if err != nil {
+			return nil, err
+		}
+		if docs, err = findPlainByIDs(ctx, c, ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[string]*reconcile.Existing, len(docs))
+	for id, d := range docs {
+		out[id] = existingFrom(d)
+	}
+	return out, nil
+}
+
+// findPlainByIDs reads documents by _id as plain JSON-like maps, the shape
+// the embedded reader gives, so both paths compare values the same way.
+func findPlainByIDs(ctx context.Context, c *mongo.Collection, ids []string) (map[string]map[string]any, error) {
+	out := make(map[string]map[string]any, len(ids))
+	cur, err := c.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		ext, err := bson.MarshalExtJSON(cur.Current, false, false)
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(ext))
+		dec.UseNumber()
+		var d map[string]any
+		if err := dec.Decode(&d); err != nil {
+			return nil, err
+		}
+		if id, ok := d["_id"].(string); ok {
+			out[id] = d
+		}
+	}
+	return out, cur.Err()
+}
+
+func existingFrom(d map[string]any) *reconcile.Existing {
+	e := &reconcile.Existing{Fields: map[string]any{}}
+	for k, v := range d {
+		switch k {
+		case "_id":
+		case stampField:
+			st, _ := v.(map[string]any)
+			e.Last = reconcile.Stamp{Import: str(st["import"]), Row: num(st["row"])}
+			e.Created = reconcile.Stamp{Import: str(st["created_import"]), Row: num(st["created_row"])}
+		default:
+			e.Fields[k] = v
+		}
+	}
+	return e
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func num(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case map[string]any: // extended JSON {"$numberLong": "5"}
+		for _, x := range n {
+			if s, ok := x.(string); ok {
+				i, _ := strconv.ParseInt(s, 10, 64)
+				return int(i)
+			}
+		}
+	}
+	return 0
+}
+
+// FieldUpdate is a $set of some fields of one record, stamped with the row that wrote it.
+type FieldUpdate struct {
+	ID    string
+	Set   map[string]any
+	Stamp reconcile.Stamp
+}
+
+// UpdateRecords applies $set updates in one unordered bulk write.
+func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []FieldUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	models := make([]mongo.WriteModel, len(ups))
+	for i, u := range ups {
+		set := make(bson.M, len(u.Set)+3)
+		for k, v := range u.Set {
+			set[k] = v
+		}
+		set[stampField+".import"] = u.Stamp.Import
+		set[stampField+".row"] = u.Stamp.Row
+		set[stampField+".updated_at"] = now
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: u.ID}}).SetUpdate(bson.D{{Key: "$set", Value: set}})
+	}
+	for start := 0; start < len(models); start += updatesPerCommand {
+		part := models[start:min(start+updatesPerCommand, len(models))]
+		res, err := c.BulkWrite(ctx, part, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return fmt.Errorf("update records: %w", err)
+		}
+		if int(res.MatchedCount) != len(part) {
+			return fmt.Errorf("update records: %d of %d records found; some disappeared while importing", res.MatchedCount, len(part))
+		}
+	}
+	return nil
+}
+
+// updatesPerCommand bounds the statements of one update command. FerretDB
+// v1 keeps one SQLite connection open per statement until the whole command
+// ends, from a pool of 100 per database: two writers sending 95 statements
+// each deadlocked waiting for connections (seen in the two-instance test).
+const updatesPerCommand = 16

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"slices"
@@ -58,6 +59,7 @@ type Config struct {
 	MaxUploadBytes    int64
 	MaxRows           int
 	ShutdownTimeout   time.Duration
+	DebugAddr         string // pprof listener; empty: none
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -157,7 +159,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	mongoURI := cfg.MongoURI
 	var indexer store.Indexer = store.NoIndexer{}
 	if mongoURI == "" {
-		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(os.Stderr, nil))))
 		if err != nil {
 			return err
 		}
@@ -267,6 +269,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
 		r.Get("/readyz", ingest.Ready(d))
 		g.Go(func() error { return wrap("health", ingest.Serve(gctx, cfg.HTTPAddr, r, 5*time.Second, ready, d.Log)) })
+	}
+
+	if cfg.DebugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		g.Go(func() error { return wrap("debug", ingest.Serve(gctx, cfg.DebugAddr, mux, time.Second, nil, log)) })
 	}
 
 	done := make(chan error, 1)

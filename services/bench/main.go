@@ -1,16 +1,25 @@
-// Command bench is the end-to-end load run of `make bench`: it generates a
+// Command bench is the end-to-end load run of `make bench`. It generates a
 // contacts CSV, starts `intake serve` on a fresh embedded data directory as
-// a separate process, uploads the file over HTTP, waits for the summary and
-// prints rows/s and the peak RSS of the intake process.
+// a separate process and measures, in rows/s from upload to completed
+// summary: a direct loader into the same FerretDB (the database's speed
+// limit), the pipeline inserting into an empty collection, and the pipeline
+// re-importing the file in upsert mode with 10% of the rows changed; then
+// the peak RSS of the intake process.
 package main
 
 import (
 	"bufio"
+	"encoding/csv"
+	"runtime"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"io"
 	"mime/multipart"
 	"net"
@@ -32,8 +41,8 @@ func main() {
 
 func run() error {
 	bin := flag.String("bin", "bin/intake", "intake binary")
-	rows := flag.Int("rows", 100_000, "rows in the generated file")
-	mode := flag.String("mode", "upsert", "import mode")
+	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
+	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "intake-bench-")
@@ -41,8 +50,12 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	csvPath := filepath.Join(dir, "contacts.csv")
-	if err := writeContacts(csvPath, *rows); err != nil {
+	first := filepath.Join(dir, "contacts.csv")
+	second := filepath.Join(dir, "contacts-changed.csv")
+	if err := writeContacts(first, *rows, 0); err != nil {
+		return err
+	}
+	if err := writeContacts(second, *rows, *changed); err != nil {
 		return err
 	}
 
@@ -50,8 +63,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	mongoAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(*bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr,
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", "127.0.0.1:0", "--log-level", "warn")
+		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", mongoAddr, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
@@ -64,34 +81,119 @@ func run() error {
 	if err := waitReady(base+"/readyz", time.Minute); err != nil {
 		return err
 	}
+	fmt.Printf("%d rows, embedded default (in-process NATS JetStream + FerretDB/SQLite), %d cores\n", *rows, runtime.NumCPU())
 
-	start := time.Now()
-	id, err := upload(base, csvPath, *mode)
+	direct, err := directLoad(context.Background(), "mongodb://"+mongoAddr+"/", first)
+	if err != nil {
+		return fmt.Errorf("direct loader: %w", err)
+	}
+	fmt.Printf("direct loader (encoding/csv + unordered InsertMany of 1000): %8.0f rows/s\n", direct)
+
+	insert, err := importFile(base, first, "insert", *rows)
 	if err != nil {
 		return err
 	}
-	accepted := time.Since(start)
+	fmt.Printf("pipeline insert into an empty collection:                 %8.0f rows/s  (%.2fx the direct loader, target >= 0.8x)\n", insert, insert/direct)
+
+	upsert, err := importFile(base, second, "upsert", *rows)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pipeline upsert re-import, %2.0f%% of rows changed:           %8.0f rows/s  (%.2fx the direct loader, target >= 0.5x)\n", *changed*100, upsert, upsert/direct)
+
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("peak RSS of the intake process: %d MiB (target <= 500 MiB)\n", rss>>20)
+	return nil
+}
+
+// importFile uploads a file, waits for its summary and returns rows/s from
+// the start of the upload to the completed summary.
+func importFile(base, path, mode string, rows int) (float64, error) {
+	start := time.Now()
+	id, err := upload(base, path, mode)
+	if err != nil {
+		return 0, err
+	}
 	var sum map[string]any
 	for {
 		sum, err = getJSON(base + "/v1/imports/" + id + "?wait=30s")
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if sum["status"] != "processing" {
 			break
 		}
 	}
 	elapsed := time.Since(start)
-	rss, _ := peakRSS(cmd.Process.Pid)
-	fmt.Printf("rows=%d mode=%s status=%v created=%v updated=%v skipped=%v failed=%v\n",
-		*rows, *mode, sum["status"], sum["created"], sum["updated"], sum["skipped"], sum["failed"])
-	fmt.Printf("upload accepted in %s (%.0f rows/s)\n", accepted.Round(time.Millisecond), float64(*rows)/accepted.Seconds())
-	fmt.Printf("import completed in %s: %.0f rows/s end to end\n", elapsed.Round(time.Millisecond), float64(*rows)/elapsed.Seconds())
-	fmt.Printf("peak RSS of the intake process: %d MiB\n", rss>>20)
-	return nil
+	fmt.Printf("  %s: %v in %s: created=%v updated=%v skipped=%v failed=%v\n", mode, sum["status"], elapsed.Round(time.Millisecond),
+		sum["created"], sum["updated"], sum["skipped"], sum["failed"])
+	if sum["status"] != "completed" || int(sum["total"].(float64)) != rows {
+		return 0, fmt.Errorf("import %s did not complete: %v", id, sum)
+	}
+	return float64(rows) / elapsed.Seconds(), nil
 }
 
-func writeContacts(path string, n int) error {
+// directLoad is the speed limit of the database: the file straight into a
+// collection with unordered InsertMany in batches of 1,000.
+func directLoad(ctx context.Context, uri, path string) (float64, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return 0, err
+	}
+	defer client.Disconnect(ctx)
+	coll := client.Database("bench_direct").Collection("contacts")
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	r := csv.NewReader(bufio.NewReader(f))
+	header, err := r.Read()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	batch := make([]any, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		batch = batch[:0]
+		return err
+	}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		doc := bson.D{{Key: "_id", Value: rec[1]}}
+		for i, h := range header {
+			doc = append(doc, bson.E{Key: h, Value: rec[i]})
+		}
+		batch = append(batch, doc)
+		n++
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writeContacts writes n contacts; the share changed of them get another name.
+func writeContacts(path string, n int, changed float64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -99,7 +201,11 @@ func writeContacts(path string, n int) error {
 	w := bufio.NewWriter(f)
 	fmt.Fprintln(w, "name,email,phone,company")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(w, "Person %d,user%d@example.com,+1 201 555 %04d,Company %d\n", i, i, i%10000, i%100)
+		name := fmt.Sprintf("Person %d", i)
+		if changed > 0 && i%int(1/changed) == 0 {
+			name += " (changed)"
+		}
+		fmt.Fprintf(w, "%s,user%d@example.com,+1 201 555 %04d,Company %d\n", name, i, i%10000, i%100)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -94,6 +94,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := parseWithEnv(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -1,12 +1,12 @@
 // Package writer is the stage that stores records and says, for every row,
 // whether it created, updated or skipped a record, or failed.
 //
-// A dry run reads instead of writing and reports what would happen.
-//
 // The write path is insert-first: every record of a chunk is inserted with
 // its deterministic _id in one unordered InsertMany, which is fast on
 // MongoDB and on FerretDB alike. Only the rows whose key already exists are
-// then read by _id and, if they really change something, updated with $set.
+// then read, all at once, and those that really change something are
+// updated with $set in one bulk write. Update mode and dry runs read first
+// instead; a dry run writes nothing and reports what would happen.
 // Each record carries the import and row that created it and that last
 // wrote it, so a redelivered chunk reports exactly what it reported before.
 package writer
@@ -67,96 +67,75 @@ func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, err
 }
 
 func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelope.Outcome, error) {
-	if ch.Options.DryRun {
-		return w.dryRun(ctx, ch)
+	opts := ch.Options
+	switch opts.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeReplace, envelope.ModeUpdate:
+	default:
+		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", opts.Mode))
 	}
 	outcomes := make([]envelope.Outcome, len(ch.Records))
 	existing := make([]bool, len(ch.Records))
-	switch ch.Options.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeReplace:
+	if opts.Mode != envelope.ModeUpdate && !opts.DryRun {
 		recs := make([]store.NewRecord, len(ch.Records))
 		for i, r := range ch.Records {
 			recs[i] = store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}}
 		}
-		dups, err := w.store.InsertRecords(ctx, ch.Tenant, ch.Options.Schema, recs)
+		dups, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
 		if err != nil {
 			return nil, err
 		}
 		for i := range ch.Records {
-			if dups[i] {
-				existing[i] = true
-			} else {
+			existing[i] = dups[i]
+			if !dups[i] {
 				outcomes[i] = envelope.Outcome{Row: ch.Records[i].Row, Result: envelope.Created}
 			}
 		}
-	case envelope.ModeUpdate:
+	} else {
 		for i := range existing {
-			existing[i] = true
+			existing[i] = true // to be looked up
 		}
-	default:
-		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", ch.Options.Mode))
 	}
 
+	var ids []string
+	for i, r := range ch.Records {
+		if existing[i] {
+			ids = append(ids, r.Key)
+		}
+	}
+	found, err := w.store.GetRecords(ctx, ch.Tenant, opts.Schema, ids)
+	if err != nil {
+		return nil, err
+	}
+	var updates []store.FieldUpdate
 	for i, r := range ch.Records {
 		if !existing[i] {
 			continue
 		}
 		this := reconcile.Stamp{Import: ch.Import, Row: r.Row}
-		e, found, err := w.store.GetRecord(ctx, ch.Tenant, ch.Options.Schema, r.Key)
-		if err != nil {
-			return nil, err
-		}
+		e := found[r.Key]
 		var d reconcile.Decision
 		switch {
-		case !found && ch.Options.Mode == envelope.ModeUpdate:
+		case e == nil && opts.Mode == envelope.ModeUpdate:
 			d = reconcile.Missing(r.Key)
-		case !found:
+		case e == nil && opts.DryRun:
+			d = reconcile.Decision{Result: envelope.Created}
+		case e == nil:
 			// Inserting saw it a moment ago; someone deleted it since. Try the
 			// chunk again: the insert will now create it.
 			return nil, fmt.Errorf("record %s disappeared while importing row %d", r.Key, r.Row)
 		default:
-			d = reconcile.ExistingRecord(ch.Options.Mode, r.Key, this, r.Fields, e)
+			d = reconcile.ExistingRecord(opts.Mode, r.Key, this, r.Fields, e)
 		}
-		if d.Set != nil {
-			if err := w.store.SetRecordFields(ctx, ch.Tenant, ch.Options.Schema, r.Key, d.Set, this); err != nil {
-				return nil, err
-			}
+		if d.Set != nil && !opts.DryRun {
+			updates = append(updates, store.FieldUpdate{ID: r.Key, Set: d.Set, Stamp: this})
 		}
 		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
 		if d.Message != "" {
 			outcomes[i].Problems = []envelope.Problem{{Message: d.Message}}
 		}
 	}
-	return outcomes, nil
-}
-
-// dryRun says what writing the chunk would do, and writes nothing.
-func (w *writer) dryRun(ctx context.Context, ch *envelope.RecordChunk) ([]envelope.Outcome, error) {
-	switch ch.Options.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeReplace, envelope.ModeUpdate:
-	default:
-		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", ch.Options.Mode))
-	}
-	outcomes := make([]envelope.Outcome, len(ch.Records))
-	for i, r := range ch.Records {
-		this := reconcile.Stamp{Import: ch.Import, Row: r.Row}
-		e, found, err := w.store.GetRecord(ctx, ch.Tenant, ch.Options.Schema, r.Key)
-		if err != nil {
-			return nil, err
-		}
-		var d reconcile.Decision
-		switch {
-		case !found && ch.Options.Mode == envelope.ModeUpdate:
-			d = reconcile.Missing(r.Key)
-		case !found:
-			d = reconcile.Decision{Result: envelope.Created}
-		default:
-			d = reconcile.ExistingRecord(ch.Options.Mode, r.Key, this, r.Fields, e)
-		}
-		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
-		if d.Message != "" {
-			outcomes[i].Problems = []envelope.Problem{{Message: d.Message}}
-		}
+	if err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates); err != nil {
+		return nil, err
 	}
 	return outcomes, nil
 }

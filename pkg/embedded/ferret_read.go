@@ -1,0 +1,127 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// FindByIDs reads the documents with the given string _ids from one
+// collection in a single indexed SQL query, straight from FerretDB's SQLite
+// file (read-only; SQLite's WAL lets readers run beside FerretDB's writes).
+//
+// Why: FerretDB answers find {_id: {$in: [...]}} by scanning the whole
+// collection, so reading a chunk's existing records costs one findOne round
+// trip per row (about 0.4 ms each, measured); this reads 1,000 in one query.
+// Documents come back as plain JSON-decoded maps (FerretDB's "$s" type
+// annotations removed; numbers as json.Number). Missing ids are absent.
+func (x *IDIndexer) FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error) {
+	out := make(map[string]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if err := x.Ensure(ctx, db, coll); err != nil {
+		return nil, err
+	}
+	sdb, table, err := x.reader(ctx, db.Name(), coll)
+	if err != nil {
+		return nil, err
+	}
+	const batch = 500 // SQLite's default limit on bound parameters is 32766
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			b, _ := json.Marshal(id)
+			args[i] = string(b)
+		}
+		q := fmt.Sprintf(`SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' IN (%s)`,
+			table, strings.TrimSuffix(strings.Repeat("?,", len(part)), ","))
+		rows, err := sdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", coll, err)
+		}
+		for rows.Next() {
+			var raw string
+			if err := rows.Scan(&raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read %s: %w", coll, err)
+			}
+			dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+			dec.UseNumber()
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("decode a document of %s: %w", coll, err)
+			}
+			stripTypes(doc)
+			if id, ok := doc["_id"].(string); ok {
+				out[id] = doc
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", coll, err)
+		}
+	}
+	return out, nil
+}
+
+// stripTypes removes FerretDB's "$s" schema annotations.
+func stripTypes(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		delete(t, "$s")
+		for _, e := range t {
+			stripTypes(e)
+		}
+	case []any:
+		for _, e := range t {
+			stripTypes(e)
+		}
+	}
+}
+
+// reader returns a read-only connection to a database file and the table of a collection.
+func (x *IDIndexer) reader(ctx context.Context, dbName, coll string) (*sql.DB, string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.readers == nil {
+		x.readers = map[string]*sql.DB{}
+		x.tables = map[string]string{}
+	}
+	sdb, ok := x.readers[dbName]
+	if !ok {
+		var err error
+		sdb, err = sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?mode=ro&_pragma=busy_timeout(30000)")
+		if err != nil {
+			return nil, "", fmt.Errorf("open sqlite %s: %w", dbName, err)
+		}
+		x.readers[dbName] = sdb
+	}
+	k := dbName + "\x00" + coll
+	table, ok := x.tables[k]
+	if !ok {
+		if err := sdb.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
+			return nil, "", fmt.Errorf("find table of %s: %w", coll, err)
+		}
+		x.tables[k] = table
+	}
+	return sdb, table, nil
+}
+
+// Close closes the read connections.
+func (x *IDIndexer) Close() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, sdb := range x.readers {
+		_ = sdb.Close()
+	}
+	x.readers = nil
+	x.tables = nil
+}
