@@ -1,16 +1,7 @@
-// Package filereader reads uploaded files row by row, streaming, so that a
-// file of any size is read in bounded memory.
-//
-// Row numbers are the ones a person sees when the file is opened in a
-// spreadsheet: the header is row 1 and the first data row is row 2. Blank
-// lines and rows whose cells are all empty are skipped but keep their
-// numbers, and a quoted cell spanning several lines is still one row, so the
-// numbers in error reports match the spreadsheet.
 package filereader
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -18,29 +9,25 @@ import (
 	"strings"
 )
 
-// Row is one data row.
-type Row struct {
-	Number int      // spreadsheet row number (header = 1)
-	Cells  []string // in header order; may be ragged, the validator reports that
-	Err    error    // set when the row could not be parsed; the row is reported failed
-}
-
-// Reader yields the header and then the data rows of a file.
-type Reader interface {
-	Header() []string
-	// Next returns the next row, or io.EOF after the last one. Any other
-	// error means the file cannot be read further.
-	Next() (Row, error)
-}
-
-// CSVOptions tunes the CSV reader.
+// CSVOptions tunes NewCSV, which is kept for existing callers; new code
+// should use Open with Options, which also reads XLSX.
 type CSVOptions struct {
-	Delimiter    rune // 0: comma
+	Delimiter    rune // 0: detect from the header line (comma, semicolon, tab or pipe)
 	MaxCellBytes int  // 0: 1 MiB
 }
 
-// ErrEmpty is returned for a file without a header row.
-var ErrEmpty = errors.New("the file is empty: a header row is required")
+// NewCSV reads the header row of a CSV stream; it is Open with Format "csv".
+// Encodings and delimiters are handled as by Open; any Delimiter rune that
+// encoding/csv accepts may be given, and 0 detects it. A ZIP archive (XLSX)
+// is refused with a FormatError: reading one needs Open's cleanup.
+func NewCSV(in io.Reader, opts CSVOptions) (Reader, error) {
+	o, _, err := Options{Format: FormatCSV, MaxCellBytes: opts.MaxCellBytes}.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	rd, _, err := open(in, o, opts.Delimiter) // nothing to clean up for CSV
+	return rd, err
+}
 
 type csvReader struct {
 	r       *csv.Reader
@@ -48,25 +35,25 @@ type csvReader struct {
 	row     int // spreadsheet row number of the last record read
 	endLine int // source line on which the last record ended
 	maxCell int
+	maxCols int
 	broken  int // consecutive unparsable records
 }
 
-// NewCSV reads the header row of a CSV stream. A UTF-8 byte order mark is dropped.
-func NewCSV(in io.Reader, opts CSVOptions) (Reader, error) {
-	br := bufio.NewReaderSize(in, 64<<10)
-	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
-		_, _ = br.Discard(3)
+// openCSV reads the header of delimited text; br holds the raw bytes, head
+// their first bytes (peeked). delim 0 detects the delimiter.
+func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, error) {
+	text := decodeText(br, head, len(head) < sniffSize)
+	tr := bufio.NewReaderSize(&crReader{r: text}, 64<<10)
+	if d, ok := excelSepLine(tr); ok && delim == 0 {
+		delim = d
 	}
-	cr := csv.NewReader(br)
+	if delim == 0 {
+		delim = detectDelimiter(tr)
+	}
+	cr := csv.NewReader(tr)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
-	if opts.Delimiter != 0 {
-		cr.Comma = opts.Delimiter
-	}
-	maxCell := opts.MaxCellBytes
-	if maxCell == 0 {
-		maxCell = 1 << 20
-	}
+	cr.Comma = delim
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, ErrEmpty
@@ -74,9 +61,69 @@ func NewCSV(in io.Reader, opts CSVOptions) (Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header row: %w", err)
 	}
-	c := &csvReader{r: cr, header: header, row: 1, maxCell: maxCell}
+	line, _ := cr.FieldPos(0)
+	c := &csvReader{r: cr, header: header, row: line, maxCell: opts.MaxCellBytes, maxCols: opts.MaxColumns}
 	c.endLine = c.lastLine(header)
+	if blank(header) {
+		return nil, newError(ErrEmpty, "the header row (row %d) is empty", line)
+	}
+	if len(header) > c.maxCols {
+		return nil, newError(ErrTooManyColumns, "the header has %d columns; at most %d are allowed", len(header), c.maxCols)
+	}
 	return c, nil
+}
+
+// excelSepLine consumes Excel's "sep=;" first line, which names the
+// delimiter and is not shown as a row.
+func excelSepLine(tr *bufio.Reader) (rune, bool) {
+	b, _ := tr.Peek(6)
+	if len(b) < 5 || !strings.EqualFold(string(b[:4]), "sep=") || (len(b) == 6 && b[5] != '\n') {
+		return 0, false
+	}
+	d := rune(b[4])
+	if d == '"' || d == '\n' || d >= 0x80 {
+		return 0, false
+	}
+	_, _ = tr.Discard(len(b))
+	return d, true
+}
+
+// detectDelimiter picks the candidate found most often outside quotes in the
+// header line. A tie goes to the candidate least likely to be part of a
+// column name (tab, semicolon, pipe, comma), and no candidate at all means
+// comma (a single column).
+func detectDelimiter(tr *bufio.Reader) rune {
+	b, _ := tr.Peek(sniffSize)
+	candidates := [...]rune{'\t', ';', '|', ','}
+	var counts [len(candidates)]int
+	quoted := false
+scan:
+	for _, c := range b {
+		switch c {
+		case '"':
+			quoted = !quoted
+		case '\n':
+			if !quoted {
+				break scan
+			}
+		default:
+			if quoted {
+				continue
+			}
+			for i, d := range candidates {
+				if rune(c) == d {
+					counts[i]++
+				}
+			}
+		}
+	}
+	best, most := ',', 0
+	for i, d := range candidates {
+		if counts[i] > most {
+			best, most = d, counts[i]
+		}
+	}
+	return best
 }
 
 // lastLine is the source line on which the record just read ended.
@@ -97,15 +144,6 @@ func (c *csvReader) Next() (Row, error) {
 			return row, err
 		}
 	}
-}
-
-func blank(cells []string) bool {
-	for _, c := range cells {
-		if strings.TrimSpace(c) != "" {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *csvReader) next() (Row, error) {
@@ -138,10 +176,21 @@ func (c *csvReader) next() (Row, error) {
 		return Row{}, fmt.Errorf("row %d: %w", c.row, err)
 	}
 	c.broken = 0
-	for _, cell := range rec {
-		if len(cell) > c.maxCell {
-			return Row{Number: c.row, Err: fmt.Errorf("a cell is longer than %d bytes", c.maxCell)}, nil
-		}
+	if err := checkRow(rec, c.maxCols, c.maxCell); err != nil {
+		return Row{Number: c.row, Err: err}, nil
 	}
 	return Row{Number: c.row, Cells: rec}, nil
+}
+
+// checkRow applies the column and cell limits to a data row.
+func checkRow(cells []string, maxCols, maxCell int) error {
+	if len(cells) > maxCols {
+		return newError(ErrTooManyColumns, "the row has %d cells; at most %d columns are allowed", len(cells), maxCols)
+	}
+	for _, cell := range cells {
+		if len(cell) > maxCell {
+			return newError(ErrTooLarge, "a cell is longer than %d bytes", maxCell)
+		}
+	}
+	return nil
 }

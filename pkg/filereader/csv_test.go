@@ -1,11 +1,13 @@
 package filereader
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func readAll(t testing.TB, in string, opts CSVOptions) ([]string, []Row) {
@@ -87,17 +89,33 @@ func TestCSVEmptyFile(t *testing.T) {
 }
 
 func FuzzCSV(f *testing.F) {
-	f.Add("name,email\nAnn,ann@example.com\n")
-	f.Add("a,b\n\"x\ny\",2\n\n,\n")
-	f.Add("a\n\"unterminated\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		r, err := NewCSV(strings.NewReader(in), CSVOptions{MaxCellBytes: 64})
+	f.Add([]byte("name,email\nAnn,ann@example.com\n"))
+	f.Add([]byte("a,b\n\"x\ny\",2\n\n,\n"))
+	f.Add([]byte("a\n\"unterminated\n"))
+	f.Add([]byte("sep=;\r\na;b\r\n1;2\r\n"))
+	f.Add([]byte("a|b\r1|2\r\r3|4\r"))
+	f.Add([]byte("\ufeffname\tcity\r\nAnn\tK\xc3\xb6ln\r\n"))
+	f.Add([]byte("name;city\r\nM\xfcller;K\xf6ln\r\n"))
+	f.Add(utf16Bytes("\ufeffname\tcity\r\nAnn\tK\u00f6ln\r\n", false))
+	f.Add(utf16Bytes("\ufeffa,b\n1,2\n", true))
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rd, cleanup, err := Open(bytes.NewReader(in), Options{Format: FormatCSV, MaxCellBytes: 64, MaxColumns: 16})
+		defer cleanup()
 		if err != nil {
+			if rd != nil {
+				t.Fatal("a reader and an error")
+			}
 			return
+		}
+		for _, h := range rd.Header() {
+			if !utf8.ValidString(h) {
+				t.Fatalf("header cell %q is not UTF-8", h)
+			}
 		}
 		last := 1
 		for i := 0; i < 10000; i++ {
-			row, err := r.Next()
+			row, err := rd.Next()
 			if err != nil {
 				return
 			}
@@ -105,6 +123,31 @@ func FuzzCSV(f *testing.F) {
 				t.Fatalf("row numbers must increase: %d after %d", row.Number, last)
 			}
 			last = row.Number
+			if row.Err == nil && len(row.Cells) > 16 {
+				t.Fatalf("row %d has %d cells, over MaxColumns", row.Number, len(row.Cells))
+			}
+			for _, c := range row.Cells {
+				if !utf8.ValidString(c) || len(c) > 64 {
+					t.Fatalf("row %d: cell %q is not UTF-8 or over MaxCellBytes", row.Number, c)
+				}
+			}
 		}
 	})
+}
+
+func TestNewCSVCompatibility(t *testing.T) {
+	// Detection and encodings reach NewCSV callers too.
+	header, rows := readAll(t, string(testdata(t, "excel_de_semicolon_1252.csv")), CSVOptions{})
+	if !reflect.DeepEqual(header, []string{"Name", "Straße", "Ort", "Betrag"}) || rows[0].Cells[0] != "Müller" {
+		t.Fatalf("header %q, first row %q", header, rows[0].Cells)
+	}
+	// Any delimiter rune encoding/csv accepts.
+	header, rows = readAll(t, "a:b\n1:2\n", CSVOptions{Delimiter: ':'})
+	if len(header) != 2 || !reflect.DeepEqual(rows[0].Cells, []string{"1", "2"}) {
+		t.Fatalf("header %q, rows %+v", header, rows)
+	}
+	// An XLSX upload needs Open.
+	if _, err := NewCSV(strings.NewReader("PK\x03\x04..."), CSVOptions{}); !errors.Is(err, ErrUnsupportedFormat) {
+		t.Fatalf("NewCSV(xlsx) = %v", err)
+	}
 }

@@ -28,6 +28,7 @@ type Config struct {
 	MaxRows        int           // rows per file; more ends the import failed with 422
 	MaxWait        time.Duration // longest ?wait= a client may ask for
 	ShutdownGrace  time.Duration // how long in-flight requests may finish on shutdown
+	TempDir        string        // where XLSX uploads are spooled while read ("" = the system's)
 	// Listening, if set, is told the bound address (useful with port 0).
 	Listening func(addr string)
 }

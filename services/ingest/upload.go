@@ -38,6 +38,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := envelope.Options{Schema: q.Get("schema"), Mode: q.Get("mode"), Key: q.Get("key")}
 	dryRun := q.Get("dry_run")
+	fileOpts := filereader.Options{Delimiter: q.Get("delimiter"), Sheet: q.Get("sheet"), Format: q.Get("format"), TempDir: a.cfg.TempDir}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -49,7 +50,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch part.FormName() {
-		case "schema", "mode", "key", "dry_run":
+		case "schema", "mode", "key", "dry_run", "delimiter", "sheet", "format":
 			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
 			if err != nil {
 				a.bodyError(w, err)
@@ -65,6 +66,12 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 				opts.Key = val
 			case "dry_run":
 				dryRun = val
+			case "delimiter":
+				fileOpts.Delimiter = val
+			case "sheet":
+				fileOpts.Sheet = val
+			case "format":
+				fileOpts.Format = val
 			}
 		case "file":
 			if dryRun != "" {
@@ -75,7 +82,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 				}
 				opts.DryRun = b
 			}
-			a.importFile(w, r.Context(), part, opts)
+			a.importFile(w, r.Context(), part, opts, fileOpts)
 			return
 		default:
 			_, _ = io.Copy(io.Discard, part)
@@ -117,19 +124,16 @@ func (a *api) checkOptions(opts *envelope.Options) error {
 	return nil
 }
 
-func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options) {
+func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
 	if err := a.checkOptions(&opts); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	rd, err := filereader.NewCSV(part, filereader.CSVOptions{})
+	rd, cleanup, err := filereader.Open(part, fileOpts)
+	defer func() { _ = cleanup() }()
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			a.bodyError(w, err)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "cannot read the file: "+err.Error())
+		status, msg := fileErrorStatus(err)
+		writeError(w, status, msg)
 		return
 	}
 	s, _ := a.d.Schemas.Get(opts.Schema)
@@ -174,6 +178,23 @@ func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multi
 }
 
 var errTooManyRows = errors.New("too many rows")
+
+// fileErrorStatus maps a file that cannot be read to an HTTP status and message.
+func fileErrorStatus(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit)
+	case errors.Is(err, filereader.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, filereader.ErrEmpty), errors.Is(err, filereader.ErrUnsupportedFormat),
+		errors.Is(err, filereader.ErrTooManyColumns), errors.Is(err, filereader.ErrCorrupt),
+		errors.Is(err, filereader.ErrSheetNotFound), errors.Is(err, filereader.ErrInvalidOption):
+		return http.StatusBadRequest, err.Error()
+	default:
+		return http.StatusBadRequest, "cannot read the file: " + err.Error()
+	}
+}
 
 type published struct {
 	rows    int
