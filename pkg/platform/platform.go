@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
@@ -25,6 +26,7 @@ type Deps struct {
 	Store   *store.Store
 	Schemas *schema.Registry
 	Log     *zap.Logger
+	Metrics *metrics.Metrics
 }
 
 // OutcomeOutput builds the accounting message reporting outcomes of one

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -84,6 +85,8 @@ type Config struct {
 	// and the input acked. The message is redelivered (at once, where a real
 	// crash would wait for AckWait).
 	Crash func(m Msg) bool
+	// Metrics, if set, counts chunks by outcome and times them.
+	Metrics *metrics.Metrics
 }
 
 func (c Config) withDefaults() Config {
@@ -164,6 +167,10 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 		return
 	}
 	m := Msg{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+	start := time.Now()
+	if m.NumDelivered > 1 {
+		r.count(func(mx *metrics.Metrics) { mx.Redelivered.WithLabelValues(r.cfg.Name).Inc() })
+	}
 
 	// The handler finishes its chunk even when shutdown starts; its own
 	// timeout bounds that.
@@ -184,6 +191,10 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 		if aerr := jm.Ack(); aerr != nil {
 			r.log.Warn("ack failed; the message will be redelivered", zap.Error(aerr), zap.String("subject", m.Subject))
 		}
+		r.count(func(mx *metrics.Metrics) {
+			mx.Chunks.WithLabelValues(r.cfg.Name, "acked").Inc()
+			mx.ChunkSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
+		})
 		return
 	}
 
@@ -195,6 +206,14 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 	r.log.Warn("handler failed; will retry", zap.Error(err), zap.String("subject", m.Subject),
 		zap.Uint64("delivery", m.NumDelivered), zap.Duration("delay", delay))
 	_ = jm.NakWithDelay(delay)
+	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "retried").Inc() })
+}
+
+// count updates metrics when there are any.
+func (r *Runner) count(f func(*metrics.Metrics)) {
+	if r.cfg.Metrics != nil {
+		f(r.cfg.Metrics)
+	}
 }
 
 // keepAlive signals "in progress" while a handler runs.
@@ -238,6 +257,7 @@ func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause 
 		_ = jm.NakWithDelay(r.cfg.Backoff[len(r.cfg.Backoff)-1])
 		return
 	}
+	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "dead_lettered").Inc() })
 	r.log.Error("message dead-lettered", zap.String("subject", m.Subject), zap.String("reason", reason),
 		zap.Uint64("delivery", m.NumDelivered))
 	if err := jm.Ack(); err != nil {

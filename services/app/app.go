@@ -20,17 +20,20 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
@@ -204,6 +207,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
+	mx := metrics.New()
+	mx.WatchConsumers(setupJS, []metrics.Consumer{
+		{Stream: subjects.StreamRows, Durable: validator.Durable},
+		{Stream: subjects.StreamValid, Durable: deduplicator.Durable},
+		{Stream: subjects.StreamUnique, Durable: writer.Durable},
+		{Stream: subjects.StreamOutcomes, Durable: reporter.Durable},
+	})
+	cfg.Runner.Metrics = mx
+
 	g, gctx := errgroup.WithContext(ctx)
 	depsFor := func(name string) (platform.Deps, error) {
 		nc, err := connectNATS(natsURL, "intake-"+name)
@@ -215,7 +227,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			nc.Close()
 			return platform.Deps{}, fmt.Errorf("jetstream: %w", err)
 		}
-		return platform.Deps{NC: nc, JS: js, Store: st, Schemas: reg, Log: log.With(zap.String("service", name))}, nil
+		return platform.Deps{NC: nc, JS: js, Store: st, Schemas: reg, Log: log.With(zap.String("service", name)), Metrics: mx}, nil
 	}
 	var conns []*nats.Conn
 	defer func() {
@@ -268,6 +280,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		r := chi.NewRouter()
 		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
 		r.Get("/readyz", ingest.Ready(d))
+		r.Handle("/metrics", promhttp.HandlerFor(mx.Registry, promhttp.HandlerOpts{}))
 		g.Go(func() error { return wrap("health", ingest.Serve(gctx, cfg.HTTPAddr, r, 5*time.Second, ready, d.Log)) })
 	}
 

@@ -10,11 +10,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -108,6 +112,10 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	r := chi.NewRouter()
+	if a.d.Metrics != nil {
+		r.Use(HTTPMetrics(a.d.Metrics))
+		r.Handle("/metrics", promhttp.HandlerFor(a.d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -159,4 +167,21 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// HTTPMetrics times requests by route pattern (not raw path, so IDs do not
+// explode the label set), method and status code.
+func HTTPMetrics(m *metrics.Metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			route := "unmatched"
+			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Observe(time.Since(start).Seconds())
+		})
+	}
 }

@@ -153,6 +153,10 @@ func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multi
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "the rows could not be stored; retry the upload: " + err.Error(), Import: id})
 		return
 	}
+	if a.d.Metrics != nil {
+		a.d.Metrics.ImportsStarted.Inc()
+		a.d.Metrics.RowsIngested.Add(float64(res.rows))
+	}
 	log.Info("upload stored", zap.Int("rows", res.rows), zap.String("source", source), zap.String("schema", opts.Schema), zap.String("mode", opts.Mode))
 	if res.readErr != nil {
 		status := http.StatusBadRequest

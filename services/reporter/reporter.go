@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -52,13 +53,14 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 		// dropped: keep retrying for a long time before dead-lettering.
 		rc.MaxDeliver = 10000
 	}
-	rp := &reporter{store: d.Store, log: d.Log.With(zap.String("component", envelope.StageReport))}
+	rp := &reporter{store: d.Store, metrics: d.Metrics, log: d.Log.With(zap.String("component", envelope.StageReport))}
 	return runner.New(d.JS, cons, rc, rp.handle, d.Log).Run(ctx)
 }
 
 type reporter struct {
-	store *store.Store
-	log   *zap.Logger
+	store   *store.Store
+	metrics *metrics.Metrics
+	log     *zap.Logger
 }
 
 func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -129,6 +131,9 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 	}
 	if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
 		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
+	}
+	if rp.metrics != nil {
+		rp.metrics.ImportsFinished.WithLabelValues(sum.Status).Inc()
 	}
 	rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
 		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
@@ -218,6 +223,9 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 				return runner.Permanent(fmt.Errorf("row %d: unknown result %q", o.Row, o.Result))
 			}
 			sum.Counts.Add(o.Result)
+			if rp.metrics != nil {
+				rp.metrics.Rows.WithLabelValues(slot, o.Result).Inc()
+			}
 			if o.Result == envelope.Failed || o.Result == envelope.Skipped {
 				noted = append(noted, o)
 			}

@@ -1,0 +1,112 @@
+// Package metrics defines Intake's Prometheus metrics on a registry that is
+// created once per process and passed to the services (no global registry).
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every metric of one process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Pipeline.
+	Chunks       *prometheus.CounterVec   // stage, outcome: acked, retried, dead_lettered
+	ChunkSeconds *prometheus.HistogramVec // stage: handler and publish time of one chunk
+	Redelivered  *prometheus.CounterVec   // stage: chunks seen more than once
+	Rows         *prometheus.CounterVec   // stage, result: rows accounted by the reporter
+	RowsIngested prometheus.Counter       // rows read from uploads and published
+
+	// Imports (in flight = sum(started) - sum(finished) across the fleet).
+	ImportsStarted  prometheus.Counter
+	ImportsFinished *prometheus.CounterVec // status
+
+	// HTTP.
+	HTTPRequests *prometheus.HistogramVec // route, method, code
+}
+
+// New creates the metrics on a fresh registry, with Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Chunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_chunks_total", Help: "Chunks handled, by stage and outcome (acked, retried, dead_lettered).",
+		}, []string{"stage", "outcome"}),
+		ChunkSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "intake_chunk_seconds", Help: "Time to handle one chunk and store its outputs, by stage.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"stage"}),
+		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_chunks_redelivered_total", Help: "Chunks delivered more than once, by stage.",
+		}, []string{"stage"}),
+		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_rows_total", Help: "Rows accounted for, by the stage that decided them and the result.",
+		}, []string{"stage", "result"}),
+		RowsIngested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_rows_ingested_total", Help: "Rows read from uploads and published to the pipeline.",
+		}),
+		ImportsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_imports_started_total", Help: "Imports opened.",
+		}),
+		ImportsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_imports_finished_total", Help: "Imports finished, by status (completed, failed).",
+		}, []string{"status"}),
+		HTTPRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "intake_http_request_seconds", Help: "HTTP requests, by route pattern, method and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method", "code"}),
+	}
+	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Rows, m.RowsIngested,
+		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Consumer names one durable consumer to report on.
+type Consumer struct{ Stream, Durable string }
+
+// WatchConsumers reports the consumers' pending, ack-pending and redelivered
+// counts, read from JetStream at scrape time.
+func (m *Metrics) WatchConsumers(js jetstream.JetStream, consumers []Consumer) {
+	m.Registry.MustRegister(&consumerCollector{js: js, consumers: consumers})
+}
+
+var (
+	pendingDesc     = prometheus.NewDesc("intake_consumer_pending", "Messages not yet delivered to the consumer.", []string{"consumer"}, nil)
+	ackPendingDesc  = prometheus.NewDesc("intake_consumer_ack_pending", "Messages delivered and not yet acknowledged.", []string{"consumer"}, nil)
+	redeliveredDesc = prometheus.NewDesc("intake_consumer_redelivered", "Messages being redelivered.", []string{"consumer"}, nil)
+)
+
+type consumerCollector struct {
+	js        jetstream.JetStream
+	consumers []Consumer
+}
+
+func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- ackPendingDesc
+	ch <- redeliveredDesc
+}
+
+func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, cons := range c.consumers {
+		con, err := c.js.Consumer(ctx, cons.Stream, cons.Durable)
+		if err != nil {
+			continue // not created yet, or the broker is away: report nothing rather than a wrong zero
+		}
+		info, err := con.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(info.NumPending), cons.Durable)
+		ch <- prometheus.MustNewConstMetric(ackPendingDesc, prometheus.GaugeValue, float64(info.NumAckPending), cons.Durable)
+		ch <- prometheus.MustNewConstMetric(redeliveredDesc, prometheus.GaugeValue, float64(info.NumRedelivered), cons.Durable)
+	}
+}
