@@ -2,6 +2,9 @@
 // default) or any subset of them.
 //
 //	intake serve [--target=all|ingest,validator,...] [flags]
+//	intake import [--schema --mode --key --server --api-key --wait --json] FILE
+//	intake status [--wait 30s] [--json] ID
+//	intake errors [--csv|--json] [--skipped] ID
 //	intake healthcheck --url=http://127.0.0.1:8080/readyz
 //
 // Every flag can also be set with an INTAKE_* environment variable, e.g.
@@ -28,9 +31,15 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	var code exitCode
+	switch {
+	case err == nil:
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	default:
 		fmt.Fprintln(os.Stderr, "intake:", err)
-		os.Exit(1)
+		os.Exit(exitError)
 	}
 }
 
@@ -44,13 +53,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args, stderr)
 	case "healthcheck":
 		return healthcheck(args, stderr)
-	case "help":
-		fmt.Fprintln(stdout, "usage: intake serve [flags] | intake healthcheck --url URL\nrun 'intake serve -h' for the flags")
+	case "import":
+		return importCmd(args, stdout, stderr)
+	case "status":
+		return statusCmd(args, stdout, stderr)
+	case "errors":
+		return errorsCmd(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (serve, import, status, errors, healthcheck)", cmd)
 	}
 }
+
+const usage = `usage:
+  intake serve [flags]                 run the importer (all services by default)
+  intake import [flags] FILE           import a CSV or XLSX file, with a progress bar
+  intake status [--wait 30s] ID        show an import's summary
+  intake errors [--csv] ID             list an import's row errors
+  intake healthcheck --url URL         exit 0 when URL answers 200
+run 'intake COMMAND -h' for the flags of a command`
 
 // parseWithEnv lets INTAKE_* variables set flags; the command line wins.
 func parseWithEnv(fs *flag.FlagSet, args []string) error {

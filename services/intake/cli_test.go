@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/intake/intake/services/app"
+)
+
+func startServer(t *testing.T) string {
+	t.Helper()
+	ready := make(chan app.Info, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, app.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
+			EmbeddedMongoAddr: "127.0.0.1:0", Ready: func(i app.Info) { ready <- i }}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case i := <-ready:
+		return "http://" + i.HTTPAddr
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("server did not start")
+	}
+	return ""
+}
+
+func TestCLIImportStatusErrors(t *testing.T) {
+	server := startServer(t)
+	file := filepath.Join(t.TempDir(), "contacts.csv")
+	if err := os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err := run([]string{"import", "--server", server, "--json", file}, &out, &errb)
+	var code exitCode
+	if !errors.As(err, &code) || code != exitRowsFailed {
+		t.Fatalf("import with a failed row: err=%v, want exit %d; stderr %s", err, exitRowsFailed, errb.String())
+	}
+	var s summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatalf("--json output %q: %v", out.String(), err)
+	}
+	if s.Status != "completed" || s.Created != 1 || s.Failed != 1 {
+		t.Fatalf("summary = %+v", s)
+	}
+
+	out.Reset()
+	if err := run([]string{"status", "--server", server, s.ID}, &out, &errb); !errors.As(err, &code) || code != exitRowsFailed {
+		t.Fatalf("status: %v", err)
+	}
+	if !strings.Contains(out.String(), "1 created") || !strings.Contains(out.String(), "row 3") {
+		t.Fatalf("status output = %q", out.String())
+	}
+
+	out.Reset()
+	if err := run([]string{"errors", "--server", server, "--csv", s.ID}, &out, &errb); err != nil {
+		t.Fatalf("errors --csv: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || lines[0] != "row,field,message" || !strings.HasPrefix(lines[1], "3,email,") {
+		t.Fatalf("errors --csv = %q", out.String())
+	}
+
+	// A clean file exits 0; an unknown schema is a clear error, exit 1.
+	clean := filepath.Join(t.TempDir(), "clean.csv")
+	_ = os.WriteFile(clean, []byte("name,email\nCid,cid@x.io\n"), 0o600)
+	if err := run([]string{"import", "--server", server, clean}, &out, &errb); err != nil {
+		t.Fatalf("clean import: %v", err)
+	}
+	err = run([]string{"import", "--server", server, "--schema", "nope", clean}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "unknown schema") {
+		t.Fatalf("unknown schema: %v", err)
+	}
+}
+
+func TestSafeCell(t *testing.T) {
+	for in, want := range map[string]string{"=HYPERLINK(1)": "'=HYPERLINK(1)", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "plain": "plain", "": ""} {
+		if got := safeCell(in); got != want {
+			t.Errorf("safeCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
