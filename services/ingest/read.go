@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -141,8 +142,6 @@ func (a *api) pendingView(ctx context.Context, tenant, id string) (ImportView, b
 }
 
 func (a *api) getImport(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	tenant := a.cfg.Tenant
 	var wait time.Duration
 	if ws := r.URL.Query().Get("wait"); ws != "" {
 		d, err := time.ParseDuration(ws)
@@ -152,38 +151,46 @@ func (a *api) getImport(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = min(d, a.cfg.MaxWait)
 	}
+	v, found, err := a.Wait(r.Context(), a.cfg.Tenant, chi.URLParam(r, "id"), wait)
+	switch {
+	case r.Context().Err() != nil:
+		return // client went away
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
+	case !found:
+		writeError(w, http.StatusNotFound, "import not found")
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// Wait returns an import's summary once it has finished or wait has passed.
+func (a *api) Wait(ctx context.Context, tenant, id string, wait time.Duration) (ImportView, bool, error) {
 	var sub *nats.Subscription
 	if wait > 0 {
 		// Subscribe before reading, so a completion in between is not missed.
 		var err error
 		sub, err = a.d.NC.SubscribeSync(subjects.For(subjects.Events, tenant, id))
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "broker unavailable: "+err.Error())
-			return
+			return ImportView{}, false, fmt.Errorf("broker unavailable: %w", err)
 		}
 		defer func() { _ = sub.Unsubscribe() }()
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		v, found, err := a.Summary(r.Context(), tenant, id, summaryErrorLimit)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
-			return
-		}
-		if !found {
-			writeError(w, http.StatusNotFound, "import not found")
-			return
+		v, found, err := a.Summary(ctx, tenant, id, summaryErrorLimit)
+		if err != nil || !found {
+			return v, found, err
 		}
 		left := time.Until(deadline)
 		if v.Status != store.StatusProcessing || sub == nil || left <= 0 {
-			writeJSON(w, http.StatusOK, v)
-			return
+			return v, true, nil
 		}
-		wctx, cancel := context.WithTimeout(r.Context(), left)
+		wctx, cancel := context.WithTimeout(ctx, left)
 		_, _ = sub.NextMsgWithContext(wctx)
 		cancel()
-		if r.Context().Err() != nil {
-			return // client went away
+		if ctx.Err() != nil {
+			return v, true, ctx.Err()
 		}
 	}
 }
@@ -214,6 +221,8 @@ func (a *api) listImports(w http.ResponseWriter, r *http.Request) {
 
 // getErrors lists every row problem of an import; ?result=skipped lists the
 // reasons rows were skipped instead.
+// getErrors lists every row problem of an import; ?result=skipped lists the
+// reasons rows were skipped instead.
 func (a *api) getErrors(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	result := r.URL.Query().Get("result")
@@ -224,21 +233,26 @@ func (a *api) getErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "result: failed or skipped")
 		return
 	}
-	sum, found, err := a.d.Store.GetSummary(r.Context(), id)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
-		return
-	}
-	if !found || sum.Tenant != a.cfg.Tenant {
-		writeError(w, http.StatusNotFound, "import not found")
-		return
-	}
-	notes, err := a.d.Store.RowNotes(r.Context(), sum, result)
-	if err != nil {
+	notes, status, found, err := a.Problems(r.Context(), a.cfg.Tenant, id, result)
+	switch {
+	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())
-		return
+	case !found:
+		writeError(w, http.StatusNotFound, "import not found")
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status, "result": result, "rows": len(notes), "errors": flatten(notes)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": sum.Status, "result": result, "rows": len(notes), "errors": flatten(notes)})
+}
+
+// Problems returns the rows of an import with the given result (failed or
+// skipped) and why, by row number, and the import's status.
+func (a *api) Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error) {
+	sum, found, err := a.d.Store.GetSummary(ctx, id)
+	if err != nil || !found || sum.Tenant != tenant {
+		return nil, "", false, err
+	}
+	notes, err := a.d.Store.RowNotes(ctx, sum, result)
+	return notes, sum.Status, err == nil, err
 }
 
 func (a *api) listSchemas(w http.ResponseWriter, _ *http.Request) {

@@ -125,39 +125,96 @@ func (a *api) checkOptions(opts *envelope.Options) error {
 }
 
 func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
-	if err := a.checkOptions(&opts); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	res, err := a.Submit(ctx, SubmitRequest{Tenant: a.cfg.Tenant, Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			writeJSON(w, re.Status, errorBody{Error: re.Message, Import: re.ImportID})
+			return
+		}
+		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	rd, cleanup, err := filereader.Open(part, fileOpts)
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"id":     res.ID,
+		"status": "processing",
+		"rows":   res.Rows,
+		"links": map[string]string{
+			"self":   "/v1/imports/" + res.ID,
+			"errors": "/v1/imports/" + res.ID + "/errors",
+		},
+	})
+}
+
+// SubmitRequest is a file to import for a tenant.
+type SubmitRequest struct {
+	Tenant  string
+	Source  string // file name, shown in the summary
+	Body    io.Reader
+	Options envelope.Options
+	File    filereader.Options
+	MaxRows int // 0: the server's limit
+}
+
+// Submitted is an accepted import: every row is stored in JetStream.
+type Submitted struct {
+	ID   string
+	Rows int
+}
+
+// RequestError is a request that cannot be imported, with the HTTP status
+// that says why. ImportID is set when an import was started (and ends
+// failed, with its rows accounted for), e.g. over the row limit.
+type RequestError struct {
+	Status   int
+	Message  string
+	ImportID string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+func reqErr(status int, msg string) error { return &RequestError{Status: status, Message: msg} }
+
+// Submit reads a file, checks its options and header, and publishes its rows
+// as a new import. It returns once JetStream stored every row. Protocol
+// adapters call it as the HTTP upload does.
+func (a *api) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
+	opts := req.Options
+	if err := a.checkOptions(&opts); err != nil {
+		return Submitted{}, reqErr(http.StatusBadRequest, err.Error())
+	}
+	if req.File.TempDir == "" {
+		req.File.TempDir = a.cfg.TempDir
+	}
+	rd, cleanup, err := filereader.Open(req.Body, req.File)
 	defer func() { _ = cleanup() }()
 	if err != nil {
 		status, msg := fileErrorStatus(err)
-		writeError(w, status, msg)
-		return
+		return Submitted{}, reqErr(status, msg)
 	}
 	s, _ := a.d.Schemas.Get(opts.Schema)
 	if _, err := s.MapHeader(rd.Header()); err != nil {
-		writeError(w, http.StatusBadRequest, "header: "+err.Error())
-		return
+		return Submitted{}, reqErr(http.StatusBadRequest, "header: "+err.Error())
+	}
+	maxRows := a.cfg.MaxRows
+	if req.MaxRows > 0 {
+		maxRows = req.MaxRows
 	}
 
-	tenant, id := a.cfg.Tenant, ids.NewImport()
-	log := a.log.With(zap.String("import_id", id), zap.String("tenant", tenant))
-	source := part.FileName()
-	res, err := a.publishImport(ctx, tenant, id, source, opts, rd)
+	id := ids.NewImport()
+	log := a.log.With(zap.String("import_id", id), zap.String("tenant", req.Tenant))
+	res, err := a.publishImport(ctx, req.Tenant, id, req.Source, opts, rd, maxRows)
 	if err != nil {
 		// The broker did not store everything: the client must retry. Rows
 		// already stored belong to an import that is never sealed.
 		log.Error("upload failed", zap.Error(err))
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "the rows could not be stored; retry the upload: " + err.Error(), Import: id})
-		return
+		return Submitted{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "the rows could not be stored; retry the upload: " + err.Error(), ImportID: id}
 	}
 	if a.d.Metrics != nil {
 		a.d.Metrics.ImportsStarted.Inc()
 		a.d.Metrics.RowsIngested.Add(float64(res.rows))
 	}
-	log.Info("upload stored", zap.Int("rows", res.rows), zap.String("source", source), zap.String("schema", opts.Schema), zap.String("mode", opts.Mode))
+	log.Info("upload stored", zap.Int("rows", res.rows), zap.String("source", req.Source), zap.String("schema", opts.Schema), zap.String("mode", opts.Mode))
 	if res.readErr != nil {
 		status := http.StatusBadRequest
 		var mbe *http.MaxBytesError
@@ -167,18 +224,9 @@ func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multi
 		case errors.Is(res.readErr, errTooManyRows):
 			status = http.StatusUnprocessableEntity
 		}
-		writeJSON(w, status, errorBody{Error: res.reason, Import: id})
-		return
+		return Submitted{ID: id, Rows: res.rows}, &RequestError{Status: status, Message: res.reason, ImportID: id}
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{
-		"id":     id,
-		"status": "processing",
-		"rows":   res.rows,
-		"links": map[string]string{
-			"self":   "/v1/imports/" + id,
-			"errors": "/v1/imports/" + id + "/errors",
-		},
-	})
+	return Submitted{ID: id, Rows: res.rows}, nil
 }
 
 var errTooManyRows = errors.New("too many rows")
@@ -209,7 +257,7 @@ type published struct {
 // publishImport opens the import, publishes its rows in chunks and seals it
 // with the row count. A read error part-way seals the rows read so far with
 // a reason, so the import still ends, failed, with every row accounted for.
-func (a *api) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader) (published, error) {
+func (a *api) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader, maxRows int) (published, error) {
 	pub := newWindow(a.d.JS, 64)
 	now := time.Now().UTC()
 	opened := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &opts, Source: source, At: now}
@@ -249,9 +297,9 @@ func (a *api) publishImport(ctx context.Context, tenant, id, source string, opts
 			}
 			break
 		}
-		if res.rows >= a.cfg.MaxRows {
+		if res.rows >= maxRows {
 			res.readErr = errTooManyRows
-			res.reason = fmt.Sprintf("the file has more than %d rows, the limit per import; the first %d rows were imported", a.cfg.MaxRows, a.cfg.MaxRows)
+			res.reason = fmt.Sprintf("the file has more than %d rows, the limit per import; the first %d rows were imported", maxRows, maxRows)
 			break
 		}
 		res.rows++
