@@ -3,11 +3,11 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/schema"
 )
 
 // Stamp names the import and row that wrote a record.
@@ -54,7 +54,7 @@ func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, e *Ex
 	}
 	set := map[string]any{}
 	for f, v := range incoming {
-		if old, ok := e.Fields[f]; !ok || !Equal(old, v) {
+		if old, ok := e.Fields[f]; !ok || !schema.Equal(old, v) {
 			set[f] = v
 		}
 	}
@@ -76,13 +76,4 @@ func showKey(key string) string {
 		return key
 	}
 	return f + " " + v
-}
-
-// Equal compares two field values as stored: values read back from the
-// database (json.Number, []any, maps) equal the same values as imported
-// (int64, []string, ...). It compares canonical JSON encodings.
-func Equal(a, b any) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && string(ja) == string(jb)
 }

@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,25 @@ func TestFileFormats(t *testing.T) {
 		status, body := s.upload([]byte(c.data), nil)
 		if status != c.status || !strings.Contains(body["error"].(string), c.msg) {
 			t.Errorf("%s: %d %v", name, status, body)
+		}
+	}
+}
+
+// A filled-in template imports as it is.
+func TestTemplatesImport(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	for _, name := range []string{"customers", "community_users", "audience_users", "phonebook_contacts", "persons"} {
+		for _, format := range []string{"csv", "xlsx"} {
+			resp, err := http.Get(s.base + "/v1/schemas/" + name + "/template." + format)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s template.%s: %v %v", name, format, err, resp.Status)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			v := s.importCSV(string(data), map[string]string{"schema": name})
+			if v.Status != "completed" || v.Failed != 0 || v.Total != 1 {
+				t.Fatalf("%s template.%s imported as %+v", name, format, v)
+			}
 		}
 	}
 }

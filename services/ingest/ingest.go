@@ -127,6 +127,7 @@ func (a *api) routes() http.Handler {
 		r.Get("/imports/{id}/errors", a.getErrors)
 		r.Get("/schemas", a.listSchemas)
 		r.Get("/schemas/{name}", a.getSchema)
+		r.Get("/schemas/{name}/template.{format}", a.getTemplate)
 	})
 	return r
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/templates"
 )
 
 // summaryErrorLimit bounds the errors listed inside a summary; all of them
@@ -266,4 +267,31 @@ func (a *api) getSchema(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s)
+}
+
+// getTemplate serves a file with the schema's header row and an example row
+// for people to fill in: template.csv or template.xlsx.
+func (a *api) getTemplate(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "schema not found")
+		return
+	}
+	switch chi.URLParam(r, "format") {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", s.Name+"-template.csv"))
+		_, _ = w.Write(templates.CSV(s))
+	case "xlsx":
+		data, err := templates.XLSX(s)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "cannot build the template: "+err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", s.Name+"-template.xlsx"))
+		_, _ = w.Write(data)
+	default:
+		writeError(w, http.StatusNotFound, "templates are template.csv or template.xlsx")
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
@@ -42,12 +43,13 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	rc := cfg.Runner
 	rc.Name = envelope.StageWrite
 	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageWrite)
-	w := &writer{store: d.Store}
+	w := &writer{store: d.Store, schemas: d.Schemas}
 	return runner.New(d.JS, cons, rc, w.handle, d.Log).Run(ctx)
 }
 
 type writer struct {
-	store *store.Store
+	store   *store.Store
+	schemas *schema.Registry
 }
 
 func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -73,20 +75,36 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	default:
 		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", opts.Mode))
 	}
+	sch, ok := w.schemas.Get(opts.Schema)
+	if !ok {
+		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
+	}
 	outcomes := make([]envelope.Outcome, len(ch.Records))
 	existing := make([]bool, len(ch.Records))
+	// Rows lacking what creating a record needs may still update one.
+	cannotCreate := make([][]schema.FieldError, len(ch.Records))
+	for i := range ch.Records {
+		ch.Records[i].Fields = sch.Restore(ch.Records[i].Fields) // JSON turned int64 into float64, lists into []any
+		cannotCreate[i] = sch.CheckCreate(ch.Records[i].Fields)
+	}
 	if opts.Mode != envelope.ModeUpdate && !opts.DryRun {
-		recs := make([]store.NewRecord, len(ch.Records))
+		var recs []store.NewRecord
+		var at []int // recs[j] is ch.Records[at[j]]
 		for i, r := range ch.Records {
-			recs[i] = store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}}
+			if len(cannotCreate[i]) > 0 {
+				existing[i] = true
+				continue
+			}
+			recs = append(recs, store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+			at = append(at, i)
 		}
 		dups, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
 		if err != nil {
 			return nil, err
 		}
-		for i := range ch.Records {
-			existing[i] = dups[i]
-			if !dups[i] {
+		for j, i := range at {
+			existing[i] = dups[j]
+			if !dups[j] {
 				outcomes[i] = envelope.Outcome{Row: ch.Records[i].Row, Result: envelope.Created}
 			}
 		}
@@ -117,6 +135,12 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		switch {
 		case e == nil && opts.Mode == envelope.ModeUpdate:
 			d = reconcile.Missing(r.Key)
+		case e == nil && len(cannotCreate[i]) > 0:
+			outcomes[i] = envelope.Outcome{Row: r.Row, Result: envelope.Failed}
+			for _, fe := range cannotCreate[i] {
+				outcomes[i].Problems = append(outcomes[i].Problems, envelope.Problem{Field: fe.Field, Message: fe.Message})
+			}
+			continue
 		case e == nil && opts.DryRun:
 			d = reconcile.Decision{Result: envelope.Created}
 		case e == nil:
