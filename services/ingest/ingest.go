@@ -35,6 +35,9 @@ type Config struct {
 	TempDir        string        // where XLSX uploads are spooled while read ("" = the system's)
 	// Listening, if set, is told the bound address (useful with port 0).
 	Listening func(addr string)
+	// Mount, if set, adds routes beside the native API (the compatibility
+	// endpoints), on the same server and middleware.
+	Mount func(r chi.Router, a *API)
 }
 
 // Defaults fills unset fields.
@@ -66,8 +69,14 @@ func (c Config) Defaults() Config {
 // Run serves HTTP until ctx ends, then lets in-flight requests finish.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	cfg = cfg.Defaults()
-	h := &api{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	h := New(cfg, d)
 	return Serve(ctx, cfg.HTTPAddr, h.routes(), cfg.ShutdownGrace, cfg.Listening, h.log)
+}
+
+// New builds the import API.
+func New(cfg Config, d platform.Deps) *API {
+	cfg = cfg.Defaults()
+	return &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
 }
 
 // Serve runs an HTTP server with sane timeouts until ctx ends.
@@ -104,13 +113,15 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 	return nil
 }
 
-type api struct {
+// API is the import API: HTTP handlers, and Submit, Wait and Problems for
+// protocol adapters mounted beside it.
+type API struct {
 	cfg Config
 	d   platform.Deps
 	log *zap.Logger
 }
 
-func (a *api) routes() http.Handler {
+func (a *API) routes() http.Handler {
 	r := chi.NewRouter()
 	if a.d.Metrics != nil {
 		r.Use(HTTPMetrics(a.d.Metrics))
@@ -129,6 +140,9 @@ func (a *api) routes() http.Handler {
 		r.Get("/schemas/{name}", a.getSchema)
 		r.Get("/schemas/{name}/template.{format}", a.getTemplate)
 	})
+	if a.cfg.Mount != nil {
+		a.cfg.Mount(r, a)
+	}
 	return r
 }
 

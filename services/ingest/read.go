@@ -90,7 +90,7 @@ func flatten(notes []envelope.Outcome) []RowError {
 
 // Summary reads an import of tenant, with up to errorLimit row errors. found
 // is false for an unknown import or another tenant's.
-func (a *api) Summary(ctx context.Context, tenant, id string, errorLimit int) (ImportView, bool, error) {
+func (a *API) Summary(ctx context.Context, tenant, id string, errorLimit int) (ImportView, bool, error) {
 	sum, found, err := a.d.Store.GetSummary(ctx, id)
 	if err != nil {
 		return ImportView{}, false, err
@@ -116,7 +116,7 @@ func (a *api) Summary(ctx context.Context, tenant, id string, errorLimit int) (I
 	return v, true, nil
 }
 
-func (a *api) pendingView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+func (a *API) pendingView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
 	st, err := a.d.JS.Stream(ctx, subjects.StreamEvents)
 	if err != nil {
 		return ImportView{}, false, err
@@ -142,7 +142,7 @@ func (a *api) pendingView(ctx context.Context, tenant, id string) (ImportView, b
 	return v, true, nil
 }
 
-func (a *api) getImport(w http.ResponseWriter, r *http.Request) {
+func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
 	var wait time.Duration
 	if ws := r.URL.Query().Get("wait"); ws != "" {
 		d, err := time.ParseDuration(ws)
@@ -166,7 +166,7 @@ func (a *api) getImport(w http.ResponseWriter, r *http.Request) {
 }
 
 // Wait returns an import's summary once it has finished or wait has passed.
-func (a *api) Wait(ctx context.Context, tenant, id string, wait time.Duration) (ImportView, bool, error) {
+func (a *API) Wait(ctx context.Context, tenant, id string, wait time.Duration) (ImportView, bool, error) {
 	var sub *nats.Subscription
 	if wait > 0 {
 		// Subscribe before reading, so a completion in between is not missed.
@@ -196,7 +196,7 @@ func (a *api) Wait(ctx context.Context, tenant, id string, wait time.Duration) (
 	}
 }
 
-func (a *api) listImports(w http.ResponseWriter, r *http.Request) {
+func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
 	limit := 50
 	if ls := r.URL.Query().Get("limit"); ls != "" {
 		n, err := strconv.Atoi(ls)
@@ -224,7 +224,7 @@ func (a *api) listImports(w http.ResponseWriter, r *http.Request) {
 // reasons rows were skipped instead.
 // getErrors lists every row problem of an import; ?result=skipped lists the
 // reasons rows were skipped instead.
-func (a *api) getErrors(w http.ResponseWriter, r *http.Request) {
+func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	result := r.URL.Query().Get("result")
 	if result == "" {
@@ -247,7 +247,7 @@ func (a *api) getErrors(w http.ResponseWriter, r *http.Request) {
 
 // Problems returns the rows of an import with the given result (failed or
 // skipped) and why, by row number, and the import's status.
-func (a *api) Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error) {
+func (a *API) Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error) {
 	sum, found, err := a.d.Store.GetSummary(ctx, id)
 	if err != nil || !found || sum.Tenant != tenant {
 		return nil, "", false, err
@@ -256,11 +256,11 @@ func (a *api) Problems(ctx context.Context, tenant, id, result string) ([]envelo
 	return notes, sum.Status, err == nil, err
 }
 
-func (a *api) listSchemas(w http.ResponseWriter, _ *http.Request) {
+func (a *API) listSchemas(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"schemas": a.d.Schemas.Names()})
 }
 
-func (a *api) getSchema(w http.ResponseWriter, r *http.Request) {
+func (a *API) getSchema(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
 	if !ok {
 		writeError(w, http.StatusNotFound, "schema not found")
@@ -271,7 +271,7 @@ func (a *api) getSchema(w http.ResponseWriter, r *http.Request) {
 
 // getTemplate serves a file with the schema's header row and an example row
 // for people to fill in: template.csv or template.xlsx.
-func (a *api) getTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
 	if !ok {
 		writeError(w, http.StatusNotFound, "schema not found")

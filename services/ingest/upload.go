@@ -28,7 +28,7 @@ import (
 // parameters) and the file part "file". The file is streamed: rows are
 // published in chunks while the body is still arriving, and the answer
 // (202) comes once every row is stored by JetStream.
-func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
+func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUploadBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -90,7 +90,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *api) bodyError(w http.ResponseWriter, err error) {
+func (a *API) bodyError(w http.ResponseWriter, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit))
@@ -100,7 +100,7 @@ func (a *api) bodyError(w http.ResponseWriter, err error) {
 }
 
 // checkOptions fills defaults and checks options against the schemas.
-func (a *api) checkOptions(opts *envelope.Options) error {
+func (a *API) checkOptions(opts *envelope.Options) error {
 	if opts.Schema == "" {
 		opts.Schema = "contacts"
 	}
@@ -124,7 +124,7 @@ func (a *api) checkOptions(opts *envelope.Options) error {
 	return nil
 }
 
-func (a *api) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
+func (a *API) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
 	res, err := a.Submit(ctx, SubmitRequest{Tenant: a.cfg.Tenant, Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
 	if err != nil {
 		var re *RequestError
@@ -178,7 +178,7 @@ func reqErr(status int, msg string) error { return &RequestError{Status: status,
 // Submit reads a file, checks its options and header, and publishes its rows
 // as a new import. It returns once JetStream stored every row. Protocol
 // adapters call it as the HTTP upload does.
-func (a *api) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
+func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	opts := req.Options
 	if err := a.checkOptions(&opts); err != nil {
 		return Submitted{}, reqErr(http.StatusBadRequest, err.Error())
@@ -257,7 +257,7 @@ type published struct {
 // publishImport opens the import, publishes its rows in chunks and seals it
 // with the row count. A read error part-way seals the rows read so far with
 // a reason, so the import still ends, failed, with every row accounted for.
-func (a *api) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader, maxRows int) (published, error) {
+func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader, maxRows int) (published, error) {
 	pub := newWindow(a.d.JS, 64)
 	now := time.Now().UTC()
 	opened := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &opts, Source: source, At: now}
