@@ -14,17 +14,23 @@ run:
 build:
 	$(GO) build -trimpath -o $(BIN) ./services/intake
 
-## test: vet, unit, integration and end-to-end tests, and a short fuzz run
+# Fuzz targets: package and function. The seed corpora run in every `go test`;
+# `make test` also fuzzes each briefly, `make fuzz` for longer.
+FUZZ := ./pkg/filereader:FuzzCSV ./pkg/filereader:FuzzXLSX ./pkg/schema:FuzzValidate
+
+## test: vet, unit, integration and end-to-end tests, and a short fuzz run of each parser
 test: vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
-	$(GO) test -count=1 -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 5s ./pkg/filereader
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		$(GO) test -count=1 -run '^$$' -fuzz "^$$fn\$$" -fuzztime 5s -fuzzminimizetime 2s $$pkg || exit 1; done
 
 vet:
 	$(GO) vet $(PKGS)
 
-## fuzz: longer fuzzing of the parsers
+## fuzz: longer fuzzing of the parsers and the validator (FUZZTIME each)
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME) ./pkg/filereader
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; done
 
 ## bench: end-to-end load on the embedded default (prints rows/s and peak RSS)
 bench: build

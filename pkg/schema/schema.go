@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Field types.
@@ -450,6 +451,13 @@ func (s *Schema) Validate(hm HeaderMap, cells []string, keyField string) (map[st
 			continue
 		}
 		f := &s.Fields[i]
+		if !utf8.ValidString(raw) {
+			// Readers convert files to UTF-8; this guards direct publishers,
+			// whose bytes JSON would otherwise turn into U+FFFD silently.
+			errs = append(errs, FieldError{Field: f.Name, Message: fmt.Sprintf("%s: the value is not valid UTF-8 text", f.Name)})
+			invalid.add(i)
+			continue
+		}
 		v, ok := f.parse(raw, &errs)
 		if !ok {
 			invalid.add(i)
