@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
@@ -26,6 +27,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -63,6 +65,9 @@ type Config struct {
 	MaxRows           int
 	ShutdownTimeout   time.Duration
 	DebugAddr         string // pprof listener; empty: none
+	BootstrapAPIKey   string // creates (idempotently) an admin key for tenant "default"
+	JWTHS256Secret    string // verifies HS256 bearer tokens
+	JWTJWKSFile       string // public keys verifying RS256/ES256 bearer tokens
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -125,7 +130,16 @@ func (c Config) Redacted() Config {
 	c.MongoURI = redactURLs(c.MongoURI)
 	c.Ready = nil
 	c.Runner = runner.Config{}
+	c.BootstrapAPIKey = mask(c.BootstrapAPIKey)
+	c.JWTHS256Secret = mask(c.JWTHS256Secret)
 	return c
+}
+
+func mask(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "xxxxx"
 }
 
 func redactURLs(s string) string {
@@ -185,6 +199,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	st := store.New(client, cfg.MongoDB, indexer)
+
+	authn, err := setupAuth(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
 
 	reg, err := LoadSchemas(schemas.Entities)
 	if err != nil {
@@ -257,7 +276,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				if i > 0 {
 					continue // one HTTP listener per process; scale ingest with more processes
 				}
-				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready}
+				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn}
 				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
 			case "validator":
 				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{Runner: cfg.Runner}, d)) })
@@ -359,4 +378,46 @@ func LoadSchemas(fsys fs.FS) (*schema.Registry, error) {
 		reg.Put(s)
 	}
 	return reg, nil
+}
+
+// setupAuth builds the authenticator. With no credential configured at all
+// (no bootstrap key, no JWT key, no API key in the database) Intake runs
+// open, and only on a loopback address.
+func setupAuth(ctx context.Context, cfg Config, st *store.Store, log *zap.Logger) (*auth.Authenticator, error) {
+	if cfg.BootstrapAPIKey != "" {
+		if _, err := st.EnsureBootstrapKey(ctx, cfg.BootstrapAPIKey); err != nil {
+			return nil, fmt.Errorf("bootstrap API key: %w", err)
+		}
+	}
+	keys, err := st.ListKeys(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("read API keys: %w", err)
+	}
+	if cfg.JWTHS256Secret == "" && cfg.JWTJWKSFile == "" && len(keys) == 0 {
+		if !isLoopback(cfg.HTTPAddr) {
+			return nil, fmt.Errorf("no credential is configured and --http-addr %s is not a loopback address: "+
+				"set INTAKE_BOOTSTRAP_API_KEY (an admin key for tenant default), INTAKE_JWT_HS256_SECRET or INTAKE_JWT_JWKS_FILE, "+
+				"or listen on 127.0.0.1", cfg.HTTPAddr)
+		}
+		log.Warn("no credential configured: the API is open to anyone on this machine (tenant default); " +
+			"set INTAKE_BOOTSTRAP_API_KEY to require API keys")
+		return nil, nil
+	}
+	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile}, st)
+	if err != nil {
+		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	return a, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

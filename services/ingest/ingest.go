@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/subjects"
@@ -25,8 +26,10 @@ import (
 
 // Config tunes the edge.
 type Config struct {
-	HTTPAddr       string        // listen address, e.g. 127.0.0.1:8080
-	Tenant         string        // tenant of every request until authentication assigns one
+	HTTPAddr string // listen address, e.g. 127.0.0.1:8080
+	// Auth authenticates requests; nil runs open: every request acts for
+	// tenant "default" with every capability (only allowed on loopback).
+	Auth           *auth.Authenticator
 	ChunkSize      int           // rows per message on intake.rows
 	MaxUploadBytes int64         // larger uploads are refused with 413
 	MaxRows        int           // rows per file; more ends the import failed with 422
@@ -44,9 +47,6 @@ type Config struct {
 func (c Config) Defaults() Config {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:8080"
-	}
-	if c.Tenant == "" {
-		c.Tenant = "default"
 	}
 	if c.ChunkSize == 0 {
 		c.ChunkSize = 500
@@ -132,13 +132,19 @@ func (a *API) routes() http.Handler {
 	})
 	r.Get("/readyz", Ready(a.d))
 	r.Route("/v1", func(r chi.Router) {
-		r.Post("/imports", a.createImport)
-		r.Get("/imports", a.listImports)
-		r.Get("/imports/{id}", a.getImport)
-		r.Get("/imports/{id}/errors", a.getErrors)
-		r.Get("/schemas", a.listSchemas)
-		r.Get("/schemas/{name}", a.getSchema)
-		r.Get("/schemas/{name}/template.{format}", a.getTemplate)
+		r.Use(a.authenticate())
+		write, read := a.require(auth.CapImportsWrite), a.require(auth.CapImportsRead)
+		r.With(write).Post("/imports", a.createImport)
+		r.With(read).Get("/imports", a.listImports)
+		r.With(read).Get("/imports/{id}", a.getImport)
+		r.With(read).Get("/imports/{id}/errors", a.getErrors)
+		r.With(read).Get("/schemas", a.listSchemas)
+		r.With(read).Get("/schemas/{name}", a.getSchema)
+		r.With(read).Get("/schemas/{name}/template.{format}", a.getTemplate)
+		admin := a.require(auth.CapAdmin)
+		r.With(admin).Post("/keys", a.createKey)
+		r.With(admin).Get("/keys", a.listKeys)
+		r.With(admin).Delete("/keys/{id}", a.revokeKey)
 	})
 	if a.cfg.Mount != nil {
 		a.cfg.Mount(r, a)
@@ -199,4 +205,41 @@ func HTTPMetrics(m *metrics.Metrics) func(http.Handler) http.Handler {
 			m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Observe(time.Since(start).Seconds())
 		})
 	}
+}
+
+// OpenPrincipal acts for every request when no credential is configured
+// (allowed on a loopback address only: the `make run` experience).
+var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapAdmin}, Method: "open"}
+
+// authenticate puts the request's principal in its context.
+func (a *API) authenticate() func(http.Handler) http.Handler {
+	if a.cfg.Auth == nil {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), openPrincipal)))
+			})
+		}
+	}
+	return a.cfg.Auth.Middleware(jsonAuthError)
+}
+
+// Authenticate is the native API's authentication, for adapters that use the same.
+func (a *API) Authenticate() func(http.Handler) http.Handler { return a.authenticate() }
+
+func (a *API) require(c string) func(http.Handler) http.Handler {
+	return auth.Require(c, jsonAuthError)
+}
+
+func jsonAuthError(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	msg := err.Error()
+	if status >= 500 {
+		msg = "authentication is unavailable; try again"
+	}
+	writeError(w, status, msg)
+}
+
+// tenantOf is the tenant of an authenticated request.
+func tenantOf(r *http.Request) string {
+	p, _ := auth.FromContext(r.Context())
+	return p.Tenant
 }

@@ -152,7 +152,7 @@ func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = min(d, a.cfg.MaxWait)
 	}
-	v, found, err := a.Wait(r.Context(), a.cfg.Tenant, chi.URLParam(r, "id"), wait)
+	v, found, err := a.Wait(r.Context(), tenantOf(r), chi.URLParam(r, "id"), wait)
 	switch {
 	case r.Context().Err() != nil:
 		return // client went away
@@ -206,7 +206,7 @@ func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	sums, err := a.d.Store.ListSummaries(r.Context(), a.cfg.Tenant, limit)
+	sums, err := a.d.Store.ListSummaries(r.Context(), tenantOf(r), limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "cannot list imports: "+err.Error())
 		return
@@ -234,7 +234,7 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "result: failed or skipped")
 		return
 	}
-	notes, status, found, err := a.Problems(r.Context(), a.cfg.Tenant, id, result)
+	notes, status, found, err := a.Problems(r.Context(), tenantOf(r), id, result)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())

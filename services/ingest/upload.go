@@ -82,7 +82,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 				}
 				opts.DryRun = b
 			}
-			a.importFile(w, r.Context(), part, opts, fileOpts)
+			a.importFile(w, r, part, opts, fileOpts)
 			return
 		default:
 			_, _ = io.Copy(io.Discard, part)
@@ -124,8 +124,8 @@ func (a *API) checkOptions(opts *envelope.Options) error {
 	return nil
 }
 
-func (a *API) importFile(w http.ResponseWriter, ctx context.Context, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
-	res, err := a.Submit(ctx, SubmitRequest{Tenant: a.cfg.Tenant, Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
+func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
+	res, err := a.Submit(r.Context(), SubmitRequest{Tenant: tenantOf(r), Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
 	if err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {

@@ -333,3 +333,80 @@ func safeCell(s string) string {
 	}
 	return s
 }
+
+// keysCmd: intake keys create|list|revoke (needs an admin key).
+func keysCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: intake keys create --name N [--tenant T] [--capabilities a,b] | list [--tenant T] | revoke [--tenant T] ID")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := clientFlags(fs)
+	tenant := fs.String("tenant", "", "tenant (default: the admin key's)")
+	name := fs.String("name", "", "create: a name for the key")
+	caps := fs.String("capabilities", "imports:write,imports:read", "create: comma-separated capabilities")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	base := strings.TrimRight(c.server, "/")
+	switch sub {
+	case "create":
+		body, _ := json.Marshal(map[string]any{"name": *name, "tenant": *tenant, "capabilities": strings.Split(*caps, ",")})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/keys", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		var out map[string]any
+		if err := c.do(req, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n(id %v, tenant %v; the key is shown only now)\n", out["key"], out["id"], out["tenant"])
+		return nil
+	case "list":
+		var out struct {
+			Keys []struct {
+				ID, Prefix, Name, Tenant string
+				Capabilities             []string
+				RevokedAt                *time.Time `json:"revoked_at"`
+			}
+		}
+		q := ""
+		if *tenant != "" {
+			q = "?tenant=" + *tenant
+		}
+		if err := c.get(ctx, "/v1/keys"+q, &out); err != nil {
+			return err
+		}
+		for _, k := range out.Keys {
+			state := "active"
+			if k.RevokedAt != nil {
+				state = "revoked"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Capabilities, ","), state)
+		}
+		return nil
+	case "revoke":
+		if fs.NArg() != 1 {
+			return errors.New("usage: intake keys revoke [--tenant T] ID")
+		}
+		q := ""
+		if *tenant != "" {
+			q = "?tenant=" + *tenant
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, base+"/v1/keys/"+fs.Arg(0)+q, nil)
+		if c.apiKey != "" {
+			req.Header.Set("X-API-Key", c.apiKey)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("revoke %s: %s", fs.Arg(0), resp.Status)
+		}
+		fmt.Fprintln(stdout, "revoked", fs.Arg(0))
+		return nil
+	}
+	return fmt.Errorf("unknown keys command %q (create, list, revoke)", sub)
+}

@@ -94,3 +94,40 @@ func TestSafeCell(t *testing.T) {
 		}
 	}
 }
+
+func TestCLIKeys(t *testing.T) {
+	ready := make(chan app.Info, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	const admin = "cli-test-bootstrap-key-0123456789-abcdef"
+	go func() {
+		done <- app.Run(ctx, app.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
+			EmbeddedMongoAddr: "127.0.0.1:0", BootstrapAPIKey: admin, Ready: func(i app.Info) { ready <- i }}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	}()
+	defer func() { cancel(); <-done }()
+	server := "http://" + (<-ready).HTTPAddr
+	var out, errb bytes.Buffer
+	if err := run([]string{"keys", "create", "--server", server, "--api-key", admin, "--name", "ci", "--tenant", "acme"}, &out, &errb); err != nil {
+		t.Fatalf("keys create: %v %s", err, errb.String())
+	}
+	newKey := strings.SplitN(out.String(), "\n", 2)[0]
+	if !strings.HasPrefix(newKey, "ik_") {
+		t.Fatalf("created key %q", newKey)
+	}
+	file := filepath.Join(t.TempDir(), "c.csv")
+	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	if err := run([]string{"import", "--server", server, "--api-key", newKey, file}, &out, &errb); err != nil {
+		t.Fatalf("import with the new key: %v", err)
+	}
+	out.Reset()
+	if err := run([]string{"keys", "list", "--server", server, "--api-key", admin, "--tenant", "acme"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Fields(out.String())[0]
+	if err := run([]string{"keys", "revoke", "--server", server, "--api-key", admin, "--tenant", "acme", id}, &out, &errb); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if err := run([]string{"import", "--server", server, "--api-key", newKey, file}, &out, &errb); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("import with a revoked key: %v", err)
+	}
+}

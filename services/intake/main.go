@@ -5,6 +5,7 @@
 //	intake import [--schema --mode --key --server --api-key --wait --json] FILE
 //	intake status [--wait 30s] [--json] ID
 //	intake errors [--csv|--json] [--skipped] ID
+//	intake keys create --name N [--tenant T] [--capabilities a,b] | list | revoke ID
 //	intake healthcheck --url=http://127.0.0.1:8080/readyz
 //
 // Every flag can also be set with an INTAKE_* environment variable, e.g.
@@ -59,11 +60,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return statusCmd(args, stdout, stderr)
 	case "errors":
 		return errorsCmd(args, stdout, stderr)
+	case "keys":
+		return keysCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, import, status, errors, healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (serve, import, status, errors, keys, healthcheck)", cmd)
 	}
 }
 
@@ -72,6 +75,7 @@ const usage = `usage:
   intake import [flags] FILE           import a CSV or XLSX file, with a progress bar
   intake status [--wait 30s] ID        show an import's summary
   intake errors [--csv] ID             list an import's row errors
+  intake keys create|list|revoke       manage API keys (needs an admin key)
   intake healthcheck --url URL         exit 0 when URL answers 200
 run 'intake COMMAND -h' for the flags of a command`
 
@@ -116,6 +120,9 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) an admin API key for tenant default with this value")
+	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
+	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := parseWithEnv(fs, args); err != nil {

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/intake/intake/pkg/auth"
+)
+
+const (
+	bootstrapKey = "test-bootstrap-key-0123456789-abcdefghij"
+	jwtSecret    = "test-jwt-secret-0123456789-0123456789-abcdef"
+)
+
+// call makes a request with the given headers and decodes a JSON answer.
+func (s *system) call(method, path string, headers map[string]string, body io.Reader, contentType string) (int, map[string]any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+path, body)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (s *system) uploadAs(headers map[string]string, csv string) (int, map[string]any) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "f.csv")
+	_, _ = fw.Write([]byte(csv))
+	_ = mw.Close()
+	return s.call("POST", "/v1/imports", headers, &body, mw.FormDataContentType())
+}
+
+func key(k string) map[string]string    { return map[string]string{"X-API-Key": k} }
+func bearer(t string) map[string]string { return map[string]string{"Authorization": "Bearer " + t} }
+
+func (s *system) createKey(tenant string, caps ...string) string {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"name": tenant + "-key", "tenant": tenant, "capabilities": caps})
+	status, out := s.call("POST", "/v1/keys", key(bootstrapKey), bytes.NewReader(body), "application/json")
+	if status != 201 {
+		s.t.Fatalf("create key: %d %v", status, out)
+	}
+	return out["key"].(string)
+}
+
+func TestAuthAndTenantIsolation(t *testing.T) {
+	s := startSystem(t, t.TempDir(), func(c *Config) {
+		c.BootstrapAPIKey = bootstrapKey
+		c.JWTHS256Secret = jwtSecret
+	})
+	acme := s.createKey("acme", auth.CapImportsWrite, auth.CapImportsRead)
+	globex := s.createKey("globex", auth.CapImportsWrite, auth.CapImportsRead)
+	readOnly := s.createKey("acme", auth.CapImportsRead)
+	file := "name,email\nAnn,ann@x.io\n"
+
+	t.Run("matrix", func(t *testing.T) {
+		expired, _ := auth.SignHS256([]byte(jwtSecret), map[string]any{"sub": "u1", "tenant": "acme", "capabilities": []string{"imports:write"}, "exp": time.Now().Add(-time.Hour).Unix()})
+		wrongSig, _ := auth.SignHS256([]byte(strings.Repeat("x", 40)), map[string]any{"sub": "u1", "tenant": "acme", "capabilities": []string{"imports:write"}, "exp": time.Now().Add(time.Hour).Unix()})
+		noCap, _ := auth.SignHS256([]byte(jwtSecret), map[string]any{"sub": "u1", "tenant": "acme", "capabilities": []string{"imports:read"}, "exp": time.Now().Add(time.Hour).Unix()})
+		for name, c := range map[string]struct {
+			headers map[string]string
+			status  int
+		}{
+			"missing":            {nil, 401},
+			"wrong key":          {key("ik_notakey"), 401},
+			"expired jwt":        {bearer(expired), 401},
+			"wrong signature":    {bearer(wrongSig), 401},
+			"missing capability": {bearer(noCap), 403},
+			"read-only key":      {key(readOnly), 403},
+		} {
+			if status, out := s.uploadAs(c.headers, file); status != c.status || out["error"] == nil {
+				t.Errorf("%s: %d %v, want %d with an error message", name, status, out, c.status)
+			}
+		}
+		if status, _ := s.call("GET", "/v1/keys", key(acme), nil, ""); status != 403 {
+			t.Errorf("a tenant key listed keys: %d", status)
+		}
+	})
+
+	// acme imports; globex can neither see nor touch it.
+	status, out := s.uploadAs(key(acme), file)
+	if status != 202 {
+		t.Fatalf("acme upload: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, v := s.call("GET", "/v1/imports/"+id+"?wait=10s", key(acme), nil, ""); status != 200 || v["status"] != "completed" || v["tenant"] != "acme" {
+		t.Fatalf("acme reads its import: %d %v", status, v)
+	}
+	for _, path := range []string{"/v1/imports/" + id, "/v1/imports/" + id + "/errors"} {
+		if status, _ := s.call("GET", path, key(globex), nil, ""); status != 404 {
+			t.Errorf("globex GET %s: %d, want 404", path, status)
+		}
+	}
+	if _, list := s.call("GET", "/v1/imports", key(globex), nil, ""); len(list["imports"].([]any)) != 0 {
+		t.Errorf("globex lists acme's imports: %v", list)
+	}
+	// The same key in globex's import creates globex's own record.
+	status, out = s.uploadAs(key(globex), "name,email\nOther Ann,ann@x.io\n")
+	if status != 202 {
+		t.Fatalf("globex upload: %d %v", status, out)
+	}
+	if _, v := s.call("GET", "/v1/imports/"+out["id"].(string)+"?wait=10s", key(globex), nil, ""); v["created"] != 1.0 {
+		t.Fatalf("globex import = %v", v)
+	}
+	if got := s.records("acme", "contacts")["email:ann@x.io"]["name"]; got != "Ann" {
+		t.Fatalf("acme's record was overwritten: %v", got)
+	}
+	// A JWT for acme reads acme's import.
+	tok, _ := auth.SignHS256([]byte(jwtSecret), map[string]any{"sub": "u2", "tenant": "acme", "capabilities": []string{"imports:read"}, "exp": time.Now().Add(time.Hour).Unix()})
+	if status, _ := s.call("GET", "/v1/imports/"+id, bearer(tok), nil, ""); status != 200 {
+		t.Fatalf("acme JWT: %d", status)
+	}
+
+	// Revoking a key stops it at once.
+	_, keys := s.call("GET", "/v1/keys?tenant=globex", key(bootstrapKey), nil, "")
+	kid := keys["keys"].([]any)[0].(map[string]any)["id"].(string)
+	if status, _ := s.call("DELETE", "/v1/keys/"+kid+"?tenant=globex", key(bootstrapKey), nil, ""); status != 204 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, _ := s.call("GET", "/v1/imports", key(globex), nil, ""); status != 401 {
+		t.Fatalf("revoked key: %d, want 401", status)
+	}
+}
+
+func TestOpenModeOnlyOnLoopback(t *testing.T) {
+	err := Run(context.Background(), Config{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"},
+		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err == nil || !strings.Contains(err.Error(), "INTAKE_BOOTSTRAP_API_KEY") {
+		t.Fatalf("want a refusal that says how to configure a credential, got %v", err)
+	}
+}
