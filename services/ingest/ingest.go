@@ -121,7 +121,10 @@ type API struct {
 	log *zap.Logger
 }
 
-func (a *API) routes() http.Handler {
+// Router is the API's router (for tests that walk the routes).
+func (a *API) Router() chi.Router { return a.routes() }
+
+func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
 	if a.d.Metrics != nil {
 		r.Use(HTTPMetrics(a.d.Metrics))
@@ -138,6 +141,7 @@ func (a *API) routes() http.Handler {
 		r.With(read).Get("/imports", a.listImports)
 		r.With(read).Get("/imports/{id}", a.getImport)
 		r.With(read).Get("/imports/{id}/errors", a.getErrors)
+		r.With(read).Get("/imports/{id}/events", a.getEvents)
 		r.With(read).Get("/schemas", a.listSchemas)
 		r.With(read).Get("/schemas/{name}", a.getSchema)
 		r.With(read).Get("/schemas/{name}/template.{format}", a.getTemplate)
@@ -146,6 +150,7 @@ func (a *API) routes() http.Handler {
 		r.With(admin).Get("/keys", a.listKeys)
 		r.With(admin).Delete("/keys/{id}", a.revokeKey)
 	})
+	a.mountWeb(r)
 	if a.cfg.Mount != nil {
 		a.cfg.Mount(r, a)
 	}
