@@ -11,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/runner"
-	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -24,7 +24,7 @@ type Deps struct {
 	NC      *nats.Conn
 	JS      jetstream.JetStream
 	Store   *store.Store
-	Schemas *schema.Registry
+	Schemas *catalog.Catalog
 	Log     *zap.Logger
 	Metrics *metrics.Metrics
 }

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -205,10 +206,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
-	reg, err := LoadSchemas(schemas.Entities)
+	builtin, err := LoadSchemas(schemas.Entities)
 	if err != nil {
 		return err
 	}
+	reg := catalog.New(builtin, st)
 
 	setup, err := connectNATS(natsURL, "intake-setup")
 	if err != nil {

@@ -145,6 +145,7 @@ func (a *API) routes() chi.Router {
 		r.With(read).Get("/schemas", a.listSchemas)
 		r.With(read).Get("/schemas/{name}", a.getSchema)
 		r.With(read).Get("/schemas/{name}/template.{format}", a.getTemplate)
+		r.With(a.require(auth.CapSchemasWrite)).Put("/schemas/{name}", a.putSchema)
 		admin := a.require(auth.CapAdmin)
 		r.With(admin).Post("/keys", a.createKey)
 		r.With(admin).Get("/keys", a.listKeys)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/templates"
@@ -256,14 +258,55 @@ func (a *API) Problems(ctx context.Context, tenant, id, result string) ([]envelo
 	return notes, sum.Status, err == nil, err
 }
 
-func (a *API) listSchemas(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"schemas": a.d.Schemas.Names()})
+func (a *API) listSchemas(w http.ResponseWriter, r *http.Request) {
+	names, err := a.d.Schemas.Names(r.Context(), tenantOf(r))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot list schemas: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"schemas": names})
+}
+
+// schemaOf finds the request's schema for its tenant, or answers 404/503.
+func (a *API) schemaOf(w http.ResponseWriter, r *http.Request) (*schema.Schema, bool) {
+	s, ok, err := a.d.Schemas.Get(r.Context(), tenantOf(r), chi.URLParam(r, "name"))
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "cannot read the schema: "+err.Error())
+		return nil, false
+	case !ok:
+		writeError(w, http.StatusNotFound, "schema not found")
+		return nil, false
+	}
+	return s, true
 }
 
 func (a *API) getSchema(w http.ResponseWriter, r *http.Request) {
-	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
-	if !ok {
-		writeError(w, http.StatusNotFound, "schema not found")
+	if s, ok := a.schemaOf(w, r); ok {
+		writeJSON(w, http.StatusOK, s)
+	}
+}
+
+// putSchema registers the tenant's own schema under {name} (it may replace
+// a built-in one for this tenant). The body is the schema document.
+func (a *API) putSchema(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "a schema document is at most 1 MiB")
+		return
+	}
+	var head struct{ Name string }
+	if err := json.Unmarshal(raw, &head); err != nil {
+		writeError(w, http.StatusBadRequest, "the body must be a JSON schema document: "+err.Error())
+		return
+	}
+	if head.Name != chi.URLParam(r, "name") {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("the document's name %q differs from the path's %q", head.Name, chi.URLParam(r, "name")))
+		return
+	}
+	s, err := a.d.Schemas.Put(r.Context(), tenantOf(r), raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, s)
@@ -272,9 +315,8 @@ func (a *API) getSchema(w http.ResponseWriter, r *http.Request) {
 // getTemplate serves a file with the schema's header row and an example row
 // for people to fill in: template.csv or template.xlsx.
 func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
-	s, ok := a.d.Schemas.Get(chi.URLParam(r, "name"))
+	s, ok := a.schemaOf(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "schema not found")
 		return
 	}
 	switch chi.URLParam(r, "format") {

@@ -20,6 +20,7 @@ import (
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -99,29 +100,34 @@ func (a *API) bodyError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
 }
 
-// checkOptions fills defaults and checks options against the schemas.
-func (a *API) checkOptions(opts *envelope.Options) error {
+// checkOptions fills defaults and checks options against the tenant's
+// schemas, returning the import's schema.
+func (a *API) checkOptions(ctx context.Context, tenant string, opts *envelope.Options) (*schema.Schema, error) {
 	if opts.Schema == "" {
 		opts.Schema = "contacts"
 	}
 	if opts.Mode == "" {
 		opts.Mode = envelope.ModeUpsert
 	}
-	s, ok := a.d.Schemas.Get(opts.Schema)
+	s, ok, err := a.d.Schemas.Get(ctx, tenant, opts.Schema)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
-		return fmt.Errorf("unknown schema %q (known: %s)", opts.Schema, strings.Join(a.d.Schemas.Names(), ", "))
+		names, _ := a.d.Schemas.Names(ctx, tenant)
+		return nil, reqErr(http.StatusBadRequest, fmt.Sprintf("unknown schema %q (known: %s)", opts.Schema, strings.Join(names, ", ")))
 	}
 	switch opts.Mode {
 	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
 	default:
-		return fmt.Errorf("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode)
+		return nil, reqErr(http.StatusBadRequest, fmt.Sprintf("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode))
 	}
 	key, err := s.ResolveKey(opts.Key)
 	if err != nil {
-		return err
+		return nil, reqErr(http.StatusBadRequest, err.Error())
 	}
 	opts.Key = key
-	return nil
+	return s, nil
 }
 
 func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
@@ -180,8 +186,13 @@ func reqErr(status int, msg string) error { return &RequestError{Status: status,
 // adapters call it as the HTTP upload does.
 func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	opts := req.Options
-	if err := a.checkOptions(&opts); err != nil {
-		return Submitted{}, reqErr(http.StatusBadRequest, err.Error())
+	s, err := a.checkOptions(ctx, req.Tenant, &opts)
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return Submitted{}, err
+		}
+		return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot read the schemas: "+err.Error())
 	}
 	if req.File.TempDir == "" {
 		req.File.TempDir = a.cfg.TempDir
@@ -192,7 +203,6 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 		status, msg := fileErrorStatus(err)
 		return Submitted{}, reqErr(status, msg)
 	}
-	s, _ := a.d.Schemas.Get(opts.Schema)
 	if _, err := s.MapHeader(rd.Header()); err != nil {
 		return Submitted{}, reqErr(http.StatusBadRequest, "header: "+err.Error())
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
@@ -38,15 +39,22 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 }
 
 type validator struct {
-	schemas *schema.Registry
+	schemas *catalog.Catalog
 }
 
-func (v *validator) handle(_ context.Context, m runner.Msg) ([]runner.Output, error) {
+func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
 	var ch envelope.RowChunk
 	if err := json.Unmarshal(m.Data, &ch); err != nil {
 		return nil, runner.Permanent(fmt.Errorf("malformed row chunk: %w", err))
 	}
-	records, outcomes := Validate(v.schemas, &ch)
+	s, found, err := v.schemas.Get(ctx, ch.Tenant, ch.Options.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		s = nil
+	}
+	records, outcomes := Validate(s, &ch)
 	var outs []runner.Output
 	if len(records) > 0 {
 		rc := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: records}
@@ -66,13 +74,13 @@ func (v *validator) handle(_ context.Context, m runner.Msg) ([]runner.Output, er
 	return outs, nil
 }
 
-// Validate splits a chunk into valid records and failed rows.
-func Validate(reg *schema.Registry, ch *envelope.RowChunk) ([]envelope.Record, []envelope.Outcome) {
+// Validate splits a chunk into valid records and failed rows; s is the
+// chunk's schema, nil when the tenant has none of that name.
+func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []envelope.Outcome) {
 	failAll := func(reason string) ([]envelope.Record, []envelope.Outcome) {
 		return nil, envelope.FailedRows(rowNumbers(ch), reason)
 	}
-	s, ok := reg.Get(ch.Options.Schema)
-	if !ok {
+	if s == nil {
 		return failAll(fmt.Sprintf("unknown schema %q", ch.Options.Schema))
 	}
 	keyField, err := s.ResolveKey(ch.Options.Key)

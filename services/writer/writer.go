@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 
 type writer struct {
 	store   *store.Store
-	schemas *schema.Registry
+	schemas *catalog.Catalog
 }
 
 func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -75,7 +76,10 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	default:
 		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", opts.Mode))
 	}
-	sch, ok := w.schemas.Get(opts.Schema)
+	sch, ok, err := w.schemas.Get(ctx, ch.Tenant, opts.Schema)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
 	}
