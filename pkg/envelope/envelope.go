@@ -92,9 +92,10 @@ type Accounting struct {
 	Stage    string    `json:"stage,omitempty"`
 	Chunk    int       `json:"chunk,omitempty"`
 	Options  *Options  `json:"options,omitempty"`
-	Source   string    `json:"source,omitempty"` // opened: where the rows come from, e.g. the file name
-	Total    *int      `json:"total,omitempty"`  // sealed: rows in the source
-	Reason   string    `json:"reason,omitempty"` // sealed: why the source ended early (the import then ends failed)
+	Source   string    `json:"source,omitempty"`    // opened: where the rows come from, e.g. the file name
+	ReplayOf string    `json:"replay_of,omitempty"` // opened: the import whose raw rows this one replays
+	Total    *int      `json:"total,omitempty"`     // sealed: rows in the source
+	Reason   string    `json:"reason,omitempty"`    // sealed: why the source ended early (the import then ends failed)
 	Outcomes []Outcome `json:"outcomes,omitempty"`
 	At       time.Time `json:"at"`
 }

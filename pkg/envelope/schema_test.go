@@ -133,7 +133,7 @@ func envelopeSpecs() []envelopeSpec {
 			subjects: []string{"intake.outcomes.<tenant>.<import>"},
 			full: Accounting{
 				Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x",
-				Stage: StageValidate, Chunk: 3, Options: &full, Source: "contacts.csv",
+				Stage: StageValidate, Chunk: 3, Options: &full, Source: "contacts.csv", ReplayOf: "imp_0a1b2c3d",
 				Total: intPtr(2), Reason: "the file could not be read to the end",
 				Outcomes: []Outcome{{
 					Row: 3, Result: Failed,

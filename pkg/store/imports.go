@@ -85,6 +85,7 @@ type Summary struct {
 	Tenant      string            `bson:"tenant"`
 	Options     envelope.Options  `bson:"options"`
 	Source      string            `bson:"source,omitempty"`
+	ReplayOf    string            `bson:"replay_of,omitempty"`
 	Status      string            `bson:"status"`
 	Sealed      bool              `bson:"sealed"`
 	Total       int               `bson:"total"` // rows in the source, known once sealed

@@ -43,6 +43,10 @@ func (c Config) Defaults() Config {
 func Configs(c Config) []jetstream.StreamConfig {
 	c = c.Defaults()
 	base := func(name, stage string, ret jetstream.RetentionPolicy, maxAge time.Duration) jetstream.StreamConfig {
+		dup := c.DupWindow
+		if maxAge > 0 && maxAge < dup {
+			dup = maxAge // JetStream refuses a duplicate window longer than the retention
+		}
 		return jetstream.StreamConfig{
 			Name:       name,
 			Subjects:   []string{subjects.All(stage)},
@@ -50,7 +54,7 @@ func Configs(c Config) []jetstream.StreamConfig {
 			MaxAge:     maxAge,
 			Storage:    jetstream.FileStorage,
 			Replicas:   c.Replicas,
-			Duplicates: c.DupWindow,
+			Duplicates: dup,
 			MaxMsgSize: c.MaxMsgSize,
 			Discard:    jetstream.DiscardOld,
 		}

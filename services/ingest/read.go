@@ -42,6 +42,7 @@ type ImportView struct {
 	Key         string     `json:"key,omitempty"`
 	DryRun      bool       `json:"dry_run,omitempty"`
 	Source      string     `json:"source,omitempty"`
+	ReplayOf    string     `json:"replay_of,omitempty"`
 	Total       int        `json:"total"`
 	Processed   int        `json:"processed"`
 	Created     int        `json:"created"`
@@ -65,7 +66,7 @@ func viewOf(sum *store.Summary) ImportView {
 		Total: sum.Total, Processed: sum.Counts.Sum(),
 		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
 		Errors: []RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
-		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice,
+		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
 	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed

@@ -269,12 +269,7 @@ type published struct {
 // a reason, so the import still ends, failed, with every row accounted for.
 func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader, maxRows int) (published, error) {
 	pub := newWindow(a.d.JS, 64)
-	now := time.Now().UTC()
-	opened := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &opts, Source: source, At: now}
-	if err := pub.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "opened", 0), opened); err != nil {
-		return published{}, err
-	}
-	if err := pub.json(ctx, subjects.For(subjects.Events, tenant, id), id+":opened", envelope.Event{Type: envelope.EventOpened, Tenant: tenant, Import: id, Options: &opts, At: now}); err != nil {
+	if err := pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: source}); err != nil {
 		return published{}, err
 	}
 	var (
@@ -327,15 +322,7 @@ func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts
 	if err := flush(); err != nil {
 		return res, err
 	}
-	total := res.rows
-	sealed := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: id, Total: &total, Reason: res.reason, At: time.Now().UTC()}
-	if err := pub.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "sealed", 0), sealed); err != nil {
-		return res, err
-	}
-	if err := pub.json(ctx, subjects.For(subjects.Events, tenant, id), id+":sealed", envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: id, Total: &total, Reason: res.reason, At: time.Now().UTC()}); err != nil {
-		return res, err
-	}
-	return res, pub.wait(ctx)
+	return res, pub.seal(ctx, tenant, id, res.rows, res.reason)
 }
 
 // window publishes asynchronously in bursts of at most n messages and waits
@@ -366,4 +353,30 @@ func (p *window) json(ctx context.Context, subject, msgID string, v any) error {
 func (p *window) wait(ctx context.Context) error {
 	defer func() { p.pending = p.pending[:0] }()
 	return runner.PublishAll(ctx, p.js, p.pending, 30*time.Second)
+}
+
+// open announces a new import: the accounting message the reporter counts
+// from (acc's tenant, import, options, source, replay_of) and the opened event.
+func (p *window) open(ctx context.Context, acc envelope.Accounting) error {
+	acc.Kind, acc.At = envelope.KindOpened, time.Now().UTC()
+	if err := p.json(ctx, subjects.For(subjects.Outcomes, acc.Tenant, acc.Import), subjects.MsgID(acc.Import, "opened", 0), acc); err != nil {
+		return err
+	}
+	ev := envelope.Event{Type: envelope.EventOpened, Tenant: acc.Tenant, Import: acc.Import, Options: acc.Options, At: acc.At}
+	return p.json(ctx, subjects.For(subjects.Events, acc.Tenant, acc.Import), acc.Import+":opened", ev)
+}
+
+// seal ends an import's rows with their count (and why they ended early,
+// if they did), then waits until everything published is stored.
+func (p *window) seal(ctx context.Context, tenant, id string, total int, reason string) error {
+	now := time.Now().UTC()
+	sealed := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: id, Total: &total, Reason: reason, At: now}
+	if err := p.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "sealed", 0), sealed); err != nil {
+		return err
+	}
+	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: id, Total: &total, Reason: reason, At: now}
+	if err := p.json(ctx, subjects.For(subjects.Events, tenant, id), id+":sealed", ev); err != nil {
+		return err
+	}
+	return p.wait(ctx)
 }

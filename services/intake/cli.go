@@ -410,3 +410,47 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	return fmt.Errorf("unknown keys command %q (create, list, revoke)", sub)
 }
+
+// replayCmd: intake replay ID — re-run an import's raw rows as a new import.
+func replayCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := clientFlags(fs)
+	mode := fs.String("mode", "", "another mode for the replay (default: the original's)")
+	dryRun := fs.Bool("dry-run", false, "report what the replay would do, write nothing")
+	wait := fs.Bool("wait", true, "wait for the replay to finish, showing progress")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID")
+	}
+	body := map[string]any{}
+	if *mode != "" {
+		body["mode"] = *mode
+	}
+	if *dryRun {
+		body["dry_run"] = true
+	}
+	raw, _ := json.Marshal(body)
+	ctx := context.Background()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/imports/"+fs.Arg(0)+"/replay", strings.NewReader(string(raw)))
+	req.Header.Set("Content-Type", "application/json")
+	var accepted struct {
+		ID   string `json:"id"`
+		Rows int    `json:"rows"`
+	}
+	if err := c.do(req, &accepted); err != nil {
+		return fmt.Errorf("replay %s: %w", fs.Arg(0), err)
+	}
+	if !*wait {
+		fmt.Fprintf(stdout, "replaying %s as import %s (%d rows)\n", fs.Arg(0), accepted.ID, accepted.Rows)
+		return nil
+	}
+	sum, err := c.follow(ctx, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
+	if err != nil {
+		return err
+	}
+	return report(sum, stdout, *asJSON)
+}

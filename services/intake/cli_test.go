@@ -131,3 +131,23 @@ func TestCLIKeys(t *testing.T) {
 		t.Fatalf("import with a revoked key: %v", err)
 	}
 }
+
+func TestCLIReplay(t *testing.T) {
+	server := startServer(t)
+	file := filepath.Join(t.TempDir(), "c.csv")
+	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	var out, errb bytes.Buffer
+	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	_ = json.Unmarshal(out.Bytes(), &s)
+	out.Reset()
+	if err := run([]string{"replay", "--server", server, "--json", s.ID}, &out, &errb); err != nil {
+		t.Fatalf("replay: %v %s", err, errb.String())
+	}
+	var r summary
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Status != "completed" || r.Skipped != 1 || r.ID == s.ID {
+		t.Fatalf("replay summary %+v (%v)", r, err)
+	}
+}

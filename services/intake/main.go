@@ -5,6 +5,7 @@
 //	intake import [--schema --mode --key --server --api-key --wait --json] FILE
 //	intake status [--wait 30s] [--json] ID
 //	intake errors [--csv|--json] [--skipped] ID
+//	intake replay [--mode M] [--dry-run] ID
 //	intake keys create --name N [--tenant T] [--capabilities a,b] | list | revoke ID
 //	intake healthcheck --url=http://127.0.0.1:8080/readyz
 //
@@ -62,11 +63,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return errorsCmd(args, stdout, stderr)
 	case "keys":
 		return keysCmd(args, stdout, stderr)
+	case "replay":
+		return replayCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, import, status, errors, keys, healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (serve, import, status, errors, replay, keys, healthcheck)", cmd)
 	}
 }
 
@@ -75,6 +78,7 @@ const usage = `usage:
   intake import [flags] FILE           import a CSV or XLSX file, with a progress bar
   intake status [--wait 30s] ID        show an import's summary
   intake errors [--csv] ID             list an import's row errors
+  intake replay [--mode M] [--dry-run] ID  run an import's raw rows again as a new import
   intake keys create|list|revoke       manage API keys (needs an admin key)
   intake healthcheck --url URL         exit 0 when URL answers 200
 run 'intake COMMAND -h' for the flags of a command`

@@ -193,6 +193,7 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 			sum.Options = *acc.Options
 		}
 		sum.Source = acc.Source
+		sum.ReplayOf = acc.ReplayOf
 		if !acc.At.IsZero() {
 			sum.CreatedAt = acc.At.UTC()
 		}
