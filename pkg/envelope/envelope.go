@@ -37,6 +37,9 @@ type Options struct {
 	Mode   string `json:"mode"`
 	Key    string `json:"key,omitempty"` // reconciliation key field; empty means the schema's default
 	DryRun bool   `json:"dry_run,omitempty"`
+	// EmptyMeansClear: in update and upsert modes an empty cell clears the
+	// stored field; by default it leaves the field as it is.
+	EmptyMeansClear bool `json:"empty_means_clear,omitempty"`
 }
 
 // RowChunk is a chunk of raw rows on intake.rows.<tenant>.<import>.
@@ -73,6 +76,7 @@ type Record struct {
 	Row    int            `json:"row"`
 	Key    string         `json:"key"`
 	Fields map[string]any `json:"fields"`
+	Clear  []string       `json:"clear,omitempty"` // fields whose cells were empty, with EmptyMeansClear
 }
 
 // Accounting kinds on intake.outcomes.

@@ -65,7 +65,7 @@ var exampleTime = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)
 func intPtr(n int) *int { return &n }
 
 func fullOptions() Options {
-	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true}
+	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true}
 }
 
 func minimalOptions() Options { return Options{Schema: "contacts", Mode: ModeInsert} }
@@ -121,6 +121,7 @@ func envelopeSpecs() []envelopeSpec {
 						"active": true, "notes": nil, "tags": []any{"vip"},
 						"address": map[string]any{"city": "Oslo"},
 					},
+					Clear: []string{"company"},
 				}},
 			},
 			minimal: RecordChunk{

@@ -27,7 +27,8 @@ type Existing struct {
 type Decision struct {
 	Result  string         // created, updated, skipped or failed
 	Message string         // why, for skipped and failed rows
-	Set     map[string]any // fields to write; nil means no write
+	Set     map[string]any // fields to write; nil (and no Unset) means no write
+	Unset   []string       // fields to remove (empty cells, when the import asks for that)
 }
 
 // Redelivered reports whether the record already carries this row's write,
@@ -45,7 +46,10 @@ func Redelivered(this Stamp, e *Existing) (Decision, bool) {
 
 // Existing decides for a row whose key is already stored (by another row or
 // import). key is shown in messages.
-func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, e *Existing) Decision {
+//
+// clear names fields whose cells were empty in an import that asked for
+// empty cells to clear the stored value.
+func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, clear []string, e *Existing) Decision {
 	if d, ok := Redelivered(this, e); ok {
 		return d
 	}
@@ -58,10 +62,16 @@ func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, e *Ex
 			set[f] = v
 		}
 	}
-	if len(set) == 0 {
+	var unset []string
+	for _, f := range clear {
+		if _, ok := e.Fields[f]; ok {
+			unset = append(unset, f)
+		}
+	}
+	if len(set) == 0 && len(unset) == 0 {
 		return Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}
 	}
-	return Decision{Result: envelope.Updated, Set: set}
+	return Decision{Result: envelope.Updated, Set: set, Unset: unset}
 }
 
 // Missing decides for a row whose key is not stored, in update mode (the

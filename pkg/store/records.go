@@ -189,6 +189,7 @@ func num(v any) int {
 type FieldUpdate struct {
 	ID    string
 	Set   map[string]any
+	Unset []string
 	Stamp reconcile.Stamp
 }
 
@@ -211,7 +212,15 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 		set[stampField+".import"] = u.Stamp.Import
 		set[stampField+".row"] = u.Stamp.Row
 		set[stampField+".updated_at"] = now
-		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: u.ID}}).SetUpdate(bson.D{{Key: "$set", Value: set}})
+		update := bson.D{{Key: "$set", Value: set}}
+		if len(u.Unset) > 0 {
+			unset := bson.M{}
+			for _, f := range u.Unset {
+				unset[f] = ""
+			}
+			update = append(update, bson.E{Key: "$unset", Value: unset})
+		}
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: u.ID}}).SetUpdate(update)
 	}
 	for start := 0; start < len(models); start += updatesPerCommand {
 		part := models[start:min(start+updatesPerCommand, len(models))]

@@ -74,6 +74,24 @@ func TestModes(t *testing.T) {
 		}
 	})
 
+	t.Run("empty_means_clear clears fields", func(t *testing.T) {
+		v := s.importCSV("name,email,company\nBobby,bob@x.io,\n", map[string]string{"mode": "update", "empty_means_clear": "true"})
+		if counts(v) != [5]int{0, 1, 0, 0, 0} {
+			t.Fatalf("update with empty_means_clear = %v", counts(v))
+		}
+		d := s.records("default", "contacts")["email:bob@x.io"]
+		if _, has := d["company"]; has || d["name"] != "Bobby" {
+			t.Fatalf("record = %v, want company cleared and name kept", d)
+		}
+		// Nothing left to clear: unchanged.
+		if v := s.importCSV("name,email,company\nBobby,bob@x.io,\n", map[string]string{"mode": "update", "empty_means_clear": "true"}); counts(v) != [5]int{0, 0, 1, 0, 0} {
+			t.Fatalf("second clear = %v", counts(v))
+		}
+		if status, body := s.upload([]byte(base), map[string]string{"empty_means_clear": "maybe"}); status != 400 {
+			t.Fatalf("a bad flag value: %d %v", status, body)
+		}
+	})
+
 	t.Run("dry run writes nothing", func(t *testing.T) {
 		before := s.names()
 		v := s.importCSV("name,email\nAnn Dry,ann@x.io\nNew,new@x.io\n", map[string]string{"mode": "upsert", "dry_run": "true"})

@@ -38,7 +38,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	opts := envelope.Options{Schema: q.Get("schema"), Mode: q.Get("mode"), Key: q.Get("key")}
-	dryRun := q.Get("dry_run")
+	dryRun, emptyClears := q.Get("dry_run"), q.Get("empty_means_clear")
 	fileOpts := filereader.Options{Delimiter: q.Get("delimiter"), Sheet: q.Get("sheet"), Format: q.Get("format"), TempDir: a.cfg.TempDir}
 	for {
 		part, err := mr.NextPart()
@@ -51,7 +51,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch part.FormName() {
-		case "schema", "mode", "key", "dry_run", "delimiter", "sheet", "format":
+		case "schema", "mode", "key", "dry_run", "empty_means_clear", "delimiter", "sheet", "format":
 			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
 			if err != nil {
 				a.bodyError(w, err)
@@ -67,6 +67,8 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 				opts.Key = val
 			case "dry_run":
 				dryRun = val
+			case "empty_means_clear":
+				emptyClears = val
 			case "delimiter":
 				fileOpts.Delimiter = val
 			case "sheet":
@@ -75,13 +77,19 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 				fileOpts.Format = val
 			}
 		case "file":
-			if dryRun != "" {
-				b, err := strconv.ParseBool(dryRun)
+			for name, flag := range map[string]struct {
+				val string
+				to  *bool
+			}{"dry_run": {dryRun, &opts.DryRun}, "empty_means_clear": {emptyClears, &opts.EmptyMeansClear}} {
+				if flag.val == "" {
+					continue
+				}
+				b, err := strconv.ParseBool(flag.val)
 				if err != nil {
-					writeError(w, http.StatusBadRequest, fmt.Sprintf("dry_run: %q is not true or false", dryRun))
+					writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false", name, flag.val))
 					return
 				}
-				opts.DryRun = b
+				*flag.to = b
 			}
 			a.importFile(w, r, part, opts, fileOpts)
 			return

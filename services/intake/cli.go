@@ -109,6 +109,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	mode := fs.String("mode", "upsert", "insert, upsert, update or replace")
 	key := fs.String("key", "", "reconciliation key field (default: the schema's)")
 	dryRun := fs.Bool("dry-run", false, "report what would happen, write nothing")
+	emptyClears := fs.Bool("empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
 	delimiter := fs.String("delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
 	wait := fs.Bool("wait", true, "wait for the import to finish, showing progress")
 	asJSON := fs.Bool("json", false, "print the summary as JSON (for scripts)")
@@ -135,7 +136,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	mw := multipart.NewWriter(pw)
 	go func() {
 		err := func() error {
-			for k, v := range map[string]string{"schema": *schema, "mode": *mode, "key": *key, "delimiter": *delimiter, "dry_run": fmt.Sprint(*dryRun)} {
+			for k, v := range map[string]string{"schema": *schema, "mode": *mode, "key": *key, "delimiter": *delimiter, "dry_run": fmt.Sprint(*dryRun), "empty_means_clear": fmt.Sprint(*emptyClears)} {
 				if v != "" {
 					if err := mw.WriteField(k, v); err != nil {
 						return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
@@ -94,7 +95,11 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 	var (
 		records  []envelope.Record
 		outcomes []envelope.Outcome
+		columns  []string // field of each column, for EmptyMeansClear
 	)
+	if ch.Options.EmptyMeansClear {
+		columns = s.Columns(hm)
+	}
 	for _, r := range ch.Rows {
 		if r.Error != "" {
 			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: r.Error}}})
@@ -109,7 +114,7 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 			outcomes = append(outcomes, o)
 			continue
 		}
-		records = append(records, envelope.Record{Row: r.Row, Key: schema.Key(keyField, rec), Fields: rec})
+		records = append(records, envelope.Record{Row: r.Row, Key: schema.Key(keyField, rec), Fields: rec, Clear: emptied(columns, r.Cells, rec)})
 	}
 	return records, outcomes
 }
@@ -134,4 +139,18 @@ func deadLetter(m runner.Msg, reason string) []runner.Output {
 		return nil
 	}
 	return []runner.Output{o}
+}
+
+// emptied lists the fields whose cells are empty (and got no default).
+func emptied(columns, cells []string, rec map[string]any) []string {
+	var out []string
+	for c, f := range columns {
+		if f == "" || c >= len(cells) || strings.TrimSpace(cells[c]) != "" {
+			continue
+		}
+		if _, ok := rec[f]; !ok {
+			out = append(out, f)
+		}
+	}
+	return out
 }

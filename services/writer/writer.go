@@ -152,10 +152,10 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 			// chunk again: the insert will now create it.
 			return nil, fmt.Errorf("record %s disappeared while importing row %d", r.Key, r.Row)
 		default:
-			d = reconcile.ExistingRecord(opts.Mode, r.Key, this, r.Fields, e)
+			d = reconcile.ExistingRecord(opts.Mode, r.Key, this, r.Fields, r.Clear, e)
 		}
-		if d.Set != nil && !opts.DryRun {
-			updates = append(updates, store.FieldUpdate{ID: r.Key, Set: d.Set, Stamp: this})
+		if (d.Set != nil || d.Unset != nil) && !opts.DryRun {
+			updates = append(updates, store.FieldUpdate{ID: r.Key, Set: d.Set, Unset: d.Unset, Stamp: this})
 		}
 		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
 		if d.Message != "" {
