@@ -42,3 +42,9 @@ lint: vet
 
 clean:
 	rm -rf bin data
+
+.PHONY: test-browser
+
+## test-browser: drive the upload page in headless Chromium (needs /usr/bin/chromium: apt-get install -y chromium)
+test-browser:
+	INTAKE_BROWSER_TEST=1 $(GO) test -count=1 -run Browser ./services/browsertest

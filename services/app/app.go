@@ -38,6 +38,7 @@ import (
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/schemas"
+	"github.com/intake/intake/services/compat"
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/reporter"
@@ -201,7 +202,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	st := store.New(client, cfg.MongoDB, indexer)
 
-	authn, err := setupAuth(ctx, cfg, st, log)
+	authn, err := setupAuth(ctx, cfg, st, slices.Contains(cfg.Targets, "ingest"), log)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				if i > 0 {
 					continue // one HTTP listener per process; scale ingest with more processes
 				}
-				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn}
+				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn,
+					// The five compatibility endpoints, on the same server and pipeline.
+					Mount: func(r chi.Router, a *ingest.API) {
+						compat.Routes(r, a, compat.Config{Auth: authn, Open: authn == nil, ListImports: compat.StoreLister(st),
+							Log: d.Log.With(zap.String("component", "compat"))})
+					}}
 				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
 			case "validator":
 				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{Runner: cfg.Runner}, d)) })
@@ -385,7 +391,7 @@ func LoadSchemas(fsys fs.FS) (*schema.Registry, error) {
 // setupAuth builds the authenticator. With no credential configured at all
 // (no bootstrap key, no JWT key, no API key in the database) Intake runs
 // open, and only on a loopback address.
-func setupAuth(ctx context.Context, cfg Config, st *store.Store, log *zap.Logger) (*auth.Authenticator, error) {
+func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool, log *zap.Logger) (*auth.Authenticator, error) {
 	if cfg.BootstrapAPIKey != "" {
 		if _, err := st.EnsureBootstrapKey(ctx, cfg.BootstrapAPIKey); err != nil {
 			return nil, fmt.Errorf("bootstrap API key: %w", err)
@@ -396,6 +402,9 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, log *zap.Logger
 		return nil, fmt.Errorf("read API keys: %w", err)
 	}
 	if cfg.JWTHS256Secret == "" && cfg.JWTJWKSFile == "" && len(keys) == 0 {
+		if !servesAPI {
+			return nil, nil // health and metrics only
+		}
 		if !isLoopback(cfg.HTTPAddr) {
 			return nil, fmt.Errorf("no credential is configured and --http-addr %s is not a loopback address: "+
 				"set INTAKE_BOOTSTRAP_API_KEY (an admin key for tenant default), INTAKE_JWT_HS256_SECRET or INTAKE_JWT_JWKS_FILE, "+

@@ -10,7 +10,7 @@ import (
 // The cluster configs in deploy/ must load (what `nats-server -t` checks)
 // and use the safe durability setting.
 func TestDeployNATSConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../deploy/nats/*.conf")
+	files, err := filepath.Glob("../../deploy/nats/nats-*.conf")
 	if err != nil || len(files) != 3 {
 		t.Fatalf("want three NATS configs, got %v (%v)", files, err)
 	}

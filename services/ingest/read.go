@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
@@ -94,6 +95,9 @@ func flatten(notes []envelope.Outcome) []RowError {
 // Summary reads an import of tenant, with up to errorLimit row errors. found
 // is false for an unknown import or another tenant's.
 func (a *API) Summary(ctx context.Context, tenant, id string, errorLimit int) (ImportView, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return ImportView{}, false, nil // also keeps wildcards out of subject filters
+	}
 	sum, found, err := a.d.Store.GetSummary(ctx, id)
 	if err != nil {
 		return ImportView{}, false, err
@@ -124,25 +128,41 @@ func (a *API) pendingView(ctx context.Context, tenant, id string) (ImportView, b
 	if err != nil {
 		return ImportView{}, false, err
 	}
-	m, err := st.GetLastMsgForSubject(ctx, subjects.For(subjects.Events, tenant, id))
+	subj := subjects.For(subjects.Events, tenant, id)
+	last, err := st.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return ImportView{}, false, nil
 	}
 	if err != nil {
 		return ImportView{}, false, err
 	}
-	var ev envelope.Event
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		return ImportView{}, false, err
-	}
 	v := ImportView{ID: id, Tenant: tenant, Status: store.StatusProcessing, Errors: []RowError{}}
-	if ev.Options != nil {
-		v.Schema, v.Mode, v.Key = ev.Options.Schema, ev.Options.Mode, ev.Options.Key
+	// The options travel on the opened event (the first); the row count on the sealed one.
+	var ev envelope.Event
+	if err := json.Unmarshal(last.Data, &ev); err != nil {
+		return ImportView{}, false, err
 	}
 	if ev.Total != nil {
 		v.Total = *ev.Total
 	}
+	if first, err := a.firstEvent(ctx, st, subj); err == nil && first.Options != nil {
+		v.Schema, v.Mode, v.Key, v.DryRun = first.Options.Schema, first.Options.Mode, first.Options.Key, first.Options.DryRun
+	}
 	return v, true, nil
+}
+
+// firstEvent reads the first event of an import (opened).
+func (a *API) firstEvent(ctx context.Context, st jetstream.Stream, subj string) (envelope.Event, error) {
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
+	if err != nil {
+		return envelope.Event{}, err
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+	if err != nil {
+		return envelope.Event{}, err
+	}
+	var ev envelope.Event
+	return ev, json.Unmarshal(m.Data(), &ev)
 }
 
 func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +190,9 @@ func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
 
 // Wait returns an import's summary once it has finished or wait has passed.
 func (a *API) Wait(ctx context.Context, tenant, id string, wait time.Duration) (ImportView, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return ImportView{}, false, nil
+	}
 	var sub *nats.Subscription
 	if wait > 0 {
 		// Subscribe before reading, so a completion in between is not missed.
@@ -251,6 +274,9 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 // Problems returns the rows of an import with the given result (failed or
 // skipped) and why, by row number, and the import's status.
 func (a *API) Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return nil, "", false, nil
+	}
 	sum, found, err := a.d.Store.GetSummary(ctx, id)
 	if err != nil || !found || sum.Tenant != tenant {
 		return nil, "", false, err

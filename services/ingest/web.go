@@ -1,16 +1,284 @@
 package ingest
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/subjects"
 )
 
-// mountWeb serves the upload page at / (to be built).
-func (a *API) mountWeb(r chi.Router) {}
+// The upload page: plain HTML, CSS and a little JavaScript, embedded in the
+// binary, no external resources. It calls the API with the key the person
+// enters, so its own routes are public.
+//
+//go:embed web
+var webFS embed.FS
 
-// getEvents streams an import's progress as server-sent events:
-// GET /v1/imports/{id}/events (to be built).
+// webAsset is one embedded file, ready to serve.
+type webAsset struct {
+	name  string
+	data  []byte
+	ctype string
+	etag  string
+}
+
+var webAssets = sync.OnceValue(func() map[string]webAsset {
+	out := map[string]webAsset{}
+	err := fs.WalkDir(webFS, "web", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := webFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := p[len("web/"):]
+		ctype := mime.TypeByExtension(path.Ext(name))
+		if ctype == "" {
+			ctype = http.DetectContentType(data)
+		}
+		sum := sha256.Sum256(data)
+		out[name] = webAsset{name: name, data: data, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic("ingest: embedded web files: " + err.Error()) // cannot happen: the files are compiled in
+	}
+	return out
+})
+
+// webCSP allows the page its own files and its own API, nothing else.
+const webCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// mountWeb serves the upload page at / and its files under /ui/.
+func (a *API) mountWeb(r chi.Router) {
+	assets := webAssets()
+	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
+		serveAsset(w, req, assets["index.html"])
+	})
+	r.Get("/ui/*", func(w http.ResponseWriter, req *http.Request) {
+		as, ok := assets[chi.URLParam(req, "*")]
+		if !ok {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		serveAsset(w, req, as)
+	})
+}
+
+func serveAsset(w http.ResponseWriter, r *http.Request, as webAsset) {
+	h := w.Header()
+	h.Set("Content-Type", as.ctype)
+	h.Set("ETag", as.etag)
+	h.Set("Cache-Control", "no-cache") // revalidate: the ETag makes that cheap
+	h.Set("Content-Security-Policy", webCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	http.ServeContent(w, r, as.name, time.Time{}, bytes.NewReader(as.data))
+}
+
+// Server-sent events of an import's progress.
+// (Variables so that tests can shorten them.)
+var (
+	eventsPoll      = 300 * time.Millisecond // the reporter publishes no per-chunk events: poll the summary
+	eventsHeartbeat = 15 * time.Second       // a comment line keeps proxies from closing an idle stream
+	eventsMaxAge    = time.Hour              // a stream ends after this; clients reconnect or poll
+	eventsMaxErrors = 20                     // consecutive failed reads (about 6 s) end the stream with an error event
+)
+
+// getEvents streams an import's progress as server-sent events
+// (text/event-stream): "progress" with the summary whenever it changes,
+// then "done" with the summary as GET /v1/imports/{id} shows it once the
+// import is no longer processing, and the stream ends. Comment lines are
+// sent as a heartbeat. An unknown import (or another tenant's) is a 404
+// before the stream starts.
 func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotImplemented, "not built yet")
+	tenant, id := tenantOf(r), chi.URLParam(r, "id")
+	ctx, cancel := context.WithTimeout(r.Context(), eventsMaxAge)
+	defer cancel()
+	stop := shutdownSignal(r)
+
+	// Subscribe before the first read, so a completion in between is not missed.
+	sub, err := a.d.NC.SubscribeSync(subjects.For(subjects.Events, tenant, id))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "broker unavailable: "+err.Error())
+		return
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	v, found, err := a.progressView(ctx, tenant, id)
+	switch {
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
+		return
+	case !found:
+		writeError(w, http.StatusNotFound, "import not found")
+		return
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	s := &sseWriter{w: w, rc: http.NewResponseController(w), last: time.Now()}
+	log := a.log.With(zap.String("import_id", id), zap.String("tenant", tenant))
+
+	var sent []byte
+	failures := 0
+	for {
+		if failures == 0 {
+			if v.Status != store.StatusProcessing {
+				if err := s.event("progress", v, &sent); err != nil {
+					return
+				}
+				// The final summary as GET shows it (with the first row errors).
+				if full, ok, err := a.Summary(ctx, tenant, id, summaryErrorLimit); err == nil && ok {
+					v = full
+				}
+				_ = s.event("done", v, nil)
+				return
+			}
+			if err := s.event("progress", v, &sent); err != nil {
+				return // client went away
+			}
+		}
+		if time.Since(s.last) >= eventsHeartbeat {
+			if err := s.comment("heartbeat"); err != nil {
+				return
+			}
+		}
+		// Wait for a lifecycle event of the import or the next poll.
+		wctx, wcancel := context.WithTimeout(ctx, eventsPoll)
+		_, _ = sub.NextMsgWithContext(wctx)
+		wcancel()
+		select {
+		case <-stop:
+			return // the server is shutting down; clients fall back to polling
+		default:
+		}
+		if ctx.Err() != nil {
+			return // client went away, or the stream is old enough
+		}
+		nv, found, err := a.progressView(ctx, tenant, id)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil || !found:
+			if err == nil {
+				err = fmt.Errorf("the import disappeared")
+			}
+			failures++
+			log.Warn("events: cannot read the import", zap.Error(err), zap.Int("failures", failures))
+			if failures >= eventsMaxErrors {
+				_ = s.event("error", errorBody{Error: "cannot read the import: " + err.Error(), Import: id}, nil)
+				return
+			}
+		default:
+			failures, v = 0, nv
+		}
+	}
+}
+
+// progressView is an import's summary without its row errors: cheap enough
+// to read every few hundred milliseconds.
+func (a *API) progressView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+	sum, found, err := a.d.Store.GetSummary(ctx, id)
+	if err != nil {
+		return ImportView{}, false, err
+	}
+	if !found {
+		return a.pendingView(ctx, tenant, id)
+	}
+	if sum.Tenant != tenant {
+		return ImportView{}, false, nil
+	}
+	return viewOf(sum), true, nil
+}
+
+// sseWriter writes server-sent events and flushes each one.
+type sseWriter struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	last time.Time // last write, for the heartbeat
+}
+
+// event writes an event with v as JSON data. With prev set, it writes only
+// if the data differ from *prev, and then remembers them.
+func (s *sseWriter) event(name string, v any, prev *[]byte) error {
+	data, err := json.Marshal(v) // one line: JSON from Marshal has no raw newlines
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if bytes.Equal(data, *prev) {
+			return nil
+		}
+		*prev = data
+	}
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", name, data); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *sseWriter) comment(text string) error {
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *sseWriter) flush() error {
+	s.last = time.Now()
+	return s.rc.Flush()
+}
+
+// A stream would hold a graceful shutdown until its grace ran out (Shutdown
+// waits for handlers). Each server gets one shutdown hook that closes a
+// channel the streams watch.
+var (
+	shutdownMu sync.Mutex
+	shutdowns  = map[*http.Server]chan struct{}{}
+)
+
+// shutdownSignal is closed when the request's server starts shutting down
+// (nil, which never fires, outside an http.Server).
+func shutdownSignal(r *http.Request) <-chan struct{} {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return nil
+	}
+	shutdownMu.Lock()
+	defer shutdownMu.Unlock()
+	ch, ok := shutdowns[srv]
+	if !ok {
+		ch = make(chan struct{})
+		shutdowns[srv] = ch
+		srv.RegisterOnShutdown(func() {
+			shutdownMu.Lock()
+			delete(shutdowns, srv)
+			shutdownMu.Unlock()
+			close(ch)
+		})
+	}
+	return ch
 }

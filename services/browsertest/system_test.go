@@ -1,0 +1,193 @@
+package browsertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/ingest"
+)
+
+// adminKey is the bootstrap key (tenant default) of the systems started here.
+const adminKey = "ik_browsertest_bootstrap_key_0123456789abcdef"
+
+// system is a whole Intake started in-process on the embedded default
+// (after services/app's test helper).
+type system struct {
+	t       testing.TB
+	base    string
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// startSystem runs app.Run on a fresh data directory with random ports and
+// an admin key, and waits until it serves.
+func startSystem(t testing.TB, tweak func(*app.Config)) *system {
+	t.Helper()
+	cfg := app.Config{
+		DataDir:           t.TempDir(),
+		HTTPAddr:          "127.0.0.1:0",
+		EmbeddedNATSAddr:  "127.0.0.1:0",
+		EmbeddedMongoAddr: "127.0.0.1:0",
+		BootstrapAPIKey:   adminKey,
+		ShutdownTimeout:   20 * time.Second,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	ready := make(chan app.Info, 1)
+	cfg.Ready = func(i app.Info) { ready <- i }
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	go func() { s.done <- app.Run(ctx, cfg, log) }()
+	select {
+	case info := <-ready:
+		s.base = "http://" + info.HTTPAddr
+	case err := <-s.done:
+		t.Fatalf("intake did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("intake did not start within 60s")
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop shuts the system down gracefully and checks it stopped cleanly.
+func (s *system) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("intake stopped with an error: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Errorf("intake did not stop within 60s")
+	}
+}
+
+// request sends a request with the API key (none if key is empty).
+func (s *system) request(method, path, key string, body io.Reader, ctype string) *http.Response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// call sends a request and decodes its JSON answer into out (if not nil).
+func (s *system) call(method, path, key string, body io.Reader, ctype string, out any) int {
+	s.t.Helper()
+	resp := s.request(method, path, key, body, ctype)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.t.Fatalf("%s %s answered %d with %q: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// upload posts a CSV to /v1/imports (fields first) and returns the import ID.
+func (s *system) upload(csv []byte, fields map[string]string) string {
+	s.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "contacts.csv")
+	_, _ = fw.Write(csv)
+	_ = mw.Close()
+	var out struct {
+		ID    string `json:"id"`
+		Error string `json:"error"`
+	}
+	if status := s.call("POST", "/v1/imports", adminKey, &body, mw.FormDataContentType(), &out); status != http.StatusAccepted {
+		s.t.Fatalf("upload: %d %s", status, out.Error)
+	}
+	return out.ID
+}
+
+// summary reads GET /v1/imports/{id}.
+func (s *system) summary(id string) ingest.ImportView {
+	s.t.Helper()
+	var v ingest.ImportView
+	if status := s.call("GET", "/v1/imports/"+id, adminKey, nil, "", &v); status != http.StatusOK {
+		s.t.Fatalf("summary of %s: %d", id, status)
+	}
+	return v
+}
+
+// createKey makes a key for tenant with the given capabilities.
+func (s *system) createKey(tenant string, caps ...string) string {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"name": tenant + "-key", "tenant": tenant, "capabilities": caps})
+	var out struct {
+		Key string `json:"key"`
+	}
+	if status := s.call("POST", "/v1/keys", adminKey, bytes.NewReader(body), "application/json", &out); status != http.StatusCreated {
+		s.t.Fatalf("create key: %d", status)
+	}
+	return out.Key
+}
+
+// contactsCSV makes n contact rows: every 40th has an invalid email (fails)
+// and every 25th repeats the previous row's email (skipped as a duplicate).
+func contactsCSV(n int) []byte {
+	var b strings.Builder
+	b.WriteString("Name,E-mail,Company\n")
+	for i := 1; i <= n; i++ {
+		email := fmt.Sprintf("person%d@example.com", i)
+		switch {
+		case i%40 == 0:
+			email = fmt.Sprintf("person%d@", i)
+		case i%25 == 0:
+			email = fmt.Sprintf("person%d@example.com", i-1)
+		}
+		fmt.Fprintf(&b, "Person %d,%s,Acme %d\n", i, email, i%7)
+	}
+	return []byte(b.String())
+}
+
+// sameCounts reports how a differs from b in status and counts.
+func sameCounts(a, b ingest.ImportView) error {
+	type counts struct {
+		Status                                              string
+		Total, Processed, Created, Updated, Skipped, Failed int
+	}
+	ca := counts{a.Status, a.Total, a.Processed, a.Created, a.Updated, a.Skipped, a.Failed}
+	cb := counts{b.Status, b.Total, b.Processed, b.Created, b.Updated, b.Skipped, b.Failed}
+	if ca != cb {
+		return fmt.Errorf("%+v != %+v", ca, cb)
+	}
+	return nil
+}
