@@ -5,7 +5,9 @@
 // its deterministic _id in one unordered InsertMany, which is fast on
 // MongoDB and on FerretDB alike. Only the rows whose key already exists are
 // then read, all at once, and those that really change something are
-// updated with $set in one bulk write. Update mode and dry runs read first
+// updated with $set in bulk writes. Once most of an import's keys turn out
+// to exist (a re-import), its chunks are read first and only the new rows
+// inserted: a failed insert costs FerretDB as much as a successful one. Update mode and dry runs read first
 // instead; a dry run writes nothing and reports what would happen.
 // Each record carries the import and row that created it and that last
 // wrote it, so a redelivered chunk reports exactly what it reported before.
@@ -15,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
@@ -51,6 +54,29 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 type writer struct {
 	store   *store.Store
 	schemas *catalog.Catalog
+
+	mu       sync.Mutex
+	existing map[string]float64 // by import: share of rows whose key existed in its last chunk
+}
+
+// mostlyExisting reports whether most rows of an import's last chunk had
+// existing keys, so reading first is cheaper than inserting first.
+func (w *writer) mostlyExisting(importID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.existing[importID] > 0.5
+}
+
+func (w *writer) noteExisting(importID string, existing, total int) {
+	if total == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.existing == nil || len(w.existing) > 10_000 {
+		w.existing = map[string]float64{} // forget old imports; one chunk relearns
+	}
+	w.existing[importID] = float64(existing) / float64(total)
 }
 
 func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -91,11 +117,26 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		ch.Records[i].Fields = sch.Restore(ch.Records[i].Fields) // JSON turned int64 into float64, lists into []any
 		cannotCreate[i] = sch.CheckCreate(ch.Records[i].Fields)
 	}
-	if opts.Mode != envelope.ModeUpdate && !opts.DryRun {
+	// found holds the records read so far; rows marked existing but not in
+	// it are read below.
+	found := map[string]*reconcile.Existing{}
+	creating := opts.Mode != envelope.ModeUpdate && !opts.DryRun
+	if creating && w.mostlyExisting(ch.Import) {
+		// Re-imports: most keys exist, and a failed insert costs FerretDB
+		// as much as a real one. Read the chunk first, insert only the new.
+		keys := make([]string, len(ch.Records))
+		for i, r := range ch.Records {
+			keys[i] = r.Key
+		}
+		if found, err = w.store.GetRecords(ctx, ch.Tenant, opts.Schema, keys); err != nil {
+			return nil, err
+		}
+	}
+	if creating {
 		var recs []store.NewRecord
 		var at []int // recs[j] is ch.Records[at[j]]
 		for i, r := range ch.Records {
-			if len(cannotCreate[i]) > 0 {
+			if found[r.Key] != nil || len(cannotCreate[i]) > 0 {
 				existing[i] = true
 				continue
 			}
@@ -119,14 +160,22 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	}
 
 	var ids []string
+	existingRows := 0
 	for i, r := range ch.Records {
 		if existing[i] {
-			ids = append(ids, r.Key)
+			existingRows++
+			if found[r.Key] == nil {
+				ids = append(ids, r.Key)
+			}
 		}
 	}
-	found, err := w.store.GetRecords(ctx, ch.Tenant, opts.Schema, ids)
+	w.noteExisting(ch.Import, existingRows, len(ch.Records))
+	more, err := w.store.GetRecords(ctx, ch.Tenant, opts.Schema, ids)
 	if err != nil {
 		return nil, err
+	}
+	for k, e := range more {
+		found[k] = e
 	}
 	var updates []store.FieldUpdate
 	for i, r := range ch.Records {
