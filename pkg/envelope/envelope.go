@@ -84,6 +84,10 @@ const (
 	KindOpened   = "opened"
 	KindOutcomes = "outcomes"
 	KindSealed   = "sealed"
+	// KindExpire asks the reporter to fail the import if it is still
+	// processing and has not progressed for the reporter's unsealed-import
+	// timeout before At (published by the reporter's own sweep).
+	KindExpire = "expire"
 )
 
 // Accounting is what the reporter counts from, on intake.outcomes.<tenant>.<import>:

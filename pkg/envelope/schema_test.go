@@ -155,6 +155,7 @@ func envelopeSpecs() []envelopeSpec {
 					Outcomes: FailedRows([]int{2, 3}, "could not be validated: timeout"),
 				},
 				"sealed empty": Accounting{Kind: KindSealed, Tenant: "acme", Import: "imp_5q2k8v3m1x", Total: intPtr(0), At: exampleTime},
+				"expire":       Accounting{Kind: KindExpire, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
 			},
 		},
 		{
@@ -288,7 +289,7 @@ func TestEnvelopeEnumsMatchConstants(t *testing.T) {
 		{"record-chunk", "$defs/options/properties/mode", modes},
 		{"accounting", "$defs/options/properties/mode", modes},
 		{"event", "$defs/options/properties/mode", modes},
-		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed}},
+		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire}},
 		{"accounting", "$defs/outcome/properties/result", []string{Created, Updated, Skipped, Failed}},
 		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed}},
 	}

@@ -42,12 +42,13 @@ import (
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/reporter"
+	"github.com/intake/intake/services/upstream"
 	"github.com/intake/intake/services/validator"
 	"github.com/intake/intake/services/writer"
 )
 
 // Services, in pipeline order.
-var Services = []string{"ingest", "validator", "deduplicator", "writer", "reporter"}
+var Services = []string{"ingest", "upstream", "validator", "deduplicator", "writer", "reporter"}
 
 // Config is everything `intake serve` can be told.
 type Config struct {
@@ -66,10 +67,11 @@ type Config struct {
 	MaxUploadBytes    int64
 	MaxRows           int
 	ShutdownTimeout   time.Duration
-	DebugAddr         string // pprof listener; empty: none
-	BootstrapAPIKey   string // creates (idempotently) an admin key for tenant "default"
-	JWTHS256Secret    string // verifies HS256 bearer tokens
-	JWTJWKSFile       string // public keys verifying RS256/ES256 bearer tokens
+	DebugAddr         string        // pprof listener; empty: none
+	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
+	BootstrapAPIKey   string        // creates (idempotently) an admin key for tenant "default"
+	JWTHS256Secret    string        // verifies HS256 bearer tokens
+	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -293,7 +295,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			case "writer":
 				g.Go(func() error { return wrap(name, writer.Run(gctx, writer.Config{Runner: cfg.Runner}, d)) })
 			case "reporter":
-				g.Go(func() error { return wrap(name, reporter.Run(gctx, reporter.Config{Runner: cfg.Runner}, d)) })
+				g.Go(func() error {
+					return wrap(name, reporter.Run(gctx, reporter.Config{Runner: cfg.Runner, UnsealedTimeout: cfg.UnsealedTimeout}, d))
+				})
+			case "upstream":
+				g.Go(func() error { return wrap(name, upstream.Run(gctx, upstream.Config{Replicas: cfg.StreamReplicas}, d)) })
 			}
 		}
 	}

@@ -109,7 +109,7 @@ func serve(args []string, stderr io.Writer) error {
 		logLevel  string
 		maxUpload int64
 	)
-	fs.StringVar(&target, "target", "all", "services to run: all, or a comma-separated list of ingest, validator, deduplicator, writer, reporter")
+	fs.StringVar(&target, "target", "all", "services to run: all, or a comma-separated list of ingest, upstream, validator, deduplicator, writer, reporter")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API for ingest; health for other targets)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "where the embedded broker and database keep their files")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded nats-server")
@@ -124,6 +124,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", time.Hour, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
 	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) an admin API key for tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
 	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")

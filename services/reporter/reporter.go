@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/envelope"
@@ -38,7 +40,18 @@ const Durable = "reporter"
 // Config tunes the reporter.
 type Config struct {
 	Runner runner.Config
+	// UnsealedTimeout fails an import that is still processing and has made
+	// no progress (no accounting message applied to it) for this long: opened
+	// and never sealed, or sealed with rows that never all arrive. 0 means
+	// DefaultUnsealedTimeout; negative turns the timeout off. Every reporter
+	// instance should be given the same value.
+	UnsealedTimeout time.Duration
+	// SweepEvery is how often the reporter looks for such imports (default a minute).
+	SweepEvery time.Duration
 }
+
+// DefaultUnsealedTimeout is Config.UnsealedTimeout when unset.
+const DefaultUnsealedTimeout = time.Hour
 
 // Run consumes accounting messages until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
@@ -53,7 +66,19 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 		// dropped: keep retrying for a long time before dead-lettering.
 		rc.MaxDeliver = 10000
 	}
-	rp := &reporter{store: d.Store, metrics: d.Metrics, log: d.Log.With(zap.String("component", envelope.StageReport))}
+	rp := &reporter{store: d.Store, metrics: d.Metrics, log: d.Log.With(zap.String("component", envelope.StageReport)), timeout: cfg.UnsealedTimeout}
+	if rp.timeout == 0 {
+		rp.timeout = DefaultUnsealedTimeout
+	}
+	if rp.timeout > 0 {
+		every := cfg.SweepEvery
+		if every <= 0 {
+			every = time.Minute
+		}
+		swept := make(chan struct{})
+		defer func() { <-swept }()
+		go func() { defer close(swept); rp.sweep(ctx, d.JS, every) }()
+	}
 	return runner.New(d.JS, cons, rc, rp.handle, d.Log).Run(ctx)
 }
 
@@ -61,6 +86,7 @@ type reporter struct {
 	store   *store.Store
 	metrics *metrics.Metrics
 	log     *zap.Logger
+	timeout time.Duration // unsealed-import timeout; <= 0: off
 }
 
 func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -74,6 +100,9 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	sum, found, err := rp.store.GetSummary(ctx, acc.Import)
 	if err != nil {
 		return nil, err
+	}
+	if acc.Kind == envelope.KindExpire {
+		return rp.expire(ctx, sum, found, &acc, m.StreamSeq)
 	}
 	now := time.Now().UTC()
 	if !found {
@@ -262,4 +291,127 @@ func completionEvent(sum *store.Summary) ([]runner.Output, error) {
 		return nil, err
 	}
 	return []runner.Output{o}, nil
+}
+
+// The unsealed-import timeout.
+//
+// The reporter changes summaries only in its ordered handler, so the timeout
+// is a message too: every SweepEvery, each reporter instance lists the
+// imports still processing whose summary has not changed for the timeout and
+// publishes an "expire" accounting message for each onto the import's own
+// outcomes subject. The handler applies it in stream order like any other
+// message: if the summary has still not changed for the timeout before the
+// message's At, the import ends failed with a reason. Outcomes queued ahead
+// of the expire message are applied first and count as progress, so a busy
+// reporter does not expire imports whose rows are merely waiting in line.
+// The decision depends only on the stored summary and the message, so a
+// redelivered expire message decides the same way. Instances sweeping at the
+// same time publish the same Nats-Msg-Id (At is truncated to SweepEvery), so
+// JetStream stores one.
+
+// sweep publishes expire messages until ctx ends.
+func (rp *reporter) sweep(ctx context.Context, js jetstream.JetStream, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := time.Now().UTC().Truncate(every)
+		stale, err := rp.store.StaleImports(ctx, at.Add(-rp.timeout))
+		if err != nil {
+			if ctx.Err() == nil {
+				rp.log.Warn("unsealed-import timeout: cannot list stale imports", zap.Error(err))
+			}
+			continue
+		}
+		if len(stale) == 0 {
+			continue
+		}
+		msgs := make([]*nats.Msg, 0, len(stale))
+		for _, sum := range stale {
+			o, err := expireMsg(sum.Tenant, sum.ID, at)
+			if err != nil {
+				continue
+			}
+			msgs = append(msgs, o)
+		}
+		if err := runner.PublishAll(ctx, js, msgs, 30*time.Second); err != nil && ctx.Err() == nil {
+			rp.log.Warn("unsealed-import timeout: cannot publish expire checks", zap.Error(err), zap.Int("imports", len(msgs)))
+		}
+	}
+}
+
+// expireMsg is the expire check of one import; its ID is the same for every
+// instance sweeping in the same interval.
+func expireMsg(tenant, id string, at time.Time) (*nats.Msg, error) {
+	acc := envelope.Accounting{Kind: envelope.KindExpire, Tenant: tenant, Import: id, At: at}
+	o, err := platform.JSONOutput(subjects.For(subjects.Outcomes, tenant, id), fmt.Sprintf("%s:expire:%d", id, at.UnixMilli()), acc)
+	if err != nil {
+		return nil, err
+	}
+	m := &nats.Msg{Subject: o.Subject, Data: o.Data, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+	return m, nil
+}
+
+// expire applies an expire message: it fails the import if it is still
+// processing and has not changed for the timeout before acc.At.
+func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, acc *envelope.Accounting, seq uint64) ([]runner.Output, error) {
+	if !found || sum.Tenant != acc.Tenant {
+		return nil, nil // nothing to expire (a summary is never created by an expire message)
+	}
+	if seq <= sum.LastSeq {
+		return completionEvent(sum) // applied before a crash
+	}
+	reason, ok := expiry(sum, acc.At, rp.timeout)
+	if !ok {
+		return nil, nil // progress since, finished, or timeout off: nothing changes
+	}
+	now := time.Now().UTC()
+	sum.Status = store.StatusFailed
+	sum.Reason = reason
+	sum.LastSeq = seq
+	sum.UpdatedAt = now
+	sum.CompletedAt = &now
+	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+		return nil, err
+	}
+	if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
+		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
+	}
+	if rp.metrics != nil {
+		rp.metrics.ImportsFinished.WithLabelValues(sum.Status).Inc()
+	}
+	rp.log.Warn("import timed out", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+		zap.String("reason", sum.Reason), zap.Bool("sealed", sum.Sealed), zap.Int("total", sum.Total),
+		zap.Int("accounted", sum.Counts.Sum()))
+	return completionEvent(sum)
+}
+
+// expiry decides whether an import times out at a check made at at, and why.
+// Rows that never arrived are not counted.
+func expiry(sum *store.Summary, at time.Time, timeout time.Duration) (string, bool) {
+	if timeout <= 0 || sum.Status != store.StatusProcessing || sum.DeletePlan != nil {
+		return "", false // off, finished, or replace mode finishing (resumed by redelivery)
+	}
+	if sum.UpdatedAt.After(at.Add(-timeout)) {
+		return "", false
+	}
+	n := sum.Counts.Sum()
+	var reason string
+	switch {
+	case sum.Sealed:
+		reason = fmt.Sprintf("timed out: %d of %d rows accounted for after %s", n, sum.Total, timeout)
+	case sum.Options.Schema == "":
+		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never opened or sealed", n, timeout)
+	default:
+		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never sealed", n, timeout)
+	}
+	if sum.Reason != "" {
+		reason += " (" + sum.Reason + ")"
+	}
+	return reason, true
 }

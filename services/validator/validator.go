@@ -48,6 +48,11 @@ func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if err := json.Unmarshal(m.Data, &ch); err != nil {
 		return nil, runner.Permanent(fmt.Errorf("malformed row chunk: %w", err))
 	}
+	// NATS permissions scope a publisher to its tenant's subjects; the body
+	// must say the same, or a publisher could write into another tenant.
+	if want := subjects.For(subjects.Rows, ch.Tenant, ch.Import); m.Subject != want {
+		return nil, runner.Permanent(fmt.Errorf("chunk for tenant %q import %q published on %s", ch.Tenant, ch.Import, m.Subject))
+	}
 	s, found, err := v.schemas.Get(ctx, ch.Tenant, ch.Options.Schema)
 	if err != nil {
 		return nil, err
@@ -130,8 +135,9 @@ func rowNumbers(ch *envelope.RowChunk) []int {
 // deadLetter reports every row of a chunk the validator gave up on.
 func deadLetter(m runner.Msg, reason string) []runner.Output {
 	var ch envelope.RowChunk
-	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Import == "" {
-		return nil // cannot be attributed; it stays in the dead-letter stream
+	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Import == "" ||
+		m.Subject != subjects.For(subjects.Rows, ch.Tenant, ch.Import) {
+		return nil // cannot be attributed (or claims another subject): it stays in the dead-letter stream
 	}
 	o, err := platform.OutcomeOutput("dead-"+envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk,
 		envelope.FailedRows(rowNumbers(&ch), "could not be validated: "+reason))

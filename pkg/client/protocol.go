@@ -1,0 +1,169 @@
+// Package client publishes imports to Intake over NATS, without HTTP: it
+// opens an import by request-reply, publishes its rows as row chunks
+// straight to JetStream, seals it with the row count and waits for the
+// summary. docs/upstream.md describes the protocol; the JSON Schemas of its
+// request and reply messages are in schemas/protocol, those of the row
+// chunks in schemas/envelope.
+//
+// This file holds the protocol's messages and subjects, shared by the client
+// and the service that answers it (services/upstream).
+package client
+
+import (
+	"fmt"
+	"time"
+)
+
+// API subjects: intake.api.v1.<tenant>.<operation>. The tenant is a subject
+// token so that NATS permissions can confine a tenant to its own subjects.
+const (
+	APIPrefix = "intake.api.v1"
+
+	OpOpen    = "open"
+	OpSeal    = "seal"
+	OpSummary = "summary"
+)
+
+// APISubject is the request subject of an operation for a tenant.
+func APISubject(tenant, op string) string { return fmt.Sprintf("%s.%s.%s", APIPrefix, tenant, op) }
+
+// Import statuses in a Summary.
+const (
+	StatusProcessing = "processing"
+	StatusCompleted  = "completed"
+	StatusFailed     = "failed"
+)
+
+// OpenRequest opens an import (on intake.api.v1.<tenant>.open).
+type OpenRequest struct {
+	// Tenant is the tenant the import belongs to. The client sends the
+	// request to this tenant's subject; in the JSON it may be left out, and
+	// when present it must equal the subject's tenant.
+	Tenant string `json:"tenant,omitempty"`
+	// Schema is the entity schema the rows are validated against (default contacts).
+	Schema string `json:"schema,omitempty"`
+	// Mode is insert, upsert (default), update or replace.
+	Mode string `json:"mode,omitempty"`
+	// Key is the reconciliation key field (default: the schema's first key).
+	Key string `json:"key,omitempty"`
+	// DryRun validates and reports the rows but writes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Source says where the rows come from; shown in the summary (default "nats").
+	Source string `json:"source,omitempty"`
+	// Header, if given, is checked against the schema at once, so that a header
+	// that maps no field fails the open instead of every row.
+	Header []string `json:"header,omitempty"`
+	// IdempotencyKey makes open safe to retry: the same key (per tenant, for
+	// 24 hours) returns the same import, provided the options are the same.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// ImportOptions are an import's options as resolved by open: every row chunk
+// of the import must carry them (as the row chunk's options).
+type ImportOptions struct {
+	Schema string `json:"schema"`
+	Mode   string `json:"mode"`
+	Key    string `json:"key"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// OpenReply answers an open.
+type OpenReply struct {
+	ID      string        `json:"id"`
+	Tenant  string        `json:"tenant"`
+	Options ImportOptions `json:"options"`
+	// RowsSubject is where the row chunks go: intake.rows.<tenant>.<id>.
+	RowsSubject string `json:"rows_subject"`
+	// EventsSubject carries the import's lifecycle events: intake.events.<tenant>.<id>.
+	EventsSubject string `json:"events_subject"`
+	// Existing is true when the idempotency key named an import opened before.
+	Existing bool `json:"existing,omitempty"`
+}
+
+// SealRequest ends an import's rows (on intake.api.v1.<tenant>.seal).
+type SealRequest struct {
+	ID string `json:"id"`
+	// Total is the number of rows published, all chunks together. Required.
+	Total *int `json:"total"`
+	// Reason, if set, says why the source ended early; the import then ends
+	// failed with it once its rows are accounted for.
+	Reason string `json:"reason,omitempty"`
+}
+
+// SealReply answers a seal.
+type SealReply struct {
+	ID    string `json:"id"`
+	Total int    `json:"total"`
+}
+
+// SummaryRequest asks for an import's summary (on intake.api.v1.<tenant>.summary).
+type SummaryRequest struct {
+	ID string `json:"id"`
+	// ErrorLimit bounds Summary.Errors: 0 means 100; at most 1000.
+	ErrorLimit int `json:"error_limit,omitempty"`
+	// NoErrors leaves Summary.Errors empty, which is much cheaper for an
+	// import with many failed rows: for polling.
+	NoErrors bool `json:"no_errors,omitempty"`
+}
+
+// Summary is an import's account, as GET /v1/imports/{id} shows it.
+type Summary struct {
+	ID              string     `json:"id"`
+	Tenant          string     `json:"tenant"`
+	Status          string     `json:"status"`
+	Schema          string     `json:"schema,omitempty"`
+	Mode            string     `json:"mode,omitempty"`
+	Key             string     `json:"key,omitempty"`
+	DryRun          bool       `json:"dry_run,omitempty"`
+	Source          string     `json:"source,omitempty"`
+	Sealed          bool       `json:"sealed"`
+	Total           int        `json:"total"`
+	Processed       int        `json:"processed"`
+	Created         int        `json:"created"`
+	Updated         int        `json:"updated"`
+	Skipped         int        `json:"skipped"`
+	Failed          int        `json:"failed"`
+	Deleted         int        `json:"deleted"`
+	Errors          []RowError `json:"errors"`
+	ErrorsTruncated bool       `json:"errors_truncated,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
+	Notice          string     `json:"notice,omitempty"`
+	CreatedAt       *time.Time `json:"created_at,omitempty"`
+	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
+	CompletedAt     *time.Time `json:"completed_at,omitempty"`
+}
+
+// Done reports whether the import has finished.
+func (s *Summary) Done() bool { return s.Status != "" && s.Status != StatusProcessing }
+
+// RowError is one problem of a failed row.
+type RowError struct {
+	Row     int    `json:"row"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// ErrorReply is the answer to a request that failed. The reply also carries
+// the NATS micro error headers Nats-Service-Error-Code (Code) and
+// Nats-Service-Error (Error).
+type ErrorReply struct {
+	Error string `json:"error"`
+	// Code is an HTTP-like status: 400 bad request, 404 unknown import, 409
+	// conflict (idempotency key reused with other options, import already
+	// sealed with another total), 503 the broker or database is unavailable.
+	Code int `json:"code"`
+}
+
+// Error codes of ErrorReply.
+const (
+	CodeBadRequest  = 400
+	CodeNotFound    = 404
+	CodeConflict    = 409
+	CodeUnavailable = 503
+)
+
+// Headers of error replies (those of github.com/nats-io/nats.go/micro).
+const (
+	HeaderErrorCode = "Nats-Service-Error-Code"
+	HeaderError     = "Nats-Service-Error"
+)

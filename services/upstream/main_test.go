@@ -1,0 +1,221 @@
+package upstream_test
+
+// The tests run one Intake for the whole package: app.Run with the pipeline
+// stages (validator, deduplicator, writer) on the embedded NATS and FerretDB,
+// and next to it, on connections of their own, the upstream service and a
+// reporter with a short unsealed-import timeout (app does not run upstream
+// yet, and cannot give its reporter a timeout). The package is an external
+// test package so that it may import app even once app imports upstream.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/intake/intake/pkg/catalog"
+	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/schemas"
+	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/reporter"
+	"github.com/intake/intake/services/upstream"
+)
+
+// unsealedTimeout is the reporter's timeout in these tests.
+const unsealedTimeout = 5 * time.Second
+
+// env is the running Intake.
+var env struct {
+	info  app.Info
+	nc    *nats.Conn // a publisher's connection
+	js    jetstream.JetStream
+	mongo *mongo.Client
+	store *store.Store
+}
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "upstream tests:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	dir, err := os.MkdirTemp("", "intake-upstream-test-")
+	if err != nil {
+		return 1, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(zapcore.ErrorLevel)
+	log, err := zc.Build()
+	if err != nil {
+		return 1, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan app.Info, 1)
+	appDone := make(chan error, 1)
+	go func() {
+		appDone <- app.Run(ctx, app.Config{
+			// ingest only so that its store indexes the imports collection
+			// (see warmIndexes); uploads are not used.
+			Targets:  []string{"ingest", "validator", "deduplicator", "writer"},
+			DataDir:  dir,
+			HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0",
+			Ready: func(i app.Info) { ready <- i },
+		}, log)
+	}()
+	stopApp := func() error {
+		cancel()
+		select {
+		case err := <-appDone:
+			return err
+		case <-time.After(60 * time.Second):
+			return errors.New("intake did not stop within 60s")
+		}
+	}
+	select {
+	case env.info = <-ready:
+	case err := <-appDone:
+		return 1, fmt.Errorf("intake did not start: %w", err)
+	case <-time.After(90 * time.Second):
+		_ = stopApp()
+		return 1, errors.New("intake did not start within 90s")
+	}
+
+	// Our own services: the reporter (short timeout) and upstream.
+	mc, err := mongo.Connect(options.Client().ApplyURI(env.info.MongoURI))
+	if err != nil {
+		_ = stopApp()
+		return 1, err
+	}
+	env.mongo = mc
+	env.store = store.New(mc, "intake", nil)
+	builtin, err := app.LoadSchemas(schemas.Entities)
+	if err != nil {
+		_ = stopApp()
+		return 1, err
+	}
+	cat := catalog.New(builtin, env.store)
+	deps := func(name string) (platform.Deps, error) {
+		nc, err := nats.Connect(env.info.NATSURL, nats.Name(name))
+		if err != nil {
+			return platform.Deps{}, err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return platform.Deps{}, err
+		}
+		return platform.Deps{NC: nc, JS: js, Store: env.store, Schemas: cat, Log: log.With(zap.String("service", name))}, nil
+	}
+	svcCtx, stopSvcs := context.WithCancel(context.Background())
+	svcDone := make(chan error, 2)
+	var conns []*nats.Conn
+	for _, s := range []struct {
+		name string
+		run  func(context.Context, platform.Deps) error
+	}{
+		{"reporter", func(ctx context.Context, d platform.Deps) error {
+			return reporter.Run(ctx, reporter.Config{UnsealedTimeout: unsealedTimeout, SweepEvery: 250 * time.Millisecond}, d)
+		}},
+		{"upstream", func(ctx context.Context, d platform.Deps) error { return upstream.Run(ctx, upstream.Config{}, d) }},
+	} {
+		d, err := deps(s.name)
+		if err != nil {
+			stopSvcs()
+			_ = stopApp()
+			return 1, err
+		}
+		conns = append(conns, d.NC)
+		go func() { svcDone <- s.run(svcCtx, d) }()
+	}
+	stopAll := func() error {
+		stopSvcs()
+		var errs []error
+		for range 2 {
+			select {
+			case err := <-svcDone:
+				errs = append(errs, err)
+			case <-time.After(30 * time.Second):
+				errs = append(errs, errors.New("a service did not stop within 30s"))
+			}
+		}
+		for _, nc := range conns {
+			nc.Close()
+		}
+		if env.nc != nil {
+			env.nc.Close()
+		}
+		_ = mc.Disconnect(context.Background())
+		return errors.Join(append(errs, stopApp())...)
+	}
+
+	env.nc, err = nats.Connect(env.info.NATSURL, nats.Name("publisher"))
+	if err == nil {
+		env.js, err = jetstream.New(env.nc)
+	}
+	if err == nil {
+		err = waitServing()
+	}
+	if err == nil {
+		err = warmIndexes()
+	}
+	if err != nil {
+		return 1, errors.Join(err, stopAll())
+	}
+	code := m.Run()
+	return code, stopAll()
+}
+
+// waitServing waits until the upstream service answers.
+func waitServing() error {
+	c, err := client.New(env.nc, client.WithRequestTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.Summary(context.Background(), "probe", "imp_probe")
+		var ae *client.APIError
+		if errors.As(err, &ae) {
+			return nil // answered (404)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("upstream not serving: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// warmIndexes has app's store prepare the imports collection. On the
+// embedded FerretDB, app's store adds the SQLite index that makes look-ups
+// by _id fast (embedded.IDIndexer); the store of these tests cannot (it has
+// no handle on the embedded FerretDB), but profits from the index once it
+// exists. Without it every summary read and write of the reporter scans
+// every summary.
+func warmIndexes() error {
+	resp, err := http.Get("http://" + env.info.HTTPAddr + "/v1/imports/imp_warm")
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("GET /v1/imports/imp_warm: %s, want 404", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,578 @@
+// Package upstream serves the NATS protocol through which upstream systems
+// publish imports without HTTP (docs/upstream.md): request-reply on
+// intake.api.v1.<tenant>.open, .seal and .summary. Rows do not pass through
+// this service: publishers send row chunks straight to
+// intake.rows.<tenant>.<import>, where the validator consumes them as it
+// consumes the chunks of an HTTP upload. This service only announces the
+// import (the same opened accounting message and event as an upload),
+// seals it with the publisher's row count, and reads summaries.
+//
+// It is a NATS micro service ("intake-upstream") whose endpoints share a
+// queue group, so any number of instances split the requests.
+package upstream
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// IdempotencyBucket is the JetStream key-value bucket that maps idempotency
+// keys to imports.
+const IdempotencyBucket = "INTAKE_IDEMPOTENCY"
+
+// QueueGroup is the default queue group of the endpoints.
+const QueueGroup = "intake-upstream"
+
+// Config tunes the service.
+type Config struct {
+	// IdempotencyTTL is how long an idempotency key names its import (default 24h).
+	IdempotencyTTL time.Duration
+	// Replicas of the idempotency bucket (default 1; 3 on a cluster, like --stream-replicas).
+	Replicas int
+	// QueueGroup shared by all instances (default "intake-upstream").
+	QueueGroup string
+	// MaxConcurrent bounds the requests one instance handles at once (default 32).
+	MaxConcurrent int
+	// RequestTimeout bounds the work on one request (default 30s).
+	RequestTimeout time.Duration
+	// DefaultSource is an import's source when the open request names none (default "nats").
+	DefaultSource string
+}
+
+func (c Config) withDefaults() Config {
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.QueueGroup == "" {
+		c.QueueGroup = QueueGroup
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 32
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.DefaultSource == "" {
+		c.DefaultSource = "nats"
+	}
+	return c
+}
+
+// Run serves the protocol until ctx ends; requests being handled then are
+// finished.
+func Run(ctx context.Context, cfg Config, d platform.Deps) error {
+	cfg = cfg.withDefaults()
+	kv, err := ensureBucket(ctx, d.JS, cfg)
+	if err != nil {
+		return err
+	}
+	s := &service{cfg: cfg, d: d, kv: kv, log: d.Log.With(zap.String("component", "upstream")), sem: make(chan struct{}, cfg.MaxConcurrent)}
+	svc, err := micro.AddService(d.NC, micro.Config{
+		Name:        "intake-upstream",
+		Version:     "1.0.0",
+		Description: "Intake upstream protocol: open, seal and read imports whose rows are published to intake.rows.<tenant>.<import>",
+		QueueGroup:  cfg.QueueGroup,
+	})
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	for _, ep := range []struct {
+		op string
+		h  func(context.Context, string, []byte) (any, error)
+	}{{client.OpOpen, s.open}, {client.OpSeal, s.seal}, {client.OpSummary, s.summary}} {
+		if err := svc.AddEndpoint(ep.op, s.handler(ctx, ep.h), micro.WithEndpointSubject(client.APISubject("*", ep.op))); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("upstream: endpoint %s: %w", ep.op, err)
+		}
+	}
+	s.log.Info("serving", zap.String("subjects", client.APIPrefix+".<tenant>.{open,seal,summary}"), zap.String("queue_group", cfg.QueueGroup))
+	<-ctx.Done()
+	err = svc.Stop() // drains: no new requests
+	s.wg.Wait()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("upstream: stop: %w", err)
+	}
+	return nil
+}
+
+// ensureBucket creates or updates the idempotency bucket; two instances
+// starting together may race, the loser tries again.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+	kc := jetstream.KeyValueConfig{
+		Bucket:      IdempotencyBucket,
+		Description: "Intake upstream: idempotency key -> import (tenant.<base64url key>)",
+		TTL:         cfg.IdempotencyTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		History:     1,
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var kv jetstream.KeyValue
+		if kv, err = js.CreateOrUpdateKeyValue(ctx, kc); err == nil {
+			return kv, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+	return nil, fmt.Errorf("upstream: key-value bucket %s: %w", IdempotencyBucket, err)
+}
+
+type service struct {
+	cfg Config
+	d   platform.Deps
+	kv  jetstream.KeyValue
+	log *zap.Logger
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+// reqError is a request that cannot be served, with its code.
+type reqError struct {
+	code int
+	msg  string
+}
+
+func (e *reqError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &reqError{code: client.CodeBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// handler runs h on a goroutine of its own, at most MaxConcurrent at once
+// (the subscription waits while all are busy), and answers with its reply
+// or error. The answer is published to the request's reply subject directly
+// rather than through micro.Request, which may not be used once the handler
+// has returned (micro's statistics then count requests but not errors).
+func (s *service) handler(ctx context.Context, h func(context.Context, string, []byte) (any, error)) micro.HandlerFunc {
+	return func(req micro.Request) {
+		subject, reply, data := req.Subject(), req.Reply(), req.Data()
+		s.sem <- struct{}{}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-s.sem; s.wg.Done() }()
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+			defer cancel()
+			tenant := tenantOf(subject)
+			var (
+				rep any
+				err = ids.ValidTenant(tenant)
+			)
+			if err != nil {
+				err = badRequest("%v", err)
+			} else {
+				rep, err = h(hctx, tenant, data)
+			}
+			s.respond(subject, reply, tenant, rep, err)
+		}()
+	}
+}
+
+func (s *service) respond(subject, reply, tenant string, rep any, err error) {
+	if reply == "" {
+		return // a publish, not a request: nobody to tell
+	}
+	m := nats.NewMsg(reply)
+	if err != nil {
+		re := &reqError{}
+		if !errors.As(err, &re) {
+			re = &reqError{code: client.CodeUnavailable, msg: err.Error()}
+			s.log.Error("request failed", zap.String("subject", subject), zap.String("tenant", tenant), zap.Error(err))
+		}
+		m.Data, _ = json.Marshal(client.ErrorReply{Error: re.msg, Code: re.code})
+		m.Header.Set(client.HeaderErrorCode, strconv.Itoa(re.code))
+		// Header values cannot hold line breaks.
+		m.Header.Set(client.HeaderError, strings.NewReplacer("\r", " ", "\n", " ").Replace(re.msg))
+	} else if m.Data, err = json.Marshal(rep); err != nil {
+		s.log.Error("cannot encode the reply", zap.String("subject", subject), zap.Error(err))
+		return
+	}
+	if err := s.d.NC.PublishMsg(m); err != nil {
+		s.log.Warn("cannot reply", zap.String("subject", subject), zap.Error(err))
+	}
+}
+
+// tenantOf returns the <tenant> token of intake.api.v1.<tenant>.<op>.
+func tenantOf(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[3]
+}
+
+// decode reads a request strictly: unknown fields are errors, so that a
+// misspelt option is not silently ignored.
+func decode(data []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed request: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed request: data after the JSON object")
+	}
+	return nil
+}
+
+// --- open ---
+
+// idemRecord is what the idempotency bucket holds for a key.
+type idemRecord struct {
+	ID      string               `json:"id"`
+	Options client.ImportOptions `json:"options"`
+	Source  string               `json:"source"`
+	// Opened is set once the opened message is stored; until then an open with
+	// the same key publishes it again (same message IDs, so it is stored once).
+	Opened bool `json:"opened"`
+}
+
+const (
+	maxIdempotencyKey = 256
+	maxSource         = 1024
+)
+
+func (s *service) open(ctx context.Context, tenant string, data []byte) (any, error) {
+	var req client.OpenRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if req.Tenant != "" && req.Tenant != tenant {
+		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
+	}
+	opts, err := s.checkOptions(ctx, tenant, &req)
+	if err != nil {
+		return nil, err
+	}
+	source := req.Source
+	if source == "" {
+		source = s.cfg.DefaultSource
+	}
+	if len(source) > maxSource {
+		return nil, badRequest("source: longer than %d bytes", maxSource)
+	}
+	if req.IdempotencyKey == "" {
+		id := ids.NewImport()
+		if err := s.announce(ctx, tenant, id, opts, source); err != nil {
+			return nil, err
+		}
+		s.started(tenant, id, opts, source, false)
+		return openReply(tenant, id, opts, false), nil
+	}
+	if len(req.IdempotencyKey) > maxIdempotencyKey {
+		return nil, badRequest("idempotency_key: longer than %d bytes", maxIdempotencyKey)
+	}
+	return s.openIdempotent(ctx, tenant, idemKey(tenant, req.IdempotencyKey), opts, source)
+}
+
+// idemKey is the bucket key of a tenant's idempotency key: base64url keeps
+// any key within the characters NATS keys allow, and different keys apart.
+func idemKey(tenant, key string) string {
+	return tenant + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string) (any, error) {
+	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source}
+	val, _ := json.Marshal(rec)
+	rev, err := s.kv.Create(ctx, key, val)
+	existing := false
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		entry, gerr := s.kv.Get(ctx, key)
+		if gerr != nil {
+			return nil, fmt.Errorf("read idempotency key: %w", gerr)
+		}
+		if err := json.Unmarshal(entry.Value(), &rec); err != nil || rec.ID == "" {
+			return nil, fmt.Errorf("idempotency key %s holds %q: %v", key, entry.Value(), err)
+		}
+		if rec.Options != opts || rec.Source != source {
+			return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf(
+				"idempotency key already used for import %s with other options (schema %s, mode %s, key %s, dry_run %v, source %q)",
+				rec.ID, rec.Options.Schema, rec.Options.Mode, rec.Options.Key, rec.Options.DryRun, rec.Source)}
+		}
+		existing, rev = true, entry.Revision()
+	} else if err != nil {
+		return nil, fmt.Errorf("store idempotency key: %w", err)
+	}
+	if !rec.Opened {
+		if err := s.announce(ctx, tenant, rec.ID, rec.Options, rec.Source); err != nil {
+			return nil, err
+		}
+		rec.Opened = true
+		val, _ = json.Marshal(rec)
+		if _, err := s.kv.Update(ctx, key, val, rev); err != nil {
+			// Another open with this key got there first, or the bucket is
+			// unavailable: either way the import is announced.
+			s.log.Debug("idempotency record not updated", zap.String("import_id", rec.ID), zap.Error(err))
+		}
+		if !existing {
+			s.started(tenant, rec.ID, rec.Options, rec.Source, true)
+		}
+	}
+	return openReply(tenant, rec.ID, rec.Options, existing), nil
+}
+
+func (s *service) started(tenant, id string, opts client.ImportOptions, source string, idempotent bool) {
+	if s.d.Metrics != nil {
+		s.d.Metrics.ImportsStarted.Inc()
+	}
+	s.log.Info("import opened", zap.String("import_id", id), zap.String("tenant", tenant), zap.String("schema", opts.Schema),
+		zap.String("mode", opts.Mode), zap.String("source", source), zap.Bool("idempotency_key", idempotent))
+}
+
+func openReply(tenant, id string, opts client.ImportOptions, existing bool) client.OpenReply {
+	return client.OpenReply{
+		ID: id, Tenant: tenant, Options: opts, Existing: existing,
+		RowsSubject: subjects.For(subjects.Rows, tenant, id), EventsSubject: subjects.For(subjects.Events, tenant, id),
+	}
+}
+
+// checkOptions fills the defaults and checks the options against the
+// tenant's schemas, as the HTTP upload does.
+func (s *service) checkOptions(ctx context.Context, tenant string, req *client.OpenRequest) (client.ImportOptions, error) {
+	opts := client.ImportOptions{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
+	if opts.Schema == "" {
+		opts.Schema = "contacts"
+	}
+	if opts.Mode == "" {
+		opts.Mode = envelope.ModeUpsert
+	}
+	sch, ok, err := s.d.Schemas.Get(ctx, tenant, opts.Schema)
+	if err != nil {
+		return opts, fmt.Errorf("cannot read the schemas: %w", err)
+	}
+	if !ok {
+		names, _ := s.d.Schemas.Names(ctx, tenant)
+		sort.Strings(names)
+		return opts, badRequest("unknown schema %q (known: %s)", opts.Schema, strings.Join(names, ", "))
+	}
+	switch opts.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
+	default:
+		return opts, badRequest("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode)
+	}
+	key, err := sch.ResolveKey(opts.Key)
+	if err != nil {
+		return opts, badRequest("%v", err)
+	}
+	opts.Key = key
+	if req.Header != nil {
+		if _, err := sch.MapHeader(req.Header); err != nil {
+			return opts, badRequest("header: %v", err)
+		}
+	}
+	return opts, nil
+}
+
+// announce publishes what an HTTP upload publishes when it opens an import:
+// the opened accounting message the reporter counts from, and the opened
+// event, with the same subjects and message IDs.
+func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
+	at := time.Now().UTC()
+	eopts := envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}
+	acc := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &eopts, Source: source, At: at}
+	ev := envelope.Event{Type: envelope.EventOpened, Tenant: tenant, Import: id, Options: &eopts, At: at}
+	return s.publish(ctx,
+		out{subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "opened", 0), acc},
+		out{subjects.For(subjects.Events, tenant, id), id + ":opened", ev})
+}
+
+type out struct {
+	subject, msgID string
+	v              any
+}
+
+// publish stores every message in JetStream or fails.
+func (s *service) publish(ctx context.Context, outs ...out) error {
+	msgs := make([]*nats.Msg, 0, len(outs))
+	for _, o := range outs {
+		ro, err := platform.JSONOutput(o.subject, o.msgID, o.v)
+		if err != nil {
+			return err
+		}
+		m := &nats.Msg{Subject: ro.Subject, Data: ro.Data, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, ro.MsgID)
+		msgs = append(msgs, m)
+	}
+	if err := runner.PublishAll(ctx, s.d.JS, msgs, s.cfg.RequestTimeout); err != nil {
+		return fmt.Errorf("the broker did not store the message; retry: %w", err)
+	}
+	return nil
+}
+
+// --- seal ---
+
+func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, error) {
+	var req client.SealRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := ids.ValidImport(req.ID); err != nil {
+		return nil, badRequest("id: %v", err)
+	}
+	if req.Total == nil || *req.Total < 0 {
+		return nil, badRequest("total: the number of rows published (0 or more) is required")
+	}
+	total := *req.Total
+	sum, found, err := s.d.Store.GetSummary(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case found && sum.Tenant != tenant:
+		return nil, notFound(req.ID)
+	case found && sum.Sealed && sum.Total == total:
+		return client.SealReply{ID: req.ID, Total: total}, nil // sealed before: a retry
+	case found && sum.Sealed:
+		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s is already sealed with total %d", req.ID, sum.Total)}
+	case found && sum.Status != store.StatusProcessing:
+		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s has already ended %s: %s", req.ID, sum.Status, sum.Reason)}
+	case !found:
+		// The reporter may not have seen it yet: the opened event says it exists.
+		if _, ok, err := s.openedEvent(ctx, tenant, req.ID); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, notFound(req.ID)
+		}
+	}
+	at := time.Now().UTC()
+	acc := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: req.ID, Total: &total, Reason: req.Reason, At: at}
+	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: req.ID, Total: &total, Reason: req.Reason, At: at}
+	if err := s.publish(ctx,
+		out{subjects.For(subjects.Outcomes, tenant, req.ID), subjects.MsgID(req.ID, "sealed", 0), acc},
+		out{subjects.For(subjects.Events, tenant, req.ID), req.ID + ":sealed", ev}); err != nil {
+		return nil, err
+	}
+	s.log.Info("import sealed", zap.String("import_id", req.ID), zap.String("tenant", tenant), zap.Int("total", total))
+	return client.SealReply{ID: req.ID, Total: total}, nil
+}
+
+func notFound(id string) error {
+	return &reqError{code: client.CodeNotFound, msg: fmt.Sprintf("unknown import %s (not opened, or another tenant's)", id)}
+}
+
+// openedEvent reads the last event of an import the reporter has not yet
+// summarised; ok is false when there is none.
+func (s *service) openedEvent(ctx context.Context, tenant, id string) (*envelope.Event, bool, error) {
+	st, err := s.d.JS.Stream(ctx, subjects.StreamEvents)
+	if err != nil {
+		return nil, false, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subjects.For(subjects.Events, tenant, id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var ev envelope.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		return nil, false, err
+	}
+	return &ev, true, nil
+}
+
+// --- summary ---
+
+const (
+	defaultErrorLimit = 100
+	maxErrorLimit     = 1000
+)
+
+func (s *service) summary(ctx context.Context, tenant string, data []byte) (any, error) {
+	var req client.SummaryRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := ids.ValidImport(req.ID); err != nil {
+		return nil, badRequest("id: %v", err)
+	}
+	limit := req.ErrorLimit
+	switch {
+	case limit < 0:
+		return nil, badRequest("error_limit: not negative")
+	case limit == 0:
+		limit = defaultErrorLimit
+	case limit > maxErrorLimit:
+		limit = maxErrorLimit
+	}
+	sum, found, err := s.d.Store.GetSummary(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if found && sum.Tenant != tenant {
+		return nil, notFound(req.ID)
+	}
+	if !found {
+		ev, ok, err := s.openedEvent(ctx, tenant, req.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, notFound(req.ID)
+		}
+		v := client.Summary{ID: req.ID, Tenant: tenant, Status: client.StatusProcessing, Errors: []client.RowError{}}
+		if ev.Options != nil {
+			v.Schema, v.Mode, v.Key, v.DryRun = ev.Options.Schema, ev.Options.Mode, ev.Options.Key, ev.Options.DryRun
+		}
+		if ev.Total != nil {
+			v.Total, v.Sealed = *ev.Total, true
+		}
+		return v, nil
+	}
+	v := client.Summary{
+		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
+		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, DryRun: sum.Options.DryRun, Source: sum.Source,
+		Sealed: sum.Sealed, Total: sum.Total, Processed: sum.Counts.Sum(),
+		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
+		Deleted: sum.Deleted, Errors: []client.RowError{}, Reason: sum.Reason, Notice: sum.Notice, CompletedAt: sum.CompletedAt,
+	}
+	if !sum.CreatedAt.IsZero() {
+		v.CreatedAt = &sum.CreatedAt
+	}
+	if !sum.UpdatedAt.IsZero() {
+		v.UpdatedAt = &sum.UpdatedAt
+	}
+	if sum.Counts.Failed > 0 && !req.NoErrors {
+		notes, err := s.d.Store.RowNotes(ctx, sum, envelope.Failed)
+		if err != nil {
+			return nil, err
+		}
+	rows:
+		for _, n := range notes {
+			for _, p := range n.Problems {
+				if len(v.Errors) == limit {
+					v.ErrorsTruncated = true
+					break rows
+				}
+				v.Errors = append(v.Errors, client.RowError{Row: n.Row, Field: p.Field, Message: p.Message})
+			}
+		}
+	}
+	return v, nil
+}

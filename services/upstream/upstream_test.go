@@ -1,0 +1,531 @@
+package upstream_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/services/upstream"
+)
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newClient(t *testing.T, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(env.nc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// contacts builds n rows of the contacts schema: every 50th (from the 8th)
+// has an invalid email, every 40th repeats the email of the row before it
+// in other case; want is what importing them into an empty tenant gives.
+func contacts(n int, salt string) (rows [][]string, want client.Summary, errRows map[int]bool) {
+	seen := map[string]bool{}
+	errRows = map[int]bool{}
+	for i := 0; i < n; i++ {
+		row := i + 2
+		email := fmt.Sprintf("user%d.%s@example.com", i, salt)
+		switch {
+		case i%50 == 7:
+			email = fmt.Sprintf("user%d@", i)
+		case i%40 == 39:
+			email = strings.ToUpper(fmt.Sprintf("user%d.%s@example.com", i-1, salt))
+		}
+		rows = append(rows, []string{fmt.Sprintf("Person %d", i), email, "", fmt.Sprintf("Company %d", i%7)})
+		switch key := strings.ToLower(email); {
+		case strings.HasSuffix(email, "@"):
+			want.Failed++
+			errRows[row] = true
+		case seen[key]:
+			want.Skipped++
+		default:
+			seen[key] = true
+			want.Created++
+		}
+	}
+	want.Total, want.Processed = n, n
+	return rows, want, errRows
+}
+
+var contactsHeader = []string{"Full Name", "E-mail", "Phone Number", "Company"}
+
+// The whole protocol through the client: 100,000 rows in 200 chunks, with
+// an idempotency key, and the exact summary.
+func TestClientImports100000Rows(t *testing.T) {
+	const tenant, n = "bulk", 100_000
+	ctx := ctxFor(t, 5*time.Minute)
+	c := newClient(t)
+	rows, want, errRows := contacts(n, "bulk")
+	req := client.OpenRequest{Tenant: tenant, Schema: "contacts", Mode: "upsert", Source: "crm-sync", Header: contactsHeader, IdempotencyKey: "crm-sync/2025-03-14"}
+	im, err := c.Open(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Existing || im.Options != (client.ImportOptions{Schema: "contacts", Mode: "upsert", Key: "email"}) {
+		t.Fatalf("open: existing %v options %+v", im.Existing, im.Options)
+	}
+	// Opening again with the same key is the same import.
+	again, err := c.Open(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != im.ID || !again.Existing {
+		t.Fatalf("second open with the same key: %s (existing %v), want %s", again.ID, again.Existing, im.ID)
+	}
+
+	start := time.Now()
+	for i := 0; i < n; i += 1000 { // as a producer would, in batches
+		if err := im.Publish(ctx, rows[i:i+1000], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Since(start)
+	sum, err := im.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rows published in %s, completed after %s (%d chunk retries)", n, published.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), im.Retries())
+
+	if im.Chunks() != n/500 {
+		t.Errorf("%d chunks, want %d", im.Chunks(), n/500)
+	}
+	if sum.ID != im.ID || sum.Tenant != tenant || sum.Status != client.StatusCompleted || !sum.Sealed ||
+		sum.Schema != "contacts" || sum.Mode != "upsert" || sum.Key != "email" || sum.Source != "crm-sync" || sum.DryRun ||
+		sum.Total != want.Total || sum.Processed != want.Processed || sum.Created != want.Created || sum.Updated != 0 ||
+		sum.Skipped != want.Skipped || sum.Failed != want.Failed || sum.Deleted != 0 || sum.Reason != "" {
+		t.Fatalf("summary %+v,\nwant completed, total/processed %d, created %d, skipped %d, failed %d",
+			*sum, want.Total, want.Created, want.Skipped, want.Failed)
+	}
+	if len(sum.Errors) != 100 || !sum.ErrorsTruncated || sum.CreatedAt == nil || sum.CompletedAt == nil {
+		t.Fatalf("%d errors (truncated %v), created %v, completed %v", len(sum.Errors), sum.ErrorsTruncated, sum.CreatedAt, sum.CompletedAt)
+	}
+	for _, e := range sum.Errors {
+		if !errRows[e.Row] || e.Field != "email" || e.Message == "" {
+			t.Fatalf("error %+v is not one of the invalid emails", e)
+		}
+	}
+	// Exactly the chunks published are stored, and the records are written.
+	st, err := env.js.Stream(ctx, subjects.StreamRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowsSubject := subjects.For(subjects.Rows, tenant, im.ID)
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(rowsSubject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.State.Subjects[rowsSubject]; got != n/500 {
+		t.Errorf("%d row chunks stored, want %d", got, n/500)
+	}
+	count, err := env.mongo.Database("intake_records").Collection("records."+tenant+".contacts").CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(count) != want.Created {
+		t.Errorf("%d records stored, want %d", count, want.Created)
+	}
+}
+
+func apiError(t *testing.T, err error, code int, contains string) {
+	t.Helper()
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Code != code || !strings.Contains(ae.Message, contains) {
+		t.Fatalf("err = %v, want code %d containing %q", err, code, contains)
+	}
+}
+
+// rawRequest sends a request as any publisher would and returns the reply.
+func rawRequest(t *testing.T, subject, body string) *nats.Msg {
+	t.Helper()
+	m, err := env.nc.Request(subject, []byte(body), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestOpenRejectsBadRequests(t *testing.T) {
+	t.Parallel()
+	const tenant = "errs"
+	ctx := ctxFor(t, time.Minute)
+	c := newClient(t)
+	for _, tt := range []struct {
+		name string
+		req  client.OpenRequest
+		want string
+	}{
+		{"unknown schema", client.OpenRequest{Schema: "nope"}, `unknown schema "nope" (known: audience_users, community_users, contacts, customers, persons, phonebook_contacts)`},
+		{"unknown mode", client.OpenRequest{Mode: "merge"}, `unknown mode "merge"`},
+		{"unknown key", client.OpenRequest{Key: "company"}, "company"},
+		{"header matching nothing", client.OpenRequest{Header: []string{"Colour", "Size"}}, "header:"},
+		{"tenant mismatch", client.OpenRequest{Tenant: "globex"}, `tenant "globex" in the request does not match the subject's tenant "errs"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			subject := client.APISubject(tenant, client.OpOpen)
+			body, _ := json.Marshal(tt.req)
+			m := rawRequest(t, subject, string(body))
+			if m.Header.Get(client.HeaderErrorCode) != "400" {
+				t.Fatalf("reply %q with headers %v, want error code 400", m.Data, m.Header)
+			}
+			var er client.ErrorReply
+			if err := json.Unmarshal(m.Data, &er); err != nil || er.Code != 400 || !strings.Contains(er.Error, tt.want) {
+				t.Fatalf("reply %q, want an error containing %q", m.Data, tt.want)
+			}
+		})
+	}
+	// Malformed and misspelt requests.
+	m := rawRequest(t, client.APISubject(tenant, client.OpOpen), `{"schema": "contacts",`)
+	if !strings.Contains(string(m.Data), "malformed request") {
+		t.Fatalf("malformed JSON: %q", m.Data)
+	}
+	m = rawRequest(t, client.APISubject(tenant, client.OpOpen), `{"shema": "contacts"}`)
+	if !strings.Contains(string(m.Data), `unknown field \"shema\"`) {
+		t.Fatalf("misspelt field: %q", m.Data)
+	}
+	// Through the client: a typed error.
+	_, err := c.Open(ctx, client.OpenRequest{Tenant: tenant, Schema: "nope"})
+	apiError(t, err, client.CodeBadRequest, `unknown schema "nope"`)
+
+	// Seal and summary of imports that do not exist, or are another tenant's.
+	total := 1
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: "imp_neveropened", Total: &total})
+	apiError(t, err, client.CodeNotFound, "unknown import imp_neveropened")
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: "imp_x"})
+	apiError(t, err, client.CodeBadRequest, "total")
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: "bad id", Total: &total})
+	apiError(t, err, client.CodeBadRequest, "invalid import id")
+	other, err := c.Open(ctx, client.OpenRequest{Tenant: "errs2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Summary(ctx, tenant, other.ID)
+	apiError(t, err, client.CodeNotFound, "unknown import")
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: other.ID, Total: &total})
+	apiError(t, err, client.CodeNotFound, "unknown import")
+	// The owner sees it (processing: opened, nothing published yet).
+	s, err := c.Summary(ctx, "errs2", other.ID)
+	if err != nil || s.Status != client.StatusProcessing || s.Schema != "contacts" {
+		t.Fatalf("summary %+v, %v", s, err)
+	}
+	if err := other.Abandon(ctx, "test over"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	const tenant = "idem"
+	ctx := ctxFor(t, time.Minute)
+	c := newClient(t)
+	first, err := c.Open(ctx, client.OpenRequest{Tenant: tenant, IdempotencyKey: "batch 7 / ü"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other options with the same key: a conflict, not a second import.
+	_, err = c.Open(ctx, client.OpenRequest{Tenant: tenant, Mode: "insert", IdempotencyKey: "batch 7 / ü"})
+	apiError(t, err, client.CodeConflict, "idempotency key already used for import "+first.ID)
+	// The same key of another tenant is another import.
+	otherTenant, err := c.Open(ctx, client.OpenRequest{Tenant: "idem2", IdempotencyKey: "batch 7 / ü"})
+	if err != nil || otherTenant.ID == first.ID || otherTenant.Existing {
+		t.Fatalf("other tenant: %+v, %v", otherTenant, err)
+	}
+	// An open that stored its key but crashed before announcing the import:
+	// the retry announces it.
+	id := ids.NewImport()
+	kv, err := env.js.KeyValue(ctx, upstream.IdempotencyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := fmt.Sprintf(`{"id":%q,"options":{"schema":"contacts","mode":"upsert","key":"email"},"source":"nats","opened":false}`, id)
+	if _, err := kv.Create(ctx, tenant+"."+base64.RawURLEncoding.EncodeToString([]byte("crashed")), []byte(rec)); err != nil {
+		t.Fatal(err)
+	}
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant, IdempotencyKey: "crashed"})
+	if err != nil || im.ID != id || !im.Existing {
+		t.Fatalf("retry after a crash: %+v, %v; want import %s", im, err, id)
+	}
+	if err := im.Publish(ctx, [][]string{{"Ann", "ann@example.com", "", ""}}, contactsHeader); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := im.Wait(ctx)
+	if err != nil || s.Status != client.StatusCompleted || s.Created != 1 || s.Schema != "contacts" {
+		t.Fatalf("summary %+v, %v", s, err)
+	}
+	// Sealing again with the same count is fine; with another, a conflict.
+	one, two := 1, 2
+	if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: id, Total: &one}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: id, Total: &two})
+	apiError(t, err, client.CodeConflict, "already sealed with total 1")
+	if err := first.Abandon(ctx, "test over"); err != nil {
+		t.Fatal(err)
+	}
+	if err := otherTenant.Abandon(ctx, "test over"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A chunk that is not JSON is dead-lettered by the validator; the import
+// still completes with the other chunks.
+func TestMalformedChunkIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	const tenant = "junk"
+	ctx := ctxFor(t, 2*time.Minute)
+	c := newClient(t, client.WithChunkSize(10))
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, want, _ := contacts(20, "junk")
+	if err := im.Publish(ctx, rows[:10], contactsHeader); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A broken publisher's chunk, between the good ones.
+	bad := nats.NewMsg(subjects.For(subjects.Rows, tenant, im.ID))
+	bad.Data = []byte(`{"tenant": "junk", "import": "` + im.ID + `", "rows": [{"row": 2, "cells": [`)
+	bad.Header.Set(jetstream.MsgIDHeader, im.ID+":rows:99")
+	if _, err := env.js.PublishMsg(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Publish(ctx, rows[10:], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := im.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != client.StatusCompleted || s.Total != 20 || s.Processed != 20 || s.Created != want.Created || s.Failed != want.Failed {
+		t.Fatalf("summary %+v, want completed with the 20 good rows", s)
+	}
+	st, err := env.js.Stream(ctx, subjects.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := st.GetLastMsgForSubject(ctx, subjects.DeadFor(envelope.StageValidate, subjects.For(subjects.Rows, tenant, im.ID)))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if string(dead.Data) != string(bad.Data) || !strings.Contains(dead.Header.Get("Intake-Reason"), "malformed row chunk") {
+		t.Fatalf("dead letter %q, reason %q", dead.Data, dead.Header.Get("Intake-Reason"))
+	}
+}
+
+// waitFinished polls the summary until the import has finished; the
+// summary may not exist at first (rows of an import never opened).
+func waitFinished(t *testing.T, c *client.Client, tenant, id string, limit time.Duration) *client.Summary {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		s, err := c.Summary(context.Background(), tenant, id)
+		if err == nil && s.Done() {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("import %s not finished after %s: %+v, %v", id, limit, s, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Rows of an import that was never opened are validated, written and
+// counted, and the import ends failed by the unsealed-import timeout.
+func TestRowsOfAnImportNeverOpenedTimeOut(t *testing.T) {
+	t.Parallel()
+	const tenant = "ghost"
+	ctx := ctxFor(t, time.Minute)
+	id := ids.NewImport()
+	rows, want, _ := contacts(3, "ghost")
+	ch := envelope.RowChunk{Tenant: tenant, Import: id, Options: envelope.Options{Schema: "contacts", Mode: "upsert"}, Header: contactsHeader}
+	for i, r := range rows {
+		ch.Rows = append(ch.Rows, envelope.RawRow{Row: i + 2, Cells: r})
+	}
+	data, _ := json.Marshal(ch)
+	m := nats.NewMsg(subjects.For(subjects.Rows, tenant, id))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID(id, "rows", 0))
+	if _, err := env.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s := waitFinished(t, newClient(t), tenant, id, unsealedTimeout+30*time.Second)
+	wantReason := fmt.Sprintf("timed out: 3 rows accounted for after %s; the import was never opened or sealed", unsealedTimeout)
+	if s.Status != client.StatusFailed || s.Reason != wantReason || s.Processed != 3 || s.Created != want.Created || s.Sealed {
+		t.Fatalf("summary %+v, want failed: %q", s, wantReason)
+	}
+	if since := time.Since(start); since < unsealedTimeout {
+		t.Fatalf("timed out after %s, before the timeout of %s", since, unsealedTimeout)
+	}
+}
+
+// An import opened and never sealed ends failed after the timeout, and the
+// failed event wakes Wait.
+func TestUnsealedImportTimesOut(t *testing.T) {
+	t.Parallel()
+	const tenant = "idle"
+	ctx := ctxFor(t, time.Minute)
+	c := newClient(t, client.WithPollInterval(time.Minute)) // only the event can wake Wait in time
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, _ := contacts(3, "idle")
+	if err := im.Publish(ctx, rows, contactsHeader); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Wait reads "processing" first, then sleeps until the failed event.
+	s, err := im.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReason := fmt.Sprintf("timed out: 3 rows accounted for after %s; the import was never sealed", unsealedTimeout)
+	if s.Status != client.StatusFailed || s.Reason != wantReason || s.Processed != 3 || s.Created != 3 || s.CompletedAt == nil {
+		t.Fatalf("summary %+v, want failed: %q", s, wantReason)
+	}
+	// A late seal is refused: the import has ended.
+	three := 3
+	_, err = c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &three})
+	apiError(t, err, client.CodeConflict, "already ended failed")
+}
+
+func TestSealCountDisagreesWithRows(t *testing.T) {
+	t.Parallel()
+	const tenant = "count"
+	c := newClient(t, client.WithChunkSize(10))
+	openAndPublish := func(t *testing.T, ctx context.Context, n int) *client.Import {
+		im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := make([][]string, n)
+		for i := range rows {
+			rows[i] = []string{fmt.Sprintf("P%d", i), fmt.Sprintf("%s.%d@example.com", im.ID, i), "", ""}
+		}
+		if err := im.Publish(ctx, rows, contactsHeader); err != nil {
+			t.Fatal(err)
+		}
+		if err := im.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	t.Run("more rows than sealed", func(t *testing.T) {
+		t.Parallel()
+		ctx := ctxFor(t, time.Minute)
+		im := openAndPublish(t, ctx, 5)
+		three := 3
+		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &three}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := im.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status != client.StatusFailed || s.Reason != "accounting error: 5 outcomes for 3 rows" {
+			t.Fatalf("summary %+v, want failed with an accounting error", s)
+		}
+	})
+	t.Run("fewer rows than sealed", func(t *testing.T) {
+		t.Parallel()
+		ctx := ctxFor(t, time.Minute)
+		im := openAndPublish(t, ctx, 5)
+		eight := 8
+		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &eight}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := im.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("timed out: 5 of 8 rows accounted for after %s", unsealedTimeout)
+		if s.Status != client.StatusFailed || s.Reason != want || s.Total != 8 || s.Processed != 5 {
+			t.Fatalf("summary %+v, want failed: %q", s, want)
+		}
+	})
+}
+
+// A chunk larger than the broker takes: the client gets a clear error, and
+// a raw publish is refused by the server.
+func TestChunkTooLarge(t *testing.T) {
+	t.Parallel()
+	const tenant = "huge"
+	ctx := ctxFor(t, time.Minute)
+	c := newClient(t)
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 9<<20)
+	err = im.Publish(ctx, [][]string{{big, "a@example.com", "", ""}}, contactsHeader)
+	if err == nil {
+		err = im.Seal(ctx)
+	}
+	if !errors.Is(err, client.ErrChunkTooLarge) || !strings.Contains(err.Error(), "row 2 of import "+im.ID) {
+		t.Fatalf("err = %v, want ErrChunkTooLarge naming row 2", err)
+	}
+	// Bypassing the client: the server refuses the message.
+	m := nats.NewMsg(subjects.For(subjects.Rows, tenant, im.ID))
+	m.Data = []byte(big)
+	if _, err := env.js.PublishMsg(ctx, m); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Fatalf("raw publish of 9 MiB: %v, want %v", err, nats.ErrMaxPayload)
+	}
+	// The pipeline goes on: a normal import of the same tenant completes.
+	ok, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Publish(ctx, [][]string{{"Ann", "ann@example.com", "", ""}}, contactsHeader); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ok.Wait(ctx); err != nil || s.Status != client.StatusCompleted {
+		t.Fatalf("summary %+v, %v", s, err)
+	}
+	if err := abandonRaw(ctx, c, tenant, im.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// abandonRaw seals an import with no rows and a reason, so it ends at once.
+func abandonRaw(ctx context.Context, c *client.Client, tenant, id string) error {
+	zero := 0
+	_, err := c.SealImport(ctx, tenant, client.SealRequest{ID: id, Total: &zero, Reason: "test over"})
+	return err
+}
