@@ -32,8 +32,11 @@ fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; done
 
-## bench: end-to-end load on the embedded default (prints rows/s and peak RSS)
+## bench: parser/validator benchmarks, then the end-to-end load on the embedded default
+## (rows/s of a direct loader, pipeline insert and upsert re-import, peak RSS)
 bench: build
+	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
+	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
 	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-1000000}
 
 ## lint: staticcheck, installed from the Go module proxy
