@@ -4,7 +4,7 @@ PKGS     := ./pkg/... ./services/... ./schemas/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-short fuzz bench lint vet clean
+.PHONY: run build test test-short fuzz bench chaos lint vet clean
 
 ## run: start the whole importer on the embedded default (data under ./data)
 run:
@@ -38,6 +38,11 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
 	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
 	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-1000000}
+
+## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants
+## checked per row and per document (RUNS each scenario, ROWS per import)
+chaos:
+	$(GO) run ./services/chaos --runs $${RUNS:-10} --rows $${ROWS:-200000}
 
 ## lint: staticcheck, installed from the Go module proxy
 lint: vet

@@ -76,8 +76,12 @@ type Config struct {
 	DeadLetter func(m Msg, reason string) []Output
 	// PublishTimeout bounds waiting for JetStream to store the outputs.
 	PublishTimeout time.Duration
+	// AckWait is the consumer's: how long a delivered message may go
+	// unanswered before the server redelivers it, e.g. after a crash
+	// (default 30s; set where the consumer is created).
+	AckWait time.Duration
 	// InProgressEvery tells the server the message is still being worked on,
-	// so a slow handler does not cause a redelivery (default 10s).
+	// so a slow handler does not cause a redelivery (default AckWait/3).
 	InProgressEvery time.Duration
 	// Crash is fault injection for tests: called after the handler succeeded,
 	// true makes the runner behave as if the process died right then, after
@@ -105,8 +109,11 @@ func (c Config) withDefaults() Config {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = 30 * time.Second
 	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
 	if c.InProgressEvery == 0 {
-		c.InProgressEvery = 10 * time.Second
+		c.InProgressEvery = c.AckWait / 3
 	}
 	return c
 }

@@ -125,6 +125,9 @@ func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []str
 // the embedded reader gives, so both paths compare values the same way.
 func findPlainByIDs(ctx context.Context, c *mongo.Collection, ids []string) (map[string]map[string]any, error) {
 	out := make(map[string]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil // and a nil slice would be sent as $in: null, which MongoDB refuses
+	}
 	cur, err := c.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	if err != nil {
 		return nil, fmt.Errorf("read records: %w", err)

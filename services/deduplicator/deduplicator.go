@@ -28,7 +28,7 @@ type Config struct {
 
 // Run consumes valid record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamValid, Durable: Durable})
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamValid, Durable: Durable, AckWait: cfg.Runner.AckWait})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/logging"
 	"github.com/intake/intake/services/app"
 )
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args, stderr)
 	case "healthcheck":
 		return healthcheck(args, stderr)
+	case "ferretdb":
+		return ferretdb(args, stderr)
 	case "import":
 		return importCmd(args, stdout, stderr)
 	case "status":
@@ -124,6 +127,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", 30*time.Second, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
 	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", time.Hour, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
 	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) an admin API key for tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
@@ -177,5 +181,27 @@ func healthcheck(args []string, stderr io.Writer) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", *url, resp.Status)
 	}
+	return nil
+}
+
+// ferretdb runs only the embedded FerretDB (SQLite under --data-dir), for
+// deployments and fault tests that run the database as its own process.
+func ferretdb(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "./data", "where the SQLite files are kept")
+	listen := fs.String("listen", "127.0.0.1:27017", "listen address")
+	if err := parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	f, err := embedded.StartFerret(*dataDir, *listen, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "ferretdb listening:", f.URI())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	f.Stop()
 	return nil
 }

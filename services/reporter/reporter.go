@@ -55,7 +55,7 @@ const DefaultUnsealedTimeout = time.Hour
 
 // Run consumes accounting messages until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamOutcomes, Durable: Durable, MaxAckPending: 1})
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamOutcomes, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait})
 	if err != nil {
 		return err
 	}

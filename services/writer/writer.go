@@ -40,7 +40,7 @@ type Config struct {
 
 // Run consumes unique record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamUnique, Durable: Durable})
+	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamUnique, Durable: Durable, AckWait: cfg.Runner.AckWait})
 	if err != nil {
 		return err
 	}
