@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"runtime"
+	"sort"
 
 	"bytes"
 	"context"
@@ -43,6 +44,7 @@ func run() error {
 	bin := flag.String("bin", "bin/intake", "intake binary")
 	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
 	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
+	syncRequests := flag.Int("sync", 200, "sequential 100-row POST /customers/import requests to time (0: skip)")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "intake-bench-")
@@ -82,6 +84,15 @@ func run() error {
 		return err
 	}
 	fmt.Printf("%d rows, embedded default (in-process NATS JetStream + FerretDB/SQLite), %d cores\n", *rows, runtime.NumCPU())
+
+	if *syncRequests > 0 {
+		p50, p99, err := syncPath(base, *syncRequests)
+		if err != nil {
+			return fmt.Errorf("sync path: %w", err)
+		}
+		fmt.Printf("POST /customers/import, 100 rows, %d sequential requests: p50 %s, p99 %s (targets <= 150ms, <= 400ms)\n",
+			*syncRequests, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	}
 
 	direct, err := directLoad(context.Background(), "mongodb://"+mongoAddr+"/", first)
 	if err != nil {
@@ -303,4 +314,35 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM")
+}
+
+// syncPath times the synchronous customers contract: a 100-row file, new
+// keys every request, one request at a time.
+func syncPath(base string, n int) (p50, p99 time.Duration, err error) {
+	var took []time.Duration
+	for i := 0; i < n; i++ {
+		var csvBody bytes.Buffer
+		csvBody.WriteString("name,email,phone\n")
+		for r := 0; r < 100; r++ {
+			fmt.Fprintf(&csvBody, "Customer %d-%d,c%d.%d@example.com,+1 201 555 %04d\n", i, r, i, r, r)
+		}
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("file", "customers.csv")
+		_, _ = fw.Write(csvBody.Bytes())
+		_ = mw.Close()
+		start := time.Now()
+		resp, err := http.Post(base+"/customers/import", mw.FormDataContentType(), &body)
+		if err != nil {
+			return 0, 0, err
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took = append(took, time.Since(start))
+		if resp.StatusCode != 200 || !bytes.Contains(data, []byte(`"created":100`)) {
+			return 0, 0, fmt.Errorf("request %d: %s %s", i, resp.Status, data)
+		}
+	}
+	sort.Slice(took, func(a, b int) bool { return took[a] < took[b] })
+	return took[len(took)/2], took[len(took)*99/100], nil
 }
