@@ -141,14 +141,18 @@ func makeContacts(n int, tag string) contacts {
 		switch {
 		case i%97 == 5:
 			email = "not-an-email"
-			c.failed[row] = true
 		case i%89 == 7 && i > 0:
 			email = fmt.Sprintf("%s.%d@example.com", tag, i-1) // repeats the row before
-			c.skipped[row] = true
 		}
 		fmt.Fprintf(&b, "%s,%s,Company %d\n", name, email, i%13)
-		if !c.failed[row] && !c.skipped[row] {
-			c.records["email:"+email] = name
+		key := "email:" + email
+		switch {
+		case email == "not-an-email":
+			c.failed[row] = true
+		case c.records[key] != "":
+			c.skipped[row] = true // a later row with a key already seen (the first may have been invalid)
+		default:
+			c.records[key] = name
 		}
 	}
 	c.csv = b.Bytes()
