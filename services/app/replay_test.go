@@ -100,3 +100,51 @@ var errNotExpired = errorString("rows not expired yet")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// Rebuilding records after a database restore: the window's imports are
+// replayed from the stream; replaying the same window again changes nothing.
+func TestReplayWindowTwice(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	first := s.importCSV("name,email\nAnn,ann@x.io\nBob,bob@x.io\n", nil)
+	second := s.importCSV("name,email\nCid,cid@x.io\nbad,bad@\n", nil)
+	// "Restore" an empty database: the records are gone, the stream is not.
+	if _, err := s.mongo.Database("intake_records").Collection("records.default.contacts").DeleteMany(context.Background(), map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	replayWindow := func() []any {
+		status, out := s.call("POST", "/v1/replay", nil, strings.NewReader(`{"since": "`+since+`"}`), "application/json")
+		if status != 202 {
+			t.Fatalf("replay window: %d %v", status, out)
+		}
+		return out["replays"].([]any)
+	}
+	sum := func(replays []any) [5]int {
+		var total [5]int
+		for _, r := range replays {
+			_, v := s.call("GET", "/v1/imports/"+r.(map[string]any)["id"].(string)+"?wait=10s", nil, nil, "")
+			for i, k := range []string{"created", "updated", "skipped", "failed", "deleted"} {
+				total[i] += int(v[k].(float64))
+			}
+		}
+		return total
+	}
+	replays := replayWindow()
+	if len(replays) != 2 || replays[0].(map[string]any)["replay_of"] != first.ID || replays[1].(map[string]any)["replay_of"] != second.ID {
+		t.Fatalf("replays = %v", replays)
+	}
+	if got := sum(replays); got != [5]int{3, 0, 0, 1, 0} {
+		t.Fatalf("first replay of the window = %v, want the 3 records rebuilt and the bad row failing again", got)
+	}
+	if n := len(s.records("default", "contacts")); n != 3 {
+		t.Fatalf("%d records after the rebuild", n)
+	}
+	// The replays are not replayed again; the originals find nothing to change.
+	again := replayWindow()
+	if len(again) != 2 {
+		t.Fatalf("second window replayed %d imports: %v", len(again), again)
+	}
+	if got := sum(again); got != [5]int{0, 0, 3, 1, 0} {
+		t.Fatalf("second replay of the window = %v, want nothing changed", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,14 +64,39 @@ func (a *API) Replay(ctx context.Context, tenant, original string, req ReplayReq
 	if err != nil {
 		return Submitted{}, err
 	}
-	if !found || sum.Tenant != tenant {
+	if found && sum.Tenant != tenant {
 		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
 	}
-	if sum.Status == "processing" {
+	if found && sum.Status == "processing" {
 		return Submitted{}, reqErr(http.StatusConflict, "the import is still processing; replay it once it has finished")
 	}
+	// Without a summary (e.g. after a database restore) the options and the
+	// row count come from the stream itself.
+	var base *envelope.Options
+	want := -1
+	if found {
+		base, want = &sum.Options, sum.Total
+	}
+	id := ids.NewImport()
+	rows, err := a.publishReplay(ctx, tenant, original, id, base, req, want)
+	var re *RequestError
+	switch {
+	case errors.Is(err, errExpired):
+		return Submitted{}, reqErr(http.StatusGone, fmt.Sprintf("the raw rows of import %s are no longer kept (rows are kept for %s); it cannot be replayed",
+			original, a.retention(ctx)))
+	case errors.As(err, &re):
+		return Submitted{}, err
+	case err != nil:
+		a.log.Error("replay failed", zap.String("import_id", id), zap.String("replay_of", original), zap.Error(err))
+		return Submitted{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "the replay could not be stored; retry: " + err.Error(), ImportID: id}
+	}
+	a.log.Info("replay stored", zap.String("import_id", id), zap.String("replay_of", original), zap.String("tenant", tenant), zap.Int("rows", rows))
+	return Submitted{ID: id, Rows: rows}, nil
+}
 
-	opts := sum.Options
+// options applies a replay's overrides to the original's options and checks them.
+func (a *API) replayOptions(ctx context.Context, tenant string, orig envelope.Options, req ReplayRequest) (envelope.Options, error) {
+	opts := orig
 	if req.Mode != "" {
 		opts.Mode = req.Mode
 	}
@@ -80,26 +106,14 @@ func (a *API) Replay(ctx context.Context, tenant, original string, req ReplayReq
 	if req.DryRun != nil {
 		opts.DryRun = *req.DryRun
 	}
-	if _, err := a.checkOptions(ctx, tenant, &opts); err != nil {
-		return Submitted{}, err
-	}
-
-	id := ids.NewImport()
-	rows, err := a.publishReplay(ctx, tenant, original, id, opts, sum.Total)
-	if errors.Is(err, errExpired) {
-		return Submitted{}, reqErr(http.StatusGone, fmt.Sprintf("the raw rows of import %s are no longer kept (rows are kept for %s); it cannot be replayed",
-			original, a.retention(ctx)))
-	}
-	if err != nil {
-		a.log.Error("replay failed", zap.String("import_id", id), zap.String("replay_of", original), zap.Error(err))
-		return Submitted{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "the replay could not be stored; retry: " + err.Error(), ImportID: id}
-	}
-	a.log.Info("replay stored", zap.String("import_id", id), zap.String("replay_of", original), zap.String("tenant", tenant), zap.Int("rows", rows))
-	return Submitted{ID: id, Rows: rows}, nil
+	_, err := a.checkOptions(ctx, tenant, &opts)
+	return opts, err
 }
 
-// publishReplay copies the original's row chunks into a new import.
-func (a *API) publishReplay(ctx context.Context, tenant, original, id string, opts envelope.Options, want int) (int, error) {
+// publishReplay copies the original's row chunks into a new import. base
+// are the original's options when known (else the first chunk's); want is
+// its row count when known (else -1).
+func (a *API) publishReplay(ctx context.Context, tenant, original, id string, base *envelope.Options, req ReplayRequest, want int) (int, error) {
 	cons, err := a.d.JS.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.For(subjects.Rows, tenant, original)},
 	})
@@ -110,12 +124,31 @@ func (a *API) publishReplay(ctx context.Context, tenant, original, id string, op
 	if err != nil {
 		return 0, fmt.Errorf("read rows: %w", err)
 	}
-	if info.NumPending == 0 && want > 0 {
-		return 0, errExpired
+	if info.NumPending == 0 {
+		if want < 0 {
+			return 0, reqErr(http.StatusNotFound, "import not found")
+		}
+		if want == 0 {
+			base = &envelope.Options{} // an empty original replays as an empty import
+		} else {
+			return 0, errExpired
+		}
 	}
 	pub := newWindow(a.d.JS, 64)
-	if err := pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: "replay of " + original, ReplayOf: original}); err != nil {
-		return 0, err
+	var opts envelope.Options
+	opened := false
+	openWith := func(orig envelope.Options) error {
+		var err error
+		if opts, err = a.replayOptions(ctx, tenant, orig, req); err != nil {
+			return err
+		}
+		opened = true
+		return pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: "replay of " + original, ReplayOf: original})
+	}
+	if base != nil {
+		if err := openWith(*base); err != nil {
+			return 0, err
+		}
 	}
 	rows := 0
 	for seq, left := 0, info.NumPending; left > 0; seq++ {
@@ -132,6 +165,11 @@ func (a *API) publishReplay(ctx context.Context, tenant, original, id string, op
 		if err := json.Unmarshal(m.Data(), &ch); err != nil {
 			return rows, fmt.Errorf("chunk %d of %s: %w", seq, original, err)
 		}
+		if !opened {
+			if err := openWith(ch.Options); err != nil {
+				return 0, err
+			}
+		}
 		ch.Import, ch.Chunk, ch.Options = id, seq, opts
 		rows += len(ch.Rows)
 		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.MsgID(id, "rows", seq), ch); err != nil {
@@ -139,10 +177,95 @@ func (a *API) publishReplay(ctx context.Context, tenant, original, id string, op
 		}
 	}
 	reason := ""
-	if rows < want {
+	if want >= 0 && rows < want {
 		reason = "only " + strconv.Itoa(rows) + " of the original's " + strconv.Itoa(want) + " rows are still kept"
 	}
 	return rows, pub.seal(ctx, tenant, id, rows, reason)
+}
+
+// ReplayWindow replays every import of a tenant whose raw rows were stored
+// since a time, oldest first, skipping imports that are themselves replays.
+// Each replay runs in upsert mode unless req says otherwise, so running the
+// same window twice changes nothing the second time.
+func (a *API) ReplayWindow(ctx context.Context, tenant string, since time.Time, req ReplayRequest) ([]Replayed, error) {
+	cons, err := a.d.JS.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.Rows + "." + tenant + ".*"},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &since,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	var originals []string
+	seen := map[string]bool{}
+	for left := info.NumPending; left > 0; {
+		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read rows: %w", err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		left = meta.NumPending
+		tokens := strings.Split(m.Subject(), ".")
+		if id := tokens[len(tokens)-1]; !seen[id] {
+			seen[id] = true
+			originals = append(originals, id)
+		}
+	}
+	if req.Mode == "" {
+		req.Mode = envelope.ModeUpsert
+	}
+	var out []Replayed
+	for _, orig := range originals {
+		if sum, found, err := a.d.Store.GetSummary(ctx, orig); err == nil && found && (sum.ReplayOf != "" || sum.Status == "processing") {
+			continue // a replay itself, or not finished
+		}
+		res, err := a.Replay(ctx, tenant, orig, req)
+		if err != nil {
+			return out, fmt.Errorf("replay %s: %w", orig, err)
+		}
+		out = append(out, Replayed{Original: orig, ID: res.ID, Rows: res.Rows})
+	}
+	return out, nil
+}
+
+// Replayed is one import of a replayed window.
+type Replayed struct {
+	Original string `json:"replay_of"`
+	ID       string `json:"id"`
+	Rows     int    `json:"rows"`
+}
+
+// replayWindow handles POST /v1/replay {since, mode?, dry_run?}.
+func (a *API) replayWindow(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Since time.Time `json:"since"`
+		ReplayRequest
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.Since.IsZero() {
+		writeError(w, http.StatusBadRequest, "expected a JSON body {\"since\": \"2026-01-02T15:04:05Z\", \"mode\"?, \"dry_run\"?}")
+		return
+	}
+	done, err := a.ReplayWindow(r.Context(), tenantOf(r), req.Since, req.ReplayRequest)
+	if done == nil {
+		done = []Replayed{}
+	}
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		writeJSON(w, re.Status, map[string]any{"error": re.Message, "replays": done})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error(), "replays": done})
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"replays": done})
+	}
 }
 
 func (a *API) retention(ctx context.Context) string {

@@ -421,11 +421,15 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	dryRun := fs.Bool("dry-run", false, "report what the replay would do, write nothing")
 	wait := fs.Bool("wait", true, "wait for the replay to finish, showing progress")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	since := fs.String("since", "", "instead of one import: replay every import whose rows arrived since this time (RFC 3339), e.g. after a database restore")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *since != "" {
+		return replayWindowCmd(c, *since, *mode, *dryRun, stdout)
+	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID")
+		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID | intake replay --since TIME")
 	}
 	body := map[string]any{}
 	if *mode != "" {
@@ -454,4 +458,36 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return report(sum, stdout, *asJSON)
+}
+
+func replayWindowCmd(c *client, since, mode string, dryRun bool, stdout io.Writer) error {
+	t, err := time.Parse(time.RFC3339, since)
+	if err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	body := map[string]any{"since": t}
+	if mode != "" {
+		body["mode"] = mode
+	}
+	if dryRun {
+		body["dry_run"] = true
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/replay", strings.NewReader(string(raw)))
+	req.Header.Set("Content-Type", "application/json")
+	var out struct {
+		Replays []struct {
+			ReplayOf string `json:"replay_of"`
+			ID       string `json:"id"`
+			Rows     int    `json:"rows"`
+		} `json:"replays"`
+	}
+	if err := c.do(req, &out); err != nil {
+		return err
+	}
+	for _, r := range out.Replays {
+		fmt.Fprintf(stdout, "%s -> %s (%d rows)\n", r.ReplayOf, r.ID, r.Rows)
+	}
+	fmt.Fprintf(stdout, "%d imports replayed\n", len(out.Replays))
+	return nil
 }
