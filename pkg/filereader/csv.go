@@ -29,14 +29,33 @@ func NewCSV(in io.Reader, opts CSVOptions) (Reader, error) {
 	return rd, err
 }
 
+// noGuard turns recordGuard off (tests compare the readings with and
+// without it).
+var noGuard = false
+
 type csvReader struct {
 	r       *csv.Reader
 	header  []string
 	row     int // spreadsheet row number of the last record read
 	endLine int // source line on which the last record ended
 	maxCell int
+	maxRow  int
 	maxCols int
 	broken  int // consecutive unparsable records
+
+	guard  *recordGuard // nil for a delimiter it does not know
+	offset int64        // encoding/csv's InputOffset after the last record
+}
+
+// width is the number of cells the record just read had in the file: n,
+// unless the guard cut it short.
+func (c *csvReader) width(n int) int {
+	before, after := c.offset, c.r.InputOffset()
+	c.offset = after
+	if c.guard == nil {
+		return n
+	}
+	return c.guard.width(before, after, n)
 }
 
 // openCSV reads the header of delimited text; br holds the raw bytes, head
@@ -50,7 +69,16 @@ func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, e
 	if delim == 0 {
 		delim = detectDelimiter(tr)
 	}
-	cr := csv.NewReader(tr)
+	var (
+		src   io.Reader = tr
+		guard *recordGuard
+	)
+	if guardable(delim) && !noGuard {
+		// Bound what encoding/csv holds of one record (see recordGuard).
+		guard = newRecordGuard(tr, byte(delim), opts.MaxHeaderBytes, opts.MaxRowBytes, opts.MaxCellBytes, opts.MaxColumns)
+		src = guard
+	}
+	cr := csv.NewReader(src)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	cr.Comma = delim
@@ -62,13 +90,14 @@ func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, e
 		return nil, fmt.Errorf("header row: %w", err)
 	}
 	line, _ := cr.FieldPos(0)
-	c := &csvReader{r: cr, header: header, row: line, maxCell: opts.MaxCellBytes, maxCols: opts.MaxColumns}
+	c := &csvReader{r: cr, guard: guard, header: header, row: line, maxCell: opts.MaxCellBytes, maxRow: opts.MaxRowBytes, maxCols: opts.MaxColumns}
 	c.endLine = c.lastLine(header)
+	width := c.width(len(header))
 	if blank(header) {
 		return nil, newError(ErrEmpty, "the header row (row %d) is empty", line)
 	}
-	if len(header) > c.maxCols {
-		return nil, newError(ErrTooManyColumns, "the header has %d columns; at most %d are allowed", len(header), c.maxCols)
+	if err := checkHeader(header, width, c.maxCols, opts.MaxHeaderBytes); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -151,6 +180,7 @@ func (c *csvReader) next() (Row, error) {
 	if errors.Is(err, io.EOF) {
 		return Row{}, io.EOF
 	}
+	width := c.width(len(rec))
 	if err == nil {
 		// encoding/csv drops blank lines silently; count them back in.
 		start, _ := c.r.FieldPos(0)
@@ -176,21 +206,29 @@ func (c *csvReader) next() (Row, error) {
 		return Row{}, fmt.Errorf("row %d: %w", c.row, err)
 	}
 	c.broken = 0
-	if err := checkRow(rec, c.maxCols, c.maxCell); err != nil {
+	if err := checkRow(rec, width, c.maxCols, c.maxCell, c.maxRow); err != nil {
 		return Row{Number: c.row, Err: err}, nil
 	}
 	return Row{Number: c.row, Cells: rec}, nil
 }
 
-// checkRow applies the column and cell limits to a data row.
-func checkRow(cells []string, maxCols, maxCell int) error {
-	if len(cells) > maxCols {
-		return newError(ErrTooManyColumns, "the row has %d cells; at most %d columns are allowed", len(cells), maxCols)
+// checkRow applies the column, cell and row limits to a data row; width
+// is the number of cells the row has in the file. A CSV row cut short by
+// recordGuard still goes one cell or byte past the limit it hit, so it is
+// reported here like any other.
+func checkRow(cells []string, width, maxCols, maxCell, maxRow int) error {
+	if width > maxCols || len(cells) > maxCols {
+		return newError(ErrTooManyColumns, "the row has %d cells; at most %d columns are allowed", max(width, len(cells)), maxCols)
 	}
+	n := 0
 	for _, cell := range cells {
 		if len(cell) > maxCell {
 			return newError(ErrTooLarge, "a cell is longer than %d bytes", maxCell)
 		}
+		n += len(cell)
+	}
+	if n > maxRow {
+		return newError(ErrTooLarge, "the row is longer than %s", formatBytes(int64(maxRow)))
 	}
 	return nil
 }

@@ -58,6 +58,8 @@ const (
 // Defaults for the zero values of Options.
 const (
 	DefaultMaxCellBytes     = 1 << 20
+	DefaultMaxRowBytes      = 4 << 20
+	DefaultMaxHeaderBytes   = 64 << 10
 	DefaultMaxColumns       = 1000
 	DefaultMaxXLSXBytes     = 256 << 20
 	DefaultMaxUnzipBytes    = 1 << 30
@@ -78,6 +80,15 @@ type Options struct {
 	Sheet string
 	// MaxCellBytes fails a row with a longer cell (0: 1 MiB).
 	MaxCellBytes int
+	// MaxRowBytes fails a row whose cells together are longer (0: 4 MiB,
+	// or MaxCellBytes if that is larger). A row travels to the validator in
+	// one broker message, and a CSV reader holds no more of a row than this
+	// in memory, however long the row in the file is.
+	MaxRowBytes int
+	// MaxHeaderBytes refuses a header row whose cells together are longer
+	// (0: 64 KiB). The header names the columns and travels with every
+	// chunk of rows.
+	MaxHeaderBytes int
 	// MaxColumns refuses a wider header and fails a wider row (0: 1000).
 	MaxColumns int
 	// MaxXLSXBytes is the largest XLSX upload spooled to disk (0: 256 MiB).
@@ -109,8 +120,12 @@ var (
 	// wider than Options.MaxColumns.
 	ErrTooManyColumns = errors.New("too many columns")
 	// ErrTooLarge: an XLSX upload over MaxXLSXBytes, a workbook unpacking to
-	// more than the unzip limits, or a cell over MaxCellBytes (a Row.Err).
+	// more than the unzip limits, or a cell over MaxCellBytes or a row over
+	// MaxRowBytes (a Row.Err).
 	ErrTooLarge = errors.New("the file is too large")
+	// ErrHeaderTooLong: the header row is longer than MaxHeaderBytes (an
+	// Open error); usually the first row of the file is not a header.
+	ErrHeaderTooLong = errors.New("the header row is too long")
 	// ErrCorrupt: the file is damaged or truncated (XLSX).
 	ErrCorrupt = errors.New("the file is damaged")
 	// ErrSheetNotFound: Options.Sheet names no sheet of the workbook.
@@ -198,6 +213,12 @@ func (o Options) withDefaults() (Options, rune, error) {
 	}
 	if o.MaxCellBytes <= 0 {
 		o.MaxCellBytes = DefaultMaxCellBytes
+	}
+	if o.MaxRowBytes <= 0 {
+		o.MaxRowBytes = max(DefaultMaxRowBytes, o.MaxCellBytes)
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if o.MaxColumns <= 0 {
 		o.MaxColumns = DefaultMaxColumns
@@ -324,6 +345,22 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkHeader applies the column and length limits to a header row; width
+// is the number of columns it has in the file.
+func checkHeader(header []string, width, maxCols, maxBytes int) error {
+	if width > maxCols || len(header) > maxCols {
+		return newError(ErrTooManyColumns, "the header has %d columns; at most %d are allowed", max(width, len(header)), maxCols)
+	}
+	n := 0
+	for _, h := range header {
+		n += len(h)
+	}
+	if n > maxBytes {
+		return newError(ErrHeaderTooLong, "the header row is longer than %s; it should name the columns (is the first row of the file a header?)", formatBytes(int64(maxBytes)))
+	}
+	return nil
 }
 
 func blank(cells []string) bool {

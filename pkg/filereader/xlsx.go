@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/net/html/charset"
 )
 
 // maxParts bounds the number of parts (files) of a workbook.
@@ -23,17 +25,20 @@ const maxParts = 10000
 // iterator. Row numbers are the sheet's own: the header is row 1 of the
 // sheet, and every row after it counts, empty or not.
 type xlsxReader struct {
-	dir     string // private temporary directory: the spooled upload and excelize's files
-	f       *excelize.File
-	rows    *excelize.Rows
-	sheet   string
-	header  []string
-	row     int // sheet row number of the last row read
-	maxCell int
-	maxCols int
-	broken  int   // consecutive unreadable rows
-	err     error // the error that ended the reading, if any
-	done    bool
+	dir       string // private temporary directory: the spooled upload and excelize's files
+	f         *excelize.File
+	rows      *excelize.Rows
+	sheet     string
+	header    []string
+	row       int // sheet row number of the last row read
+	maxCell   int
+	maxRow    int
+	maxHeader int
+	maxCols   int
+	check     *sheetCheck // the sheet's XML, decoded beside the reading
+	broken    int         // consecutive unreadable rows
+	err       error       // the error that ended the reading, if any
+	done      bool
 
 	once     sync.Once
 	cleanErr error
@@ -44,7 +49,7 @@ func openXLSX(br *bufio.Reader, opts Options) (Reader, func() error, error) {
 	if err != nil {
 		return nil, noCleanup, fmt.Errorf("creating a temporary directory: %w", err)
 	}
-	x := &xlsxReader{dir: dir, maxCell: opts.MaxCellBytes, maxCols: opts.MaxColumns}
+	x := &xlsxReader{dir: dir, maxCell: opts.MaxCellBytes, maxRow: opts.MaxRowBytes, maxHeader: opts.MaxHeaderBytes, maxCols: opts.MaxColumns}
 	if err := x.open(br, opts); err != nil {
 		_ = x.cleanup()
 		return nil, noCleanup, err
@@ -55,6 +60,7 @@ func openXLSX(br *bufio.Reader, opts Options) (Reader, func() error, error) {
 // cleanup closes the workbook and removes the temporary directory.
 func (x *xlsxReader) cleanup() error {
 	x.once.Do(func() {
+		x.check.close()
 		if x.rows != nil {
 			_ = x.rows.Close()
 		}
@@ -73,7 +79,8 @@ func (x *xlsxReader) open(br *bufio.Reader, opts Options) error {
 	if err := spool(path, br, opts.MaxXLSXBytes); err != nil {
 		return err
 	}
-	if err := inspectZip(path, opts); err != nil {
+	rowXML, err := inspectZip(path, opts)
+	if err != nil {
 		return err
 	}
 	f, err := openWorkbook(path, excelize.Options{
@@ -91,9 +98,15 @@ func (x *xlsxReader) open(br *bufio.Reader, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// excelize has read everything it needs from the upload.
+	if err := x.readHeader(opts.Sheet); err != nil {
+		return err
+	}
+	if x.check, err = startSheetCheck(path, x.sheet, rowXML); err != nil {
+		return err
+	}
+	// excelize and the sheet check have opened everything they need.
 	_ = os.Remove(path)
-	return x.readHeader(opts.Sheet)
+	return nil
 }
 
 // spool copies the upload to path, refusing more than limit bytes.
@@ -121,14 +134,17 @@ func spool(path string, r io.Reader, limit int64) error {
 // size (excelize would silently cut a damaged part short). archive/zip
 // refuses to inflate a part beyond its declared size, so a bomb that lies
 // about its size is caught here too, in bounded memory.
-func inspectZip(path string, opts Options) error {
+//
+// It returns the length of the longest row's XML of each worksheet part, by
+// lower-case part name.
+func inspectZip(path string, opts Options) (map[string]int64, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
-		return wrapError(ErrCorrupt, err, "the XLSX file is damaged or truncated")
+		return nil, wrapError(ErrCorrupt, err, "the XLSX file is damaged or truncated")
 	}
 	defer zr.Close()
 	if len(zr.File) > maxParts {
-		return newError(ErrTooLarge, "the workbook has %d parts; at most %d are allowed", len(zr.File), maxParts)
+		return nil, newError(ErrTooLarge, "the workbook has %d parts; at most %d are allowed", len(zr.File), maxParts)
 	}
 	var (
 		total, inMemory uint64
@@ -142,7 +158,7 @@ func inspectZip(path string, opts Options) error {
 		workbook = workbook || strings.HasPrefix(name, "xl/")
 		size := f.UncompressedSize64
 		if size > unzipLimit || total+size > unzipLimit {
-			return newError(ErrTooLarge, "the workbook unpacks to more than %s, the limit", formatBytes(opts.MaxUnzipBytes))
+			return nil, newError(ErrTooLarge, "the workbook unpacks to more than %s, the limit", formatBytes(opts.MaxUnzipBytes))
 		}
 		total += size
 		// excelize unpacks large worksheets and shared strings to disk and
@@ -151,39 +167,38 @@ func inspectZip(path string, opts Options) error {
 			continue
 		}
 		if size > xmlLimit {
-			return newError(ErrTooLarge, "the workbook part %q unpacks to more than %s, the limit", f.Name, formatBytes(opts.MaxUnzipXMLBytes))
+			return nil, newError(ErrTooLarge, "the workbook part %q unpacks to more than %s, the limit", f.Name, formatBytes(opts.MaxUnzipXMLBytes))
 		}
 		if inMemory += size; inMemory > memLimit {
-			return newError(ErrTooLarge, "the workbook parts held in memory unpack to more than %s, the limit", formatBytes(int64(memLimit)))
+			return nil, newError(ErrTooLarge, "the workbook parts held in memory unpack to more than %s, the limit", formatBytes(int64(memLimit)))
 		}
 	}
 	if !workbook {
-		return notWorkbook(zr)
+		return nil, notWorkbook(zr)
 	}
+	rowXML := map[string]int64{}
 	for _, f := range zr.File {
 		name := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
 		if !strings.HasSuffix(name, ".xml") && !strings.HasSuffix(name, ".rels") {
 			continue
 		}
-		if err := checkPart(f, name, opts.MaxUnzipXMLBytes); err != nil {
-			return err
+		longest, err := checkPart(f, name, opts.MaxUnzipXMLBytes)
+		if err != nil {
+			return nil, err
 		}
+		rowXML[name] = longest
 	}
-	return nil
+	return rowXML, nil
 }
 
 // checkPart unpacks a part to nowhere, which checks its size and checksum.
 // In worksheets and shared strings it also measures the rows and strings:
 // excelize streams those parts but holds one row (or string) in memory at
-// a time, so none may be longer than maxElem bytes of XML, and a sheet may
-// not have more rows than Excel allows.
-func checkPart(f *zip.File, name string, maxElem int64) error {
-	rc, err := f.Open()
-	if err != nil {
-		return wrapError(ErrCorrupt, err, "the XLSX file is damaged: part %q", f.Name)
-	}
-	defer rc.Close()
-	var w io.Writer = io.Discard
+// a time, so none may be longer than maxElem bytes of XML (nor may what
+// precedes the first), and a sheet may not have more rows than Excel
+// allows. That the sheet read is well-formed XML is checked beside the
+// reading (see sheetCheck).
+func checkPart(f *zip.File, name string, maxElem int64) (int64, error) {
 	var scan *elementScanner
 	switch {
 	case strings.HasPrefix(name, "xl/worksheets/"):
@@ -191,18 +206,15 @@ func checkPart(f *zip.File, name string, maxElem int64) error {
 	case name == "xl/sharedstrings.xml":
 		scan = &elementScanner{local: "si"}
 	}
+	var w io.Writer = io.Discard
 	if scan != nil {
 		w = scan
 	}
-	if _, err := io.Copy(w, rc); err != nil {
-		if errors.Is(err, zip.ErrFormat) {
-			// archive/zip says so only for data beyond the declared size.
-			return newError(ErrTooLarge, "the workbook part %q unpacks to more than the %d bytes it declares (a damaged file or a decompression bomb)", f.Name, f.UncompressedSize64)
-		}
-		return wrapError(ErrCorrupt, err, "the XLSX file is damaged or truncated: part %q", f.Name)
+	if err := readPart(f, func(r io.Reader) error { _, err := io.Copy(w, r); return err }); err != nil {
+		return 0, err
 	}
 	if scan == nil {
-		return nil
+		return 0, nil
 	}
 	scan.finish()
 	what := "a row"
@@ -210,17 +222,56 @@ func checkPart(f *zip.File, name string, maxElem int64) error {
 		what = "a shared string"
 	}
 	if scan.longest > maxElem {
-		return newError(ErrTooLarge, "%s in the workbook part %q takes more than %s of XML, the limit", what, f.Name, formatBytes(maxElem))
+		return 0, newError(ErrTooLarge, "%s in the workbook part %q takes more than %s of XML, the limit", what, f.Name, formatBytes(maxElem))
 	}
 	if scan.local == "row" && scan.count > excelize.TotalRows {
-		return newError(ErrTooLarge, "the workbook part %q has more than %d rows, the most a sheet can have", f.Name, excelize.TotalRows)
+		return 0, newError(ErrTooLarge, "the workbook part %q has more than %d rows, the most a sheet can have", f.Name, excelize.TotalRows)
 	}
-	return nil
+	return scan.longest, nil
+}
+
+// readPart opens a part and hands its content to read, classifying the
+// errors of unpacking and of XML.
+func readPart(f *zip.File, read func(io.Reader) error) error {
+	rc, err := f.Open()
+	if err != nil {
+		return wrapError(ErrCorrupt, err, "the XLSX file is damaged: part %q", f.Name)
+	}
+	defer rc.Close()
+	err = read(rc)
+	var syntax *xml.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, zip.ErrFormat):
+		// archive/zip says so only for data beyond the declared size.
+		return newError(ErrTooLarge, "the workbook part %q unpacks to more than the %d bytes it declares (a damaged file or a decompression bomb)", f.Name, f.UncompressedSize64)
+	case errors.As(err, &syntax):
+		return newError(ErrCorrupt, "the XLSX file is damaged: the workbook part %q is not well-formed XML (line %d: %s)", f.Name, syntax.Line, syntax.Msg)
+	default:
+		return wrapError(ErrCorrupt, err, "the XLSX file is damaged or truncated: part %q", f.Name)
+	}
+}
+
+// wellFormed decodes an XML document to its end as excelize decodes it
+// (Token, strict, with the same charset readers) and returns the first error.
+func wellFormed(r io.Reader) error {
+	dec := xml.NewDecoder(r)
+	dec.CharsetReader = charset.NewReaderLabel
+	for {
+		if _, err := dec.Token(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // elementScanner counts the elements of one local name (any namespace
 // prefix) in a stream of XML and measures the longest one, from its start
-// tag to the next one's (the last one to the end of the stream).
+// tag to the next one's (the last one to the end of the stream), or what
+// precedes the first one if that is longer.
 type elementScanner struct {
 	local   string
 	count   int64
@@ -268,17 +319,15 @@ func (s *elementScanner) tag() {
 	if string(n) != s.local {
 		return
 	}
-	if s.count > 0 {
-		s.longest = max(s.longest, s.nameAt-s.start)
-	}
+	// What precedes the first element is measured too: a decoder holds a
+	// text or comment there in memory just the same.
+	s.longest = max(s.longest, s.nameAt-s.start)
 	s.start = s.nameAt
 	s.count++
 }
 
 func (s *elementScanner) finish() {
-	if s.count > 0 {
-		s.longest = max(s.longest, s.pos-s.start)
-	}
+	s.longest = max(s.longest, s.pos-s.start)
 }
 
 // notWorkbook says what a ZIP archive without a workbook in it is.
@@ -374,8 +423,8 @@ func (x *xlsxReader) readHeader(sheet string) (err error) {
 	if blank(header) {
 		return newError(ErrEmpty, "the header row (row 1) of sheet %q is empty: a header row is required", x.sheet)
 	}
-	if len(header) > x.maxCols {
-		return newError(ErrTooManyColumns, "the header has %d columns; at most %d are allowed", len(header), x.maxCols)
+	if err := checkHeader(header, len(header), x.maxCols, x.maxHeader); err != nil {
+		return err
 	}
 	x.header = validUTF8(header)
 	return nil
@@ -398,11 +447,17 @@ func (x *xlsxReader) Next() (row Row, err error) {
 		}
 	}()
 	for {
+		if err := x.check.poll(false); err != nil {
+			return x.malformed(err)
+		}
 		if !x.rows.Next() {
 			x.done = true
 			if err := x.rows.Error(); err != nil {
 				x.err = wrapError(ErrCorrupt, err, "sheet %q after row %d", x.sheet, x.row)
 				return Row{}, x.err
+			}
+			if err := x.check.poll(true); err != nil {
+				return x.malformed(err)
 			}
 			_ = x.rows.Close()
 			return Row{}, io.EOF
@@ -428,11 +483,19 @@ func (x *xlsxReader) Next() (row Row, err error) {
 		}
 		x.broken = 0
 		cells = validUTF8(fitToHeader(cells, len(x.header)))
-		if err := checkRow(cells, x.maxCols, x.maxCell); err != nil {
+		if err := checkRow(cells, len(cells), x.maxCols, x.maxCell, x.maxRow); err != nil {
 			return Row{Number: x.row, Err: err}, nil
 		}
 		return Row{Number: x.row, Cells: cells}, nil
 	}
+}
+
+// malformed ends the reading with the sheet check's error: the rows read
+// so far are all that excelize would have read before the problem.
+func (x *xlsxReader) malformed(err error) (Row, error) {
+	x.done = true
+	x.err = wrapError(ErrCorrupt, err, "sheet %q cannot be read past row %d", x.sheet, x.row)
+	return Row{}, x.err
 }
 
 // fitToHeader pads a row to the header's width: a spreadsheet row simply

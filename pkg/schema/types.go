@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -244,6 +245,9 @@ func (f *Field) parseText(typ, raw string) (string, string) {
 	var v string
 	switch typ {
 	case TypeEmail:
+		if r, ok := hiddenRune(raw); ok {
+			return "", fmt.Sprintf("%s is not a valid email address: it contains the invisible character %U", quote(raw), r)
+		}
 		e, ok := normalizeEmail(raw)
 		if !ok {
 			return "", quote(raw) + " is not a valid email address"
@@ -262,6 +266,9 @@ func (f *Field) parseText(typ, raw string) (string, string) {
 		}
 		v = e
 	default:
+		if r, ok := controlRune(raw); ok {
+			return "", fmt.Sprintf("%s contains the control character %U", quote(raw), r)
+		}
 		v = raw
 	}
 	if f.MinLength > 0 && utf8.RuneCountInString(v) < f.MinLength {
@@ -699,7 +706,9 @@ func jsonNumber(n json.Number) (float64, string) {
 	if err != nil || math.IsInf(f, 0) {
 		return 0, fmt.Sprintf("number %s is too large", n)
 	}
-	if !strings.ContainsAny(string(n), ".eE") && math.Abs(f) > 1<<53 {
+	// From 2^53 on not every integer is a float64: 2^53+1 rounds to 2^53,
+	// so the bound itself must be checked.
+	if !strings.ContainsAny(string(n), ".eE") && math.Abs(f) >= 1<<53 {
 		if i, err := strconv.ParseInt(string(n), 10, 64); err != nil || float64(i) != f || int64(f) != i {
 			return 0, fmt.Sprintf("number %s cannot be stored exactly; write it as a string (\"%s\")", n, n)
 		}
@@ -730,11 +739,69 @@ func copyJSONValue(v any) any {
 	return v
 }
 
-// quote shows a value in a message, shortened if long.
+// hiddenRune returns the first character of s that cannot be seen or that
+// changes how the text around it is shown: control characters, format
+// characters (zero-width spaces and joiners, bidirectional overrides and
+// isolates, the byte order mark, the soft hyphen), space and line
+// separators other than the ASCII space, and U+FFFD (a byte that was not
+// text). net/mail accepts all of them inside an address, where they make
+// one address look like another (or like nothing) and become a different
+// reconciliation key: "ann\u200b@example.com" would bypass deduplication
+// against "ann@example.com".
+func hiddenRune(s string) (rune, bool) {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r < 0x20 || r == 0x7f {
+				return r, true
+			}
+			continue
+		}
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// controlRune returns the first control character of s other than tab,
+// line feed and carriage return (which multi-line text such as an address
+// holds): NUL, ESC, the other C0 controls, DEL and the C1 controls. Text
+// fields refuse them: they are never part of a name or an address, a NUL
+// cuts the value short for C-based readers, and ESC starts terminal escape
+// sequences. Readers refuse a file with a NUL in its first bytes as
+// binary; one further on, or one an XLSX cell encodes as _x0000_, reaches
+// the validator.
+func controlRune(s string) (rune, bool) {
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// quote shows a value in a message, shortened if long. Characters that are
+// not printable (control characters such as CR, LF and ESC, bidirectional
+// overrides, zero-width characters) are shown escaped (\n, \x1b, \u202e),
+// so a message read in a terminal, a log or a spreadsheet shows what the
+// cell held and cannot carry terminal escape sequences, line breaks or
+// reordering into it.
 func quote(v string) string {
 	if len(v) > 60 && utf8.RuneCountInString(v) > 60 {
 		r := []rune(v)
 		v = string(r[:57]) + "..."
+	}
+	if strings.IndexFunc(v, func(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }) >= 0 {
+		var b strings.Builder
+		for _, r := range v {
+			if r == ' ' || strconv.IsPrint(r) {
+				b.WriteRune(r)
+				continue
+			}
+			q := strconv.QuoteRuneToASCII(r) // '\n', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		v = b.String()
 	}
 	return "'" + v + "'"
 }
