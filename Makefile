@@ -16,7 +16,8 @@ build:
 
 # Fuzz targets: package and function. The seed corpora run in every `go test`;
 # `make test` also fuzzes each briefly, `make fuzz` for longer.
-FUZZ := ./pkg/filereader:FuzzCSV ./pkg/filereader:FuzzXLSX ./pkg/schema:FuzzValidate
+FUZZ := ./pkg/filereader:FuzzCSV ./pkg/filereader:FuzzXLSX ./pkg/filereader:FuzzRecordGuard \
+	./pkg/schema:FuzzValidate ./services/ingest:FuzzUpload
 
 ## test: vet, unit, integration and end-to-end tests, and a short fuzz run of each parser
 test: vet
@@ -46,7 +47,7 @@ chaos:
 
 ## lint: staticcheck, installed from the Go module proxy
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 $(PKGS)
 
 clean:
 	rm -rf bin data

@@ -164,7 +164,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log.Info("starting", zap.Any("config", cfg.Redacted()))
+	r := cfg.Redacted()
+	log.Info("starting", zap.Strings("targets", r.Targets), zap.Int("instances", r.Instances), zap.String("http_addr", r.HTTPAddr),
+		zap.String("data_dir", r.DataDir), zap.String("nats_url", r.NATSURL), zap.String("mongo_uri", r.MongoURI), zap.String("mongo_db", r.MongoDB),
+		zap.Int("stream_replicas", r.StreamReplicas), zap.Duration("rows_retention", r.RowsRetention), zap.Int("chunk_size", r.ChunkSize),
+		zap.Int64("max_upload_bytes", r.MaxUploadBytes), zap.Int("max_rows", r.MaxRows), zap.Duration("ack_wait", r.Runner.AckWait),
+		zap.Duration("unsealed_timeout", r.UnsealedTimeout), zap.String("bootstrap_api_key", r.BootstrapAPIKey),
+		zap.String("jwt_hs256_secret", r.JWTHS256Secret), zap.String("jwt_jwks_file", r.JWTJWKSFile))
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {

@@ -623,9 +623,7 @@ func hostileCases() []hostileCase {
 				}
 			}},
 		{name: "rows near the cell limit", gen: genRowsNearCellLimit, send: "near_limit.csv", status: 202, total: 12, counts: [5]int{12, 0, 0, 0, 0},
-			why: "12 rows of 1,000,000-byte cells (each within the limits) travel in one chunk of 12 MB, over the broker's 8 MiB message limit",
-			skip: "known bug in services/ingest (upload.go): chunks are flushed by row count only; a chunk over the broker's 8 MiB max payload " +
-				"fails the upload (\"the rows could not be stored; retry\"), a retry fails the same way, and the opened import stays processing, never sealed (see the report for the fix)"},
+			why: "12 rows of 1,000,000-byte cells (each within the limits) would make a 12 MB chunk, over the broker's 8 MiB message limit; ingest cuts chunks by size too"},
 
 		// XLSX: bombs, entities, traversal, damage.
 		{name: "XLSX decompression bomb (4 GiB)", gen: genBomb(4<<30, 0), send: "bomb.xlsx", status: 413,

@@ -86,7 +86,9 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 		return fmt.Errorf("http listen %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		// A body that stops arriving for 30s is cut (408) instead of holding
+		// a connection forever; whole-request timeouts would cut long uploads.
+		Handler:           IdleBody(handler, 30*time.Second),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// No read/write timeout: uploads of large files and ?wait= are long by design.

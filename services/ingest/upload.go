@@ -47,14 +47,14 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			a.bodyError(w, err)
+			a.bodyError(w, r, err)
 			return
 		}
 		switch part.FormName() {
 		case "schema", "mode", "key", "dry_run", "empty_means_clear", "delimiter", "sheet", "format":
 			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
 			if err != nil {
-				a.bodyError(w, err)
+				a.bodyError(w, r, err)
 				return
 			}
 			val := strings.TrimSpace(string(v))
@@ -99,13 +99,23 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *API) bodyError(w http.ResponseWriter, err error) {
+func (a *API) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit))
-		return
+	if !errors.As(err, &mbe) {
+		// The multipart reader may report the cut-off as a malformed part;
+		// MaxBytesReader's error is sticky, so ask the body once more.
+		if _, berr := r.Body.Read(make([]byte, 1)); errors.As(berr, &mbe) {
+			err = berr
+		}
 	}
-	writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit))
+	case errors.Is(err, ErrBodyIdle):
+		writeError(w, http.StatusRequestTimeout, "the upload stalled: no data arrived for 30 seconds")
+	default:
+		writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
+	}
 }
 
 // checkOptions fills defaults and checks options against the tenant's
@@ -249,6 +259,19 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 
 var errTooManyRows = errors.New("too many rows")
 
+const (
+	maxChunkBytes      = 1 << 20 // raw cell bytes per chunk
+	maxRowMessageBytes = 1 << 20 // raw cell bytes of one row
+)
+
+func rowBytes(r envelope.RawRow) int {
+	n := len(r.Error)
+	for _, c := range r.Cells {
+		n += len(c) + 3
+	}
+	return n
+}
+
 // fileErrorStatus maps a file that cannot be read to an HTTP status and message.
 func fileErrorStatus(err error) (int, string) {
 	var mbe *http.MaxBytesError
@@ -257,7 +280,7 @@ func fileErrorStatus(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than the limit of %d bytes", mbe.Limit)
 	case errors.Is(err, filereader.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, filereader.ErrEmpty), errors.Is(err, filereader.ErrUnsupportedFormat),
+	case errors.Is(err, filereader.ErrEmpty), errors.Is(err, filereader.ErrUnsupportedFormat), errors.Is(err, filereader.ErrHeaderTooLong),
 		errors.Is(err, filereader.ErrTooManyColumns), errors.Is(err, filereader.ErrCorrupt),
 		errors.Is(err, filereader.ErrSheetNotFound), errors.Is(err, filereader.ErrInvalidOption):
 		return http.StatusBadRequest, err.Error()
@@ -284,6 +307,10 @@ func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts
 		res   published
 		chunk = envelope.RowChunk{Tenant: tenant, Import: id, Options: opts, Header: rd.Header()}
 		seq   int
+		// raw bytes of the rows in chunk: chunks are also cut by size, so an
+		// encoded chunk stays under the broker's message size (8 MiB; JSON
+		// may escape a byte into six)
+		chunkBytes int
 	)
 	flush := func() error {
 		if len(chunk.Rows) == 0 {
@@ -295,6 +322,7 @@ func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts
 		}
 		seq++
 		chunk.Rows = make([]envelope.RawRow, 0, a.cfg.ChunkSize)
+		chunkBytes = 0
 		return nil
 	}
 	for {
@@ -320,7 +348,19 @@ func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts
 		if row.Err != nil {
 			raw.Error = row.Err.Error()
 		}
+		size := rowBytes(raw)
+		if size > maxRowMessageBytes {
+			// Encoded, it could pass the broker's message size on its own.
+			raw = envelope.RawRow{Row: row.Number, Error: fmt.Sprintf("the row is larger than %d bytes, the most one row may have", maxRowMessageBytes)}
+			size = 0
+		}
+		if chunkBytes+size > maxChunkBytes {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
 		chunk.Rows = append(chunk.Rows, raw)
+		chunkBytes += size
 		if len(chunk.Rows) >= a.cfg.ChunkSize {
 			if err := flush(); err != nil {
 				return res, err
