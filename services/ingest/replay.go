@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/subjects"
@@ -246,14 +247,23 @@ type Replayed struct {
 // replayWindow handles POST /v1/replay {since, mode?, dry_run?}.
 func (a *API) replayWindow(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Since time.Time `json:"since"`
+		Since  time.Time `json:"since"`
+		Tenant string    `json:"tenant"`
 		ReplayRequest
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.Since.IsZero() {
 		writeError(w, http.StatusBadRequest, "expected a JSON body {\"since\": \"2026-01-02T15:04:05Z\", \"mode\"?, \"dry_run\"?}")
 		return
 	}
-	done, err := a.ReplayWindow(r.Context(), tenantOf(r), req.Since, req.ReplayRequest)
+	tenant := tenantOf(r)
+	if req.Tenant != "" && req.Tenant != tenant {
+		if p, _ := auth.FromContext(r.Context()); !p.Has(auth.CapAdmin) || ids.ValidTenant(req.Tenant) != nil {
+			writeError(w, http.StatusForbidden, "replaying another tenant's imports needs the admin capability")
+			return
+		}
+		tenant = req.Tenant
+	}
+	done, err := a.ReplayWindow(r.Context(), tenant, req.Since, req.ReplayRequest)
 	if done == nil {
 		done = []Replayed{}
 	}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/intake/intake/pkg/templates"
 )
 
 // Exit codes of the client commands.
@@ -327,13 +329,9 @@ func errorsCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // safeCell keeps a spreadsheet from running a cell as a formula (OWASP CSV
-// injection): messages quote user data.
-func safeCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// injection) while leaving numbers and phone numbers such as -5 or
+// +44 20 7946 0958 as they are: the rule every export of Intake uses.
+func safeCell(s string) string { return templates.SafeCell(s) }
 
 // keysCmd: intake keys create|list|revoke (needs an admin key).
 func keysCmd(args []string, stdout, stderr io.Writer) error {
@@ -422,11 +420,12 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	wait := fs.Bool("wait", true, "wait for the replay to finish, showing progress")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	since := fs.String("since", "", "instead of one import: replay every import whose rows arrived since this time (RFC 3339), e.g. after a database restore")
+	tenant := fs.String("tenant", "", "with --since: another tenant's window (needs an admin key)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *since != "" {
-		return replayWindowCmd(c, *since, *mode, *dryRun, stdout)
+		return replayWindowCmd(c, *since, *tenant, *mode, *dryRun, stdout)
 	}
 	if fs.NArg() != 1 {
 		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID | intake replay --since TIME")
@@ -460,12 +459,15 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	return report(sum, stdout, *asJSON)
 }
 
-func replayWindowCmd(c *client, since, mode string, dryRun bool, stdout io.Writer) error {
+func replayWindowCmd(c *client, since, tenant, mode string, dryRun bool, stdout io.Writer) error {
 	t, err := time.Parse(time.RFC3339, since)
 	if err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
 	body := map[string]any{"since": t}
+	if tenant != "" {
+		body["tenant"] = tenant
+	}
 	if mode != "" {
 		body["mode"] = mode
 	}

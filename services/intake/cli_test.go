@@ -88,7 +88,8 @@ func TestCLIImportStatusErrors(t *testing.T) {
 }
 
 func TestSafeCell(t *testing.T) {
-	for in, want := range map[string]string{"=HYPERLINK(1)": "'=HYPERLINK(1)", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "plain": "plain", "": ""} {
+	for in, want := range map[string]string{"=HYPERLINK(1)": "'=HYPERLINK(1)", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "plain": "plain", "": "",
+		"-5": "-5", "+44 20 7946 0958": "+44 20 7946 0958", "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0", "-2+3+cmd|x": "'-2+3+cmd|x"} {
 		if got := safeCell(in); got != want {
 			t.Errorf("safeCell(%q) = %q, want %q", in, got, want)
 		}
