@@ -210,3 +210,17 @@ func (s *Summary) MarkApplied(stage string, chunk int) (already bool) {
 	s.Applied[stage] = bits
 	return already
 }
+
+// CountProcessing counts a tenant's imports still processing (a scan of the
+// imports collection: FerretDB answers only _id from an index).
+func (s *Store) CountProcessing(ctx context.Context, tenant string) (int, error) {
+	c, err := s.coll(ctx, s.Meta, importsColl)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.CountDocuments(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "status", Value: StatusProcessing}})
+	if err != nil {
+		return 0, fmt.Errorf("count imports: %w", err)
+	}
+	return int(n), nil
+}

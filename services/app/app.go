@@ -30,6 +30,7 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
@@ -66,6 +67,8 @@ type Config struct {
 	ChunkSize         int           // rows per message
 	MaxUploadBytes    int64
 	MaxRows           int
+	MaxConcurrent     int    // imports processing at once per tenant (429 beyond); 0: no limit
+	TenantLimitsFile  string // per-tenant overrides of the limits (JSON)
 	ShutdownTimeout   time.Duration
 	DebugAddr         string        // pprof listener; empty: none
 	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
@@ -220,6 +223,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	reg := catalog.New(builtin, st)
+	lims, err := limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
+		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000})
+	if err != nil {
+		return err
+	}
 
 	setup, err := connectNATS(natsURL, "intake-setup")
 	if err != nil {
@@ -287,11 +295,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				if i > 0 {
 					continue // one HTTP listener per process; scale ingest with more processes
 				}
-				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn,
+				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn, Limits: lims,
 					// The five compatibility endpoints, on the same server and pipeline.
 					Mount: func(r chi.Router, a *ingest.API) {
 						compat.Routes(r, a, compat.Config{Auth: authn, Open: authn == nil, ListImports: compat.StoreLister(st),
-							Log: d.Log.With(zap.String("component", "compat"))})
+							PersonsRowLimit: func(tenant string) int { return lims.For(tenant).PersonsRowLimit },
+							Log:             d.Log.With(zap.String("component", "compat"))})
 					}}
 				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
 			case "validator":

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/subjects"
@@ -27,6 +28,9 @@ import (
 // Config tunes the edge.
 type Config struct {
 	HTTPAddr string // listen address, e.g. 127.0.0.1:8080
+	// Limits are the per-tenant limits; nil: MaxUploadBytes and MaxRows for
+	// everyone and no limit on concurrent imports.
+	Limits *limits.Table
 	// Auth authenticates requests; nil runs open: every request acts for
 	// tenant "default" with every capability (only allowed on loopback).
 	Auth           *auth.Authenticator
@@ -252,4 +256,16 @@ func jsonAuthError(w http.ResponseWriter, _ *http.Request, status int, err error
 func tenantOf(r *http.Request) string {
 	p, _ := auth.FromContext(r.Context())
 	return p.Tenant
+}
+
+// limitsFor returns a tenant's limits, filled with the server-wide ones.
+func (a *API) limitsFor(tenant string) limits.Limits {
+	l := a.cfg.Limits.For(tenant)
+	if l.MaxUploadBytes <= 0 {
+		l.MaxUploadBytes = a.cfg.MaxUploadBytes
+	}
+	if l.MaxRows <= 0 {
+		l.MaxRows = a.cfg.MaxRows
+	}
+	return l
 }

@@ -30,7 +30,7 @@ import (
 // published in chunks while the body is still arriving, and the answer
 // (202) comes once every row is stored by JetStream.
 func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUploadBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
@@ -153,6 +153,9 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart
 	if err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {
+			if re.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(re.RetryAfter.Seconds())))
+			}
 			writeJSON(w, re.Status, errorBody{Error: re.Message, Import: re.ImportID})
 			return
 		}
@@ -190,9 +193,10 @@ type Submitted struct {
 // that says why. ImportID is set when an import was started (and ends
 // failed, with its rows accounted for), e.g. over the row limit.
 type RequestError struct {
-	Status   int
-	Message  string
-	ImportID string
+	Status     int
+	Message    string
+	ImportID   string
+	RetryAfter time.Duration // with 429
 }
 
 func (e *RequestError) Error() string { return e.Message }
@@ -224,9 +228,21 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 	if _, err := s.MapHeader(rd.Header()); err != nil {
 		return Submitted{}, reqErr(http.StatusBadRequest, "header: "+err.Error())
 	}
-	maxRows := a.cfg.MaxRows
+	lim := a.limitsFor(req.Tenant)
+	maxRows := lim.MaxRows
 	if req.MaxRows > 0 {
 		maxRows = req.MaxRows
+	}
+	if lim.MaxConcurrentImports > 0 {
+		// A soft limit: two uploads at the same moment may both pass.
+		n, err := a.d.Store.CountProcessing(ctx, req.Tenant)
+		if err != nil {
+			return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot count the imports in progress: "+err.Error())
+		}
+		if n >= lim.MaxConcurrentImports {
+			return Submitted{}, &RequestError{Status: http.StatusTooManyRequests, RetryAfter: 10 * time.Second,
+				Message: fmt.Sprintf("%d imports are processing, the most this tenant may run at once; try again when one finishes", n)}
+		}
 	}
 
 	id := ids.NewImport()

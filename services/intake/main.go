@@ -125,6 +125,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", 500, "rows per message")
 	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
+	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", 10, "imports one tenant may have processing at once (429 above; 0: no limit)")
+	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", 30*time.Second, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")

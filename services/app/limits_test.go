@@ -1,0 +1,67 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Per-tenant limits from a limits file: rows per import (422), upload size
+// (413) and imports processing at once (429 with Retry-After).
+func TestTenantLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "limits.json")
+	_ = os.WriteFile(file, []byte(`{"default": {"max_concurrent_imports": 5},
+		"tenants": {"default": {"max_rows": 3, "max_upload_bytes": 4000, "max_concurrent_imports": 1}}}`), 0o600)
+	s := startSystem(t, t.TempDir(), func(c *Config) { c.TenantLimitsFile = file })
+
+	if status, out := s.upload([]byte("email\na@x.io\nb@x.io\nc@x.io\nd@x.io\n"), nil); status != 422 || !strings.Contains(out["error"].(string), "more than 3 rows") {
+		t.Fatalf("over the tenant's row limit: %d %v", status, out)
+	}
+	if status, out := s.upload([]byte("email\n"+strings.Repeat("x", 5000)+"@x.io\n"), nil); status != 413 {
+		t.Fatalf("over the tenant's upload limit: %d %v", status, out)
+	}
+
+	// An import opened by an upstream publisher and not sealed keeps processing.
+	nc, err := nats.Connect(s.info.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msg, err := nc.Request("intake.api.v1.default.open", []byte(`{"tenant": "default", "schema": "contacts", "mode": "upsert"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened struct{ ID string }
+	if err := json.Unmarshal(msg.Data, &opened); err != nil || opened.ID == "" {
+		t.Fatalf("open: %s", msg.Data)
+	}
+	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if v := s.summary(opened.ID, ""); v.Status != "processing" {
+			return errorString("not yet: " + v.Status)
+		}
+		return nil
+	})
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "f.csv")
+	_, _ = fw.Write([]byte("email\na@x.io\n"))
+	_ = mw.Close()
+	resp, err := http.Post(s.base+"/v1/imports", mw.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(string), "at once") {
+		t.Fatalf("a second import while one processes: %d Retry-After=%q %v", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+}
