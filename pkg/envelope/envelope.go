@@ -88,6 +88,9 @@ const (
 	// processing and has not progressed for the reporter's unsealed-import
 	// timeout before At (published by the reporter's own sweep).
 	KindExpire = "expire"
+	// KindCancel cancels an import: rows not yet written fail, and the
+	// import ends cancelled once every row is accounted for.
+	KindCancel = "cancel"
 )
 
 // Accounting is what the reporter counts from, on intake.outcomes.<tenant>.<import>:
@@ -137,6 +140,7 @@ const (
 	EventSealed    = "sealed"
 	EventCompleted = "completed"
 	EventFailed    = "failed"
+	EventCancelled = "cancelled"
 )
 
 // Event is a lifecycle event for observers.

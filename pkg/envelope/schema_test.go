@@ -156,6 +156,7 @@ func envelopeSpecs() []envelopeSpec {
 				},
 				"sealed empty": Accounting{Kind: KindSealed, Tenant: "acme", Import: "imp_5q2k8v3m1x", Total: intPtr(0), At: exampleTime},
 				"expire":       Accounting{Kind: KindExpire, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
+				"cancel":       Accounting{Kind: KindCancel, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
 			},
 		},
 		{
@@ -289,9 +290,9 @@ func TestEnvelopeEnumsMatchConstants(t *testing.T) {
 		{"record-chunk", "$defs/options/properties/mode", modes},
 		{"accounting", "$defs/options/properties/mode", modes},
 		{"event", "$defs/options/properties/mode", modes},
-		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire}},
+		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire, KindCancel}},
 		{"accounting", "$defs/outcome/properties/result", []string{Created, Updated, Skipped, Failed}},
-		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed}},
+		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed, EventCancelled}},
 	}
 	for _, tt := range tests {
 		s := loadSchema(t, tt.schema)

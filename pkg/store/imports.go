@@ -17,6 +17,7 @@ const (
 	StatusProcessing = "processing"
 	StatusCompleted  = "completed"
 	StatusFailed     = "failed"
+	StatusCancelled  = "cancelled"
 )
 
 const (
@@ -91,8 +92,9 @@ type Summary struct {
 	Total       int               `bson:"total"` // rows in the source, known once sealed
 	Counts      envelope.Counts   `bson:"counts"`
 	Reason      string            `bson:"reason,omitempty"`
-	Notice      string            `bson:"notice,omitempty"` // something the user should know about a completed import
-	Deleted     int               `bson:"deleted"`          // replace mode: records removed (or, in a dry run, that would be)
+	Cancelled   bool              `bson:"cancelled,omitempty"` // rows not yet written fail; the import ends cancelled
+	Notice      string            `bson:"notice,omitempty"`    // something the user should know about a completed import
+	Deleted     int               `bson:"deleted"`             // replace mode: records removed (or, in a dry run, that would be)
 	DeletePlan  *DeletePlan       `bson:"delete_plan,omitempty"`
 	LastSeq     uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
 	Applied     map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted

@@ -145,6 +145,7 @@ func (a *API) routes() chi.Router {
 		write, read := a.require(auth.CapImportsWrite), a.require(auth.CapImportsRead)
 		r.With(write).Post("/imports", a.createImport)
 		r.With(write).Post("/imports/{id}/replay", a.replayImport)
+		r.With(write).Post("/imports/{id}/cancel", a.cancelImport)
 		r.With(write).Post("/replay", a.replayWindow)
 		r.With(read).Get("/imports", a.listImports)
 		r.With(read).Get("/imports/{id}", a.getImport)

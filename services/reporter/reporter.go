@@ -141,6 +141,9 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 	case sum.Counts.Sum() > sum.Total:
 		sum.Status = store.StatusFailed
 		sum.Reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
+	case sum.Cancelled:
+		sum.Status = store.StatusCancelled
+		sum.Reason = "cancelled: rows written before the cancel stay written, the rest failed"
 	case sum.Reason != "":
 		sum.Status = store.StatusFailed
 	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
@@ -226,6 +229,14 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 		if !acc.At.IsZero() {
 			sum.CreatedAt = acc.At.UTC()
 		}
+	case envelope.KindCancel:
+		if sum.Status == store.StatusProcessing {
+			sum.Cancelled = true
+			if !sum.Sealed {
+				// Rows may never come (an upstream import not sealed): end with those counted.
+				sum.Sealed, sum.Total = true, sum.Counts.Sum()
+			}
+		}
 	case envelope.KindSealed:
 		if acc.Total == nil {
 			return runner.Permanent(fmt.Errorf("seal of %s without a row count", acc.Import))
@@ -280,8 +291,11 @@ func completionEvent(sum *store.Summary) ([]runner.Output, error) {
 		return nil, nil
 	}
 	typ := envelope.EventCompleted
-	if sum.Status == store.StatusFailed {
+	switch sum.Status {
+	case store.StatusFailed:
 		typ = envelope.EventFailed
+	case store.StatusCancelled:
+		typ = envelope.EventCancelled
 	}
 	total := sum.Total
 	counts := sum.Counts
