@@ -107,9 +107,14 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 	if status, v := s.call("GET", "/v1/imports/"+id+"?wait=10s", key(acme), nil, ""); status != 200 || v["status"] != "completed" || v["tenant"] != "acme" {
 		t.Fatalf("acme reads its import: %d %v", status, v)
 	}
-	for _, path := range []string{"/v1/imports/" + id, "/v1/imports/" + id + "/errors"} {
+	for _, path := range []string{"/v1/imports/" + id, "/v1/imports/" + id + "/errors", "/v1/imports/" + id + "/events"} {
 		if status, _ := s.call("GET", path, key(globex), nil, ""); status != 404 {
 			t.Errorf("globex GET %s: %d, want 404", path, status)
+		}
+	}
+	for _, path := range []string{"/v1/imports/" + id + "/replay", "/v1/imports/" + id + "/cancel"} {
+		if status, _ := s.call("POST", path, key(globex), nil, ""); status != 404 {
+			t.Errorf("globex POST %s: %d, want 404", path, status)
 		}
 	}
 	if _, list := s.call("GET", "/v1/imports", key(globex), nil, ""); len(list["imports"].([]any)) != 0 {
