@@ -44,8 +44,9 @@ func TestTenantLimits(t *testing.T) {
 		t.Fatalf("open: %s", msg.Data)
 	}
 	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if v := s.summary(opened.ID, ""); v.Status != "processing" {
-			return errorString("not yet: " + v.Status)
+		// Saved by the reporter, not only announced (the limit counts saved summaries).
+		if v := s.summary(opened.ID, ""); v.Status != "processing" || v.CreatedAt == nil {
+			return errorString("not yet saved: " + v.Status)
 		}
 		return nil
 	})
