@@ -239,9 +239,7 @@ func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]ImportView, 0, len(sums))
 	for i := range sums {
-		v := viewOf(&sums[i])
-		v.Errors = nil
-		out = append(out, v)
+		out = append(out, viewOf(&sums[i])) // errors: [] here; they are in each import's summary
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"imports": out})
 }

@@ -493,3 +493,23 @@ func replayWindowCmd(c *client, since, tenant, mode string, dryRun bool, stdout 
 	fmt.Fprintf(stdout, "%d imports replayed\n", len(out.Replays))
 	return nil
 }
+
+// cancelCmd: intake cancel ID.
+func cancelCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := clientFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: intake cancel ID")
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/imports/"+fs.Arg(0)+"/cancel", nil)
+	var out map[string]any
+	if err := c.do(req, &out); err != nil {
+		return fmt.Errorf("cancel %s: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(stdout, "cancelling %s: rows not yet written will fail; see intake status %s\n", fs.Arg(0), fs.Arg(0))
+	return nil
+}

@@ -151,4 +151,8 @@ func TestCLIReplay(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Status != "completed" || r.Skipped != 1 || r.ID == s.ID {
 		t.Fatalf("replay summary %+v (%v)", r, err)
 	}
+	// A finished import cannot be cancelled: the API's reason is shown.
+	if err := run([]string{"cancel", "--server", server, s.ID}, &out, &errb); err == nil || !strings.Contains(err.Error(), "already finished") {
+		t.Fatalf("cancel of a finished import: %v", err)
+	}
 }

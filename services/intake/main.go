@@ -68,11 +68,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return keysCmd(args, stdout, stderr)
 	case "replay":
 		return replayCmd(args, stdout, stderr)
+	case "cancel":
+		return cancelCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, import, status, errors, replay, keys, healthcheck)", cmd)
+		return fmt.Errorf("unknown command %q (serve, import, status, errors, replay, cancel, keys, healthcheck)", cmd)
 	}
 }
 
@@ -82,6 +84,7 @@ const usage = `usage:
   intake status [--wait 30s] ID        show an import's summary
   intake errors [--csv] ID             list an import's row errors
   intake replay [--mode M] [--dry-run] ID  run an import's raw rows again as a new import
+  intake cancel ID                     cancel an import that is processing
   intake keys create|list|revoke       manage API keys (needs an admin key)
   intake healthcheck --url URL         exit 0 when URL answers 200
 run 'intake COMMAND -h' for the flags of a command`
