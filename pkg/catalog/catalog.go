@@ -11,8 +11,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
+	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 )
@@ -102,4 +104,47 @@ func (c *Catalog) Names(ctx context.Context, tenant string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// InvalidOptionsError is an import's options that the tenant's schemas
+// refuse; its message is for the person who sent them.
+type InvalidOptionsError struct{ msg string }
+
+func (e *InvalidOptionsError) Error() string { return e.msg }
+
+func invalid(format string, args ...any) error {
+	return &InvalidOptionsError{msg: fmt.Sprintf(format, args...)}
+}
+
+// CheckOptions fills an import's default schema and mode, checks them and
+// the reconciliation key against the tenant's schemas, and returns the
+// schema. Every way in (upload, replay, upstream publishers) uses it. An
+// *InvalidOptionsError means the options are wrong; any other error that
+// the schemas could not be read.
+func (c *Catalog) CheckOptions(ctx context.Context, tenant string, opts *envelope.Options) (*schema.Schema, error) {
+	if opts.Schema == "" {
+		opts.Schema = "contacts"
+	}
+	if opts.Mode == "" {
+		opts.Mode = envelope.ModeUpsert
+	}
+	s, ok, err := c.Get(ctx, tenant, opts.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		names, _ := c.Names(ctx, tenant)
+		return nil, invalid("unknown schema %q (known: %s)", opts.Schema, strings.Join(names, ", "))
+	}
+	switch opts.Mode {
+	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
+	default:
+		return nil, invalid("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode)
+	}
+	key, err := s.ResolveKey(opts.Key)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	opts.Key = key
+	return s, nil
 }

@@ -228,7 +228,7 @@ func checkRow(cells []string, width, maxCols, maxCell, maxRow int) error {
 		n += len(cell)
 	}
 	if n > maxRow {
-		return newError(ErrTooLarge, "the row is longer than %s", formatBytes(int64(maxRow)))
+		return newError(ErrTooLarge, "the row is longer than %s", FormatBytes(int64(maxRow)))
 	}
 	return nil
 }

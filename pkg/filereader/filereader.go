@@ -334,8 +334,8 @@ func hasUTF16BOM(b []byte) bool {
 	return bytes.HasPrefix(b, []byte{0xFF, 0xFE}) || bytes.HasPrefix(b, []byte{0xFE, 0xFF})
 }
 
-// formatBytes prints a limit for people: "256 MiB".
-func formatBytes(n int64) string {
+// FormatBytes prints a size limit for people: "256 MiB".
+func FormatBytes(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%d GiB", n>>30)
@@ -358,7 +358,7 @@ func checkHeader(header []string, width, maxCols, maxBytes int) error {
 		n += len(h)
 	}
 	if n > maxBytes {
-		return newError(ErrHeaderTooLong, "the header row is longer than %s; it should name the columns (is the first row of the file a header?)", formatBytes(int64(maxBytes)))
+		return newError(ErrHeaderTooLong, "the header row is longer than %s; it should name the columns (is the first row of the file a header?)", FormatBytes(int64(maxBytes)))
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func spool(path string, r io.Reader, limit int64) error {
 		return fmt.Errorf("reading the file: %w", err)
 	}
 	if n > limit {
-		return newError(ErrTooLarge, "the XLSX file is larger than %s, the limit for XLSX uploads", formatBytes(limit))
+		return newError(ErrTooLarge, "the XLSX file is larger than %s, the limit for XLSX uploads", FormatBytes(limit))
 	}
 	return nil
 }
@@ -158,7 +158,7 @@ func inspectZip(path string, opts Options) (map[string]int64, error) {
 		workbook = workbook || strings.HasPrefix(name, "xl/")
 		size := f.UncompressedSize64
 		if size > unzipLimit || total+size > unzipLimit {
-			return nil, newError(ErrTooLarge, "the workbook unpacks to more than %s, the limit", formatBytes(opts.MaxUnzipBytes))
+			return nil, newError(ErrTooLarge, "the workbook unpacks to more than %s, the limit", FormatBytes(opts.MaxUnzipBytes))
 		}
 		total += size
 		// excelize unpacks large worksheets and shared strings to disk and
@@ -167,10 +167,10 @@ func inspectZip(path string, opts Options) (map[string]int64, error) {
 			continue
 		}
 		if size > xmlLimit {
-			return nil, newError(ErrTooLarge, "the workbook part %q unpacks to more than %s, the limit", f.Name, formatBytes(opts.MaxUnzipXMLBytes))
+			return nil, newError(ErrTooLarge, "the workbook part %q unpacks to more than %s, the limit", f.Name, FormatBytes(opts.MaxUnzipXMLBytes))
 		}
 		if inMemory += size; inMemory > memLimit {
-			return nil, newError(ErrTooLarge, "the workbook parts held in memory unpack to more than %s, the limit", formatBytes(int64(memLimit)))
+			return nil, newError(ErrTooLarge, "the workbook parts held in memory unpack to more than %s, the limit", FormatBytes(int64(memLimit)))
 		}
 	}
 	if !workbook {
@@ -222,7 +222,7 @@ func checkPart(f *zip.File, name string, maxElem int64) (int64, error) {
 		what = "a shared string"
 	}
 	if scan.longest > maxElem {
-		return 0, newError(ErrTooLarge, "%s in the workbook part %q takes more than %s of XML, the limit", what, f.Name, formatBytes(maxElem))
+		return 0, newError(ErrTooLarge, "%s in the workbook part %q takes more than %s of XML, the limit", what, f.Name, FormatBytes(maxElem))
 	}
 	if scan.local == "row" && scan.count > excelize.TotalRows {
 		return 0, newError(ErrTooLarge, "the workbook part %q has more than %d rows, the most a sheet can have", f.Name, excelize.TotalRows)
@@ -367,7 +367,7 @@ func openWorkbook(path string, o excelize.Options) (f *excelize.File, err error)
 	f, err = excelize.OpenFile(path, o)
 	if err != nil {
 		if strings.Contains(err.Error(), "unzip size exceeds") {
-			return f, wrapError(ErrTooLarge, err, "the workbook unpacks to more than %s, the limit", formatBytes(o.UnzipSizeLimit))
+			return f, wrapError(ErrTooLarge, err, "the workbook unpacks to more than %s, the limit", FormatBytes(o.UnzipSizeLimit))
 		}
 		return f, wrapError(ErrCorrupt, err, "the XLSX file cannot be read")
 	}

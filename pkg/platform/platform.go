@@ -64,3 +64,38 @@ func RecordDeadLetter(stage string) func(m runner.Msg, reason string) []runner.O
 		return []runner.Output{o}
 	}
 }
+
+// OpenedOutputs are the messages that open an import: the accounting message
+// the reporter counts from (acc's tenant, import, options, source,
+// replay_of) and the opened event. Uploads, replays and upstream publishers
+// all open imports with them.
+func OpenedOutputs(acc envelope.Accounting) ([]runner.Output, error) {
+	acc.Kind = envelope.KindOpened
+	if acc.At.IsZero() {
+		acc.At = time.Now().UTC()
+	}
+	ev := envelope.Event{Type: envelope.EventOpened, Tenant: acc.Tenant, Import: acc.Import, Options: acc.Options, At: acc.At}
+	return pair(acc, subjects.MsgID(acc.Import, "opened", 0), ev, acc.Import+":opened")
+}
+
+// SealedOutputs are the messages that seal an import with its row count
+// (and why its rows ended early, if they did).
+func SealedOutputs(tenant, importID string, total int, reason string) ([]runner.Output, error) {
+	at := time.Now().UTC()
+	acc := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: importID, Total: &total, Reason: reason, At: at}
+	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: importID, Total: &total, Reason: reason, At: at}
+	return pair(acc, subjects.MsgID(importID, "sealed", 0), ev, importID+":sealed")
+}
+
+// pair encodes an accounting message and its lifecycle event.
+func pair(acc envelope.Accounting, accID string, ev envelope.Event, evID string) ([]runner.Output, error) {
+	a, err := JSONOutput(subjects.For(subjects.Outcomes, acc.Tenant, acc.Import), accID, acc)
+	if err != nil {
+		return nil, err
+	}
+	e, err := JSONOutput(subjects.For(subjects.Events, ev.Tenant, ev.Import), evID, ev)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{a, e}, nil
+}

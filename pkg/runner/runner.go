@@ -257,7 +257,7 @@ func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause 
 	if r.cfg.DeadLetter != nil {
 		outs = r.cfg.DeadLetter(m, reason)
 	}
-	err := r.publishMsgs(ctx, append([]*nats.Msg{dead}, toMsgs(outs)...))
+	err := r.publishMsgs(ctx, append([]*nats.Msg{dead}, Msgs(outs)...))
 	if err != nil {
 		// Could not even record the failure: keep the message and try later.
 		r.log.Error("dead-lettering failed; will retry", zap.Error(err), zap.String("subject", m.Subject))
@@ -272,7 +272,8 @@ func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause 
 	}
 }
 
-func toMsgs(outs []Output) []*nats.Msg {
+// Msgs turns outputs into messages, with Nats-Msg-Id where they have one.
+func Msgs(outs []Output) []*nats.Msg {
 	msgs := make([]*nats.Msg, 0, len(outs))
 	for _, o := range outs {
 		nm := &nats.Msg{Subject: o.Subject, Data: o.Data}
@@ -286,7 +287,7 @@ func toMsgs(outs []Output) []*nats.Msg {
 }
 
 func (r *Runner) publish(ctx context.Context, outs []Output) error {
-	return r.publishMsgs(ctx, toMsgs(outs))
+	return r.publishMsgs(ctx, Msgs(outs))
 }
 
 // publishMsgs publishes asynchronously and waits until every message is stored.

@@ -281,7 +281,7 @@ func parseForm(w http.ResponseWriter, r *http.Request, maxBytes, memBytes int64)
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe) || strings.Contains(err.Error(), "request body too large"):
-			return nil, &reqError{status: http.StatusRequestEntityTooLarge, kind: "too_large", msg: fmt.Sprintf("the upload is larger than the limit of %s", formatBytes(maxBytes))}
+			return nil, &reqError{status: http.StatusRequestEntityTooLarge, kind: "too_large", msg: fmt.Sprintf("the upload is larger than the limit of %s", filereader.FormatBytes(maxBytes))}
 		case errors.Is(err, multipart.ErrMessageTooLarge):
 			return nil, &reqError{status: http.StatusRequestEntityTooLarge, kind: "too_large", msg: "the form fields are too large"}
 		case errors.Is(err, http.ErrNotMultipart), errors.Is(err, http.ErrMissingBoundary):
@@ -497,15 +497,3 @@ func ofSchema(v ingest.ImportView, name string) bool {
 
 func logTenant(t string) zap.Field { return zap.String("tenant", t) }
 func logErr(err error) zap.Field   { return zap.Error(err) }
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
@@ -119,33 +120,15 @@ func (a *API) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // checkOptions fills defaults and checks options against the tenant's
-// schemas, returning the import's schema.
+// schemas (catalog.CheckOptions), returning the import's schema; invalid
+// options are a 400 RequestError.
 func (a *API) checkOptions(ctx context.Context, tenant string, opts *envelope.Options) (*schema.Schema, error) {
-	if opts.Schema == "" {
-		opts.Schema = "contacts"
+	s, err := a.d.Schemas.CheckOptions(ctx, tenant, opts)
+	var inv *catalog.InvalidOptionsError
+	if errors.As(err, &inv) {
+		return nil, reqErr(http.StatusBadRequest, inv.Error())
 	}
-	if opts.Mode == "" {
-		opts.Mode = envelope.ModeUpsert
-	}
-	s, ok, err := a.d.Schemas.Get(ctx, tenant, opts.Schema)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		names, _ := a.d.Schemas.Names(ctx, tenant)
-		return nil, reqErr(http.StatusBadRequest, fmt.Sprintf("unknown schema %q (known: %s)", opts.Schema, strings.Join(names, ", ")))
-	}
-	switch opts.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
-	default:
-		return nil, reqErr(http.StatusBadRequest, fmt.Sprintf("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode))
-	}
-	key, err := s.ResolveKey(opts.Key)
-	if err != nil {
-		return nil, reqErr(http.StatusBadRequest, err.Error())
-	}
-	opts.Key = key
-	return s, nil
+	return s, err
 }
 
 func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
@@ -405,9 +388,12 @@ func (p *window) json(ctx context.Context, subject, msgID string, v any) error {
 	if err != nil {
 		return err
 	}
-	m := &nats.Msg{Subject: o.Subject, Data: o.Data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
-	p.pending = append(p.pending, m)
+	return p.add(ctx, []runner.Output{o})
+}
+
+// add queues outputs, publishing the burst once it is full.
+func (p *window) add(ctx context.Context, outs []runner.Output) error {
+	p.pending = append(p.pending, runner.Msgs(outs)...)
 	if len(p.pending) >= p.n {
 		return p.wait(ctx)
 	}
@@ -419,27 +405,23 @@ func (p *window) wait(ctx context.Context) error {
 	return runner.PublishAll(ctx, p.js, p.pending, 30*time.Second)
 }
 
-// open announces a new import: the accounting message the reporter counts
-// from (acc's tenant, import, options, source, replay_of) and the opened event.
+// open announces a new import (platform.OpenedOutputs).
 func (p *window) open(ctx context.Context, acc envelope.Accounting) error {
-	acc.Kind, acc.At = envelope.KindOpened, time.Now().UTC()
-	if err := p.json(ctx, subjects.For(subjects.Outcomes, acc.Tenant, acc.Import), subjects.MsgID(acc.Import, "opened", 0), acc); err != nil {
+	outs, err := platform.OpenedOutputs(acc)
+	if err != nil {
 		return err
 	}
-	ev := envelope.Event{Type: envelope.EventOpened, Tenant: acc.Tenant, Import: acc.Import, Options: acc.Options, At: acc.At}
-	return p.json(ctx, subjects.For(subjects.Events, acc.Tenant, acc.Import), acc.Import+":opened", ev)
+	return p.add(ctx, outs)
 }
 
 // seal ends an import's rows with their count (and why they ended early,
 // if they did), then waits until everything published is stored.
 func (p *window) seal(ctx context.Context, tenant, id string, total int, reason string) error {
-	now := time.Now().UTC()
-	sealed := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: id, Total: &total, Reason: reason, At: now}
-	if err := p.json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "sealed", 0), sealed); err != nil {
+	outs, err := platform.SealedOutputs(tenant, id, total, reason)
+	if err != nil {
 		return err
 	}
-	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: id, Total: &total, Reason: reason, At: now}
-	if err := p.json(ctx, subjects.For(subjects.Events, tenant, id), id+":sealed", ev); err != nil {
+	if err := p.add(ctx, outs); err != nil {
 		return err
 	}
 	return p.wait(ctx)

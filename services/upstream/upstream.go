@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
@@ -353,34 +353,18 @@ func openReply(tenant, id string, opts client.ImportOptions, existing bool) clie
 }
 
 // checkOptions fills the defaults and checks the options against the
-// tenant's schemas, as the HTTP upload does.
+// tenant's schemas, as the HTTP upload does (catalog.CheckOptions).
 func (s *service) checkOptions(ctx context.Context, tenant string, req *client.OpenRequest) (client.ImportOptions, error) {
-	opts := client.ImportOptions{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
-	if opts.Schema == "" {
-		opts.Schema = "contacts"
-	}
-	if opts.Mode == "" {
-		opts.Mode = envelope.ModeUpsert
-	}
-	sch, ok, err := s.d.Schemas.Get(ctx, tenant, opts.Schema)
-	if err != nil {
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
+	sch, err := s.d.Schemas.CheckOptions(ctx, tenant, &eopts)
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
+	var inv *catalog.InvalidOptionsError
+	switch {
+	case errors.As(err, &inv):
+		return opts, badRequest("%s", inv.Error())
+	case err != nil:
 		return opts, fmt.Errorf("cannot read the schemas: %w", err)
 	}
-	if !ok {
-		names, _ := s.d.Schemas.Names(ctx, tenant)
-		sort.Strings(names)
-		return opts, badRequest("unknown schema %q (known: %s)", opts.Schema, strings.Join(names, ", "))
-	}
-	switch opts.Mode {
-	case envelope.ModeInsert, envelope.ModeUpsert, envelope.ModeUpdate, envelope.ModeReplace:
-	default:
-		return opts, badRequest("unknown mode %q (one of: insert, upsert, update, replace)", opts.Mode)
-	}
-	key, err := sch.ResolveKey(opts.Key)
-	if err != nil {
-		return opts, badRequest("%v", err)
-	}
-	opts.Key = key
 	if req.Header != nil {
 		if _, err := sch.MapHeader(req.Header); err != nil {
 			return opts, badRequest("header: %v", err)
@@ -393,33 +377,17 @@ func (s *service) checkOptions(ctx context.Context, tenant string, req *client.O
 // the opened accounting message the reporter counts from, and the opened
 // event, with the same subjects and message IDs.
 func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
-	at := time.Now().UTC()
 	eopts := envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}
-	acc := envelope.Accounting{Kind: envelope.KindOpened, Tenant: tenant, Import: id, Options: &eopts, Source: source, At: at}
-	ev := envelope.Event{Type: envelope.EventOpened, Tenant: tenant, Import: id, Options: &eopts, At: at}
-	return s.publish(ctx,
-		out{subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "opened", 0), acc},
-		out{subjects.For(subjects.Events, tenant, id), id + ":opened", ev})
-}
-
-type out struct {
-	subject, msgID string
-	v              any
+	outs, err := platform.OpenedOutputs(envelope.Accounting{Tenant: tenant, Import: id, Options: &eopts, Source: source})
+	if err != nil {
+		return err
+	}
+	return s.publish(ctx, outs)
 }
 
 // publish stores every message in JetStream or fails.
-func (s *service) publish(ctx context.Context, outs ...out) error {
-	msgs := make([]*nats.Msg, 0, len(outs))
-	for _, o := range outs {
-		ro, err := platform.JSONOutput(o.subject, o.msgID, o.v)
-		if err != nil {
-			return err
-		}
-		m := &nats.Msg{Subject: ro.Subject, Data: ro.Data, Header: nats.Header{}}
-		m.Header.Set(jetstream.MsgIDHeader, ro.MsgID)
-		msgs = append(msgs, m)
-	}
-	if err := runner.PublishAll(ctx, s.d.JS, msgs, s.cfg.RequestTimeout); err != nil {
+func (s *service) publish(ctx context.Context, outs []runner.Output) error {
+	if err := runner.PublishAll(ctx, s.d.JS, runner.Msgs(outs), s.cfg.RequestTimeout); err != nil {
 		return fmt.Errorf("the broker did not store the message; retry: %w", err)
 	}
 	return nil
@@ -460,12 +428,11 @@ func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, er
 			return nil, notFound(req.ID)
 		}
 	}
-	at := time.Now().UTC()
-	acc := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: req.ID, Total: &total, Reason: req.Reason, At: at}
-	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: req.ID, Total: &total, Reason: req.Reason, At: at}
-	if err := s.publish(ctx,
-		out{subjects.For(subjects.Outcomes, tenant, req.ID), subjects.MsgID(req.ID, "sealed", 0), acc},
-		out{subjects.For(subjects.Events, tenant, req.ID), req.ID + ":sealed", ev}); err != nil {
+	outs, err := platform.SealedOutputs(tenant, req.ID, total, req.Reason)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publish(ctx, outs); err != nil {
 		return nil, err
 	}
 	s.log.Info("import sealed", zap.String("import_id", req.ID), zap.String("tenant", tenant), zap.Int("total", total))
