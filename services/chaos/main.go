@@ -26,10 +26,24 @@ type scenario struct {
 	run  func(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error
 }
 
-var scenarios = []scenario{
+// processScenarios kill processes of a single-node system (this file).
+var processScenarios = []scenario{
 	{"kill -9 the all-in-one process mid-import, restart on the same data dir", killAllInOne},
 	{"kill -9 nats-server mid-import, restart it", killNATS},
 	{"kill -9 each service in turn mid-import (separate processes), restart it", killEachService},
+}
+
+// scenarios is every scenario of the harness, in the order they run:
+// process kills, then the faults of faults.go (database outage, poison
+// data, backpressure), then the NATS cluster of cluster.go.
+var scenarios = concat(processScenarios, faultScenarios, clusterScenarios)
+
+func concat(lists ...[]scenario) []scenario {
+	var all []scenario
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all
 }
 
 func main() {
