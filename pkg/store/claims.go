@@ -7,67 +7,74 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// claimsCollection holds one import's claims; dropped when the import ends.
+// claimsCollection holds one import's claim log; dropped when the import ends.
 func claimsCollection(importID string) string { return "claims." + importID }
 
-type claimDoc struct {
-	ID  string `bson:"_id"`
-	Row int    `bson:"row"`
+// ClaimEntry is one entry of an import's claim log: the keys first claimed
+// while de-duplicating one chunk, and the row that claimed each. Entries are
+// numbered 1, 2, 3... in the order they were appended.
+type ClaimEntry struct {
+	Seq   int      `bson:"-"`
+	Chunk int      `bson:"chunk"`
+	Keys  []string `bson:"keys"`
+	Rows  []int    `bson:"rows"`
 }
 
-// Claim records that rows[i] is the first row of an import with keys[i], and
-// returns for every row the row that holds the claim: the row itself when it
-// is the first (also when it is processed again after a crash), or the
-// earlier row it duplicates. Claims live in the database, so any number of
-// deduplicator instances agree.
-func (s *Store) Claim(ctx context.Context, importID string, keys []string, rows []int) ([]int, error) {
+// claimSeqID is the _id of a log entry: reading the log is reading by _id,
+// the one query FerretDB answers from an index.
+func claimSeqID(seq int) string { return fmt.Sprintf("%010d", seq) }
+
+// ReadClaims returns the entries of an import's claim log from seq on, in
+// order, up to the first that does not exist.
+func (s *Store) ReadClaims(ctx context.Context, importID string, from int) ([]ClaimEntry, error) {
 	c, err := s.coll(ctx, s.Dedup, claimsCollection(importID))
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]any, len(keys))
-	for i := range keys {
-		docs[i] = claimDoc{ID: keys[i], Row: rows[i]}
-	}
-	dups, err := insertMany(ctx, c, docs)
-	if err != nil {
-		return nil, err
-	}
-	holders := make([]int, len(keys))
-	for i := range keys {
-		holders[i] = rows[i]
-		if !dups[i] {
-			continue
-		}
-		var d claimDoc
-		found, err := findByID(ctx, c, keys[i], &d)
+	var out []ClaimEntry
+	for seq := from; ; seq++ {
+		var e ClaimEntry
+		found, err := findByID(ctx, c, claimSeqID(seq), &e)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read claims of %s: %w", importID, err)
 		}
-		if found {
-			holders[i] = d.Row
+		if !found {
+			return out, nil
 		}
+		e.Seq = seq
+		out = append(out, e)
 	}
-	return holders, nil
+}
+
+// AppendClaims adds entry e.Seq to an import's claim log. taken is true when
+// that entry already exists: another deduplicator got there first, and the
+// caller must read the log again and redo its chunk.
+func (s *Store) AppendClaims(ctx context.Context, importID string, e ClaimEntry) (taken bool, err error) {
+	c, err := s.coll(ctx, s.Dedup, claimsCollection(importID))
+	if err != nil {
+		return false, err
+	}
+	doc := bson.D{{Key: "_id", Value: claimSeqID(e.Seq)}, {Key: "chunk", Value: e.Chunk}, {Key: "keys", Value: e.Keys}, {Key: "rows", Value: e.Rows}}
+	dups, err := insertMany(ctx, c, []any{doc})
+	if err != nil {
+		return false, fmt.Errorf("append claims of %s: %w", importID, err)
+	}
+	return dups[0], nil
 }
 
 // ClaimedKeys lists every key an import claimed: the keys its rows touched.
 func (s *Store) ClaimedKeys(ctx context.Context, importID string) (map[string]bool, error) {
-	c, err := s.coll(ctx, s.Dedup, claimsCollection(importID))
+	entries, err := s.ReadClaims(ctx, importID, 1)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.Find(ctx, bson.D{}, optionsIDOnly())
-	if err != nil {
-		return nil, fmt.Errorf("read claims of %s: %w", importID, err)
-	}
-	defer cur.Close(ctx)
 	keys := map[string]bool{}
-	for cur.Next(ctx) {
-		id, _ := cur.Current.Lookup("_id").StringValueOK()
-		keys[id] = true
+	for _, e := range entries {
+		for _, k := range e.Keys {
+			keys[k] = true
+		}
 	}
-	return keys, cur.Err()
+	return keys, nil
 }
 
 // DropClaims forgets an import's claims once it has ended.

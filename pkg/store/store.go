@@ -9,7 +9,8 @@
 //     document per outcome chunk)
 //   - <db>_records: one collection per tenant and entity, records.<tenant>.<schema>,
 //     with _id = reconciliation key ("email:ann@example.com")
-//   - <db>_dedup:   claims.<import> (_id = key, row), dropped when the import ends
+//   - <db>_dedup:   claims.<import>, the import's claim log (one document per
+//     chunk: the keys it claimed first and their rows), dropped when the import ends
 //
 // Every query is by _id: FerretDB answers only _id equality from an index.
 package store

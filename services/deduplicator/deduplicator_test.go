@@ -1,0 +1,97 @@
+package deduplicator
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/store"
+)
+
+// newStore is a store on an in-process FerretDB, as the embedded default runs it.
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	f, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return store.New(client, "intake", f.IDIndexer())
+}
+
+func chunk(n int, rows ...int) *envelope.RecordChunk {
+	ch := &envelope.RecordChunk{Tenant: "t", Import: "imp", Chunk: n}
+	for _, r := range rows {
+		// rows r and r+1000 share a key: the second repeats the first
+		ch.Records = append(ch.Records, envelope.Record{Row: r, Key: fmt.Sprintf("email:%d@x.io", r%1000)})
+	}
+	return ch
+}
+
+func holdersOf(t *testing.T, d *dedup, ch *envelope.RecordChunk) []int {
+	t.Helper()
+	h, err := d.claim(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Two instances sharing the log agree on every holder, a redelivered chunk
+// gets the answer it got the first time (its rows hold their own keys), and
+// an instance that loses the race for a log entry redoes its chunk.
+func TestClaimsAcrossInstancesAndRedelivery(t *testing.T) {
+	s := newStore(t)
+	a := &dedup{store: s, tables: newTables()}
+	b := &dedup{store: s, tables: newTables()}
+
+	if h := holdersOf(t, a, chunk(1, 2, 3, 1002)); fmt.Sprint(h) != "[2 3 2]" {
+		t.Fatalf("chunk 1 on a: %v", h)
+	}
+	// b has never seen the import: it reads a's entry first.
+	if h := holdersOf(t, b, chunk(2, 1003, 4, 1004)); fmt.Sprint(h) != "[3 4 4]" {
+		t.Fatalf("chunk 2 on b: %v", h)
+	}
+	// Redeliveries, on either instance: the same answers.
+	if h := holdersOf(t, b, chunk(1, 2, 3, 1002)); fmt.Sprint(h) != "[2 3 2]" {
+		t.Fatalf("chunk 1 again on b: %v", h)
+	}
+	if h := holdersOf(t, a, chunk(2, 1003, 4, 1004)); fmt.Sprint(h) != "[3 4 4]" {
+		t.Fatalf("chunk 2 again on a: %v", h)
+	}
+
+	// A stale instance: c read the log when it had two entries, then b
+	// appended a third; c's append of entry 3 is taken, so it reads entry 3
+	// and redoes its chunk against it.
+	c := &dedup{store: s, tables: newTables()}
+	holdersOf(t, c, chunk(2, 1003, 4, 1004)) // c now at entry 3
+	if h := holdersOf(t, b, chunk(3, 5)); fmt.Sprint(h) != "[5]" {
+		t.Fatalf("chunk 3 on b: %v", h)
+	}
+	ct := c.tables.get("imp")
+	ct.next = 3 // as if c had read the log just before b appended
+	if h := holdersOf(t, c, chunk(4, 1005, 6)); fmt.Sprint(h) != "[5 6]" {
+		t.Fatalf("chunk 4 on stale c: %v", h)
+	}
+	entries, err := s.ReadClaims(context.Background(), "imp", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 {
+		t.Fatalf("log has %d entries, want 4: %+v", len(entries), entries)
+	}
+	keys, err := s.ClaimedKeys(context.Background(), "imp")
+	if err != nil || len(keys) != 5 {
+		t.Fatalf("claimed keys %v %v, want 5", keys, err)
+	}
+}
