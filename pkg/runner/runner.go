@@ -296,33 +296,118 @@ func (r *Runner) publishMsgs(ctx context.Context, msgs []*nats.Msg) error {
 }
 
 // PublishAll publishes msgs asynchronously and returns once JetStream has
-// stored all of them, or with the first error.
+// stored all of them, or with an error when that did not happen within
+// timeout.
+//
+// A message JetStream did not acknowledge is published again, in the
+// original order, until the timeout: on a cluster a stream's leader can die
+// with messages in flight (their acknowledgement never comes), no server
+// answers while the stream elects a new leader (4 to 9 s), and a client
+// whose server died reconnects to another. Every message Intake publishes
+// carries a Nats-Msg-Id, so JetStream stores it once however often it is
+// sent within the duplicate window. A rejection by the stream itself (a
+// message too large, say) is returned at once.
 func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, timeout time.Duration) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
+	deadline := time.Now().Add(timeout)
+	pause := 100 * time.Millisecond
+	for {
+		left, err := publishOnce(ctx, js, msgs, deadline, timeout)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || ctx.Err() != nil || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		sleep(ctx, pause)
+		pause = min(pause*2, 2*time.Second)
+		msgs = left
+	}
+}
+
+// AckStall is how long PublishAll waits for the next acknowledgement before
+// it takes the messages still unacknowledged for lost and sends them again.
+var AckStall = 5 * time.Second
+
+// errNoAck is a message whose acknowledgement did not come in time.
+var errNoAck = errors.New("no acknowledgement")
+
+// publishOnce publishes msgs and waits for their acknowledgements. On
+// failure it returns the messages not known to be stored, in order, and
+// the first error (the first one retrying cannot cure, if any).
+func publishOnce(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, deadline time.Time, timeout time.Duration) ([]*nats.Msg, error) {
+	var (
+		futures []jetstream.PubAckFuture
+		first   error
+		left    []*nats.Msg
+	)
+	for i, m := range msgs {
 		f, err := js.PublishMsgAsync(m)
 		if err != nil {
-			return fmt.Errorf("publish %s: %w", m.Subject, err)
+			first = fmt.Errorf("publish %s: %w", m.Subject, err)
+			left = msgs[i:]
+			break
 		}
 		futures = append(futures, f)
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+	var failed []*nats.Msg
+	stall := time.NewTimer(AckStall)
+	defer stall.Stop()
+	end := time.NewTimer(time.Until(deadline))
+	defer end.Stop()
+	stalled := false
 	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
-		case <-deadline.C:
-			return fmt.Errorf("publish %s: no acknowledgement within %s", f.Msg().Subject, timeout)
-		case <-ctx.Done():
-			return fmt.Errorf("publish %s: %w", f.Msg().Subject, ctx.Err())
+		var err error
+		if stalled {
+			// Given up waiting: count only what is already acknowledged.
+			select {
+			case <-f.Ok():
+			default:
+				err = errNoAck
+			}
+		} else {
+			select {
+			case <-f.Ok():
+				stall.Reset(AckStall)
+			case err = <-f.Err():
+			case <-stall.C:
+				stalled, err = true, fmt.Errorf("%w within %s", errNoAck, AckStall)
+			case <-end.C:
+				stalled, err = true, fmt.Errorf("%w within %s", errNoAck, timeout)
+			case <-ctx.Done():
+				return nil, fmt.Errorf("publish %s: %w", f.Msg().Subject, ctx.Err())
+			}
+		}
+		if err != nil {
+			failed = append(failed, f.Msg())
+			// Report the first error, or the first that retrying cannot cure.
+			if first == nil || retryable(first) && !retryable(err) {
+				first = fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+			}
 		}
 	}
-	return nil
+	if first == nil {
+		return nil, nil
+	}
+	return append(failed, left...), first
+}
+
+// retryable tells apart what publishing again may cure (no leader yet, a
+// lost connection or acknowledgement) from what it cannot (the stream
+// refused the message, the connection is closed for good).
+func retryable(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code >= 500
+	}
+	switch {
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

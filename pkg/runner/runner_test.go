@@ -291,3 +291,89 @@ func TestShutdownHandsBackUnprocessedMessages(t *testing.T) {
 		t.Fatalf("handled %d of 50 (first runner %d)", n, done)
 	}
 }
+
+func msgsWithIDs(subject func(i int) string, n int) []*nats.Msg {
+	var msgs []*nats.Msg
+	for i := 0; i < n; i++ {
+		m := nats.NewMsg(subject(i))
+		m.Data = []byte(fmt.Sprint(i))
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("m%d", i))
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// While a stream has no leader (a cluster electing one) nothing answers a
+// publish: PublishAll keeps trying until a stream does, within its timeout.
+func TestPublishAllRetriesUntilAStreamAnswers(t *testing.T) {
+	e := setup(t)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		_, _ = e.js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LATE", Subjects: []string{"late.>"}, Duplicates: time.Minute})
+	}()
+	msgs := msgsWithIDs(func(int) string { return "late.x" }, 20)
+	if err := PublishAll(context.Background(), e.js, msgs, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, e.js, "LATE"); n != 20 {
+		t.Fatalf("LATE holds %d messages, want 20", n)
+	}
+}
+
+// A stream leader that dies takes the messages in flight with it: their
+// acknowledgement never comes. PublishAll sends them again; the ones that
+// were stored are not stored twice (Nats-Msg-Id).
+func TestPublishAllResendsLostMessages(t *testing.T) {
+	e := setup(t)
+	defer func(d time.Duration) { AckStall = d }(AckStall)
+	AckStall = 300 * time.Millisecond
+	ctx := context.Background()
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.a"}, Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	// Messages to lost.b reach a subscriber that never answers: lost.
+	nc, err := nats.Connect(e.js.Conn().ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sink, err := nc.Subscribe("lost.b", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	msgs := msgsWithIDs(func(i int) string { return "lost." + string(rune('a'+i%2)) }, 20)
+	// The first half reaches the stream once before: sending it again stores nothing.
+	if err := PublishAll(ctx, e.js, msgs[:10:10], time.Second); err == nil {
+		t.Fatal("half the messages are lost, yet all acknowledged")
+	}
+	go func() {
+		time.Sleep(time.Second)
+		_ = sink.Unsubscribe()
+		_, _ = e.js.UpdateStream(ctx, jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.>"}, Duplicates: time.Minute})
+	}()
+	start := time.Now()
+	if err := PublishAll(ctx, e.js, msgs, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, e.js, "LOST"); n != 20 {
+		t.Fatalf("LOST holds %d messages, want 20 (each once)", n)
+	}
+	t.Logf("stored after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// What the stream refuses is not tried again.
+func TestPublishAllReturnsARefusalAtOnce(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small.>"}, MaxMsgSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	m := nats.NewMsg("small.x")
+	m.Data = []byte("more than ten bytes")
+	err := PublishAll(ctx, e.js, []*nats.Msg{m}, 10*time.Second)
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("want an error at once, got %v after %s", err, time.Since(start))
+	}
+}

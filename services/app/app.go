@@ -260,7 +260,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		if err != nil {
 			return platform.Deps{}, err
 		}
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+		// An acknowledgement that never comes (the stream's leader died with
+		// the message) would hold its slot of the 1024 for good; after the
+		// timeout the slot is freed (runner.PublishAll has sent the message
+		// again by then).
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024), jetstream.WithPublishAsyncTimeout(30*time.Second))
 		if err != nil {
 			nc.Close()
 			return platform.Deps{}, fmt.Errorf("jetstream: %w", err)
