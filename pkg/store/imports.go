@@ -102,6 +102,13 @@ type Summary struct {
 	CreatedAt   time.Time         `bson:"created_at"`
 	UpdatedAt   time.Time         `bson:"updated_at"`
 	CompletedAt *time.Time        `bson:"completed_at,omitempty"`
+
+	// DeadRows are rows a stage gave up on (dead-lettered: still failing
+	// after MaxDeliver attempts, e.g. the database stayed down, or refused
+	// with a permanent error). They are counted failed, and the import ends
+	// failed. DeadReason is the first one's reason.
+	DeadRows   int    `bson:"dead_rows,omitempty"`
+	DeadReason string `bson:"dead_reason,omitempty"`
 }
 
 // GetSummary reads an import's summary.

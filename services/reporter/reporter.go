@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -46,12 +47,20 @@ type Config struct {
 	// DefaultUnsealedTimeout; negative turns the timeout off. Every reporter
 	// instance should be given the same value.
 	UnsealedTimeout time.Duration
-	// SweepEvery is how often the reporter looks for such imports (default a minute).
+	// SweepEvery is how often the reporter looks for such imports (default
+	// DefaultSweepEvery: a quarter of the timeout, at most a minute).
 	SweepEvery time.Duration
 }
 
 // DefaultUnsealedTimeout is Config.UnsealedTimeout when unset.
 const DefaultUnsealedTimeout = time.Hour
+
+// DefaultSweepEvery is Config.SweepEvery when unset: a quarter of the
+// timeout, between a second and a minute, so an import ends within about
+// 1.5 times the timeout of its last progress.
+func DefaultSweepEvery(timeout time.Duration) time.Duration {
+	return min(time.Minute, max(timeout/4, time.Second))
+}
 
 // Run consumes accounting messages until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
@@ -62,9 +71,12 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	rc := cfg.Runner
 	rc.Name = envelope.StageReport
 	if rc.MaxDeliver == 0 {
-		// A summary that cannot be saved (database down) must wait, not be
-		// dropped: keep retrying for a long time before dead-lettering.
-		rc.MaxDeliver = 10000
+		// Accounting is never given up on: a message dead-lettered here
+		// would be rows never counted and an import that never ends. While
+		// the database is down the reporter retries (every 5 s at most,
+		// the longest backoff) for as long as it takes; only a message that
+		// can never be applied (runner.Permanent) is dead-lettered.
+		rc.MaxDeliver = math.MaxInt
 	}
 	rp := &reporter{store: d.Store, metrics: d.Metrics, log: d.Log.With(zap.String("component", envelope.StageReport)), timeout: cfg.UnsealedTimeout}
 	if rp.timeout == 0 {
@@ -73,7 +85,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if rp.timeout > 0 {
 		every := cfg.SweepEvery
 		if every <= 0 {
-			every = time.Minute
+			every = DefaultSweepEvery(rp.timeout)
 		}
 		swept := make(chan struct{})
 		defer func() { <-swept }()
@@ -144,8 +156,12 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 	case sum.Cancelled:
 		sum.Status = store.StatusCancelled
 		sum.Reason = "cancelled: rows written before the cancel stay written, the rest failed"
-	case sum.Reason != "":
+	case sum.Reason != "" || sum.DeadRows > 0:
+		// The source ended early, or a stage gave up on rows (they are
+		// listed failed): either way rows of the file were not imported
+		// for a reason other than their content.
 		sum.Status = store.StatusFailed
+		sum.Reason = joinReasons(sum.Reason, deadReason(sum))
 	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
 		sum.Notice = fmt.Sprintf("replace: nothing was deleted because %d rows failed; fix them and import again", sum.Counts.Failed)
 	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Sum() == sum.Counts.Failed:
@@ -258,6 +274,12 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 				zap.String("stage", acc.Stage), zap.Int("chunk", acc.Chunk))
 			return nil
 		}
+		if slot != acc.Stage { // a dead letter's: every row failed
+			sum.DeadRows += len(acc.Outcomes)
+			if sum.DeadReason == "" && len(acc.Outcomes) > 0 && len(acc.Outcomes[0].Problems) > 0 {
+				sum.DeadReason = acc.Outcomes[0].Problems[0].Message
+			}
+		}
 		var noted []envelope.Outcome
 		for _, o := range acc.Outcomes {
 			if !envelope.ValidResult(o.Result) {
@@ -282,6 +304,29 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 		return runner.Permanent(fmt.Errorf("unknown accounting kind %q (stream sequence %d)", acc.Kind, seq))
 	}
 	return nil
+}
+
+// deadReason says why an import with dead-lettered rows failed ("" if it has none).
+func deadReason(sum *store.Summary) string {
+	if sum.DeadRows == 0 {
+		return ""
+	}
+	rows := "rows were"
+	if sum.DeadRows == 1 {
+		rows = "row was"
+	}
+	return fmt.Sprintf("%d %s given up on after repeated attempts and listed as failed (%s); import them again once the cause is fixed",
+		sum.DeadRows, rows, sum.DeadReason)
+}
+
+func joinReasons(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }
 
 // completionEvent announces a finished import on intake.events; its message
