@@ -492,6 +492,7 @@ func TestKubernetesHelmValues(t *testing.T) {
 		{[]string{"config", "jetstream", "fileStore", "enabled"}, true},
 		{[]string{"config", "jetstream", "fileStore", "pvc", "enabled"}, true},
 		{[]string{"config", "jetstream", "merge", "sync_interval"}, "always"},
+		{[]string{"config", "merge", "max_payload"}, 8 << 20},
 	}
 	for _, c := range checks {
 		if got := dig(v, c.path...); got != c.want {
