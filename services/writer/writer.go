@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/platform"
@@ -36,7 +38,14 @@ const Durable = "writer"
 // Config tunes the writer.
 type Config struct {
 	Runner runner.Config
+	// Workers is how many chunks one instance writes at once (default 2):
+	// while one waits for the database, the next is decoded and prepared,
+	// and the database gets its next command without a round trip's pause.
+	Workers int
 }
+
+// DefaultWorkers is Config.Workers when unset.
+const DefaultWorkers = 2
 
 // Run consumes unique record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
@@ -48,7 +57,15 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	rc.Name = envelope.StageWrite
 	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageWrite)
 	w := &writer{store: d.Store, schemas: d.Schemas}
-	return runner.New(d.JS, cons, rc, w.handle, d.Log).Run(ctx)
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error { return runner.New(d.JS, cons, rc, w.handle, d.Log).Run(gctx) })
+	}
+	return g.Wait()
 }
 
 type writer struct {
