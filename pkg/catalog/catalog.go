@@ -145,6 +145,11 @@ func (c *Catalog) CheckOptions(ctx context.Context, tenant string, opts *envelop
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
+	if s.MatchAny && opts.Mode == envelope.ModeReplace {
+		// replace removes the records an import did not touch; with matching
+		// on any handle that set is not yet tracked.
+		return nil, invalid("mode replace is not available for schema %s (records matched on any handle); use upsert", s.Name)
+	}
 	opts.Key = key
 	return s, nil
 }

@@ -77,6 +77,10 @@ type Record struct {
 	Key    string         `json:"key"`
 	Fields map[string]any `json:"fields"`
 	Clear  []string       `json:"clear,omitempty"` // fields whose cells were empty, with EmptyMeansClear
+	// Handles are every handle of the row when the import matches on any
+	// handle (key "handles"): the deduplicator claims them all and sets Key
+	// to the record they identify.
+	Handles []string `json:"handles,omitempty"`
 }
 
 // Accounting kinds on intake.outcomes.

@@ -121,7 +121,8 @@ func envelopeSpecs() []envelopeSpec {
 						"active": true, "notes": nil, "tags": []any{"vip"},
 						"address": map[string]any{"city": "Oslo"},
 					},
-					Clear: []string{"company"},
+					Clear:   []string{"company"},
+					Handles: []string{"email:ann@example.com"},
 				}},
 			},
 			minimal: RecordChunk{

@@ -87,3 +87,33 @@ func showKey(key string) string {
 	}
 	return f + " " + v
 }
+
+// Identity decides which record a row of a match-any import (persons:
+// matched on any handle) belongs to. owners maps the handles already known
+// to the record that has them. The row belongs to the one record owning
+// any of its handles, or, if none does, to a new record identified by its
+// first handle; unowned are the handles to record as the row's record's.
+// A row whose handles are owned by two records fails: conflict says why.
+func Identity(handles []string, owners map[string]string) (id string, unowned []string, conflict string) {
+	first := map[string]string{} // owner -> the first of the row's handles it owns
+	var order []string
+	for _, h := range handles {
+		o, ok := owners[h]
+		if !ok {
+			unowned = append(unowned, h)
+			continue
+		}
+		if _, seen := first[o]; !seen {
+			first[o] = h
+			order = append(order, o)
+		}
+	}
+	switch len(order) {
+	case 0:
+		return handles[0], unowned, ""
+	case 1:
+		return order[0], unowned, ""
+	}
+	return "", nil, fmt.Sprintf("the handles belong to different records: %s to the record of %s, %s to the record of %s",
+		showKey(first[order[0]]), showKey(order[0]), showKey(first[order[1]]), showKey(order[1]))
+}

@@ -102,14 +102,13 @@ func TestEntitySchemas(t *testing.T) {
 			},
 			{
 				header: []string{"slashid:emails", "slashid:phone_numbers", "slashid:usernames", "slashid:region", "slashid:attributes"},
-				key:    "usernames",
+				key:    "handles",
 				row:    []string{"bob@, carl@example.com", "4155552671", "", "mars", `["x"]`},
 				wantErr: []string{
 					"emails: 'bob@' is not a valid email address",
 					"phone_numbers: '4155552671' is not a valid phone number (write it in international format with + and the country code, e.g. +14155552671)",
 					"region: 'mars' is not one of us-iowa, europe-belgium, asia-japan, europe-england, australia-sydney",
 					`attributes: '["x"]' is not a JSON object (expected e.g. {"end_user_read_write": {"nickname": "Annie"}})`,
-					"usernames: required as the reconciliation key of this import",
 				},
 			},
 		},
@@ -260,6 +259,20 @@ func TestEntityKeys(t *testing.T) {
 	}
 	if got := Key("usernames", rec); got != "usernames:ann" {
 		t.Errorf("Key = %q", got)
+	}
+	// Persons match on any handle: every item of every key field, in order.
+	rec2, errs := p.Validate(hm, []string{"Ann@example.com,ann@work.example", "ann"}, AnyHandle)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := p.Handles(rec2); !reflect.DeepEqual(got, []string{"emails:ann@example.com", "emails:ann@work.example", "usernames:ann"}) {
+		t.Errorf("Handles = %q", got)
+	}
+	if k, err := p.ResolveKey(""); err != nil || k != AnyHandle {
+		t.Errorf("persons default key = %q, %v", k, err)
+	}
+	if _, err := p.ResolveKey("emails"); err == nil {
+		t.Error("a single-field key was accepted for a schema matched on any handle")
 	}
 	// After JSON the list is []any: same keys.
 	data, _ := json.Marshal(rec)

@@ -127,12 +127,16 @@ func (f *Field) Header() string {
 
 // Schema is an entity schema.
 type Schema struct {
-	Name           string     `json:"name"`
-	Description    string     `json:"description,omitempty"`
-	Fields         []Field    `json:"fields"`
-	AtLeastOneOf   [][]string `json:"at_least_one_of,omitempty"`
-	Keys           []string   `json:"keys"`                      // fields allowed as reconciliation key; the first is the default
-	UnknownHeaders string     `json:"unknown_headers,omitempty"` // ignore (default) or error
+	Name         string     `json:"name"`
+	Description  string     `json:"description,omitempty"`
+	Fields       []Field    `json:"fields"`
+	AtLeastOneOf [][]string `json:"at_least_one_of,omitempty"`
+	Keys         []string   `json:"keys"` // fields allowed as reconciliation key; the first is the default
+	// MatchAny makes the keys handles: a record is matched if any item of any
+	// key field matches (persons: emails, phone numbers, usernames). Imports
+	// of such a schema use the key AnyHandle, never a single field.
+	MatchAny       bool   `json:"match_any,omitempty"`
+	UnknownHeaders string `json:"unknown_headers,omitempty"` // ignore (default) or error
 
 	byName  map[string]int
 	lookup  map[string]int // normalised header -> field index
@@ -322,6 +326,13 @@ func (s *Schema) Headers() []string {
 // after NormalizeHeader ("mobileNumber" and "Mobile Number" both resolve to
 // mobile_number).
 func (s *Schema) ResolveKey(requested string) (string, error) {
+	if s.MatchAny {
+		if r := strings.TrimSpace(requested); r != "" && r != AnyHandle {
+			return "", fmt.Errorf("key %q is not allowed for schema %s: a record is matched on any of its handles (%s); leave key empty or use %q",
+				requested, s.Name, strings.Join(s.Keys, ", "), AnyHandle)
+		}
+		return AnyHandle, nil
+	}
 	if strings.TrimSpace(requested) == "" {
 		return s.Keys[0], nil
 	}
@@ -542,6 +553,26 @@ func Key(keyField string, rec map[string]any) string {
 		return ks[0]
 	}
 	return keyField + ":" + fmt.Sprint(rec[keyField])
+}
+
+// AnyHandle is the reconciliation key of an import whose schema matches on
+// any handle (Schema.MatchAny).
+const AnyHandle = "handles"
+
+// Handles returns every handle of a valid record of a MatchAny schema, in
+// key-field order then item order ("emails:ann@example.com",
+// "phone_numbers:+14155552671", "usernames:ann"); the first is the record's
+// identity when it creates a record.
+func (s *Schema) Handles(rec map[string]any) []string {
+	var out []string
+	for _, k := range s.Keys {
+		for _, h := range Keys(k, rec) {
+			if _, v, _ := strings.Cut(h, ":"); v != "" {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 // Keys returns every reconciliation key of a valid record: one per item of

@@ -8,7 +8,8 @@
 //   - <db>:         imports (summaries), import_rows (row outcomes, one
 //     document per outcome chunk)
 //   - <db>_records: one collection per tenant and entity, records.<tenant>.<schema>,
-//     with _id = reconciliation key ("email:ann@example.com")
+//     with _id = reconciliation key ("email:ann@example.com"); for schemas matched on
+//     any handle, handles.<tenant>.<schema> (_id = handle, record = the owner's _id)
 //   - <db>_dedup:   claims.<import>, the import's claim log (one document per
 //     chunk: the keys it claimed first and their rows), dropped when the import ends
 //

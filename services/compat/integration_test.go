@@ -112,6 +112,7 @@ const realPersons = `"slashid:emails","slashid:phone_numbers","slashid:usernames
 "bob@example.com","","","mars","",""
 "ANN@example.com","","","","",""
 "","+14155550100","carl","","",""
+"","","carl","","",""
 "=HYPERLINK(""http://evil"")","","","","",""
 "dee@example.com","","","us-iowa","","{""end_user_read_only"":{""tier"":""gold""}}"
 `
@@ -133,30 +134,31 @@ func TestRealPersons(t *testing.T) {
 	wantCSV := "slashid:emails,slashid:phone_numbers,slashid:usernames,slashid:region,slashid:groups,slashid:attributes,reason\r\n" +
 		"bob@example.com,,,mars,,,\"region: 'mars' is not one of us-iowa, europe-belgium, asia-japan, europe-england, australia-sydney\"\r\n" +
 		"ANN@example.com,,,,,,duplicate of row 2 (same emails ann@example.com)\r\n" +
-		",+14155550100,carl,,,,emails: required as the reconciliation key of this import\r\n" +
+		",,carl,,,,duplicate of row 5 (same usernames carl)\r\n" +
 		"\"'=HYPERLINK(\"\"http://evil\"\")\",,,,,,\"emails: '=HYPERLINK(\"\"http://evil\"\")' is not a valid email address\"\r\n"
 	want := func(ok, failed int) string {
 		return js(map[string]any{
-			"meta":   map[string]any{"pagination": map[string]any{"limit": 0, "offset": 0, "total_count": 6}},
+			"meta":   map[string]any{"pagination": map[string]any{"limit": 0, "offset": 0, "total_count": 7}},
 			"errors": []any{},
 			"result": map[string]any{"successful_imports": ok, "failed_imports": failed, "failed_csv": wantCSV},
 		})
 	}
-	expect(t, r, 200, want(2, 4))
+	expect(t, r, 200, want(3, 4))
 	recs := s.records(t, orgReal, "persons")
 	ann := recs["emails:ann@example.com"]
-	if len(recs) != 2 || ann == nil || js(ann["groups"]) != `["Admin","Editor"]` || js(ann["attributes"]) != `{"end_user_read_write":{"nickname":"Annie"}}` {
+	// carl has no email: a phone number and a username are handles too.
+	if len(recs) != 3 || recs["phone_numbers:+14155550100"] == nil || ann == nil || js(ann["groups"]) != `["Admin","Editor"]` || js(ann["attributes"]) != `{"end_user_read_write":{"nickname":"Annie"}}` {
 		t.Fatalf("records %v", recs)
 	}
-	// Again: the two persons are already as the file has them (successful),
+	// Again: the three persons are already as the file has them (successful),
 	// the same four rows fail for the same reasons.
 	r = post(t, base+"/persons/bulk-import", creds, file("persons", "persons.csv", realPersons))
-	expect(t, r, 200, want(2, 4))
+	expect(t, r, 200, want(3, 4))
 
 	// Over the organization's plan: 402, nothing imported.
 	small := withHeaders(bearer(jwt(t, orgSmall, "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": orgSmall})
 	r = post(t, base+"/persons/bulk-import", small, file("persons", "persons.csv", realPersons))
-	expect(t, r, 402, personsErr(402, "Pricing Tier Violation: the file has 6 persons; the organization's plan allows at most 3 per import"))
+	expect(t, r, 402, personsErr(402, "Pricing Tier Violation: the file has 7 persons; the organization's plan allows at most 3 per import"))
 	if n := s.imports(t, orgSmall); n != 0 {
 		t.Fatalf("%d imports for a refused file", n)
 	}

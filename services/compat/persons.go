@@ -106,7 +106,7 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
 		Tenant: org, Source: fh.Filename, Body: bytes.NewReader(data),
-		Options: envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert, Key: r.URL.Query().Get("key")},
+		Options: envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}, // matched on any handle
 		File:    fileOpts,
 	})
 	if err != nil {

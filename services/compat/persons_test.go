@@ -74,16 +74,6 @@ func TestPersonsAllSucceeded(t *testing.T) {
 	}
 }
 
-// The reconciliation handle may be chosen with ?key= (an Intake extension).
-func TestPersonsKey(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 1, Processed: 1, Created: 1}}
-	base, creds := personsServer(t, imp, nil)
-	expect(t, post(t, base+"/persons/bulk-import?key=phone_numbers", creds, file("persons", "p.csv", "slashid:phone_numbers\n+14155552671\n")), 200, "")
-	if req, _ := imp.last(t); req.Options.Key != "phone_numbers" {
-		t.Fatalf("key %q", req.Options.Key)
-	}
-}
-
 func TestPersonsPricingTier(t *testing.T) {
 	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 3, Processed: 3, Created: 3}}
 	limits := map[string]int{"acme": 2, "big": 0}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
@@ -73,15 +74,17 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 		outcomes []envelope.Outcome
 	)
 	for i, r := range ch.Records {
-		if holders[i] == r.Row {
-			unique = append(unique, r)
+		if o, dup := duplicate(r, keysOf(r), holders[i]); dup {
+			outcomes = append(outcomes, o)
 			continue
 		}
-		field, value, _ := strings.Cut(r.Key, ":")
-		outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Skipped, Problems: []envelope.Problem{{
-			Field: field, Message: fmt.Sprintf("duplicate of row %d (same %s %s)", holders[i], field, value),
-		}}})
+		unique = append(unique, r)
 	}
+	unique, conflicts, err := d.identify(ctx, &ch, unique)
+	if err != nil {
+		return nil, err
+	}
+	outcomes = append(outcomes, conflicts...)
 	var outs []runner.Output
 	if len(unique) > 0 {
 		out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
@@ -101,14 +104,121 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	return outs, nil
 }
 
-// claim returns, for every record of the chunk, the row that holds its key:
-// the row itself when it is the first, else the earlier row.
-func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([]int, error) {
+// keysOf are the keys a record claims: its handles when the import matches
+// on any handle, else its one key.
+func keysOf(r envelope.Record) []string {
+	if len(r.Handles) > 0 {
+		return r.Handles
+	}
+	return []string{r.Key}
+}
+
+// duplicate decides a row from the holders of its keys: the row goes on if
+// it holds them all; it is skipped as a duplicate if one earlier row holds
+// them all; it fails as a conflict if it shares only some handles with
+// another row (the later of two rows claiming a handle is the one reported).
+func duplicate(r envelope.Record, keys []string, holders []int) (envelope.Outcome, bool) {
+	other, conflictAt, same := 0, -1, true
+	for i, h := range holders {
+		switch {
+		case h == r.Row:
+			same = false
+		case other == 0:
+			other, conflictAt = h, i
+		case h != other:
+			same = false
+		}
+	}
+	if other == 0 {
+		return envelope.Outcome{}, false
+	}
+	field, value, _ := strings.Cut(keys[conflictAt], ":")
+	if same {
+		return envelope.Outcome{Row: r.Row, Result: envelope.Skipped, Problems: []envelope.Problem{{
+			Field: field, Message: fmt.Sprintf("duplicate of row %d (same %s %s)", other, field, value),
+		}}}, true
+	}
+	return envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
+		Field: field, Message: fmt.Sprintf("conflict: %s %s is also in row %d, with other handles", field, value, other),
+	}}}, true
+}
+
+// identify matches each row of a match-any import to the record owning
+// any of its handles (or a new one identified by its first handle), sets
+// the row's Key to that record, and records its new handles as that
+// record's. Rows whose handles belong to two records fail. Because one
+// chunk is de-duplicated at a time, handle ownership is decided in one
+// place: two imports can never give one handle to two records.
+func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk, recs []envelope.Record) ([]envelope.Record, []envelope.Outcome, error) {
+	var handles []string
+	for _, r := range recs {
+		handles = append(handles, r.Handles...)
+	}
+	if len(handles) == 0 {
+		return recs, nil, nil
+	}
+	owners, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, handles)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		kept      []envelope.Record
+		conflicts []envelope.Outcome
+		add       []store.Handle
+	)
+	for _, r := range recs {
+		if len(r.Handles) == 0 {
+			kept = append(kept, r)
+			continue
+		}
+		id, unowned, conflict := reconcile.Identity(r.Handles, owners)
+		if conflict != "" {
+			conflicts = append(conflicts, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: conflict}}})
+			continue
+		}
+		r.Key = id
+		kept = append(kept, r)
+		for _, h := range unowned {
+			add = append(add, store.Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+		}
+	}
+	if ch.Options.DryRun || len(add) == 0 {
+		return kept, conflicts, nil // a dry run records nothing
+	}
+	taken, err := d.store.AddHandles(ctx, ch.Tenant, ch.Options.Schema, add)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(taken) > 0 {
+		// Only this stage adds handles, one chunk at a time, and it read them
+		// just now: a taken handle means another instance is working on the
+		// same chunk. Check that it decided the same; if not, start over.
+		var ids []string
+		for i := range taken {
+			ids = append(ids, add[i].ID)
+		}
+		now, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range taken {
+			if now[add[i].ID] != add[i].Record {
+				return nil, nil, fmt.Errorf("handle %s was given to record %s while this chunk gave it to %s; redoing the chunk", add[i].ID, now[add[i].ID], add[i].Record)
+			}
+		}
+	}
+	return kept, conflicts, nil
+}
+
+// claim returns, for every record of the chunk, the rows that hold its
+// keys: the row itself for a key it is the first to have, else the
+// earlier row.
+func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, error) {
 	t := d.tables.get(ch.Import)
-	keys := make([]string, len(ch.Records))
+	keys := make([][]string, len(ch.Records))
 	rows := make([]int, len(ch.Records))
 	for i, r := range ch.Records {
-		keys[i], rows[i] = r.Key, r.Row
+		keys[i], rows[i] = keysOf(r), r.Row
 	}
 	for attempt := 0; attempt < appendAttempts; attempt++ {
 		entries, err := d.store.ReadClaims(ctx, ch.Import, t.next)
@@ -194,25 +304,28 @@ func (t *table) apply(e store.ClaimEntry) {
 	t.next = e.Seq + 1
 }
 
-// resolve finds each row's holder without changing the table, and returns
-// the claims that are new (to be logged, then applied).
-func (t *table) resolve(keys []string, rows []int) (holders []int, fresh store.ClaimEntry) {
-	holders = make([]int, len(keys))
+// resolve finds the holder of each key of each row without changing the
+// table, and returns the claims that are new (to be logged, then applied).
+func (t *table) resolve(keys [][]string, rows []int) (holders [][]int, fresh store.ClaimEntry) {
+	holders = make([][]int, len(keys))
 	inChunk := map[keyHash]int{}
-	for i, k := range keys {
-		h := t.hash(k)
-		if row, ok := t.holder[h]; ok {
-			holders[i] = row
-			continue
+	for i, ks := range keys {
+		holders[i] = make([]int, len(ks))
+		for j, k := range ks {
+			h := t.hash(k)
+			if row, ok := t.holder[h]; ok {
+				holders[i][j] = row
+				continue
+			}
+			if row, ok := inChunk[h]; ok {
+				holders[i][j] = row
+				continue
+			}
+			inChunk[h] = rows[i]
+			holders[i][j] = rows[i]
+			fresh.Keys = append(fresh.Keys, k)
+			fresh.Rows = append(fresh.Rows, rows[i])
 		}
-		if row, ok := inChunk[h]; ok {
-			holders[i] = row
-			continue
-		}
-		inChunk[h] = rows[i]
-		holders[i] = rows[i]
-		fresh.Keys = append(fresh.Keys, k)
-		fresh.Rows = append(fresh.Rows, rows[i])
 	}
 	return holders, fresh
 }

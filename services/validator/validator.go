@@ -119,7 +119,20 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 			outcomes = append(outcomes, o)
 			continue
 		}
-		records = append(records, envelope.Record{Row: r.Row, Key: schema.Key(keyField, rec), Fields: rec, Clear: emptied(columns, r.Cells, rec)})
+		rc := envelope.Record{Row: r.Row, Fields: rec, Clear: emptied(columns, r.Cells, rec)}
+		if keyField == schema.AnyHandle {
+			rc.Handles = s.Handles(rec)
+			if len(rc.Handles) == 0 {
+				outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
+					Message: fmt.Sprintf("no handle: a row needs at least one of %s", strings.Join(s.Keys, ", ")),
+				}}})
+				continue
+			}
+			rc.Key = rc.Handles[0] // the identity of a new record; the deduplicator may match an existing one
+		} else {
+			rc.Key = schema.Key(keyField, rec)
+		}
+		records = append(records, rc)
 	}
 	return records, outcomes
 }
