@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -159,10 +160,20 @@ func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]
 
 // RowDoc is one outcome chunk's notes: the rows that were skipped or failed, with why.
 type RowDoc struct {
-	ID     string             `bson:"_id"`
-	Import string             `bson:"import"`
-	Tenant string             `bson:"tenant"`
-	Rows   []envelope.Outcome `bson:"rows"`
+	ID     string
+	Import string
+	Tenant string
+	Rows   []envelope.Outcome
+}
+
+// rowDoc is a RowDoc as stored: the notes as one JSON text, not an array of
+// sub-documents, which FerretDB converts field by field (a re-import whose
+// rows are mostly "unchanged" notes every one of them).
+type rowDoc struct {
+	ID     string `bson:"_id"`
+	Import string `bson:"import"`
+	Tenant string `bson:"tenant"`
+	Notes  string `bson:"notes"`
 }
 
 // InsertRowDoc stores a chunk's row notes once; a second insert of the same
@@ -172,7 +183,11 @@ func (s *Store) InsertRowDoc(ctx context.Context, d RowDoc) error {
 	if err != nil {
 		return err
 	}
-	_, err = insertMany(ctx, c, []any{d})
+	notes, err := json.Marshal(d.Rows)
+	if err != nil {
+		return fmt.Errorf("row notes of %s: %w", d.ID, err)
+	}
+	_, err = insertMany(ctx, c, []any{rowDoc{ID: d.ID, Import: d.Import, Tenant: d.Tenant, Notes: string(notes)}})
 	return err
 }
 
@@ -185,7 +200,7 @@ func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]en
 	}
 	var out []envelope.Outcome
 	for _, id := range sum.RowDocs {
-		var d RowDoc
+		var d rowDoc
 		found, err := findByID(ctx, c, id, &d)
 		if err != nil {
 			return nil, err
@@ -193,7 +208,11 @@ func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]en
 		if !found {
 			continue
 		}
-		for _, o := range d.Rows {
+		var rows []envelope.Outcome
+		if err := json.Unmarshal([]byte(d.Notes), &rows); err != nil {
+			return nil, fmt.Errorf("row notes %s: %w", id, err)
+		}
+		for _, o := range rows {
 			if result == "" || o.Result == result {
 				out = append(out, o)
 			}

@@ -125,15 +125,17 @@ func checkImport(t *testing.T, s *system, id string, f contactsFile, v ingest.Im
 		if !ok {
 			t.Fatalf("record %s missing", id)
 		}
-		stamp := asM(got["_intake"])
-		if stamp["import"] != v.ID {
-			t.Fatalf("record %s: stamped by import %v, want %s", id, stamp["import"], v.ID)
+		stamp := stampOf(got)
+		if stamp.Import != v.ID || stamp.CreatedImport != v.ID {
+			t.Fatalf("record %s: stamped by import %+v, want %s", id, stamp, v.ID)
 		}
-		if fmt.Sprint(stamp["row"]) != fmt.Sprint(f.firstRow[id]) {
-			t.Fatalf("record %s: written by row %v, want %d", id, stamp["row"], f.firstRow[id])
+		if stamp.Row != f.firstRow[id] || stamp.CreatedRow != f.firstRow[id] {
+			t.Fatalf("record %s: written by row %+v, want %d", id, stamp, f.firstRow[id])
 		}
-		delete(got, "_id")
-		delete(got, "_intake")
+		if _, ok := got["_intake_created_at"].(bson.DateTime); !ok {
+			t.Fatalf("record %s: no creation time: %v", id, got)
+		}
+		got = withoutStamp(got)
 		if !reflect.DeepEqual(map[string]any(got), map[string]any(want)) {
 			t.Fatalf("record %s = %v, want %v", id, got, want)
 		}
@@ -190,8 +192,8 @@ func TestImportEndToEnd(t *testing.T) {
 				if docs[id]["name"] != want["name"] {
 					t.Fatalf("record %s name = %v, want %v", id, docs[id]["name"], want["name"])
 				}
-				stamp := asM(docs[id]["_intake"])
-				if stamp["created_import"] == stamp["import"] {
+				stamp := stampOf(docs[id])
+				if stamp.CreatedImport == stamp.Import {
 					t.Fatalf("record %s: update must keep who created it: %v", id, stamp)
 				}
 			}

@@ -407,15 +407,14 @@ func (s *system) record(t *testing.T, tenant, schemaName, id string) bson.M {
 }
 
 // wantRecord asserts a record's fields are exactly want, besides _id and
-// _intake, and that _intake is the importer's own stamp.
+// the importer's _intake_* fields, and that those are the importer's own stamp.
 func wantRecord(t *testing.T, s *system, schemaName, id string, v ingest.ImportView, want bson.M) {
 	t.Helper()
 	doc := s.record(t, "default", schemaName, id)
-	if stamp := asM(doc["_intake"]); stamp["import"] != v.ID {
-		t.Errorf("record %s: _intake %v is not the importer's stamp", id, doc["_intake"])
+	if stamp := stampOf(doc); stamp.Import != v.ID {
+		t.Errorf("record %s: stamp %+v is not the importer's", id, stamp)
 	}
-	delete(doc, "_id")
-	delete(doc, "_intake")
+	doc = withoutStamp(doc)
 	got, _ := json.Marshal(doc)
 	exp, _ := json.Marshal(want)
 	if string(got) != string(exp) {
@@ -612,13 +611,13 @@ func hostileCases() []hostileCase {
 		{name: "1,000,000 empty lines", gen: genEmptyLines, send: "empty_lines_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
 			why: "blank lines are skipped but keep their numbers: the one row is row 1,000,002",
 			check: func(t *testing.T, s *system, v ingest.ImportView) {
-				if row := asM(s.record(t, "default", "contacts", "email:el1@hostile.test")["_intake"])["row"]; fmt.Sprint(row) != "1000002" {
+				if row := stampOf(s.record(t, "default", "contacts", "email:el1@hostile.test")).Row; row != 1000002 {
 					t.Errorf("the row after a million blank lines is row %v, want 1000002", row)
 				}
 			}},
 		{name: "1,000,000 rows of empty cells", gen: genEmptyCellRows, send: "empty_cells_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
 			check: func(t *testing.T, s *system, v ingest.ImportView) {
-				if row := asM(s.record(t, "default", "contacts", "email:ec1@hostile.test")["_intake"])["row"]; fmt.Sprint(row) != "1000002" {
+				if row := stampOf(s.record(t, "default", "contacts", "email:ec1@hostile.test")).Row; row != 1000002 {
 					t.Errorf("the row after a million empty rows is row %v, want 1000002", row)
 				}
 			}},
@@ -666,7 +665,7 @@ func hostileCases() []hostileCase {
 			heapMiB:  512},
 		{name: "XLSX with 1,000,000 empty rows", gen: genXLSXEmptyRows, send: "empty_rows_1m.xlsx", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
 			check: func(t *testing.T, s *system, v ingest.ImportView) {
-				if row := asM(s.record(t, "default", "contacts", "email:xe1@hostile.test")["_intake"])["row"]; fmt.Sprint(row) != "1000002" {
+				if row := stampOf(s.record(t, "default", "contacts", "email:xe1@hostile.test")).Row; row != 1000002 {
 					t.Errorf("the row after a million empty sheet rows is row %v, want 1000002", row)
 				}
 			}},

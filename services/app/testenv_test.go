@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +195,39 @@ func (s *system) getInto(path string, out any) {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}
+}
+
+// recordStamp is what a stored record says about the rows that wrote it.
+type recordStamp struct {
+	Import, CreatedImport string
+	Row, CreatedRow       int
+}
+
+// stampOf reads a record's stamp fields ("_intake_last", "_intake_created":
+// "<import>/<row>").
+func stampOf(doc bson.M) recordStamp {
+	split := func(v any) (string, int) {
+		s, _ := v.(string)
+		i := strings.LastIndexByte(s, '/')
+		if i < 0 {
+			return "", 0
+		}
+		n, _ := strconv.Atoi(s[i+1:])
+		return s[:i], n
+	}
+	var st recordStamp
+	st.Import, st.Row = split(doc["_intake_last"])
+	st.CreatedImport, st.CreatedRow = split(doc["_intake_created"])
+	return st
+}
+
+// withoutStamp removes _id and the importer's own fields, leaving the
+// record's data.
+func withoutStamp(doc bson.M) bson.M {
+	for k := range doc {
+		if k == "_id" || strings.HasPrefix(k, "_intake_") {
+			delete(doc, k)
+		}
+	}
+	return doc
 }
