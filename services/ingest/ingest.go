@@ -111,7 +111,10 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+		// Requests still running after the grace period (a long ?wait=, a
+		// profile being taken) are cut; that is the point of the grace.
+		log.Warn("http requests still running at shutdown were cut", zap.String("addr", ln.Addr().String()), zap.Duration("grace", grace), zap.Error(err))
+		_ = srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http: %w", err)
