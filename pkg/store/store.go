@@ -101,11 +101,26 @@ func insertMany(ctx context.Context, c *mongo.Collection, docs []any) (map[int]b
 	}
 	for _, we := range bwe.WriteErrors {
 		if !IsDuplicateKey(we.Code) {
-			return nil, fmt.Errorf("insert into %s: document %d: %w", c.Name(), we.Index, err)
+			// This document's own error: the exception's text lists only the
+			// first errors of the batch, mostly duplicate keys on a retry.
+			return nil, fmt.Errorf("insert into %s: document %d%s: %w", c.Name(), we.Index, idOf(docs, we.Index), we)
 		}
 		dups[we.Index] = true
 	}
 	return dups, nil
+}
+
+// idOf names the _id of docs[i] when it has a plain one, for errors.
+func idOf(docs []any, i int) string {
+	if i < 0 || i >= len(docs) {
+		return ""
+	}
+	if d, ok := docs[i].(bson.M); ok {
+		if id, ok := d["_id"].(string); ok {
+			return fmt.Sprintf(" (_id %s)", id)
+		}
+	}
+	return ""
 }
 
 // findByID decodes the document with _id id into out; found is false if there is none.
