@@ -16,6 +16,7 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.times = shortTiming
 	passed, failed := runAll(context.Background(), e, 1, 6000, "", rand.New(rand.NewPCG(1, 2)), t.Logf)
 	if failed > 0 || passed != len(scenarios) {
 		t.Fatalf("%d passed, %d failed", passed, failed)

@@ -1,5 +1,528 @@
 package main
 
-// faultScenarios break something other than a process: the database, the
-// data, the consumers' pace.
-var faultScenarios = []scenario{}
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// faultScenarios break something other than a process of the pipeline's
+// workers: an upload's connection, the database, the data, the consumers'
+// pace. Every one runs imports of several tenants at once.
+var faultScenarios = []scenario{
+	{"kill -9 ingest during an upload (body still streaming), restart it", killIngestMidUpload},
+	{"database (intake ferretdb) killed -9 mid-import, restarted on its data within the retries", databaseOutage},
+	{"database (intake ferretdb) killed -9 mid-import, down past the retries", databaseOutagePastRetries},
+	{"poison chunk: a value FerretDB refuses on every attempt, dead-lettered", poisonChunk},
+	{"backpressure: writer stopped during a large upload, ingest memory bounded", backpressure},
+}
+
+// workers is the group of targets that runs beside a separate ingest.
+const workers = "validator,deduplicator,writer,reporter"
+
+// cutOff is an upload that ingest's death cuts off.
+type cutOff struct {
+	t  tenant
+	c  contacts
+	up *heldUpload
+}
+
+// killIngestMidUpload kills ingest while two uploads are still streaming
+// their bodies and two other imports, accepted before, are in flight in the
+// workers. Invariants: the cut-off requests fail; the accepted imports are
+// exact; an import a cut-off upload left behind (visible in GET
+// /v1/imports) ends failed, "never sealed", within about 1.5 times
+// --unsealed-timeout, having counted only rows that were sent, each once and
+// rightly; uploading the same file again completes exactly (the rows whose
+// records the cut-off import created are skipped "unchanged").
+func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	// The cut-off files have at least 10,000 rows and small chunks, so that
+	// ingest has published several bursts (64 messages each) of them
+	// before the kill: it reads ahead some 150 KB of a body.
+	cutRows := max(rows, 10_000)
+	chunk := min(max(cutRows/400, 10), 500)
+	// The workers run NATS and FerretDB embedded: the files uploaded again
+	// are re-imports, whose reads of existing records by _id need the
+	// embedded mode's index (a separate FerretDB scans its table for each).
+	s, err := startSplit(ctx, e, splitConfig{
+		groups:   []string{workers, "ingest"},
+		embedded: true,
+		flags: map[string][]string{
+			"ingest": {"--chunk-size", strconv.Itoa(chunk)},
+			workers:  {"--unsealed-timeout", e.times.unsealed.String()},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	acme, globex, initech := s.tenants[0], s.tenants[1], s.tenants[2]
+	cuts := []*cutOff{{t: acme, c: makeContacts(cutRows, "hac")}, {t: globex, c: makeContacts(cutRows, "hgl")}}
+	for _, h := range cuts {
+		h.up = holdUpload(s.base, h.t, h.c, int(float64(len(h.c.csv))*(0.6+0.3*rng.Float64())))
+	}
+	jobs := []*job{{t: globex, c: makeContacts(rows/2, "wgl")}, {t: initech, c: makeContacts(rows/2, "win")}}
+	if err := uploadJobs(s.base, jobs); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, j := range jobs {
+		known[j.id] = true
+	}
+	// Kill once the cut-off imports are listed (their rows are flowing), or
+	// regardless after 15 s: an upload that left nothing visible is fine too.
+	visible := waitFor(ctx, "the cut-off uploads' imports to be listed", 15*time.Second, func() error {
+		for _, h := range cuts {
+			ids, err := otherImports(s.base, h.t, known)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return fmt.Errorf("none yet for %s", h.t.name)
+			}
+		}
+		return nil
+	})
+	d := time.Duration(rng.Int64N(int64(500 * time.Millisecond)))
+	time.Sleep(d)
+	s.procs["ingest"].kill9()
+	say("killed ingest %s after the cut-off uploads' imports were listed (%v), with %d and %d rows of %d and %d sent, 2 accepted imports in flight; restarting",
+		d.Round(time.Millisecond), visible == nil, cuts[0].up.rows, cuts[1].up.rows, cuts[0].c.total, cuts[1].c.total)
+	for _, h := range cuts {
+		// The client stops sending (Go's client returns only once its body
+		// writer is done), and its request must have failed.
+		close(h.up.release)
+		select {
+		case err := <-h.up.ended:
+			if err == nil {
+				return fmt.Errorf("the cut-off upload for %s was accepted", h.t.name)
+			}
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("the cut-off upload for %s did not end within 30 s of ingest's death", h.t.name)
+		}
+	}
+	restarted := time.Now()
+	if err := s.procs["ingest"].run(); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, s.base+"/readyz"); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if _, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{}); err != nil {
+			return fmt.Errorf("accepted import %s of %s: %w", j.c.tag, j.t.name, err)
+		}
+	}
+	// The imports the cut-off uploads left end failed in bounded time,
+	// having counted only what was sent, each row once.
+	deadline := restarted.Add(2*e.times.unsealed + 30*time.Second)
+	existing := make([]map[string]bool, len(cuts))
+	for i, h := range cuts {
+		ids, err := otherImports(s.base, h.t, known)
+		if err != nil {
+			return err
+		}
+		existing[i] = map[string]bool{}
+		switch len(ids) {
+		case 0:
+			say("the cut-off upload of %s left no import", h.t.name)
+			continue
+		case 1:
+		default:
+			return fmt.Errorf("one cut-off upload for %s left %d imports: %v", h.t.name, len(ids), ids)
+		}
+		created, sum, err := checkPartial(ctx, s.base, s.mongoURI, h.t, ids[0], h.c, h.up.rows, time.Until(deadline))
+		if err != nil {
+			return err
+		}
+		say("cut-off import of %s: %d of %d rows sent, %d accounted for (%d created), ended %s %s after the restart: %s",
+			h.t.name, h.up.rows, h.c.total, sum.Processed, sum.Created, sum.Status, time.Since(restarted).Round(time.Second), sum.Reason)
+		existing[i] = created
+	}
+	// Uploaded again, the files import exactly.
+	all := append([]*job(nil), jobs...)
+	var again []*job
+	for _, h := range cuts {
+		again = append(again, &job{t: h.t, c: h.c})
+	}
+	if err := uploadJobs(s.base, again); err != nil {
+		return fmt.Errorf("uploading the cut-off files again: %w", err)
+	}
+	for i, j := range again {
+		if _, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{existing: existing[i]}); err != nil {
+			return fmt.Errorf("the cut-off file of %s uploaded again: %w", j.t.name, err)
+		}
+	}
+	all = append(all, again...)
+	if err := checkIsolation(ctx, s.base, s.mongoURI, all); err != nil {
+		return err
+	}
+	return s.alive()
+}
+
+// otherImports lists a tenant's imports not in known.
+func otherImports(base string, t tenant, known map[string]bool) ([]string, error) {
+	var list struct{ Imports []summary }
+	if err := getJSONAs(base+"/v1/imports?limit=1000", t.key, &list); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range list.Imports {
+		if !known[s.ID] {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, nil
+}
+
+// databaseOutage kills the database (the `intake ferretdb` process) with
+// SIGKILL while imports of three tenants are in flight and restarts it on
+// the same data directory after e.times.outage (15 s in `make chaos`):
+// every stage retries with backoff and every import completes exactly.
+//
+// Why kill -9 and not SIGSTOP: a killed database refuses connections, so
+// every operation fails (in-flight ones at once, the next ones after the
+// driver's server selection timeout) and the retries with backoff are what
+// is exercised, as is SQLite's recovery of a database killed mid-write. A
+// stopped one keeps its connections open and answers nothing: operations
+// hang until the handler's timeout instead of failing, which tests less of
+// what the issue asks (and the same retries afterwards).
+func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	// A 2 s server selection timeout (the driver's default is 30 s) makes
+	// each attempt fail within 2 s while the database is down.
+	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", workers}, dbOptions: "serverSelectionTimeoutMS=2000"})
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	jobs := jobsFor(s.tenants, rows/2, "o")
+	if err := uploadJobs(s.base, jobs); err != nil {
+		return err
+	}
+	d := killAt(rng, rows/2)
+	time.Sleep(d)
+	busy := processing(s.base, jobs)
+	s.db.kill9()
+	say("killed the database %s after %d imports of %d tenants were accepted (%d still processing); down for %s",
+		d.Round(time.Millisecond), len(jobs), len(s.tenants), busy, e.times.outage)
+	time.Sleep(e.times.outage)
+	if err := alive(append(s.workersAndIngest(), s.nats)...); err != nil {
+		return fmt.Errorf("while the database was down: %w", err)
+	}
+	if err := s.db.run(); err != nil {
+		return err
+	}
+	if err := checkJobs(ctx, s.base, s.mongoURI, jobs, 5*time.Minute); err != nil {
+		return err
+	}
+	return s.alive()
+}
+
+// databaseOutagePastRetries keeps the database down past the retries
+// (MaxDeliver 10, backoff 100 ms .. 5 s, each attempt failing within a
+// 200 ms server selection timeout): the chunks in flight are dead-lettered
+// and their rows reported failed with the reason. Once the database is back
+// every import ends (nothing stuck), failed and saying how many rows were
+// given up on if any were; every row is still counted once and rightly, and
+// the records written are exactly right.
+//
+// The imports are at most 10,000 rows in chunks of 1,000: a stage's runner
+// tries its messages one after the other, so with hundreds of chunks
+// waiting each one's next attempt comes later, and the 10 attempts take
+// longer than the outage (the retry budget grows with the backlog).
+func databaseOutagePastRetries(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	s, err := startSplit(ctx, e, splitConfig{
+		groups:    []string{"ingest", workers},
+		flags:     map[string][]string{"ingest": {"--chunk-size", "1000"}},
+		dbOptions: "serverSelectionTimeoutMS=200",
+	})
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	jobs := jobsFor(s.tenants, min(rows, 10_000), "d")
+	if err := uploadJobs(s.base, jobs); err != nil {
+		return err
+	}
+	d := time.Duration(rng.Int64N(int64(200 * time.Millisecond)))
+	time.Sleep(d)
+	busy := processing(s.base, jobs)
+	s.db.kill9()
+	say("killed the database %s after %d imports of %d tenants were accepted (%d still processing); down for %s",
+		d.Round(time.Millisecond), len(jobs), len(s.tenants), busy, e.times.longOutage)
+	time.Sleep(e.times.longOutage)
+	if err := alive(append(s.workersAndIngest(), s.nats)...); err != nil {
+		return fmt.Errorf("while the database was down: %w", err)
+	}
+	if err := s.db.run(); err != nil {
+		return err
+	}
+	dead := 0
+	for _, j := range jobs {
+		out, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{degraded: true})
+		if err != nil {
+			return fmt.Errorf("tenant %s, import %s: %w", j.t.name, j.c.tag, err)
+		}
+		dead += len(out.dead)
+		if len(out.dead) > 0 {
+			say("import of %s ended %s: %s", j.t.name, out.sum.Status, shorten(out.sum.Reason))
+		} else {
+			say("import of %s ended %s", j.t.name, out.sum.Status)
+		}
+	}
+	if busy > 0 && dead == 0 {
+		return fmt.Errorf("%d imports were processing when the database went down for %s, and no row was given up on", busy, e.times.longOutage)
+	}
+	if err := checkIsolation(ctx, s.base, s.mongoURI, jobs); err != nil {
+		return err
+	}
+	return s.alive()
+}
+
+func (s *split) workersAndIngest() []*proc {
+	var out []*proc
+	for _, g := range s.order {
+		out = append(out, s.procs[g])
+	}
+	return out
+}
+
+// processing counts the jobs still processing (for the record: a fault
+// that hits only finished imports tests little).
+func processing(base string, jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		var s summary
+		if err := getJSONAs(base+"/v1/imports/"+j.id, j.t.key, &s); err == nil && s.Status == "processing" {
+			n++
+		}
+	}
+	return n
+}
+
+func shorten(s string) string {
+	if len(s) > 240 {
+		return s[:240] + "..."
+	}
+	return s
+}
+
+// poisonValue passes validation (a JSON object) and is refused by the
+// embedded FerretDB on every insert: FerretDB v1 does not store nested arrays.
+const poisonValue = `{"matrix": [[1, 2], [3, 4]]}`
+
+// poisonSchema is tenant acme's own contacts schema: the built-in one with
+// a JSON field "extra".
+const poisonSchema = `{"name": "contacts", "fields": [
+  {"name": "name", "type": "string", "max_length": 200},
+  {"name": "email", "type": "email", "max_length": 254},
+  {"name": "phone", "type": "phone", "region": "US"},
+  {"name": "company", "type": "string", "max_length": 200},
+  {"name": "extra", "type": "json"}],
+ "at_least_one_of": [["email", "phone"]], "keys": ["email", "phone"], "unknown_headers": "ignore"}`
+
+// poisonChunk imports, for acme, a file with one row whose value the
+// database refuses every time (real data: a JSON cell with nested arrays,
+// which validation accepts and FerretDB v1 cannot store), beside imports of
+// two other tenants. The writer fails that chunk on every attempt; after
+// MaxDeliver it goes to the dead-letter stream with the reason, its rows
+// (those of its source chunk that reached the writer) are listed failed
+// with the reason, the import ends failed saying so, and everything else,
+// in this import and the others, is exact. Rows of the dead chunk other
+// than the poisoned one may have been written by the first attempt; their
+// records must then be exactly right.
+func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	natsAddr := freeAddr()
+	a, err := startAllInOne(ctx, e, "--embedded-nats-addr", natsAddr)
+	if err != nil {
+		return err
+	}
+	defer a.p.stop()
+	acme := a.tenants[0]
+	if err := sendJSON(http.MethodPut, a.base+"/v1/schemas/contacts", acme.key, poisonSchema, http.StatusOK, nil); err != nil {
+		return fmt.Errorf("acme's schema: %w", err)
+	}
+	clean := makeContacts(rows, "pac")
+	var candidates []int // rows that reach the writer
+	for key, row := range clean.first {
+		_ = key
+		candidates = append(candidates, row)
+	}
+	sort.Ints(candidates)
+	poisoned := candidates[rng.IntN(len(candidates))]
+	c := makeContactsWith(rows, "pac", map[int]string{poisoned: poisonValue})
+	poison := &job{t: acme, c: c}
+	jobs := append([]*job{poison}, jobsFor(a.tenants[1:], rows/2, "p")...)
+	if err := uploadJobs(a.base, jobs); err != nil {
+		return err
+	}
+	// The rows of the poisoned row's source chunk (ingest cuts 500 rows)
+	// that reached the writer: neither invalid nor duplicates.
+	const chunkRows = 500
+	chunk := (poisoned - 2) / chunkRows
+	wantDead := map[int]bool{}
+	for row := 2 + chunk*chunkRows; row < 2+(chunk+1)*chunkRows && row < 2+c.total; row++ {
+		if key := c.keyOf[row]; key != "" && c.first[key] == row {
+			wantDead[row] = true
+		}
+	}
+	say("row %d of acme's import carries %s; its chunk %d has %d rows for the writer", poisoned, poisonValue, chunk, len(wantDead))
+	start := time.Now()
+	out, err := checkImport(ctx, a.base, a.mongoURI, acme, poison.id, c, 5*time.Minute, expect{degraded: true})
+	if err != nil {
+		return err
+	}
+	if len(out.dead) != len(wantDead) {
+		return fmt.Errorf("%d rows given up on (%s), want the %d of chunk %d", len(out.dead), sample(out.dead), len(wantDead), chunk)
+	}
+	for row, msg := range out.dead {
+		if !wantDead[row] {
+			return fmt.Errorf("row %d, not in the poisoned chunk, given up on: %s", row, msg)
+		}
+		if !strings.Contains(msg, "(write stage)") || !strings.Contains(msg, "nested arrays are not supported") {
+			return fmt.Errorf("row %d given up on without the reason: %s", row, msg)
+		}
+	}
+	say("acme's import ended %s after %s: %s", out.sum.Status, time.Since(start).Round(time.Second), shorten(out.sum.Reason))
+	if err := deadLettered(ctx, natsAddr, "write", subjects.For(subjects.Unique, acme.name, poison.id), "nested arrays are not supported"); err != nil {
+		return err
+	}
+	for _, j := range jobs[1:] {
+		if _, err := checkImport(ctx, a.base, a.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{}); err != nil {
+			return fmt.Errorf("tenant %s, import %s: %w", j.t.name, j.c.tag, err)
+		}
+	}
+	if err := checkIsolation(ctx, a.base, a.mongoURI, jobs); err != nil {
+		return err
+	}
+	return alive(a.p)
+}
+
+// deadLettered checks that INTAKE_DEAD holds the message stage gave up on
+// from subject, with a reason containing reason.
+func deadLettered(ctx context.Context, natsAddr, stage, subject, reason string) error {
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	st, err := js.Stream(ctx, subjects.StreamDead)
+	if err != nil {
+		return err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subjects.DeadFor(stage, subject))
+	if err != nil {
+		return fmt.Errorf("no dead letter on %s: %w", subjects.DeadFor(stage, subject), err)
+	}
+	if got := m.Header.Get("Intake-Reason"); !strings.Contains(got, reason) {
+		return fmt.Errorf("dead letter on %s with reason %q", m.Subject, got)
+	}
+	return nil
+}
+
+// ingestRSSLimit bounds ingest's peak resident memory while a large file
+// is uploaded with the writer stopped.
+const ingestRSSLimit = 300 << 20
+
+// backpressure stops the writer and uploads a file of 5 times --rows rows
+// (1,000,000 in `make chaos`) for acme, with imports of two other tenants.
+// Ingest streams the upload into JetStream, which buffers the backlog on
+// disk (the streams have no MaxBytes), so the upload is accepted at the
+// broker's pace whatever the writer does; the validator and deduplicator
+// go on and the imports wait for the writer. Invariants: ingest's peak RSS
+// (VmHWM) stays under 300 MiB; no import finishes without the writer; once
+// it is back every import completes exactly.
+func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator,deduplicator,reporter", "writer"}})
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	w := s.procs["writer"]
+	w.stop()
+	big := &job{t: s.tenants[0], c: makeContacts(rows*5, "bac")}
+	jobs := append([]*job{big}, jobsFor(s.tenants[1:], rows/2, "b")...)
+	start := time.Now()
+	if err := uploadJobs(s.base, jobs); err != nil {
+		return fmt.Errorf("with the writer stopped: %w", err)
+	}
+	uploaded := time.Since(start)
+	// Everything before the writer catches up: each import has counted its
+	// invalid rows and duplicates, and waits.
+	var early error
+	err = waitFor(ctx, "the validator and deduplicator to catch up", 5*time.Minute, func() error {
+		for _, j := range jobs {
+			var sum summary
+			if err := getJSONAs(s.base+"/v1/imports/"+j.id, j.t.key, &sum); err != nil {
+				return err
+			}
+			if sum.Status != "processing" {
+				early = fmt.Errorf("import %s of %s ended %s without a writer: %+v", j.c.tag, j.t.name, sum.Status, sum)
+				return nil
+			}
+			if want := len(j.c.failed) + len(j.c.skipped); sum.Processed != want {
+				return fmt.Errorf("%s: %d of %d rows counted", j.t.name, sum.Processed, want)
+			}
+		}
+		return nil
+	})
+	if early != nil {
+		return early
+	}
+	if err != nil {
+		return err
+	}
+	peak, err := s.procs["ingest"].peakRSS()
+	if err != nil {
+		return err
+	}
+	backlog, _ := dirSize(filepath.Join(e.dir, "nats"))
+	say("writer stopped; %d rows of 3 tenants uploaded in %s (acme's %d), all waiting for the writer after %s; ingest peak RSS %d MiB, broker store %d MiB",
+		totalRows(jobs), uploaded.Round(100*time.Millisecond), big.c.total, time.Since(start).Round(100*time.Millisecond), peak>>20, backlog>>20)
+	if peak > ingestRSSLimit {
+		return fmt.Errorf("ingest's peak RSS %d MiB is over %d MiB", peak>>20, ingestRSSLimit>>20)
+	}
+	if err := w.run(); err != nil {
+		return err
+	}
+	if err := checkJobs(ctx, s.base, s.mongoURI, jobs, 10*time.Minute); err != nil {
+		return err
+	}
+	say("writer restarted; every import completed %s after the uploads", time.Since(start).Round(time.Second))
+	return s.alive()
+}
+
+func totalRows(jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		n += j.c.total
+	}
+	return n
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
+}

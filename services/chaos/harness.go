@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,13 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // env is where a run keeps its binaries, data and logs.
@@ -27,11 +25,33 @@ type env struct {
 	intakeBin string
 	natsBin   string
 	ackWait   string // --ack-wait of the intake processes: how soon a killed worker's chunks come back
+	times     timing
 }
+
+// timing holds the durations of the faults; the short test uses shorter
+// ones where the fault allows it.
+type timing struct {
+	// unsealed is --unsealed-timeout where an upload is cut off: the import
+	// it left must end failed within about 1.5 times this.
+	unsealed time.Duration
+	// outage is how long the database stays down within the retries.
+	outage time.Duration
+	// longOutage is how long the database stays down past the retries
+	// (MaxDeliver 10 with backoff 100 ms .. 5 s: about 29 s of backoff plus
+	// 10 attempts, each failing within the 2 s server selection timeout
+	// the harness gives the intake processes).
+	longOutage time.Duration
+}
+
+// fullTiming is what `make chaos` uses; the issue asks for a 15 s outage.
+var fullTiming = timing{unsealed: 20 * time.Second, outage: 15 * time.Second, longOutage: 60 * time.Second}
+
+// shortTiming is the short test's.
+var shortTiming = timing{unsealed: 10 * time.Second, outage: 5 * time.Second, longOutage: 50 * time.Second}
 
 // build compiles intake and nats-server (from the Go module) into dir.
 func build(ctx context.Context, dir string) (*env, error) {
-	e := &env{dir: dir, intakeBin: filepath.Join(dir, "intake"), natsBin: filepath.Join(dir, "nats-server"), ackWait: "3s"}
+	e := &env{dir: dir, intakeBin: filepath.Join(dir, "intake"), natsBin: filepath.Join(dir, "nats-server"), ackWait: "3s", times: fullTiming}
 	for bin, pkg := range map[string]string{e.intakeBin: "github.com/intake/intake/services/intake", e.natsBin: "github.com/nats-io/nats-server/v2"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -48,6 +68,7 @@ type proc struct {
 	args []string
 	log  string
 	cmd  *exec.Cmd
+	done chan struct{} // closed when the current run has exited
 }
 
 func (e *env) start(name, bin string, args ...string) (*proc, error) {
@@ -66,23 +87,63 @@ func (p *proc) run() error {
 		f.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
-	go func() { _ = p.cmd.Wait(); f.Close() }()
+	done := make(chan struct{})
+	p.done = done
+	cmd := p.cmd
+	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
 	return nil
 }
 
 // kill9 kills the process without letting it clean up.
-func (p *proc) kill9() { _ = p.cmd.Process.Signal(syscall.SIGKILL); waitExit(p.cmd) }
+func (p *proc) kill9() { _ = p.cmd.Process.Signal(syscall.SIGKILL); p.wait() }
 
 // stop asks the process to shut down gracefully.
-func (p *proc) stop() { _ = p.cmd.Process.Signal(syscall.SIGTERM); waitExit(p.cmd) }
+func (p *proc) stop() { _ = p.cmd.Process.Signal(syscall.SIGTERM); p.wait() }
 
-func waitExit(cmd *exec.Cmd) {
-	for i := 0; i < 300; i++ {
-		if cmd.ProcessState != nil || syscall.Kill(cmd.Process.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+// wait waits (up to 6 s) for the current run to exit.
+func (p *proc) wait() {
+	select {
+	case <-p.done:
+	case <-time.After(6 * time.Second):
 	}
+}
+
+// exited reports whether the current run has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// peakRSS is the process's peak resident set size so far (VmHWM), in bytes.
+func (p *proc) peakRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// alive fails if any of procs has exited on its own: a fault elsewhere must
+// never make a process of Intake give up.
+func alive(procs ...*proc) error {
+	for _, p := range procs {
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited by itself (log %s)", p.name, p.log)
+		}
+	}
+	return nil
 }
 
 func freeAddr() string {
@@ -120,44 +181,82 @@ func waitHTTP(ctx context.Context, url string) error {
 	})
 }
 
-// contacts is a generated file and, computed independently of Intake, what
-// importing it must give: which rows fail, which are duplicates, which
-// records exist.
-type contacts struct {
-	tag     string
-	csv     []byte
-	total   int
-	failed  map[int]bool
-	skipped map[int]bool
-	records map[string]string // _id -> name
+// Tenants and their API keys.
+
+// adminKey is the --bootstrap-api-key of the scenarios with tenants: an
+// admin key of tenant default, which creates the tenants' keys.
+const adminKey = "ik_chaos_bootstrap_admin_key_0123456789abcdefghij"
+
+// tenant is who imports: its name and its API key ("" where Intake runs
+// open, for tenant default).
+type tenant struct{ name, key string }
+
+// tenantNames are the tenants of the scenarios.
+var tenantNames = []string{"acme", "globex", "initech"}
+
+// createTenants creates an API key for each tenant with the admin key
+// (POST /v1/keys), with the capabilities to import, read and register schemas.
+func createTenants(base, admin string, names ...string) ([]tenant, error) {
+	var out []tenant
+	for _, name := range names {
+		var key struct{ Key string }
+		body := fmt.Sprintf(`{"name": "chaos-%s", "tenant": %q, "capabilities": ["imports:write", "imports:read", "schemas:write"]}`, name, name)
+		if err := sendJSON(http.MethodPost, base+"/v1/keys", admin, body, http.StatusCreated, &key); err != nil {
+			return nil, fmt.Errorf("key for tenant %s: %w", name, err)
+		}
+		out = append(out, tenant{name: name, key: key.Key})
+	}
+	return out, nil
 }
 
-func makeContacts(n int, tag string) contacts {
-	c := contacts{tag: tag, total: n, failed: map[int]bool{}, skipped: map[int]bool{}, records: map[string]string{}}
-	var b bytes.Buffer
-	b.WriteString("name,email,company\n")
-	for i := 0; i < n; i++ {
-		row, name, email := i+2, fmt.Sprintf("%s person %d", tag, i), fmt.Sprintf("%s.%d@example.com", tag, i)
-		switch {
-		case i%97 == 5:
-			email = "not-an-email"
-		case i%89 == 7 && i > 0:
-			email = fmt.Sprintf("%s.%d@example.com", tag, i-1) // repeats the row before
-		}
-		fmt.Fprintf(&b, "%s,%s,Company %d\n", name, email, i%13)
-		key := "email:" + email
-		switch {
-		case email == "not-an-email":
-			c.failed[row] = true
-		case c.records[key] != "":
-			c.skipped[row] = true // a later row with a key already seen (the first may have been invalid)
-		default:
-			c.records[key] = name
-		}
+// sendJSON sends a JSON body and decodes the answer, which must have status want.
+func sendJSON(method, url, apiKey, body string, want int, out any) error {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return err
 	}
-	c.csv = b.Bytes()
-	return c
+	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("X-API-Key", apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s %s", method, url, resp.Status, data)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
 }
+
+func getJSON(url string, out any) error { return getJSONAs(url, "", out) }
+
+// getJSONAs is GET url with an API key ("" for none), decoded into out.
+func getJSONAs(url, apiKey string, out any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if apiKey != "" {
+		req.Header.Set("X-API-Key", apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Uploads.
 
 func upload(base, apiKey string, c contacts) (string, error) {
 	var body bytes.Buffer
@@ -183,109 +282,192 @@ func upload(base, apiKey string, c contacts) (string, error) {
 	return out.ID, json.Unmarshal(data, &out)
 }
 
-type summary struct {
-	Status                                   string
-	Reason                                   string
-	Total, Created, Updated, Skipped, Failed int
+// heldUpload is an upload whose client sent only the start of the file and
+// holds the request open, the rest never coming: the body is still
+// streaming for as long as the test wants.
+type heldUpload struct {
+	rows    int           // data rows sent
+	ended   chan error    // the request's end: why it failed (nil: it was accepted)
+	release chan struct{} // closing it ends the client's side
 }
 
-func getJSON(url string, out any) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
+// holdUpload posts c for t and sends the file up to the end of the line at
+// cut bytes.
+func holdUpload(base string, t tenant, c contacts, cut int) *heldUpload {
+	if i := bytes.IndexByte(c.csv[cut:], '\n'); i >= 0 {
+		cut += i + 1
+	} else {
+		cut = len(c.csv)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-// check verifies the invariants of a finished import: a terminal state, the
-// sum, each source row counted once in the right bucket, and exactly the
-// expected records in the database (none missing, none extra, right values).
-func check(ctx context.Context, base, mongoURI, tenant, id string, c contacts, limit time.Duration) error {
-	var s summary
-	err := waitFor(ctx, "import "+id+" to finish", limit, func() error {
-		if err := getJSON(base+"/v1/imports/"+id+"?wait=5s", &s); err != nil {
-			return err
-		}
-		if s.Status == "processing" {
-			return fmt.Errorf("still processing: %+v", s)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if s.Status != "completed" {
-		return fmt.Errorf("import %s ended %s: %s", id, s.Status, s.Reason)
-	}
-	if s.Total != c.total || s.Created+s.Updated+s.Skipped+s.Failed != s.Total {
-		return fmt.Errorf("summary %+v does not add up to %d rows", s, c.total)
-	}
-	if s.Created != len(c.records) || s.Updated != 0 || s.Skipped != len(c.skipped) || s.Failed != len(c.failed) {
-		var out struct{ Errors []struct{ Message string } }
-		_ = getJSON(base+"/v1/imports/"+id+"/errors", &out)
-		sample := map[string]int{}
-		for _, e := range out.Errors {
-			sample[e.Message]++
-		}
-		return fmt.Errorf("summary %+v, want %d created, %d skipped, %d failed; row errors by message: %v", s, len(c.records), len(c.skipped), len(c.failed), sample)
-	}
-	for result, want := range map[string]map[int]bool{"failed": c.failed, "skipped": c.skipped} {
-		var out struct{ Errors []struct{ Row int } }
-		if err := getJSON(base+"/v1/imports/"+id+"/errors?result="+result, &out); err != nil {
-			return err
-		}
-		got := map[int]bool{}
-		for _, e := range out.Errors {
-			got[e.Row] = true
-		}
-		if len(got) != len(want) {
-			return fmt.Errorf("%d rows listed %s, want %d", len(got), result, len(want))
-		}
-		for row := range want {
-			if !got[row] {
-				return fmt.Errorf("row %d not listed %s", row, result)
+	h := &heldUpload{rows: bytes.Count(c.csv[:cut], []byte("\n")) - 1, ended: make(chan error, 1), release: make(chan struct{})}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, _ := mw.CreateFormFile("file", "contacts.csv")
+		for b := c.csv[:cut]; len(b) > 0; {
+			n := min(len(b), 64<<10)
+			if _, err := fw.Write(b[:n]); err != nil {
+				return
 			}
+			b = b[n:]
+		}
+		<-h.release
+		pw.CloseWithError(fmt.Errorf("the client gave up"))
+	}()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/imports", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if t.key != "" {
+		req.Header.Set("X-API-Key", t.key)
+	}
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			h.ended <- err
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusAccepted {
+			h.ended <- nil
+			return
+		}
+		h.ended <- fmt.Errorf("%s %s", resp.Status, bytes.TrimSpace(data))
+	}()
+	return h
+}
+
+// Systems under test.
+
+// split is Intake as separate processes on loopback: nats-server, FerretDB
+// (`intake ferretdb`) and one `intake serve --target=...` per group of
+// targets, with API keys (--bootstrap-api-key) and a key for each tenant.
+// With splitConfig.embedded the first group's process runs NATS and FerretDB
+// embedded instead, and the others connect to it.
+type split struct {
+	nats, db  *proc
+	dbAddr    string
+	procs     map[string]*proc // by group, e.g. "ingest", "validator,deduplicator,writer,reporter"
+	order     []string
+	base      string // ingest's API
+	mongoURI  string // the database, for the checks
+	tenants   []tenant
+	dbOptions string
+}
+
+// splitConfig says how to start a split system.
+type splitConfig struct {
+	groups []string            // target lists, one process each; one must be "ingest"
+	flags  map[string][]string // extra flags by group
+	// dbOptions are added to the processes' --mongo-uri (e.g.
+	// "serverSelectionTimeoutMS=2000": an operation fails after 2 s
+	// without a database instead of the driver's 30 s).
+	dbOptions string
+	// embedded: the first group runs NATS and FerretDB in its process (the
+	// embedded default, with its fast reads of records by _id).
+	embedded bool
+}
+
+func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err error) {
+	s := &split{procs: map[string]*proc{}, dbAddr: freeAddr(), dbOptions: cfg.dbOptions}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	natsAddr := freeAddr()
+	host, port, _ := strings.Cut(natsAddr, ":")
+	if !cfg.embedded {
+		if s.nats, err = e.start("nats-server", e.natsBin, "-js", "-sd", filepath.Join(e.dir, "nats"), "-a", host, "-p", port); err != nil {
+			return nil, err
+		}
+		if s.db, err = e.start("ferretdb", e.intakeBin, "ferretdb", "--data-dir", filepath.Join(e.dir, "db"), "--listen", s.dbAddr); err != nil {
+			return nil, err
 		}
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	s.mongoURI = "mongodb://" + s.dbAddr + "/"
+	uri := s.mongoURI
+	if cfg.dbOptions != "" {
+		uri += "?" + cfg.dbOptions
+	}
+	common := []string{"--nats-url", "nats://" + natsAddr, "--mongo-uri", uri, "--ack-wait", e.ackWait, "--log-level", "warn"}
+	for i, group := range cfg.groups {
+		addr := freeAddr()
+		args := append([]string{"serve", "--target=" + group, "--http-addr", addr}, common...)
+		if cfg.embedded && i == 0 {
+			args = []string{"serve", "--target=" + group, "--http-addr", addr, "--data-dir", filepath.Join(e.dir, "data"),
+				"--embedded-nats-addr", natsAddr, "--embedded-mongo-addr", s.dbAddr, "--ack-wait", e.ackWait, "--log-level", "warn"}
+		}
+		if group == "ingest" {
+			args = append(args, "--bootstrap-api-key", adminKey)
+			s.base = "http://" + addr
+		}
+		args = append(args, cfg.flags[group]...)
+		name := strings.ReplaceAll(group, ",", "+")
+		p, err := e.start(name, e.intakeBin, args...)
+		if err != nil {
+			return nil, err
+		}
+		s.procs[group] = p
+		s.order = append(s.order, group)
+		if err := waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
+			return nil, fmt.Errorf("%s: %w", group, err)
+		}
+	}
+	if s.base == "" {
+		return nil, fmt.Errorf("no ingest among %v", cfg.groups)
+	}
+	if s.tenants, err = createTenants(s.base, adminKey, tenantNames...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// alive fails if any process has exited on its own.
+func (s *split) alive() error {
+	procs := []*proc{s.nats, s.db}
+	for _, g := range s.order {
+		procs = append(procs, s.procs[g])
+	}
+	return alive(procs...)
+}
+
+func (s *split) stop() {
+	for i := len(s.order) - 1; i >= 0; i-- {
+		s.procs[s.order[i]].stop()
+	}
+	for _, p := range []*proc{s.db, s.nats} {
+		if p != nil {
+			p.stop()
+		}
+	}
+}
+
+// allInOne is `intake serve` on the embedded default (NATS and FerretDB in
+// the process), with API keys and a key for each tenant.
+type allInOne struct {
+	p        *proc
+	base     string
+	mongoURI string
+	tenants  []tenant
+}
+
+func startAllInOne(ctx context.Context, e *env, flags ...string) (*allInOne, error) {
+	http, mongoAddr := freeAddr(), freeAddr()
+	args := append([]string{"serve", "--data-dir", filepath.Join(e.dir, "data"), "--http-addr", http,
+		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
+		"--bootstrap-api-key", adminKey}, flags...)
+	p, err := e.start("intake", e.intakeBin, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer client.Disconnect(ctx)
-	cur, err := client.Database("intake_records").Collection("records."+tenant+".contacts").Find(ctx, bson.D{})
-	if err != nil {
-		return err
+	a := &allInOne{p: p, base: "http://" + http, mongoURI: "mongodb://" + mongoAddr + "/"}
+	if err := waitHTTP(ctx, a.base+"/readyz"); err != nil {
+		p.stop()
+		return nil, err
 	}
-	var docs []bson.M
-	if err := cur.All(ctx, &docs); err != nil {
-		return err
+	if a.tenants, err = createTenants(a.base, adminKey, tenantNames...); err != nil {
+		p.stop()
+		return nil, err
 	}
-	seen := map[string]bool{}
-	for _, d := range docs {
-		id := fmt.Sprint(d["_id"])
-		if seen[id] {
-			return fmt.Errorf("record %s stored twice", id)
-		}
-		seen[id] = true
-		if !strings.HasPrefix(id, "email:"+c.tag+".") {
-			continue // another import's
-		}
-		want, ok := c.records[id]
-		if !ok {
-			return fmt.Errorf("unexpected record %s", id)
-		}
-		if d["name"] != want {
-			return fmt.Errorf("record %s name %v, want %q", id, d["name"], want)
-		}
-	}
-	for id := range c.records {
-		if !seen[id] {
-			return fmt.Errorf("record %s missing", id)
-		}
-	}
-	return nil
+	return a, nil
 }

@@ -1,12 +1,16 @@
 // Command chaos is the fault harness of `make chaos`. It runs Intake as
-// separate processes on loopback (the intake binary per target, nats-server
-// built from its Go module, FerretDB in `intake ferretdb`), drives imports
-// through them, kills processes with SIGKILL at random moments, restarts
-// them, and checks the invariants afterwards: every accepted import
-// finishes, each source row is counted exactly once in the right bucket, and
-// the database holds exactly the expected records. Every scenario prints
-// what it did and PASS or FAIL; the run ends with a summary line and exits
-// non-zero on any failure.
+// processes on loopback (the intake binary per target or all-in-one,
+// nats-server built from its Go module, FerretDB in `intake ferretdb`),
+// drives imports of several tenants (each with its own API key) through
+// them, and breaks something at a random moment: kills a process with
+// SIGKILL and restarts it, cuts an upload off, takes the database away,
+// feeds a value the database refuses, stops the writer under a large
+// upload. Afterwards it checks the invariants per row and per document:
+// every accepted import finishes, each source row is counted exactly once
+// in the right bucket, the database holds exactly the expected records
+// (created by the right row), and no tenant sees another's imports or
+// records. Every scenario prints what it did and PASS or FAIL; the run ends
+// with a summary line and exits non-zero on any failure (keeping the logs).
 package main
 
 import (
@@ -51,24 +55,30 @@ func main() {
 	rows := flag.Int("rows", 200_000, "rows per import")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to repeat a run)")
+	times := fullTiming
+	flag.DurationVar(&times.unsealed, "unsealed-timeout", times.unsealed, "--unsealed-timeout where an upload is cut off")
+	flag.DurationVar(&times.outage, "outage", times.outage, "how long the database is down within the retries")
+	flag.DurationVar(&times.longOutage, "long-outage", times.longOutage, "how long the database is down past the retries")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "intake-chaos-")
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
 	e, err := build(ctx, dir)
 	if err != nil {
 		fail(err)
 	}
+	e.times = times
 	fmt.Printf("seed %d, %d runs of each scenario, %d rows per import\n", *seed, *runs, *rows)
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	passed, failed := runAll(ctx, e, *runs, *rows, *only, rng, func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
 	if failed > 0 {
+		fmt.Printf("logs kept in %s\n", dir)
 		os.Exit(1)
 	}
+	os.RemoveAll(dir)
 }
 
 func fail(err error) {
@@ -78,13 +88,13 @@ func fail(err error) {
 
 // runAll runs every scenario runs times, each in a fresh directory.
 func runAll(ctx context.Context, e *env, runs, rows int, only string, rng *rand.Rand, say func(string, ...any)) (passed, failed int) {
-	for _, sc := range scenarios {
+	for n, sc := range scenarios {
 		if only != "" && !strings.Contains(sc.name, only) {
 			continue
 		}
 		for i := 1; i <= runs; i++ {
 			run := *e
-			run.dir = filepath.Join(e.dir, fmt.Sprintf("%s-%d", strings.Fields(sc.name)[2], i))
+			run.dir = filepath.Join(e.dir, fmt.Sprintf("%d-%s-%d", n+1, slug(sc.name), i))
 			_ = os.MkdirAll(run.dir, 0o755)
 			start := time.Now()
 			err := sc.run(ctx, &run, rows, rng, func(f string, a ...any) { say("  "+f, a...) })
@@ -100,48 +110,48 @@ func runAll(ctx context.Context, e *env, runs, rows int, only string, rng *rand.
 	return passed, failed
 }
 
+// slug is a scenario's name as a directory name: its first words.
+func slug(name string) string {
+	var words []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	}) {
+		if len(words) < 4 {
+			words = append(words, w)
+		}
+	}
+	return strings.Join(words, "-")
+}
+
 // killAt waits a random moment within the import's expected processing time.
 func killAt(rng *rand.Rand, rows int) time.Duration {
 	return time.Duration(rng.Int64N(int64(time.Duration(rows)*time.Second/8000) + 1))
 }
 
 func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	http, mongoAddr := freeAddr(), freeAddr()
-	p, err := e.start("intake", e.intakeBin, "serve", "--data-dir", filepath.Join(e.dir, "data"), "--http-addr", http,
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn")
+	a, err := startAllInOne(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer p.stop()
-	base := "http://" + http
-	if err := waitHTTP(ctx, base+"/readyz"); err != nil {
-		return err
-	}
-	a, b := makeContacts(rows, "a"), makeContacts(rows/2, "b")
-	ida, err := upload(base, "", a)
-	if err != nil {
-		return err
-	}
-	idb, err := upload(base, "", b)
-	if err != nil {
+	defer a.p.stop()
+	jobs := jobsFor(a.tenants, rows, "a")
+	if err := uploadJobs(a.base, jobs); err != nil {
 		return err
 	}
 	d := killAt(rng, rows)
 	time.Sleep(d)
-	p.kill9()
-	say("killed intake %s after both uploads were accepted; restarting", d.Round(time.Millisecond))
-	if err := p.run(); err != nil {
+	a.p.kill9()
+	say("killed intake %s after the uploads of %d tenants (%d rows) were accepted; restarting", d.Round(time.Millisecond), len(jobs), totalRows(jobs))
+	if err := a.p.run(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, base+"/readyz"); err != nil {
+	if err := waitHTTP(ctx, a.base+"/readyz"); err != nil {
 		return err
 	}
-	for id, c := range map[string]contacts{ida: a, idb: b} {
-		if err := check(ctx, base, "mongodb://"+mongoAddr+"/", "default", id, c, 5*time.Minute); err != nil {
-			return err
-		}
+	if err := checkJobs(ctx, a.base, a.mongoURI, jobs, 5*time.Minute); err != nil {
+		return err
 	}
-	return nil
+	return alive(a.p)
 }
 
 func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
@@ -153,7 +163,8 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	}
 	defer ns.stop()
 	p, err := e.start("intake", e.intakeBin, "serve", "--data-dir", filepath.Join(e.dir, "data"), "--http-addr", http,
-		"--nats-url", "nats://"+natsAddr, "--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn")
+		"--nats-url", "nats://"+natsAddr, "--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
+		"--bootstrap-api-key", adminKey)
 	if err != nil {
 		return err
 	}
@@ -162,70 +173,59 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	if err := waitHTTP(ctx, base+"/readyz"); err != nil {
 		return err
 	}
-	c := makeContacts(rows, "n")
-	id, err := upload(base, "", c)
+	tenants, err := createTenants(base, adminKey, tenantNames...)
 	if err != nil {
+		return err
+	}
+	jobs := jobsFor(tenants, rows/2, "n")
+	if err := uploadJobs(base, jobs); err != nil {
 		return err
 	}
 	d := killAt(rng, rows)
 	time.Sleep(d)
 	ns.kill9()
 	down := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-	say("killed nats-server %s after the upload was accepted; down for %s", d.Round(time.Millisecond), down)
+	say("killed nats-server %s after the uploads of %d tenants were accepted; down for %s", d.Round(time.Millisecond), len(jobs), down)
 	time.Sleep(down)
 	if err := ns.run(); err != nil {
 		return err
 	}
-	return check(ctx, base, "mongodb://"+mongoAddr+"/", "default", id, c, 5*time.Minute)
+	if err := checkJobs(ctx, base, "mongodb://"+mongoAddr+"/", jobs, 5*time.Minute); err != nil {
+		return err
+	}
+	return alive(ns, p)
 }
 
 func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	natsAddr, mongoAddr := freeAddr(), freeAddr()
-	host, port, _ := strings.Cut(natsAddr, ":")
-	ns, err := e.start("nats-server", e.natsBin, "-js", "-sd", filepath.Join(e.dir, "nats"), "-a", host, "-p", port)
+	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator", "deduplicator", "writer", "reporter"}})
 	if err != nil {
 		return err
 	}
-	defer ns.stop()
-	db, err := e.start("ferretdb", e.intakeBin, "ferretdb", "--data-dir", filepath.Join(e.dir, "db"), "--listen", mongoAddr)
-	if err != nil {
-		return err
-	}
-	defer db.stop()
-	common := []string{"--nats-url", "nats://" + natsAddr, "--mongo-uri", "mongodb://" + mongoAddr + "/", "--ack-wait", e.ackWait, "--log-level", "warn"}
-	procs := map[string]*proc{}
-	var base string
-	for _, target := range []string{"ingest", "validator", "deduplicator", "writer", "reporter"} {
-		addr := freeAddr()
-		p, err := e.start(target, e.intakeBin, append([]string{"serve", "--target=" + target, "--http-addr", addr}, common...)...)
-		if err != nil {
+	defer s.stop()
+	var all []*job
+	for i, target := range []string{"validator", "deduplicator", "writer", "reporter"} {
+		// Two tenants at a time, a different pair each round.
+		pair := []tenant{s.tenants[i%3], s.tenants[(i+1)%3]}
+		jobs := jobsFor(pair, rows/8, "s"+target[:3])
+		if err := uploadJobs(s.base, jobs); err != nil {
 			return err
 		}
-		defer p.stop()
-		procs[target] = p
-		if target == "ingest" {
-			base = "http://" + addr
-		}
-		if err := waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
-			return fmt.Errorf("%s: %w", target, err)
-		}
-	}
-	for _, target := range []string{"validator", "deduplicator", "writer", "reporter"} {
-		c := makeContacts(rows/4, "s"+target[:3])
-		id, err := upload(base, "", c)
-		if err != nil {
-			return err
-		}
+		all = append(all, jobs...)
 		d := killAt(rng, rows/4)
 		time.Sleep(d)
-		procs[target].kill9()
-		say("killed %s %s into an import; restarting", target, d.Round(time.Millisecond))
-		if err := procs[target].run(); err != nil {
+		s.procs[target].kill9()
+		say("killed %s %s into the imports of %s and %s; restarting", target, d.Round(time.Millisecond), pair[0].name, pair[1].name)
+		if err := s.procs[target].run(); err != nil {
 			return err
 		}
-		if err := check(ctx, base, "mongodb://"+mongoAddr+"/", "default", id, c, 5*time.Minute); err != nil {
-			return fmt.Errorf("after killing %s: %w", target, err)
+		for _, j := range jobs {
+			if _, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{}); err != nil {
+				return fmt.Errorf("after killing %s: tenant %s: %w", target, j.t.name, err)
+			}
 		}
 	}
-	return nil
+	if err := checkIsolation(ctx, s.base, s.mongoURI, all); err != nil {
+		return err
+	}
+	return s.alive()
 }
