@@ -1,5 +1,313 @@
 package main
 
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/subjects"
+)
+
 // clusterScenarios run Intake on a three-node NATS cluster with replicated
 // streams and kill nodes under it.
-var clusterScenarios = []scenario{}
+//
+// Intake runs as one all-in-one process (`intake serve --nats-url a,b,c
+// --stream-replicas 3`, embedded FerretDB): the fault under test is the
+// broker's, and every service still has its own NATS connection, so each
+// one sees the fail-over; separate processes would only add CPU on a
+// 2-core machine and lengthen the short runs (they are in killEachService).
+var clusterScenarios = []scenario{
+	{"kill -9 random node of a three-node NATS cluster (R3 streams) mid-import, restart it", killClusterNode},
+	{"kill -9 leader of the rows stream on a three-node NATS cluster mid-import, restart it", killRowsLeader},
+}
+
+// natsNode is one nats-server of a loopback cluster.
+type natsNode struct {
+	name    string // server_name
+	client  string // host:port of client connections
+	monitor string // host:port of HTTP monitoring
+	p       *proc
+}
+
+// natsCluster is three nats-server processes forming cluster "intake" on
+// loopback, each with JetStream on its own store directory and
+// sync_interval: always, as in deploy/nats/nats-*.conf.
+type natsCluster struct {
+	nodes []*natsNode
+}
+
+func startNATSCluster(ctx context.Context, e *env, n int) (*natsCluster, error) {
+	c := &natsCluster{}
+	routes := make([]string, n)
+	clusterAddrs := make([]string, n)
+	for i := range n {
+		clusterAddrs[i] = freeAddr()
+		routes[i] = "nats-route://" + clusterAddrs[i]
+		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i+1), client: freeAddr(), monitor: freeAddr()})
+	}
+	for i, nd := range c.nodes {
+		conf := filepath.Join(e.dir, nd.name+".conf")
+		text := fmt.Sprintf(`server_name: %s
+listen: %s
+http: %s
+max_payload: 8MB
+jetstream {
+  store_dir: %q
+  sync_interval: always
+}
+cluster {
+  name: intake
+  listen: %s
+  routes: [%s]
+}
+`, nd.name, nd.client, nd.monitor, filepath.Join(e.dir, nd.name), clusterAddrs[i], strings.Join(routes, ", "))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+		p, err := e.start("nats-"+nd.name, e.natsBin, "-c", conf)
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		nd.p = p
+	}
+	// Ready when JetStream has a meta leader: streams can then be created.
+	err := waitFor(ctx, "NATS cluster meta leader", time.Minute, func() error {
+		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(actx)
+		return err
+	})
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// urls is the --nats-url of the cluster: every node.
+func (c *natsCluster) urls() string {
+	var u []string
+	for _, nd := range c.nodes {
+		u = append(u, "nats://"+nd.client)
+	}
+	return strings.Join(u, ",")
+}
+
+func (c *natsCluster) stop() {
+	for _, nd := range c.nodes {
+		if nd.p != nil {
+			nd.p.stop()
+		}
+	}
+}
+
+func (c *natsCluster) node(name string) *natsNode {
+	for _, nd := range c.nodes {
+		if nd.name == name {
+			return nd
+		}
+	}
+	return nil
+}
+
+// streamLeader asks the cluster (any node) for the server_name of a
+// stream's leader, waiting while it has none (an election takes 4 to 9 s).
+func (c *natsCluster) streamLeader(ctx context.Context, stream string) (string, error) {
+	var leader string
+	err := waitFor(ctx, "a leader of "+stream, 30*time.Second, func() error {
+		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		s, err := js.Stream(sctx, stream)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(sctx)
+		if err != nil {
+			return err
+		}
+		if info.Cluster == nil || info.Cluster.Leader == "" {
+			return fmt.Errorf("stream %s has no leader", stream)
+		}
+		leader = info.Cluster.Leader
+		return nil
+	})
+	return leader, err
+}
+
+// caughtUp waits until every node stores the same number of messages in
+// stream as want: a restarted node has caught up with its replicas, and
+// nothing was stored twice (retried publishes carry a Nats-Msg-Id).
+func (c *natsCluster) caughtUp(ctx context.Context, stream string, want uint64) error {
+	return waitFor(ctx, "every replica of "+stream+" to hold "+fmt.Sprint(want)+" messages", 2*time.Minute, func() error {
+		var got []string
+		ok := true
+		for _, nd := range c.nodes {
+			var jsz struct {
+				AccountDetails []struct {
+					Streams []struct {
+						Name  string
+						State struct {
+							Msgs uint64 `json:"messages"`
+						}
+					} `json:"stream_detail"`
+				} `json:"account_details"`
+			}
+			if err := getJSON("http://"+nd.monitor+"/jsz?accounts=true&streams=true", &jsz); err != nil {
+				return fmt.Errorf("%s: %w", nd.name, err)
+			}
+			n := uint64(0)
+			for _, a := range jsz.AccountDetails {
+				for _, s := range a.Streams {
+					if s.Name == stream {
+						n = s.State.Msgs
+					}
+				}
+			}
+			got = append(got, fmt.Sprintf("%s %d", nd.name, n))
+			ok = ok && n == want
+		}
+		if !ok {
+			return fmt.Errorf("%s", strings.Join(got, ", "))
+		}
+		return nil
+	})
+}
+
+// clusterRun is Intake on a three-node cluster, with an import for each
+// tenant uploaded at once.
+type clusterRun struct {
+	cluster  *natsCluster
+	intake   *allInOne
+	jobs     []*job
+	uploaded chan error // the uploads' result, once every one was answered
+}
+
+func startClusterRun(ctx context.Context, e *env, rows int, prefix string) (*clusterRun, error) {
+	cl, err := startNATSCluster(ctx, e, 3)
+	if err != nil {
+		return nil, err
+	}
+	a, err := startAllInOne(ctx, e, "--nats-url", cl.urls(), "--stream-replicas", "3")
+	if err != nil {
+		cl.stop()
+		return nil, err
+	}
+	return &clusterRun{cluster: cl, intake: a, jobs: jobsFor(a.tenants, rows, prefix)}, nil
+}
+
+// uploadAll uploads every import at once, in the background.
+func (r *clusterRun) uploadAll() {
+	r.uploaded = make(chan error, 1)
+	go func() { r.uploaded <- uploadJobs(r.intake.base, r.jobs) }()
+}
+
+// finish waits for the uploads, checks every import exactly and that the
+// tenants were kept apart, then that every replica of the rows stream holds
+// exactly the imports' chunks.
+func (r *clusterRun) finish(ctx context.Context) error {
+	if err := <-r.uploaded; err != nil {
+		return err
+	}
+	if err := checkJobs(ctx, r.intake.base, r.intake.mongoURI, r.jobs, 5*time.Minute); err != nil {
+		return err
+	}
+	chunks := uint64(0)
+	for _, j := range r.jobs {
+		chunks += uint64((j.c.total + 499) / 500)
+	}
+	return r.cluster.caughtUp(ctx, subjects.StreamRows, chunks)
+}
+
+func (r *clusterRun) stop() {
+	r.intake.p.stop()
+	r.cluster.stop()
+}
+
+// downTime is how long a killed node stays down.
+func downTime(rng *rand.Rand) time.Duration {
+	return time.Duration(500+rng.IntN(4500)) * time.Millisecond
+}
+
+func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	r, err := startClusterRun(ctx, e, rows, "k")
+	if err != nil {
+		return err
+	}
+	defer r.stop()
+	r.uploadAll()
+	d := killAt(rng, totalRows(r.jobs))
+	time.Sleep(d)
+	nd := r.cluster.nodes[rng.IntN(len(r.cluster.nodes))]
+	leader, _ := r.cluster.streamLeader(ctx, subjects.StreamRows)
+	nd.p.kill9()
+	down := downTime(rng)
+	say("killed %s (rows stream leader: %s) %s after the uploads of %d tenants (%d rows) started; down for %s",
+		nd.name, leader, d.Round(time.Millisecond), len(r.jobs), totalRows(r.jobs), down)
+	time.Sleep(down)
+	if err := nd.p.run(); err != nil {
+		return err
+	}
+	return r.finish(ctx)
+}
+
+func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
+	r, err := startClusterRun(ctx, e, rows, "l")
+	if err != nil {
+		return err
+	}
+	defer r.stop()
+	r.uploadAll()
+	d := killAt(rng, totalRows(r.jobs))
+	time.Sleep(d)
+	leader, err := r.cluster.streamLeader(ctx, subjects.StreamRows)
+	if err != nil {
+		return err
+	}
+	nd := r.cluster.node(leader)
+	if nd == nil {
+		return fmt.Errorf("the rows stream's leader %q is none of the cluster's nodes", leader)
+	}
+	nd.p.kill9()
+	down := downTime(rng)
+	say("killed %s, leader of %s, %s after the uploads of %d tenants (%d rows) started; down for %s",
+		nd.name, subjects.StreamRows, d.Round(time.Millisecond), len(r.jobs), totalRows(r.jobs), down)
+	time.Sleep(down)
+	if err := nd.p.run(); err != nil {
+		return err
+	}
+	if err := r.finish(ctx); err != nil {
+		return err
+	}
+	now, err := r.cluster.streamLeader(ctx, subjects.StreamRows)
+	if err != nil {
+		return err
+	}
+	say("%s leader afterwards: %s", subjects.StreamRows, now)
+	return nil
+}
