@@ -44,8 +44,8 @@ type cutOff struct {
 // workers. Invariants: the cut-off requests fail; the accepted imports are
 // exact; an import a cut-off upload left behind (visible in GET
 // /v1/imports) ends failed, "never sealed", within about 1.5 times
-// --unsealed-timeout, having counted only rows that were sent, each once and
-// rightly; uploading the same file again completes exactly (the rows whose
+// --unsealed-timeout of its last progress, having counted only rows that
+// were sent, each once and rightly; uploading the same file again completes exactly (the rows whose
 // records the cut-off import created are skipped "unchanged").
 func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
 	// The cut-off files have at least 10,000 rows and small chunks, so that
@@ -113,12 +113,30 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 			return fmt.Errorf("the cut-off upload for %s did not end within 30 s of ingest's death", h.t.name)
 		}
 	}
-	restarted := time.Now()
 	if err := s.procs["ingest"].run(); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, s.base+"/readyz"); err != nil {
 		return err
+	}
+	// Watch the imports the cut-off uploads left from now on: each must end
+	// within about 1.5 times the timeout of its last progress.
+	left := make([]string, len(cuts))
+	ends := make([]chan watched, len(cuts))
+	for i, h := range cuts {
+		ids, err := otherImports(s.base, h.t, known)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 1 {
+			return fmt.Errorf("one cut-off upload for %s left %d imports: %v", h.t.name, len(ids), ids)
+		}
+		ends[i] = make(chan watched, 1)
+		if len(ids) == 1 {
+			left[i] = ids[0]
+			known[ids[0]] = true
+			go func() { ends[i] <- watchEnd(ctx, s.base, h.t, ids[0], 5*time.Minute) }()
+		}
 	}
 	for _, j := range jobs {
 		if _, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{}); err != nil {
@@ -127,28 +145,38 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 	}
 	// The imports the cut-off uploads left end failed in bounded time,
 	// having counted only what was sent, each row once.
-	deadline := restarted.Add(2*e.times.unsealed + 30*time.Second)
+	bound := e.times.unsealed*3/2 + 15*time.Second
 	existing := make([]map[string]bool, len(cuts))
 	for i, h := range cuts {
-		ids, err := otherImports(s.base, h.t, known)
-		if err != nil {
-			return err
-		}
 		existing[i] = map[string]bool{}
-		switch len(ids) {
-		case 0:
-			say("the cut-off upload of %s left no import", h.t.name)
-			continue
-		case 1:
-		default:
-			return fmt.Errorf("one cut-off upload for %s left %d imports: %v", h.t.name, len(ids), ids)
+		if left[i] == "" {
+			// A cut-off upload may leave nothing (killed before its first
+			// burst was stored), or its import may be listed only now.
+			ids, err := otherImports(s.base, h.t, known)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				say("the cut-off upload of %s left no import", h.t.name)
+				continue
+			}
+			left[i] = ids[0]
+			go func() { ends[i] <- watchEnd(ctx, s.base, h.t, ids[0], 5*time.Minute) }()
 		}
-		created, sum, err := checkPartial(ctx, s.base, s.mongoURI, h.t, ids[0], h.c, h.up.rows, time.Until(deadline))
+		w := <-ends[i]
+		if w.err != nil {
+			return fmt.Errorf("the import the cut-off upload of %s left: %w", h.t.name, w.err)
+		}
+		if w.idle > bound {
+			return fmt.Errorf("the import the cut-off upload of %s left ended %s after its last progress; want within %s (--unsealed-timeout %s)",
+				h.t.name, w.idle.Round(time.Second), bound, e.times.unsealed)
+		}
+		created, sum, err := checkPartial(ctx, s.base, s.mongoURI, h.t, left[i], h.c, h.up.rows, time.Minute)
 		if err != nil {
 			return err
 		}
-		say("cut-off import of %s: %d of %d rows sent, %d accounted for (%d created), ended %s %s after the restart: %s",
-			h.t.name, h.up.rows, h.c.total, sum.Processed, sum.Created, sum.Status, time.Since(restarted).Round(time.Second), sum.Reason)
+		say("cut-off import of %s: %d of %d rows sent, %d accounted for (%d created), ended %s %s after its last progress: %s",
+			h.t.name, h.up.rows, h.c.total, sum.Processed, sum.Created, sum.Status, w.idle.Round(time.Second), sum.Reason)
 		existing[i] = created
 	}
 	// Uploaded again, the files import exactly.
@@ -207,16 +235,31 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 		return err
 	}
 	defer s.stop()
-	jobs := jobsFor(s.tenants, rows/2, "o")
+	jobs := jobsFor(s.tenants, max(rows, 30_000), "o") // large enough to be caught mid-import
 	if err := uploadJobs(s.base, jobs); err != nil {
 		return err
 	}
-	d := killAt(rng, rows/2)
-	time.Sleep(d)
+	// A random moment within the largest import: after its first rows are
+	// counted, within about a third of the time it takes (the writer is
+	// fast; validation and de-duplication come first).
+	start := time.Now()
+	if err := waitFor(ctx, "the first rows to be counted", time.Minute, func() error {
+		var sum summary
+		if err := getJSONAs(s.base+"/v1/imports/"+jobs[0].id, jobs[0].t.key, &sum); err != nil {
+			return err
+		}
+		if sum.Processed == 0 && sum.Status == "processing" {
+			return fmt.Errorf("no row counted yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(rng.Int64N(int64(time.Duration(jobs[0].c.total) * time.Second / 20_000))))
 	busy := processing(s.base, jobs)
 	s.db.kill9()
 	say("killed the database %s after %d imports of %d tenants were accepted (%d still processing); down for %s",
-		d.Round(time.Millisecond), len(jobs), len(s.tenants), busy, e.times.outage)
+		time.Since(start).Round(time.Millisecond), len(jobs), len(s.tenants), busy, e.times.outage)
 	time.Sleep(e.times.outage)
 	if err := alive(append(s.workersAndIngest(), s.nats)...); err != nil {
 		return fmt.Errorf("while the database was down: %w", err)

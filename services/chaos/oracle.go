@@ -390,6 +390,35 @@ func sample(rows map[int]string) string {
 	return fmt.Sprintf("row %d: %s", keys[0], rows[keys[0]])
 }
 
+// watched is how an import ended: its summary, and how long after its last
+// progress (a change of its processed count) it did.
+type watched struct {
+	sum  summary
+	idle time.Duration
+	err  error
+}
+
+// watchEnd polls an import until it is no longer processing, noting when
+// its processed count last changed.
+func watchEnd(ctx context.Context, base string, t tenant, id string, limit time.Duration) watched {
+	var w watched
+	last, changed := -1, time.Now()
+	w.err = waitFor(ctx, "import "+id+" to finish", limit, func() error {
+		if err := getJSONAs(base+"/v1/imports/"+id, t.key, &w.sum); err != nil {
+			return err
+		}
+		if w.sum.Status != "processing" {
+			return nil
+		}
+		if w.sum.Processed != last {
+			last, changed = w.sum.Processed, time.Now()
+		}
+		return fmt.Errorf("still processing: %+v", w.sum)
+	})
+	w.idle = time.Since(changed)
+	return w
+}
+
 // checkPartial checks an import of c whose upload was cut off after sent
 // rows: it ended failed with a reason, and what it counted is right: no row
 // beyond those sent, each counted at most once and in its right bucket,
