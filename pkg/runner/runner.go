@@ -308,13 +308,19 @@ func (r *Runner) publishMsgs(ctx context.Context, msgs []*nats.Msg) error {
 // sent within the duplicate window. A rejection by the stream itself (a
 // message too large, say) is returned at once.
 func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, timeout time.Duration) error {
+	return publishAll(ctx, js, msgs, timeout, AckStall)
+}
+
+// publishAll is PublishAll with the stall of a lost acknowledgement as a
+// parameter (tests shorten it).
+func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, timeout, ackStall time.Duration) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
 	pause := 100 * time.Millisecond
 	for {
-		left, err := publishOnce(ctx, js, msgs, deadline, timeout)
+		left, err := publishOnce(ctx, js, msgs, deadline, timeout, ackStall)
 		if err == nil {
 			return nil
 		}
@@ -329,7 +335,7 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, t
 
 // AckStall is how long PublishAll waits for the next acknowledgement before
 // it takes the messages still unacknowledged for lost and sends them again.
-var AckStall = 5 * time.Second
+const AckStall = 5 * time.Second
 
 // errNoAck is a message whose acknowledgement did not come in time.
 var errNoAck = errors.New("no acknowledgement")
@@ -337,7 +343,7 @@ var errNoAck = errors.New("no acknowledgement")
 // publishOnce publishes msgs and waits for their acknowledgements. On
 // failure it returns the messages not known to be stored, in order, and
 // the first error (the first one retrying cannot cure, if any).
-func publishOnce(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, deadline time.Time, timeout time.Duration) ([]*nats.Msg, error) {
+func publishOnce(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, deadline time.Time, timeout, ackStall time.Duration) ([]*nats.Msg, error) {
 	var (
 		futures []jetstream.PubAckFuture
 		first   error
@@ -353,7 +359,7 @@ func publishOnce(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, 
 		futures = append(futures, f)
 	}
 	var failed []*nats.Msg
-	stall := time.NewTimer(AckStall)
+	stall := time.NewTimer(ackStall)
 	defer stall.Stop()
 	end := time.NewTimer(time.Until(deadline))
 	defer end.Stop()
@@ -370,10 +376,10 @@ func publishOnce(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, 
 		} else {
 			select {
 			case <-f.Ok():
-				stall.Reset(AckStall)
+				stall.Reset(ackStall)
 			case err = <-f.Err():
 			case <-stall.C:
-				stalled, err = true, fmt.Errorf("%w within %s", errNoAck, AckStall)
+				stalled, err = true, fmt.Errorf("%w within %s", errNoAck, ackStall)
 			case <-end.C:
 				stalled, err = true, fmt.Errorf("%w within %s", errNoAck, timeout)
 			case <-ctx.Done():

@@ -325,8 +325,7 @@ func TestPublishAllRetriesUntilAStreamAnswers(t *testing.T) {
 // were stored are not stored twice (Nats-Msg-Id).
 func TestPublishAllResendsLostMessages(t *testing.T) {
 	e := setup(t)
-	defer func(d time.Duration) { AckStall = d }(AckStall)
-	AckStall = 300 * time.Millisecond
+	const stall = 300 * time.Millisecond // instead of AckStall
 	ctx := context.Background()
 	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.a"}, Duplicates: time.Minute}); err != nil {
 		t.Fatal(err)
@@ -344,7 +343,7 @@ func TestPublishAllResendsLostMessages(t *testing.T) {
 	_ = nc.Flush()
 	msgs := msgsWithIDs(func(i int) string { return "lost." + string(rune('a'+i%2)) }, 20)
 	// The first half reaches the stream once before: sending it again stores nothing.
-	if err := PublishAll(ctx, e.js, msgs[:10:10], time.Second); err == nil {
+	if err := publishAll(ctx, e.js, msgs[:10:10], time.Second, stall); err == nil {
 		t.Fatal("half the messages are lost, yet all acknowledged")
 	}
 	go func() {
@@ -353,7 +352,7 @@ func TestPublishAllResendsLostMessages(t *testing.T) {
 		_, _ = e.js.UpdateStream(ctx, jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.>"}, Duplicates: time.Minute})
 	}()
 	start := time.Now()
-	if err := PublishAll(ctx, e.js, msgs, 10*time.Second); err != nil {
+	if err := publishAll(ctx, e.js, msgs, 10*time.Second, stall); err != nil {
 		t.Fatal(err)
 	}
 	if n := streamMsgs(t, e.js, "LOST"); n != 20 {
