@@ -33,11 +33,13 @@ fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; done
 
-## bench: parser/validator benchmarks, then the end-to-end load on the embedded default
+## bench: parser/validator benchmarks, JetStream publish throughput by durability setting
+## (R1/R3, fsync every 2 min/always), then the end-to-end load on the embedded default
 ## (rows/s of a direct loader, pipeline insert and upsert re-import, peak RSS)
 bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
 	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
+	$(GO) test -run '^$$' -bench 'BenchmarkDurability' -benchtime 1000x ./pkg/streams
 	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-1000000}
 
 ## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants

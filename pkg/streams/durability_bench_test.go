@@ -1,0 +1,160 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// BenchmarkDurability measures what the JetStream durability setting costs:
+// row chunks published to INTAKE_ROWS the way ingest publishes an upload
+// (500-row chunks of about 80 KB, async in windows of 64, each window waited
+// for), on file storage, on one server with R1 streams and on a three-node
+// cluster on loopback with R3 streams, with the file store's default sync
+// (fsync every 2 minutes) and with sync_interval: always (fsync before
+// every acknowledgement). The three servers of the cluster run in this
+// process and talk over loopback TCP routes, as three processes on one
+// machine would. It reports rows/s (and MB/s).
+//
+//	go test -run '^$' -bench BenchmarkDurability -benchtime 1000x ./pkg/streams
+func BenchmarkDurability(b *testing.B) {
+	chunk := benchChunk(500)
+	for _, replicas := range []int{1, 3} {
+		for _, always := range []bool{false, true} {
+			sync := "2m"
+			if always {
+				sync = "always"
+			}
+			b.Run(fmt.Sprintf("R%d/sync=%s", replicas, sync), func(b *testing.B) {
+				urls := startServers(b, replicas, always)
+				nc, err := nats.Connect(urls)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer nc.Close()
+				js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				if err := Ensure(ctx, js, Config{Replicas: replicas}); err != nil {
+					b.Fatal(err)
+				}
+				subject := subjects.For(subjects.Rows, "default", "imp_bench")
+				b.SetBytes(int64(len(chunk)))
+				b.ResetTimer()
+				start := time.Now()
+				var window []*nats.Msg
+				for i := 0; i < b.N; i++ {
+					m := nats.NewMsg(subject)
+					m.Data = chunk
+					m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID("imp_bench", "rows", i))
+					window = append(window, m)
+					if len(window) == 64 || i == b.N-1 {
+						if err := runner.PublishAll(ctx, js, window, time.Minute); err != nil {
+							b.Fatal(err)
+						}
+						window = window[:0]
+					}
+				}
+				b.ReportMetric(float64(b.N*500)/time.Since(start).Seconds(), "rows/s")
+			})
+		}
+	}
+}
+
+// benchChunk is a RowChunk of n contact rows as ingest publishes it.
+func benchChunk(n int) []byte {
+	ch := envelope.RowChunk{Tenant: "default", Import: "imp_bench", Options: envelope.Options{Schema: "contacts", Mode: envelope.ModeUpsert},
+		Header: []string{"name", "email", "phone", "company", "city", "notes"}}
+	for i := 0; i < n; i++ {
+		ch.Rows = append(ch.Rows, envelope.RawRow{Row: i + 2, Cells: []string{
+			fmt.Sprintf("Person Number %d", i), fmt.Sprintf("person.number.%d@example.com", i), fmt.Sprintf("+1 201 555 %04d", i),
+			fmt.Sprintf("Company %d Incorporated", i%97), "Springfield", "a note of some forty characters or so....",
+		}})
+	}
+	data, err := json.Marshal(ch)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+// startServers starts one nats-server, or a cluster of n on loopback, with
+// JetStream file storage, and returns the client URLs once JetStream
+// answers (a cluster has elected its meta leader).
+func startServers(b *testing.B, n int, syncAlways bool) string {
+	b.Helper()
+	var routes []string
+	clusterPorts := make([]int, n)
+	for i := range n {
+		clusterPorts[i] = freePort(b)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPorts[i]))
+	}
+	var urls []string
+	for i := range n {
+		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
+			StoreDir: b.TempDir(), NoSigs: true, MaxPayload: 8 << 20, SyncAlways: syncAlways}
+		if n > 1 {
+			opts.Cluster = server.ClusterOpts{Name: "intake", Host: "127.0.0.1", Port: clusterPorts[i]}
+			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(10 * time.Second) {
+			b.Fatal("nats-server not ready")
+		}
+		b.Cleanup(s.Shutdown)
+		urls = append(urls, s.ClientURL())
+	}
+	url := strings.Join(urls, ",")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := func() error {
+			nc, err := nats.Connect(url)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err = js.AccountInfo(ctx)
+			return err
+		}()
+		if err == nil {
+			return url
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("JetStream not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
