@@ -228,8 +228,8 @@ func (r *clusterRun) uploadAll() {
 }
 
 // finish waits for the uploads, checks every import exactly and that the
-// tenants were kept apart, then that every replica of the rows stream holds
-// exactly the imports' chunks.
+// tenants were kept apart, that every replica of the rows stream holds
+// exactly the imports' chunks, and that no process exited by itself.
 func (r *clusterRun) finish(ctx context.Context) error {
 	if err := <-r.uploaded; err != nil {
 		return err
@@ -241,7 +241,16 @@ func (r *clusterRun) finish(ctx context.Context) error {
 	for _, j := range r.jobs {
 		chunks += uint64((j.c.total + 499) / 500)
 	}
-	return r.cluster.caughtUp(ctx, subjects.StreamRows, chunks)
+	if err := r.cluster.caughtUp(ctx, subjects.StreamRows, chunks); err != nil {
+		return err
+	}
+	// Intake rode out the fail-over on its reconnecting connections, and
+	// no server went down but the one killed.
+	procs := []*proc{r.intake.p}
+	for _, nd := range r.cluster.nodes {
+		procs = append(procs, nd.p)
+	}
+	return alive(procs...)
 }
 
 func (r *clusterRun) stop() {
