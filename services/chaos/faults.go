@@ -235,7 +235,7 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 		return err
 	}
 	defer s.stop()
-	jobs := jobsFor(s.tenants, max(rows, 30_000), "o") // large enough to be caught mid-import
+	jobs := jobsFor(s.tenants, max(rows, 20_000), "o") // large enough to be caught mid-import
 	if err := uploadJobs(s.base, jobs); err != nil {
 		return err
 	}
@@ -269,6 +269,18 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	}
 	if err := checkJobs(ctx, s.base, s.mongoURI, jobs, 5*time.Minute); err != nil {
 		return err
+	}
+	counts, err := chunkCounts(s.addrs[workers])
+	if err != nil {
+		return err
+	}
+	retried, which := byOutcome(counts, "retried")
+	say("chunks retried: %s", which)
+	if dead, which := byOutcome(counts, "dead_lettered"); dead > 0 {
+		return fmt.Errorf("chunks dead-lettered within the retries: %s", which)
+	}
+	if busy > 0 && retried == 0 {
+		return fmt.Errorf("%d imports were processing when the database went down, and no chunk was retried", busy)
 	}
 	return s.alive()
 }
@@ -327,6 +339,15 @@ func databaseOutagePastRetries(ctx context.Context, e *env, rows int, rng *rand.
 	}
 	if busy > 0 && dead == 0 {
 		return fmt.Errorf("%d imports were processing when the database went down for %s, and no row was given up on", busy, e.times.longOutage)
+	}
+	counts, err := chunkCounts(s.addrs[workers])
+	if err != nil {
+		return err
+	}
+	_, which := byOutcome(counts, "dead_lettered")
+	say("chunks dead-lettered: %s", which)
+	if n := counts["report/dead_lettered"]; n > 0 {
+		return fmt.Errorf("the reporter dead-lettered %.0f accounting messages", n)
 	}
 	if err := checkIsolation(ctx, s.base, s.mongoURI, jobs); err != nil {
 		return err

@@ -346,7 +346,8 @@ func holdUpload(base string, t tenant, c contacts, cut int) *heldUpload {
 type split struct {
 	nats, db  *proc
 	dbAddr    string
-	procs     map[string]*proc // by group, e.g. "ingest", "validator,deduplicator,writer,reporter"
+	procs     map[string]*proc  // by group, e.g. "ingest", "validator,deduplicator,writer,reporter"
+	addrs     map[string]string // HTTP address (API, health, metrics) by group
 	order     []string
 	base      string // ingest's API
 	mongoURI  string // the database, for the checks
@@ -368,7 +369,7 @@ type splitConfig struct {
 }
 
 func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err error) {
-	s := &split{procs: map[string]*proc{}, dbAddr: freeAddr(), dbOptions: cfg.dbOptions}
+	s := &split{procs: map[string]*proc{}, addrs: map[string]string{}, dbAddr: freeAddr(), dbOptions: cfg.dbOptions}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -408,6 +409,7 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 			return nil, err
 		}
 		s.procs[group] = p
+		s.addrs[group] = addr
 		s.order = append(s.order, group)
 		if err := waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
 			return nil, fmt.Errorf("%s: %w", group, err)
@@ -440,6 +442,54 @@ func (s *split) stop() {
 			p.stop()
 		}
 	}
+}
+
+// chunkCounts reads intake_chunks_total from a process's /metrics, by
+// "stage/outcome" (outcomes: acked, retried, dead_lettered).
+func chunkCounts(addr string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		labels, ok := strings.CutPrefix(sc.Text(), "intake_chunks_total{")
+		if !ok {
+			continue
+		}
+		labels, value, _ := strings.Cut(labels, "} ")
+		var stage, outcome string
+		for _, l := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(l, "=")
+			switch k {
+			case "stage":
+				stage = strings.Trim(v, `"`)
+			case "outcome":
+				outcome = strings.Trim(v, `"`)
+			}
+		}
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics line %q: %w", sc.Text(), err)
+		}
+		out[stage+"/"+outcome] += n
+	}
+	return out, sc.Err()
+}
+
+// byOutcome sums counts of one outcome over the stages and lists them.
+func byOutcome(counts map[string]float64, outcome string) (float64, string) {
+	var total float64
+	var parts []string
+	for _, stage := range []string{"validate", "dedup", "write", "report"} {
+		n := counts[stage+"/"+outcome]
+		total += n
+		parts = append(parts, fmt.Sprintf("%s %.0f", stage, n))
+	}
+	return total, strings.Join(parts, ", ")
 }
 
 // allInOne is `intake serve` on the embedded default (NATS and FerretDB in
