@@ -128,8 +128,14 @@ func (c Config) Validate() error {
 	if c.Instances < 1 {
 		return fmt.Errorf("instances must be at least 1")
 	}
+	if c.MaxRows > MaxRowsLimit {
+		return fmt.Errorf("max-rows %d is above %d (the deduplicator keeps row numbers in 32 bits)", c.MaxRows, MaxRowsLimit)
+	}
 	return nil
 }
+
+// MaxRowsLimit bounds --max-rows.
+const MaxRowsLimit = 1_000_000_000
 
 // Redacted is the configuration as it may be logged: no passwords.
 func (c Config) Redacted() Config {

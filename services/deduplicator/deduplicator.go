@@ -256,9 +256,11 @@ type tables struct {
 	byID  map[string]*table
 }
 
-// idleAfter is how long an import's table is kept without use; a later
-// chunk reads the whole log again.
-const idleAfter = 10 * time.Minute
+// idleAfter is how long an import's table is kept without use. An active
+// import's chunks come seconds apart; a finished import's table (tens of
+// megabytes for a million rows) must not linger. A chunk that comes later
+// reads the whole log again.
+const idleAfter = 20 * time.Second
 
 func newTables() *tables {
 	return &tables{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, byID: map[string]*table{}}
@@ -266,14 +268,14 @@ func newTables() *tables {
 
 func (ts *tables) get(importID string) *table {
 	now := time.Now()
+	for id, old := range ts.byID {
+		if id != importID && now.Sub(old.used) > idleAfter {
+			delete(ts.byID, id)
+		}
+	}
 	t, ok := ts.byID[importID]
 	if !ok {
-		for id, old := range ts.byID {
-			if now.Sub(old.used) > idleAfter {
-				delete(ts.byID, id)
-			}
-		}
-		t = &table{seeds: ts.seeds, holder: map[keyHash]int{}, next: 1}
+		t = &table{seeds: ts.seeds, holder: map[keyHash]int32{}, next: 1}
 		ts.byID[importID] = t
 	}
 	t.used = now
@@ -284,7 +286,7 @@ func (ts *tables) get(importID string) *table {
 // entry next-1.
 type table struct {
 	seeds  [2]maphash.Seed
-	holder map[keyHash]int
+	holder map[keyHash]int32 // rows fit: --max-rows is at most a billion
 	next   int
 	used   time.Time
 }
@@ -298,7 +300,7 @@ func (t *table) apply(e store.ClaimEntry) {
 	for i, k := range e.Keys {
 		h := t.hash(k)
 		if _, ok := t.holder[h]; !ok {
-			t.holder[h] = e.Rows[i]
+			t.holder[h] = int32(e.Rows[i])
 		}
 	}
 	t.next = e.Seq + 1
@@ -314,7 +316,7 @@ func (t *table) resolve(keys [][]string, rows []int) (holders [][]int, fresh sto
 		for j, k := range ks {
 			h := t.hash(k)
 			if row, ok := t.holder[h]; ok {
-				holders[i][j] = row
+				holders[i][j] = int(row)
 				continue
 			}
 			if row, ok := inChunk[h]; ok {
