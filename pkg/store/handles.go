@@ -24,21 +24,9 @@ type Handle struct {
 // HandleOwners returns the record each of the handles belongs to; handles
 // nobody has are absent.
 func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error) {
-	name := HandlesCollection(tenant, schema)
-	var docs map[string]map[string]any
-	if br, ok := s.indexer.(BatchReader); ok {
-		var err error
-		if docs, err = br.FindByIDs(ctx, s.Records, name, handles); err != nil {
-			return nil, err
-		}
-	} else {
-		c, err := s.coll(ctx, s.Records, name)
-		if err != nil {
-			return nil, err
-		}
-		if docs, err = findPlainByIDs(ctx, c, handles); err != nil {
-			return nil, err
-		}
+	docs, err := s.readByIDs(ctx, HandlesCollection(tenant, schema), handles)
+	if err != nil {
+		return nil, err
 	}
 	owners := make(map[string]string, len(docs))
 	for h, d := range docs {

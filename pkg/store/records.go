@@ -116,27 +116,29 @@ type BatchReader interface {
 // GetRecords reads the records with the given keys; missing keys are absent
 // from the result.
 func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []string) (map[string]*reconcile.Existing, error) {
-	name := RecordsCollection(tenant, schema)
-	var docs map[string]map[string]any
-	if br, ok := s.indexer.(BatchReader); ok {
-		var err error
-		if docs, err = br.FindByIDs(ctx, s.Records, name, ids); err != nil {
-			return nil, err
-		}
-	} else {
-		c, err := s.coll(ctx, s.Records, name)
-		if err != nil {
-			return nil, err
-		}
-		if docs, err = findPlainByIDs(ctx, c, ids); err != nil {
-			return nil, err
-		}
+	docs, err := s.readByIDs(ctx, RecordsCollection(tenant, schema), ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[string]*reconcile.Existing, len(docs))
 	for id, d := range docs {
 		out[id] = existingFrom(d)
 	}
 	return out, nil
+}
+
+// readByIDs reads documents of a collection of the records database by
+// _id, as plain JSON-like maps: in one indexed SQL query on the embedded
+// FerretDB, else with $in.
+func (s *Store) readByIDs(ctx context.Context, name string, ids []string) (map[string]map[string]any, error) {
+	if br, ok := s.indexer.(BatchReader); ok {
+		return br.FindByIDs(ctx, s.Records, name, ids)
+	}
+	c, err := s.coll(ctx, s.Records, name)
+	if err != nil {
+		return nil, err
+	}
+	return findPlainByIDs(ctx, c, ids)
 }
 
 // findPlainByIDs reads documents by _id as plain JSON-like maps, the shape
