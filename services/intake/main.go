@@ -127,7 +127,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.RowsRetention, "rows-retention", 7*24*time.Hour, "how long raw rows are kept for replay")
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", 500, "rows per message")
 	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
-	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above)")
+	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above; at most 1,000,000,000)")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", 10, "imports one tenant may have processing at once (429 above; 0: no limit)")
 	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
