@@ -77,6 +77,7 @@ type IDIndexer struct {
 	mu      sync.Mutex
 	done    map[string]bool
 	readers map[string]*sql.DB // read-only connections by database, for FindByIDs
+	writers map[string]*sql.DB // read-write connections by database, for SetFields
 	tables  map[string]string  // table names by database and collection
 }
 

@@ -89,39 +89,70 @@ func stripTypes(v any) {
 
 // reader returns a read-only connection to a database file and the table of a collection.
 func (x *IDIndexer) reader(ctx context.Context, dbName, coll string) (*sql.DB, string, error) {
+	sdb, err := x.readConn(dbName)
+	if err != nil {
+		return nil, "", err
+	}
+	table, err := x.tableOf(ctx, dbName, coll)
+	if err != nil {
+		return nil, "", err
+	}
+	return sdb, table, nil
+}
+
+func (x *IDIndexer) readConn(dbName string) (*sql.DB, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.readers == nil {
 		x.readers = map[string]*sql.DB{}
-		x.tables = map[string]string{}
 	}
 	sdb, ok := x.readers[dbName]
 	if !ok {
 		var err error
 		sdb, err = sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?mode=ro&_pragma=busy_timeout(30000)")
 		if err != nil {
-			return nil, "", fmt.Errorf("open sqlite %s: %w", dbName, err)
+			return nil, fmt.Errorf("open sqlite %s: %w", dbName, err)
 		}
 		x.readers[dbName] = sdb
 	}
-	k := dbName + "\x00" + coll
-	table, ok := x.tables[k]
-	if !ok {
-		if err := sdb.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
-			return nil, "", fmt.Errorf("find table of %s: %w", coll, err)
-		}
-		x.tables[k] = table
-	}
-	return sdb, table, nil
+	return sdb, nil
 }
 
-// Close closes the read connections.
+// tableOf names the SQLite table of a collection (FerretDB's mapping).
+func (x *IDIndexer) tableOf(ctx context.Context, dbName, coll string) (string, error) {
+	k := dbName + "\x00" + coll
+	x.mu.Lock()
+	table, ok := x.tables[k]
+	x.mu.Unlock()
+	if ok {
+		return table, nil
+	}
+	sdb, err := x.readConn(dbName)
+	if err != nil {
+		return "", err
+	}
+	if err := sdb.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
+		return "", fmt.Errorf("find table of %s: %w", coll, err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tables == nil {
+		x.tables = map[string]string{}
+	}
+	x.tables[k] = table
+	return table, nil
+}
+
+// Close closes the read and write connections.
 func (x *IDIndexer) Close() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, sdb := range x.readers {
 		_ = sdb.Close()
 	}
-	x.readers = nil
+	for _, sdb := range x.writers {
+		_ = sdb.Close()
+	}
+	x.readers, x.writers = nil, nil
 	x.tables = nil
 }

@@ -60,19 +60,50 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
-	docs := make([]any, len(recs))
+	now := time.Now().UTC().Truncate(time.Millisecond) // what BSON keeps
+	fields := make([]map[string]any, len(recs))
 	for i, r := range recs {
-		d := make(bson.M, len(r.Fields)+5)
+		d := make(map[string]any, len(r.Fields)+4)
 		for k, v := range r.Fields {
 			d[k] = v
 		}
-		d["_id"] = r.ID
 		stamp := stampText(r.Stamp)
 		d[lastField], d[createdField], d[createdAtField], d[updatedAtField] = stamp, stamp, now, now
+		fields[i] = d
+	}
+	if di, ok := s.indexer.(DocInserter); ok && len(recs) > 0 {
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID
+		}
+		existed, handled, err := di.InsertDocs(ctx, s.Records, c.Name(), ids, fields)
+		if err != nil {
+			return nil, err
+		}
+		if handled {
+			dups := map[int]bool{}
+			for i, e := range existed {
+				if e {
+					dups[i] = true
+				}
+			}
+			return dups, nil
+		}
+	}
+	docs := make([]any, len(recs))
+	for i, r := range recs {
+		d := bson.M(fields[i])
+		d["_id"] = r.ID
 		docs[i] = d
 	}
 	return insertMany(ctx, c, docs)
+}
+
+// DocInserter inserts documents without the database's insert command,
+// reporting those whose _id existed, or handled false if it cannot encode
+// them. The embedded FerretDB has one (embedded.IDIndexer); see there for why.
+type DocInserter interface {
+	InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, handled bool, err error)
 }
 
 // RecordIDs lists the keys of every record of a tenant's entity.
@@ -217,25 +248,64 @@ type FieldUpdate struct {
 	Stamp reconcile.Stamp
 }
 
-// UpdateRecords applies $set updates in one unordered bulk write.
+// FieldSetter applies $sets of existing fields without the database's
+// update command, reporting which it applied. The embedded FerretDB has one
+// (embedded.IDIndexer); see there for why.
+type FieldSetter interface {
+	SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error)
+}
+
+// UpdateRecords applies $set (and $unset) updates: on the embedded FerretDB
+// those it can in one SQL transaction, the others in unordered bulk writes.
 func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []FieldUpdate) error {
 	if len(ups) == 0 {
 		return nil
 	}
-	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	name := RecordsCollection(tenant, schema)
+	c, err := s.coll(ctx, s.Records, name)
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	models := make([]mongo.WriteModel, len(ups))
+	now := time.Now().UTC().Truncate(time.Millisecond) // what BSON keeps
+	sets := make([]map[string]any, len(ups))
 	for i, u := range ups {
-		set := make(bson.M, len(u.Set)+3)
+		set := make(map[string]any, len(u.Set)+2)
 		for k, v := range u.Set {
 			set[k] = v
 		}
 		set[lastField] = stampText(u.Stamp)
 		set[updatedAtField] = now
-		update := bson.D{{Key: "$set", Value: set}}
+		sets[i] = set
+	}
+	if fs, ok := s.indexer.(FieldSetter); ok {
+		var ids []string
+		var at []int
+		var plain []map[string]any
+		for i, u := range ups {
+			if len(u.Unset) == 0 {
+				ids, at, plain = append(ids, u.ID), append(at, i), append(plain, sets[i])
+			}
+		}
+		applied, err := fs.SetFields(ctx, s.Records, name, ids, plain)
+		if err != nil {
+			return err
+		}
+		var rest []FieldUpdate
+		var restSets []map[string]any
+		done := map[int]bool{}
+		for j, ok := range applied {
+			done[at[j]] = ok
+		}
+		for i, u := range ups {
+			if !done[i] {
+				rest, restSets = append(rest, u), append(restSets, sets[i])
+			}
+		}
+		ups, sets = rest, restSets
+	}
+	models := make([]mongo.WriteModel, len(ups))
+	for i, u := range ups {
+		update := bson.D{{Key: "$set", Value: sets[i]}}
 		if len(u.Unset) > 0 {
 			unset := bson.M{}
 			for _, f := range u.Unset {

@@ -1,0 +1,380 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// SetFields applies, in one SQLite transaction, the $sets (sets[i] for the
+// document with _id ids[i]) that only change
+// the values of fields the stored document already has, each keeping its
+// stored type. It reports which it applied; the caller sends the others to
+// FerretDB as ordinary updates.
+//
+// Why: FerretDB v1 runs each update statement through its query planner
+// and commits it on its own (about 400 us of CPU a record, measured: most of
+// a re-import's time). A changed value of an existing field of the same type
+// is, in FerretDB's SQLite format, the same JSON text with that one value
+// replaced and the type annotation ("$s") untouched, so SQLite's json_set
+// does it exactly; untouched fields keep their stored text. Every statement
+// checks, in its WHERE clause, that each field still has the type the value
+// is written as, so a record another import changed in between is left to
+// FerretDB, not written in a shape FerretDB would misread. The value
+// encodings are those of FerretDB v1.24's sjson package (strings, numbers and
+// booleans as encoding/json writes them, dates as Unix milliseconds);
+// TestSetFieldsMatchesFerretDB checks them against FerretDB's own updates.
+func (x *IDIndexer) SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error) {
+	applied := make([]bool, len(sets))
+	type stmt struct {
+		i    int
+		sql  string
+		args []any
+	}
+	var stmts []stmt
+	table := ""
+	for i, set := range sets {
+		q, args, ok := setStatement(ids[i], set)
+		if !ok {
+			continue
+		}
+		if table == "" {
+			if err := x.Ensure(ctx, db, coll); err != nil {
+				return nil, err
+			}
+			var err error
+			if table, err = x.tableOf(ctx, db.Name(), coll); err != nil {
+				return nil, err
+			}
+		}
+		stmts = append(stmts, stmt{i: i, sql: fmt.Sprintf(q, table), args: args})
+	}
+	if len(stmts) == 0 {
+		return applied, nil
+	}
+	w, err := x.writer(db.Name())
+	if err != nil {
+		return nil, err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", coll, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	prepared := map[string]*sql.Stmt{}
+	for _, s := range stmts {
+		p, ok := prepared[s.sql]
+		if !ok {
+			if p, err = tx.PrepareContext(ctx, s.sql); err != nil {
+				return nil, fmt.Errorf("update %s: %w", coll, err)
+			}
+			prepared[s.sql] = p
+		}
+		res, err := p.ExecContext(ctx, s.args...)
+		if err != nil {
+			return nil, fmt.Errorf("update %s: %w", coll, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("update %s: %w", coll, err)
+		}
+		applied[s.i] = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update %s: %w", coll, err)
+	}
+	return applied, nil
+}
+
+// setStatement is the UPDATE setting fields of the document with _id id,
+// with %[1]q standing for the table, or ok false if a value or a field name
+// is outside what it handles.
+func setStatement(id string, set map[string]any) (q string, args []any, ok bool) {
+	if len(set) == 0 {
+		return "", nil, false
+	}
+	names := make([]string, 0, len(set))
+	for f := range set {
+		if f == "" || f == "_id" || strings.ContainsAny(f, "\"\\$.[]") || strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 }) {
+			return "", nil, false
+		}
+		names = append(names, f)
+	}
+	sort.Strings(names) // one statement text per field set, to prepare once
+	var sets, where strings.Builder
+	var values, types []any
+	for _, f := range names {
+		t, text, ok := sjsonValue(set[f])
+		if !ok {
+			return "", nil, false
+		}
+		fmt.Fprintf(&sets, `, '$."%s"', json(?)`, f)
+		fmt.Fprintf(&where, ` AND _ferretdb_sjson->>'$."$s".p."%s".t' = ?`, f)
+		values = append(values, text)
+		types = append(types, t)
+	}
+	idText, _ := json.Marshal(id)
+	args = append(values, string(idText))
+	args = append(args, types...)
+	q = `UPDATE %[1]q SET _ferretdb_sjson = json_set(_ferretdb_sjson` + sets.String() + `) WHERE _ferretdb_sjson->'$._id' = ?` + where.String()
+	return q, args, true
+}
+
+// sjsonValue is a value's type name and JSON text in FerretDB v1.24's
+// SQLite format, for the types written here.
+func sjsonValue(v any) (typ, text string, ok bool) {
+	var b []byte
+	switch x := v.(type) {
+	case string:
+		if !utf8.ValidString(x) {
+			return "", "", false // encoding/json would replace bytes, and so change the value
+		}
+		typ = "string"
+		b, _ = json.Marshal(x)
+	case bool:
+		typ = "bool"
+		b, _ = json.Marshal(x)
+	case int32:
+		typ = "int"
+		b, _ = json.Marshal(x)
+	case int64:
+		typ = "long"
+		b, _ = json.Marshal(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || (x == 0 && math.Signbit(x)) {
+			return "", "", false // FerretDB writes these in its own ways
+		}
+		typ = "double"
+		b, _ = json.Marshal(x)
+	case time.Time:
+		typ = "date"
+		b, _ = json.Marshal(x.UnixMilli())
+	default:
+		return "", "", false
+	}
+	return typ, string(b), true
+}
+
+// writer returns the read-write connection to a database file, one
+// connection, so that its transactions run one after another.
+func (x *IDIndexer) writer(dbName string) (*sql.DB, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.writers == nil {
+		x.writers = map[string]*sql.DB{}
+	}
+	if w, ok := x.writers[dbName]; ok {
+		return w, nil
+	}
+	w, err := sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?_pragma=busy_timeout(30000)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", dbName, err)
+	}
+	w.SetMaxOpenConns(1)
+	x.writers[dbName] = w
+	return w, nil
+}
+
+// InsertDocs inserts documents (docs[i] with _id ids[i], a string) in one
+// SQLite transaction and reports which were not written because their _id
+// was already stored. ok is false, and nothing is written, when a document
+// holds a key or a value it does not encode; the caller then sends the
+// documents to FerretDB.
+//
+// Why: a FerretDB v1 insert converts every document from BSON to its own
+// types, checks it and encodes it to its SQLite JSON format inside the
+// database's write transaction, so inserts cannot overlap and the writer
+// was a re-import's and an import's slowest stage (measured). Here the
+// encoding happens before the transaction, in the writer's goroutine. The
+// documents are exactly what FerretDB itself would store for the same BSON
+// document (_id first, then the fields in name order):
+// TestInsertDocsMatchesFerretDB compares the stored text byte for byte.
+func (x *IDIndexer) InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, ok bool, err error) {
+	texts := make([]string, len(docs))
+	var buf []byte
+	for i, d := range docs {
+		var ok bool
+		if buf, ok = appendDoc(buf[:0], ids[i], d); !ok {
+			return nil, false, nil
+		}
+		texts[i] = string(buf)
+	}
+	existed = make([]bool, len(docs))
+	if len(docs) == 0 {
+		return existed, true, nil
+	}
+	if err := x.Ensure(ctx, db, coll); err != nil {
+		return nil, false, err
+	}
+	table, err := x.tableOf(ctx, db.Name(), coll)
+	if err != nil {
+		return nil, false, err
+	}
+	w, err := x.writer(db.Name())
+	if err != nil {
+		return nil, false, err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("insert into %s: %w", coll, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	// OR IGNORE skips the rows that break a unique index: only _id has one.
+	p, err := tx.PrepareContext(ctx, fmt.Sprintf(`INSERT OR IGNORE INTO %q (_ferretdb_sjson) VALUES (?)`, table))
+	if err != nil {
+		return nil, false, fmt.Errorf("insert into %s: %w", coll, err)
+	}
+	for i, t := range texts {
+		res, err := p.ExecContext(ctx, t)
+		if err != nil {
+			return nil, false, fmt.Errorf("insert into %s: %w", coll, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, false, fmt.Errorf("insert into %s: %w", coll, err)
+		}
+		existed[i] = n == 0
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("insert into %s: %w", coll, err)
+	}
+	return existed, true, nil
+}
+
+// appendDoc appends the document in FerretDB v1.24's SQLite format (its
+// sjson.Marshal): {"$s":{"p":{<key>:<type>,...},"$k":[<keys>]},<key>:<value>,...}.
+func appendDoc(buf []byte, id string, fields map[string]any) ([]byte, bool) {
+	keys := make([]string, 0, len(fields)+1)
+	keys = append(keys, "_id")
+	for k := range fields {
+		if !plainKey(k) || k == "_id" {
+			return nil, false
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys[1:])
+	value := func(k string) any {
+		if k == "_id" {
+			return id
+		}
+		return fields[k]
+	}
+	buf = append(buf, `{"$s":{"p":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, k...)
+		buf = append(buf, `":`...)
+		var ok bool
+		if buf, ok = appendType(buf, value(k)); !ok {
+			return nil, false
+		}
+	}
+	buf = append(buf, `},"$k":`...)
+	kb, _ := json.Marshal(keys)
+	buf = append(buf, kb...)
+	buf = append(buf, '}')
+	for _, k := range keys {
+		buf = append(buf, `,"`...)
+		buf = append(buf, k...)
+		buf = append(buf, `":`...)
+		var ok bool
+		if buf, ok = appendValue(buf, value(k)); !ok {
+			return nil, false
+		}
+	}
+	return append(buf, '}'), true
+}
+
+// plainKey reports whether a field name is one FerretDB accepts and that
+// reads the same raw and JSON-escaped (FerretDB writes top-level keys raw).
+func plainKey(k string) bool {
+	if k == "" || !utf8.ValidString(k) || strings.HasPrefix(k, "$") {
+		return false
+	}
+	for _, r := range k {
+		if r < 0x20 || r == '"' || r == '\\' || r == '.' || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029 || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+// appendType appends a value's type annotation.
+func appendType(buf []byte, v any) ([]byte, bool) {
+	if v == nil {
+		return append(buf, `{"t":"null"}`...), true
+	}
+	if items, ok := listOf(v); ok {
+		buf = append(buf, `{"t":"array","i":[`...)
+		for i, it := range items {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if _, isList := listOf(it); isList {
+				return nil, false // FerretDB v1 refuses nested arrays; let it say so
+			}
+			if buf, ok = appendType(buf, it); !ok {
+				return nil, false
+			}
+		}
+		return append(buf, `]}`...), true
+	}
+	t, _, ok := sjsonValue(v)
+	if !ok {
+		return nil, false
+	}
+	buf = append(buf, `{"t":"`...)
+	buf = append(buf, t...)
+	return append(buf, `"}`...), true
+}
+
+// appendValue appends a value as FerretDB writes it.
+func appendValue(buf []byte, v any) ([]byte, bool) {
+	if v == nil {
+		return append(buf, "null"...), true
+	}
+	if items, ok := listOf(v); ok {
+		buf = append(buf, '[')
+		for i, it := range items {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if buf, ok = appendValue(buf, it); !ok {
+				return nil, false
+			}
+		}
+		return append(buf, ']'), true
+	}
+	_, text, ok := sjsonValue(v)
+	if !ok {
+		return nil, false
+	}
+	return append(buf, text...), true
+}
+
+// listOf returns the items of a list value.
+func listOf(v any) ([]any, bool) {
+	switch l := v.(type) {
+	case []any:
+		return l, true
+	case []string:
+		out := make([]any, len(l))
+		for i, s := range l {
+			out[i] = s
+		}
+		return out, true
+	}
+	return nil, false
+}
