@@ -294,11 +294,11 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 			}
 		}
 		if len(noted) > 0 {
-			id := fmt.Sprintf("%s:%s:%d", acc.Import, acc.Stage, acc.Chunk)
+			id := store.RowDocID(acc.Import, acc.Stage, acc.Chunk)
 			if err := rp.store.InsertRowDoc(ctx, store.RowDoc{ID: id, Import: acc.Import, Tenant: acc.Tenant, Rows: noted}); err != nil {
 				return err
 			}
-			sum.RowDocs = append(sum.RowDocs, id)
+			sum.MarkNoted(acc.Stage, acc.Chunk)
 		}
 	default:
 		return runner.Permanent(fmt.Errorf("unknown accounting kind %q (stream sequence %d)", acc.Kind, seq))
