@@ -83,22 +83,22 @@ func (s *Store) PlanIDs(ctx context.Context, importID string, plan *DeletePlan) 
 
 // Summary is the reporter's account of one import.
 type Summary struct {
-	ID          string            `bson:"_id"`
-	Tenant      string            `bson:"tenant"`
-	Options     envelope.Options  `bson:"options"`
-	Source      string            `bson:"source,omitempty"`
-	ReplayOf    string            `bson:"replay_of,omitempty"`
-	Status      string            `bson:"status"`
-	Sealed      bool              `bson:"sealed"`
-	Total       int               `bson:"total"` // rows in the source, known once sealed
-	Counts      envelope.Counts   `bson:"counts"`
-	Reason      string            `bson:"reason,omitempty"`
-	Cancelled   bool              `bson:"cancelled,omitempty"` // rows not yet written fail; the import ends cancelled
-	Notice      string            `bson:"notice,omitempty"`    // something the user should know about a completed import
-	Deleted     int               `bson:"deleted"`             // replace mode: records removed (or, in a dry run, that would be)
-	DeletePlan  *DeletePlan       `bson:"delete_plan,omitempty"`
-	LastSeq     uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
-	Applied     map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted
+	ID         string            `bson:"_id"`
+	Tenant     string            `bson:"tenant"`
+	Options    envelope.Options  `bson:"options"`
+	Source     string            `bson:"source,omitempty"`
+	ReplayOf   string            `bson:"replay_of,omitempty"`
+	Status     string            `bson:"status"`
+	Sealed     bool              `bson:"sealed"`
+	Total      int               `bson:"total"` // rows in the source, known once sealed
+	Counts     envelope.Counts   `bson:"counts"`
+	Reason     string            `bson:"reason,omitempty"`
+	Cancelled  bool              `bson:"cancelled,omitempty"` // rows not yet written fail; the import ends cancelled
+	Notice     string            `bson:"notice,omitempty"`    // something the user should know about a completed import
+	Deleted    int               `bson:"deleted"`             // replace mode: records removed (or, in a dry run, that would be)
+	DeletePlan *DeletePlan       `bson:"delete_plan,omitempty"`
+	LastSeq    uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
+	Applied    map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted
 	// Noted is, per accounting stage ("write", "dead-write", ...), a bitset
 	// of the chunks that have an import_rows document (RowDocID). A bitset,
 	// not a list of ids: the summary is read and rewritten for every chunk
@@ -108,10 +108,10 @@ type Summary struct {
 	Noted map[string][]byte `bson:"noted,omitempty"`
 	// RowDocs lists import_rows documents by id: how summaries written
 	// before Noted existed name them.
-	RowDocs []string `bson:"row_docs,omitempty"`
-	CreatedAt   time.Time         `bson:"created_at"`
-	UpdatedAt   time.Time         `bson:"updated_at"`
-	CompletedAt *time.Time        `bson:"completed_at,omitempty"`
+	RowDocs     []string   `bson:"row_docs,omitempty"`
+	CreatedAt   time.Time  `bson:"created_at"`
+	UpdatedAt   time.Time  `bson:"updated_at"`
+	CompletedAt *time.Time `bson:"completed_at,omitempty"`
 
 	// DeadRows are rows a stage gave up on (dead-lettered: still failing
 	// after MaxDeliver attempts, e.g. the database stayed down, or refused
