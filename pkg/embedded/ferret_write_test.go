@@ -342,3 +342,32 @@ func BenchmarkInserts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFindByIDs reads 500 records of the shape Intake writes.
+func BenchmarkFindByIDs(b *testing.B) {
+	f, db := startFerretDB(b)
+	ctx := context.Background()
+	ix := f.IDIndexer()
+	b.Cleanup(ix.Close)
+	var ids []string
+	var docs []map[string]any
+	now := time.Now().UTC()
+	for i := range 20_000 {
+		id := fmt.Sprintf("email:user%d@example.com", i)
+		ids = append(ids, id)
+		docs = append(docs, map[string]any{"email": id[6:], "name": fmt.Sprintf("Person %d", i), "phone": "+12015550001",
+			"company": "Company 7", "_intake_last": fmt.Sprintf("imp/%d", i), "_intake_created": fmt.Sprintf("imp/%d", i),
+			"_intake_created_at": now, "_intake_updated_at": now})
+	}
+	if _, ok, err := ix.InsertDocs(ctx, db, "records", ids, docs); err != nil || !ok {
+		b.Fatal(ok, err)
+	}
+	b.ResetTimer()
+	for op := range b.N {
+		start := op * 500 % len(ids)
+		got, err := ix.FindByIDs(ctx, db, "records", ids[start:start+500])
+		if err != nil || len(got) != 500 {
+			b.Fatal(len(got), err)
+		}
+	}
+}
