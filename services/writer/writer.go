@@ -127,9 +127,9 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
 	}
 	outcomes := make([]envelope.Outcome, len(ch.Records))
-	if sum, found, err := w.store.GetSummary(ctx, ch.Import); err != nil {
+	if cancelled, err := w.store.Cancelled(ctx, ch.Import); err != nil {
 		return nil, err
-	} else if found && sum.Cancelled {
+	} else if cancelled {
 		for i, r := range ch.Records {
 			outcomes[i] = envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "the import was cancelled before this row was written"}}}
 		}
