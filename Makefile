@@ -17,7 +17,7 @@ build:
 # Fuzz targets: package and function. The seed corpora run in every `go test`;
 # `make test` also fuzzes each briefly, `make fuzz` for longer.
 FUZZ := ./pkg/filereader:FuzzCSV ./pkg/filereader:FuzzXLSX ./pkg/filereader:FuzzRecordGuard \
-	./pkg/schema:FuzzValidate ./services/ingest:FuzzUpload
+	./pkg/schema:FuzzValidate ./services/ingest:FuzzUpload ./pkg/embedded:FuzzAppendJSONString
 
 ## test: vet, unit, integration and end-to-end tests, and a short fuzz run of each parser
 test: vet

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -132,36 +133,83 @@ func setStatement(id string, set map[string]any) (q string, args []any, ok bool)
 // sjsonValue is a value's type name and JSON text in FerretDB v1.24's
 // SQLite format, for the types written here.
 func sjsonValue(v any) (typ, text string, ok bool) {
-	var b []byte
+	b, typ, ok := appendScalar(nil, v)
+	return typ, string(b), ok
+}
+
+// appendScalar appends a value as FerretDB v1.24's sjson writes it (its
+// MarshalJSON methods use encoding/json; dates are Unix milliseconds) and
+// returns its type name.
+func appendScalar(buf []byte, v any) (_ []byte, typ string, ok bool) {
 	switch x := v.(type) {
 	case string:
 		if !utf8.ValidString(x) {
-			return "", "", false // encoding/json would replace bytes, and so change the value
+			return buf, "", false // encoding/json would replace bytes, and so change the value
 		}
-		typ = "string"
-		b, _ = json.Marshal(x)
+		return appendJSONString(buf, x), "string", true
 	case bool:
-		typ = "bool"
-		b, _ = json.Marshal(x)
+		return strconv.AppendBool(buf, x), "bool", true
 	case int32:
-		typ = "int"
-		b, _ = json.Marshal(x)
+		return strconv.AppendInt(buf, int64(x), 10), "int", true
 	case int64:
-		typ = "long"
-		b, _ = json.Marshal(x)
+		return strconv.AppendInt(buf, x, 10), "long", true
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) || (x == 0 && math.Signbit(x)) {
-			return "", "", false // FerretDB writes these in its own ways
+			return buf, "", false // FerretDB writes these in its own ways
 		}
-		typ = "double"
-		b, _ = json.Marshal(x)
+		b, _ := json.Marshal(x)
+		return append(buf, b...), "double", true
 	case time.Time:
-		typ = "date"
-		b, _ = json.Marshal(x.UnixMilli())
-	default:
-		return "", "", false
+		return strconv.AppendInt(buf, x.UnixMilli(), 10), "date", true
 	}
-	return typ, string(b), true
+	return buf, "", false
+}
+
+// appendJSONString appends a valid UTF-8 string quoted exactly as
+// encoding/json.Marshal quotes it (HTML characters and U+2028/U+2029
+// escaped); FuzzAppendJSONString holds it to that.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				buf = append(buf, '\\', b)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == '\u2028' || c == '\u2029' {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }
 
 // writer returns the read-write connection to a database file, one
@@ -281,10 +329,16 @@ func appendDoc(buf []byte, id string, fields map[string]any) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	buf = append(buf, `},"$k":`...)
-	kb, _ := json.Marshal(keys)
-	buf = append(buf, kb...)
-	buf = append(buf, '}')
+	buf = append(buf, `},"$k":[`...)
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"') // plain keys need no escapes
+		buf = append(buf, k...)
+		buf = append(buf, '"')
+	}
+	buf = append(buf, "]}"...)
 	for _, k := range keys {
 		buf = append(buf, `,"`...)
 		buf = append(buf, k...)
@@ -331,7 +385,7 @@ func appendType(buf []byte, v any) ([]byte, bool) {
 		}
 		return append(buf, `]}`...), true
 	}
-	t, _, ok := sjsonValue(v)
+	_, t, ok := appendScalar(nil, v)
 	if !ok {
 		return nil, false
 	}
@@ -357,11 +411,8 @@ func appendValue(buf []byte, v any) ([]byte, bool) {
 		}
 		return append(buf, ']'), true
 	}
-	_, text, ok := sjsonValue(v)
-	if !ok {
-		return nil, false
-	}
-	return append(buf, text...), true
+	buf, _, ok := appendScalar(buf, v)
+	return buf, ok
 }
 
 // listOf returns the items of a list value.

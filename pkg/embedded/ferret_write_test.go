@@ -2,11 +2,13 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -370,4 +372,24 @@ func BenchmarkFindByIDs(b *testing.B) {
 			b.Fatal(len(got), err)
 		}
 	}
+}
+
+// appendJSONString must quote every valid UTF-8 string as encoding/json
+// does: FerretDB's own encoding of strings.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "Ann \"Q\" \\ <b>&</b>", "\x00\x01\b\f\n\r\t\x1f\x7f", "Zoë 日本 \U0001F600 \u2028\u2029", "\ufffd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			if _, _, ok := appendScalar(nil, s); ok {
+				t.Fatalf("invalid UTF-8 %q accepted", s)
+			}
+			return
+		}
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
+		}
+	})
 }
