@@ -90,6 +90,7 @@ type summary struct {
 	Reason                            string
 	Total, Processed                  int
 	Created, Updated, Skipped, Failed int
+	CompletedAt                       *time.Time `json:"completed_at"`
 }
 
 // rowError is a row of GET /v1/imports/{id}/errors.
