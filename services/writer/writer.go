@@ -2,10 +2,11 @@
 // whether it created, updated or skipped a record, or failed.
 //
 // The write path is insert-first: every record of a chunk is inserted with
-// its deterministic _id in one unordered InsertMany, which is fast on
-// MongoDB and on FerretDB alike. Only the rows whose key already exists are
-// then read, all at once, and those that really change something are
-// updated with $set in bulk writes. Once most of an import's keys turn out
+// its deterministic _id in one unordered InsertMany (on the embedded
+// FerretDB, one SQLite transaction: see pkg/embedded). Only the rows whose
+// key already exists are then read, all at once, and those that really
+// change something are updated with $set (bulk writes; on the embedded
+// FerretDB, one transaction for the changes that keep each field's type). Once most of an import's keys turn out
 // to exist (a re-import), its chunks are read first and only the new rows
 // inserted: a failed insert costs FerretDB as much as a successful one. Update mode and dry runs read first
 // instead; a dry run writes nothing and reports what would happen.
