@@ -4,26 +4,14 @@ import (
 	"context"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 )
 
 // Row notes are found through the summary's per-stage bitsets, and through
 // the id list that summaries saved by earlier versions carry.
 func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
-	f, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	f, client := ferrettest.Start(t, "")
 	ix := f.IDIndexer()
 	t.Cleanup(ix.Close)
 	s := New(client, "intake", ix)

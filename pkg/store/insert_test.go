@@ -5,10 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/reconcile"
 )
 
@@ -17,16 +14,7 @@ import (
 // the batch exception's text, which lists only its first errors: duplicate
 // keys (found by the fault harness's poison chunk).
 func TestInsertNamesTheRefusedDocument(t *testing.T) {
-	f, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	_, client := ferrettest.Start(t, "")
 	s := New(client, "intake", nil)
 	ctx := context.Background()
 	var recs []NewRecord
@@ -38,7 +26,7 @@ func TestInsertNamesTheRefusedDocument(t *testing.T) {
 	}
 	// FerretDB v1 cannot store nested arrays; validation lets them through.
 	poisoned := NewRecord{ID: "email:poison@x.io", Fields: map[string]any{"extra": map[string]any{"m": []any{[]any{1.0}}}}, Stamp: reconcile.Stamp{Import: "i", Row: 50}}
-	_, err = s.InsertRecords(ctx, "t", "contacts", append(recs, poisoned))
+	_, err := s.InsertRecords(ctx, "t", "contacts", append(recs, poisoned))
 	if err == nil {
 		t.Skip("this database stores nested arrays")
 	}

@@ -14,31 +14,16 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/store"
 )
 
 // newStore starts a real in-process FerretDB and returns a store on it.
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	ferret, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ferret.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = client.Disconnect(ctx)
-	})
+	ferret, client := ferrettest.Start(t, "")
 	return store.New(client, "intake", ferret.IDIndexer())
 }
 

@@ -4,10 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/reconcile"
 )
 
@@ -15,22 +12,13 @@ import (
 // keys, and missing keys. Reading none once sent $in: null, which the
 // database refuses (found by the fault harness).
 func TestGetRecordsWithoutEmbeddedReader(t *testing.T) {
-	f, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	_, client := ferrettest.Start(t, "")
 	s := New(client, "intake", nil) // as on MongoDB: NoIndexer, find $in
 	ctx := context.Background()
 	if got, err := s.GetRecords(ctx, "t", "contacts", nil); err != nil || len(got) != 0 {
 		t.Fatalf("no keys: %v %v", got, err)
 	}
-	_, err = s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}}})
+	_, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/store"
 )
@@ -16,16 +13,7 @@ import (
 // newStore is a store on an in-process FerretDB, as the embedded default runs it.
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	f, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	f, client := ferrettest.Start(t, "")
 	return store.New(client, "intake", f.IDIndexer())
 }
 

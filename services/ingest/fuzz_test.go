@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"io/fs"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -19,12 +17,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
@@ -43,16 +40,7 @@ func fuzzDeps(tb testing.TB) platform.Deps {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(ns.Stop)
-	fr, err := embedded.StartFerret(dir, "127.0.0.1:0", slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(io.Discard, nil))))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(fr.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(fr.URI()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	fr, client := ferrettest.Start(tb, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for client.Ping(ctx, nil) != nil {

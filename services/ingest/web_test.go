@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,12 +15,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
@@ -155,17 +153,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Stop)
-	quiet := slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewTextHandler(io.Discard, nil)))
-	fr, err := embedded.StartFerret(dir, "127.0.0.1:0", quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fr.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(fr.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	_, client := ferrettest.Start(t, dir)
 	nc, err := nats.Connect(ns.URL())
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,42 @@
+// Package ferrettest starts the embedded FerretDB for tests, the way the
+// embedded default runs it, and connects the real MongoDB driver to it.
+package ferrettest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/embedded"
+)
+
+// Start runs FerretDB on SQLite files under dir (tb.TempDir() if empty),
+// quiet below errors, and returns it with a connected client; both are
+// stopped when the test ends.
+func Start(tb testing.TB, dir string) (*embedded.Ferret, *mongo.Client) {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	quiet := slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(io.Discard, nil)))
+	f, err := embedded.StartFerret(dir, "127.0.0.1:0", quiet)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.Stop)
+	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(ctx)
+	})
+	return f, client
+}
