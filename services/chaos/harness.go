@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -146,13 +147,30 @@ func alive(procs ...*proc) error {
 	return nil
 }
 
+// freeAddr returns a loopback address nothing listens on, with a port
+// below the kernel's ephemeral range: a process restarted on the same
+// address must find it free, and ports in that range are handed to
+// outgoing connections (a restart once failed with "address already in
+// use" when a client connection took the port of the killed process).
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 1000 {
+		port := 10000 + rand.IntN(max(low-10000, 1000))
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			addr := l.Addr().String()
+			l.Close()
+			return addr
+		}
+	}
+	panic("no free port below the ephemeral range")
 }
 
 func waitFor(ctx context.Context, what string, limit time.Duration, f func() error) error {
