@@ -42,27 +42,15 @@ func (x *IDIndexer) SetFields(ctx context.Context, db *mongo.Database, coll stri
 		args []any
 	}
 	var stmts []stmt
-	table := ""
 	for i, set := range sets {
-		q, args, ok := setStatement(ids[i], set)
-		if !ok {
-			continue
+		if q, args, ok := setStatement(ids[i], set); ok {
+			stmts = append(stmts, stmt{i: i, sql: q, args: args})
 		}
-		if table == "" {
-			if err := x.Ensure(ctx, db, coll); err != nil {
-				return nil, err
-			}
-			var err error
-			if table, err = x.tableOf(ctx, db.Name(), coll); err != nil {
-				return nil, err
-			}
-		}
-		stmts = append(stmts, stmt{i: i, sql: fmt.Sprintf(q, table), args: args})
 	}
 	if len(stmts) == 0 {
 		return applied, nil
 	}
-	w, err := x.writer(db.Name())
+	w, table, err := x.writeTarget(ctx, db, coll)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +63,7 @@ func (x *IDIndexer) SetFields(ctx context.Context, db *mongo.Database, coll stri
 	for _, s := range stmts {
 		p, ok := prepared[s.sql]
 		if !ok {
-			if p, err = tx.PrepareContext(ctx, s.sql); err != nil {
+			if p, err = tx.PrepareContext(ctx, fmt.Sprintf(s.sql, table)); err != nil {
 				return nil, fmt.Errorf("update %s: %w", coll, err)
 			}
 			prepared[s.sql] = p
@@ -98,71 +86,82 @@ func (x *IDIndexer) SetFields(ctx context.Context, db *mongo.Database, coll stri
 
 // setStatement is the UPDATE setting fields of the document with _id id,
 // with %[1]q standing for the table, or ok false if a value or a field name
-// is outside what it handles.
+// is outside what it handles. The JSON paths are bound parameters, so the
+// statement text depends only on the number of fields.
 func setStatement(id string, set map[string]any) (q string, args []any, ok bool) {
 	if len(set) == 0 {
 		return "", nil, false
 	}
 	names := make([]string, 0, len(set))
 	for f := range set {
-		if f == "" || f == "_id" || strings.ContainsAny(f, "\"\\$.[]") || strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 }) {
+		if !plainKey(f) || f == "_id" {
 			return "", nil, false
 		}
 		names = append(names, f)
 	}
-	sort.Strings(names) // one statement text per field set, to prepare once
-	var sets, where strings.Builder
-	var values, types []any
+	sort.Strings(names)
+	var setArgs, whereArgs []any
 	for _, f := range names {
-		t, text, ok := sjsonValue(set[f])
+		v := set[f]
+		t, ok := scalarType(v)
 		if !ok {
 			return "", nil, false
 		}
-		fmt.Fprintf(&sets, `, '$."%s"', json(?)`, f)
-		fmt.Fprintf(&where, ` AND _ferretdb_sjson->>'$."$s".p."%s".t' = ?`, f)
-		values = append(values, text)
-		types = append(types, t)
+		text, _ := appendScalar(nil, v)
+		setArgs = append(setArgs, `$."`+f+`"`, string(text))
+		whereArgs = append(whereArgs, `$."$s".p."`+f+`".t`, t)
 	}
 	idText, _ := json.Marshal(id)
-	args = append(values, string(idText))
-	args = append(args, types...)
-	q = `UPDATE %[1]q SET _ferretdb_sjson = json_set(_ferretdb_sjson` + sets.String() + `) WHERE _ferretdb_sjson->'$._id' = ?` + where.String()
+	args = append(append(setArgs, string(idText)), whereArgs...)
+	q = `UPDATE %[1]q SET _ferretdb_sjson = json_set(_ferretdb_sjson` + strings.Repeat(`, ?, json(?)`, len(names)) +
+		`) WHERE _ferretdb_sjson->'$._id' = ?` + strings.Repeat(` AND _ferretdb_sjson->>? = ?`, len(names))
 	return q, args, true
 }
 
-// sjsonValue is a value's type name and JSON text in FerretDB v1.24's
-// SQLite format, for the types written here.
-func sjsonValue(v any) (typ, text string, ok bool) {
-	b, typ, ok := appendScalar(nil, v)
-	return typ, string(b), ok
+// scalarType is the type name FerretDB v1.24's sjson gives a value, for the
+// types written here; ok is false for any other value, and for values it
+// writes in ways not reproduced here.
+func scalarType(v any) (typ string, ok bool) {
+	switch x := v.(type) {
+	case string:
+		return "string", utf8.ValidString(x) // encoding/json would replace bytes, and so change the value
+	case bool:
+		return "bool", true
+	case int32:
+		return "int", true
+	case int64:
+		return "long", true
+	case float64:
+		return "double", !math.IsNaN(x) && !math.IsInf(x, 0) && !(x == 0 && math.Signbit(x))
+	case time.Time:
+		return "date", true
+	}
+	return "", false
 }
 
 // appendScalar appends a value as FerretDB v1.24's sjson writes it (its
-// MarshalJSON methods use encoding/json; dates are Unix milliseconds) and
-// returns its type name.
-func appendScalar(buf []byte, v any) (_ []byte, typ string, ok bool) {
+// MarshalJSON methods use encoding/json; dates are Unix milliseconds); ok is
+// false where scalarType's is.
+func appendScalar(buf []byte, v any) (_ []byte, ok bool) {
+	if _, ok := scalarType(v); !ok {
+		return buf, false
+	}
 	switch x := v.(type) {
 	case string:
-		if !utf8.ValidString(x) {
-			return buf, "", false // encoding/json would replace bytes, and so change the value
-		}
-		return appendJSONString(buf, x), "string", true
+		return appendJSONString(buf, x), true
 	case bool:
-		return strconv.AppendBool(buf, x), "bool", true
+		return strconv.AppendBool(buf, x), true
 	case int32:
-		return strconv.AppendInt(buf, int64(x), 10), "int", true
+		return strconv.AppendInt(buf, int64(x), 10), true
 	case int64:
-		return strconv.AppendInt(buf, x, 10), "long", true
+		return strconv.AppendInt(buf, x, 10), true
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) || (x == 0 && math.Signbit(x)) {
-			return buf, "", false // FerretDB writes these in its own ways
-		}
 		b, _ := json.Marshal(x)
-		return append(buf, b...), "double", true
+		return append(buf, b...), true
 	case time.Time:
-		return strconv.AppendInt(buf, x.UnixMilli(), 10), "date", true
+		return strconv.AppendInt(buf, x.UnixMilli(), 10), true
 	}
-	return buf, "", false
+	return buf, false
 }
 
 // appendJSONString appends a valid UTF-8 string quoted exactly as
@@ -210,6 +209,23 @@ func appendJSONString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// writeTarget returns the read-write connection to a collection's database
+// file and the collection's table, creating the collection if needed.
+func (x *IDIndexer) writeTarget(ctx context.Context, db *mongo.Database, coll string) (*sql.DB, string, error) {
+	if err := x.Ensure(ctx, db, coll); err != nil {
+		return nil, "", err
+	}
+	table, err := x.tableOf(ctx, db.Name(), coll)
+	if err != nil {
+		return nil, "", err
+	}
+	w, err := x.writer(db.Name())
+	if err != nil {
+		return nil, "", err
+	}
+	return w, table, nil
 }
 
 // writer returns the read-write connection to a database file, one
@@ -260,14 +276,7 @@ func (x *IDIndexer) InsertDocs(ctx context.Context, db *mongo.Database, coll str
 	if len(docs) == 0 {
 		return existed, true, nil
 	}
-	if err := x.Ensure(ctx, db, coll); err != nil {
-		return nil, false, err
-	}
-	table, err := x.tableOf(ctx, db.Name(), coll)
-	if err != nil {
-		return nil, false, err
-	}
-	w, err := x.writer(db.Name())
+	w, table, err := x.writeTarget(ctx, db, coll)
 	if err != nil {
 		return nil, false, err
 	}
@@ -385,7 +394,7 @@ func appendType(buf []byte, v any) ([]byte, bool) {
 		}
 		return append(buf, `]}`...), true
 	}
-	_, t, ok := appendScalar(nil, v)
+	t, ok := scalarType(v)
 	if !ok {
 		return nil, false
 	}
@@ -411,8 +420,7 @@ func appendValue(buf []byte, v any) ([]byte, bool) {
 		}
 		return append(buf, ']'), true
 	}
-	buf, _, ok := appendScalar(buf, v)
-	return buf, ok
+	return appendScalar(buf, v)
 }
 
 // listOf returns the items of a list value.
