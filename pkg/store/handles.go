@@ -24,7 +24,7 @@ type Handle struct {
 // HandleOwners returns the record each of the handles belongs to; handles
 // nobody has are absent.
 func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error) {
-	docs, err := s.readByIDs(ctx, HandlesCollection(tenant, schema), handles)
+	docs, err := s.readByIDs(ctx, s.Records, HandlesCollection(tenant, schema), handles)
 	if err != nil {
 		return nil, err
 	}

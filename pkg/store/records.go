@@ -147,7 +147,7 @@ type BatchReader interface {
 // GetRecords reads the records with the given keys; missing keys are absent
 // from the result.
 func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []string) (map[string]*reconcile.Existing, error) {
-	docs, err := s.readByIDs(ctx, RecordsCollection(tenant, schema), ids)
+	docs, err := s.readByIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -158,14 +158,13 @@ func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []str
 	return out, nil
 }
 
-// readByIDs reads documents of a collection of the records database by
-// _id, as plain JSON-like maps: in one indexed SQL query on the embedded
-// FerretDB, else with $in.
-func (s *Store) readByIDs(ctx context.Context, name string, ids []string) (map[string]map[string]any, error) {
+// readByIDs reads documents of a collection by _id, as plain JSON-like
+// maps: in one indexed SQL query on the embedded FerretDB, else with $in.
+func (s *Store) readByIDs(ctx context.Context, db *mongo.Database, name string, ids []string) (map[string]map[string]any, error) {
 	if br, ok := s.indexer.(BatchReader); ok {
-		return br.FindByIDs(ctx, s.Records, name, ids)
+		return br.FindByIDs(ctx, db, name, ids)
 	}
-	c, err := s.coll(ctx, s.Records, name)
+	c, err := s.coll(ctx, db, name)
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +248,8 @@ type FieldUpdate struct {
 }
 
 // FieldSetter applies $sets of existing fields without the database's
-// update command, reporting which it applied. The embedded FerretDB has one
-// (embedded.IDIndexer); see there for why.
+// update command, reporting which it applied (an empty one never is). The
+// embedded FerretDB has one (embedded.IDIndexer); see there for why.
 type FieldSetter interface {
 	SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error)
 }
@@ -278,26 +277,22 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 		sets[i] = set
 	}
 	if fs, ok := s.indexer.(FieldSetter); ok {
-		var ids []string
-		var at []int
-		var plain []map[string]any
+		ids := make([]string, len(ups))
+		tried := make([]map[string]any, len(ups)) // nil (not applied) where fields are also removed
 		for i, u := range ups {
+			ids[i] = u.ID
 			if len(u.Unset) == 0 {
-				ids, at, plain = append(ids, u.ID), append(at, i), append(plain, sets[i])
+				tried[i] = sets[i]
 			}
 		}
-		applied, err := fs.SetFields(ctx, s.Records, name, ids, plain)
+		applied, err := fs.SetFields(ctx, s.Records, name, ids, tried)
 		if err != nil {
 			return err
 		}
 		var rest []FieldUpdate
 		var restSets []map[string]any
-		done := map[int]bool{}
-		for j, ok := range applied {
-			done[at[j]] = ok
-		}
 		for i, u := range ups {
-			if !done[i] {
+			if !applied[i] {
 				rest, restSets = append(rest, u), append(restSets, sets[i])
 			}
 		}

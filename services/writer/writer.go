@@ -6,9 +6,10 @@
 // FerretDB, one SQLite transaction: see pkg/embedded). Only the rows whose
 // key already exists are then read, all at once, and those that really
 // change something are updated with $set (bulk writes; on the embedded
-// FerretDB, one transaction for the changes that keep each field's type). Once most of an import's keys turn out
-// to exist (a re-import), its chunks are read first and only the new rows
-// inserted: a failed insert costs FerretDB as much as a successful one. Update mode and dry runs read first
+// FerretDB, one transaction for the changes that keep each field's type).
+// Once most of an import's keys turn out to exist (a re-import), its chunks
+// are read first and only the new rows inserted: a failed insert costs
+// FerretDB as much as a successful one. Update mode and dry runs read first
 // instead; a dry run writes nothing and reports what would happen.
 // Each record carries the import and row that created it and that last
 // wrote it, so a redelivered chunk reports exactly what it reported before.
