@@ -292,14 +292,7 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 
 // completedAfter counts the imports whose summary says they completed after t.
 func completedAfter(base string, jobs []*job, t time.Time) int {
-	n := 0
-	for _, j := range jobs {
-		var s summary
-		if err := getJSONAs(base+"/v1/imports/"+j.id, j.t.key, &s); err == nil && s.CompletedAt != nil && s.CompletedAt.After(t) {
-			n++
-		}
-	}
-	return n
+	return countSummaries(base, jobs, func(s summary) bool { return s.CompletedAt != nil && s.CompletedAt.After(t) })
 }
 
 // databaseOutagePastRetries keeps the database down past the retries
@@ -383,10 +376,15 @@ func (s *split) workersAndIngest() []*proc {
 // processing counts the jobs still processing (for the record: a fault
 // that hits only finished imports tests little).
 func processing(base string, jobs []*job) int {
+	return countSummaries(base, jobs, func(s summary) bool { return s.Status == "processing" })
+}
+
+// countSummaries counts the imports whose summary, read now, satisfies is.
+func countSummaries(base string, jobs []*job, is func(summary) bool) int {
 	n := 0
 	for _, j := range jobs {
 		var s summary
-		if err := getJSONAs(base+"/v1/imports/"+j.id, j.t.key, &s); err == nil && s.Status == "processing" {
+		if err := getJSONAs(base+"/v1/imports/"+j.id, j.t.key, &s); err == nil && is(s) {
 			n++
 		}
 	}
