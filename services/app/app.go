@@ -284,10 +284,23 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 	}()
 
+	// Ready waits for the upstream API too: its requests get "no responders"
+	// until it has subscribed, which is after the HTTP listener is up.
+	upstreamServing := make(chan struct{})
+	if !slices.Contains(cfg.Targets, "upstream") {
+		close(upstreamServing)
+	}
 	ready := func(addr string) {
-		if cfg.Ready != nil {
-			cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI})
+		if cfg.Ready == nil {
+			return
 		}
+		go func() {
+			select {
+			case <-upstreamServing:
+				cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI})
+			case <-gctx.Done():
+			}
+		}()
 	}
 	for _, target := range cfg.Targets {
 		for i := 0; i < cfg.Instances; i++ {
@@ -324,7 +337,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 					return wrap(name, reporter.Run(gctx, reporter.Config{Runner: cfg.Runner, UnsealedTimeout: cfg.UnsealedTimeout}, d))
 				})
 			case "upstream":
-				g.Go(func() error { return wrap(name, upstream.Run(gctx, upstream.Config{Replicas: cfg.StreamReplicas}, d)) })
+				ucfg := upstream.Config{Replicas: cfg.StreamReplicas}
+				if i == 0 {
+					ucfg.Serving = func() { close(upstreamServing) }
+				}
+				g.Go(func() error { return wrap(name, upstream.Run(gctx, ucfg, d)) })
 			}
 		}
 	}

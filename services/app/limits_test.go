@@ -66,3 +66,21 @@ func TestTenantLimits(t *testing.T) {
 		t.Fatalf("a second import while one processes: %d Retry-After=%q %v", resp.StatusCode, resp.Header.Get("Retry-After"), out)
 	}
 }
+
+// Ready means every API answers: the upstream protocol's requests, not only
+// HTTP (a request sent right after Ready once got "no responders").
+func TestReadyMeansUpstreamAnswers(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	nc, err := nats.Connect(s.info.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msg, err := nc.Request("intake.api.v1.default.summary", []byte(`{"id": "not-an-id"}`), 10*time.Second)
+	if err != nil {
+		t.Fatalf("a request right after Ready: %v", err)
+	}
+	if !strings.Contains(string(msg.Data), "id") {
+		t.Fatalf("answer: %s", msg.Data)
+	}
+}

@@ -58,6 +58,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DefaultSource is an import's source when the open request names none (default "nats").
 	DefaultSource string
+	// Serving, if set, is called once the endpoints answer requests.
+	Serving func()
 }
 
 func (c Config) withDefaults() Config {
@@ -110,6 +112,9 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 		}
 	}
 	s.log.Info("serving", zap.String("subjects", client.APIPrefix+".<tenant>.{open,seal,summary}"), zap.String("queue_group", cfg.QueueGroup))
+	if cfg.Serving != nil {
+		cfg.Serving()
+	}
 	<-ctx.Done()
 	err = svc.Stop() // drains: no new requests
 	s.wg.Wait()
