@@ -205,7 +205,8 @@ type clusterRun struct {
 	cluster  *natsCluster
 	intake   *allInOne
 	jobs     []*job
-	uploaded chan error // the uploads' result, once every one was answered
+	uploaded chan struct{} // closed once every upload was answered
+	upErr    error         // the uploads' result, once uploaded is closed
 }
 
 func startClusterRun(ctx context.Context, e *env, rows int, prefix string) (*clusterRun, error) {
@@ -223,23 +224,47 @@ func startClusterRun(ctx context.Context, e *env, rows int, prefix string) (*clu
 
 // uploadAll uploads every import at once, in the background.
 func (r *clusterRun) uploadAll() {
-	r.uploaded = make(chan error, 1)
-	go func() { r.uploaded <- uploadJobs(r.intake.base, r.jobs) }()
+	r.uploaded = make(chan struct{})
+	go func() {
+		defer close(r.uploaded)
+		r.upErr = uploadJobs(r.intake.base, r.jobs)
+	}()
+}
+
+// faultMoment waits for the moment of the fault and says what it was: in
+// a quarter of the runs during the uploads (if they are still running
+// after a random wait of up to half a second), otherwise once the imports
+// have counted a random share of their rows.
+func (r *clusterRun) faultMoment(ctx context.Context, e *env, rng *rand.Rand) (string, error) {
+	start := time.Now()
+	if rng.IntN(4) == 0 {
+		select {
+		case <-time.After(time.Duration(rng.Int64N(int64(500 * time.Millisecond)))):
+			return fmt.Sprintf("during the uploads (%s after they started)", time.Since(start).Round(time.Millisecond)), nil
+		case <-r.uploaded:
+		}
+	}
+	<-r.uploaded
+	if r.upErr != nil {
+		return "", r.upErr
+	}
+	return waitCounted(ctx, e, r.intake.base, r.jobs, 0, rng)
 }
 
 // finish waits for the uploads, checks every import exactly and that the
 // tenants were kept apart, that every replica of the rows stream holds
 // exactly the imports' chunks, and that no process exited by itself.
 func (r *clusterRun) finish(ctx context.Context) error {
-	if err := <-r.uploaded; err != nil {
-		return err
+	<-r.uploaded
+	if r.upErr != nil {
+		return r.upErr
 	}
 	if err := checkJobs(ctx, r.intake.base, r.intake.mongoURI, r.jobs, 5*time.Minute); err != nil {
 		return err
 	}
 	chunks := uint64(0)
 	for _, j := range r.jobs {
-		chunks += uint64((j.c.total + 499) / 500)
+		chunks += uint64((j.c.total + chunkRows - 1) / chunkRows)
 	}
 	if err := r.cluster.caughtUp(ctx, subjects.StreamRows, chunks); err != nil {
 		return err
@@ -270,14 +295,15 @@ func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 	}
 	defer r.stop()
 	r.uploadAll()
-	d := killAt(rng, totalRows(r.jobs))
-	time.Sleep(d)
+	at, err := r.faultMoment(ctx, e, rng)
+	if err != nil {
+		return err
+	}
 	nd := r.cluster.nodes[rng.IntN(len(r.cluster.nodes))]
 	leader, _ := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	nd.p.kill9()
 	down := downTime(rng)
-	say("killed %s (rows stream leader: %s) %s after the uploads of %d tenants (%d rows) started; down for %s",
-		nd.name, leader, d.Round(time.Millisecond), len(r.jobs), totalRows(r.jobs), down)
+	say("killed %s (rows stream leader: %s) %s, imports of %d tenants; down for %s", nd.name, leader, at, len(r.jobs), down)
 	time.Sleep(down)
 	if err := nd.p.run(); err != nil {
 		return err
@@ -292,8 +318,10 @@ func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	}
 	defer r.stop()
 	r.uploadAll()
-	d := killAt(rng, totalRows(r.jobs))
-	time.Sleep(d)
+	at, err := r.faultMoment(ctx, e, rng)
+	if err != nil {
+		return err
+	}
 	leader, err := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	if err != nil {
 		return err
@@ -304,8 +332,7 @@ func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	}
 	nd.p.kill9()
 	down := downTime(rng)
-	say("killed %s, leader of %s, %s after the uploads of %d tenants (%d rows) started; down for %s",
-		nd.name, subjects.StreamRows, d.Round(time.Millisecond), len(r.jobs), totalRows(r.jobs), down)
+	say("killed %s, leader of %s, %s, imports of %d tenants; down for %s", nd.name, subjects.StreamRows, at, len(r.jobs), down)
 	time.Sleep(down)
 	if err := nd.p.run(); err != nil {
 		return err

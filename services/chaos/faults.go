@@ -239,28 +239,14 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	if err := uploadJobs(s.base, jobs); err != nil {
 		return err
 	}
-	// A random moment within the largest import: after its first rows are
-	// counted, within about a third of the time it takes (the writer is
-	// fast; validation and de-duplication come first).
-	start := time.Now()
-	if err := waitFor(ctx, "the first rows to be counted", time.Minute, func() error {
-		var sum summary
-		if err := getJSONAs(s.base+"/v1/imports/"+jobs[0].id, jobs[0].t.key, &sum); err != nil {
-			return err
-		}
-		if sum.Processed == 0 && sum.Status == "processing" {
-			return fmt.Errorf("no row counted yet")
-		}
-		return nil
-	}); err != nil {
+	// Once the imports are counting: every stage is at work.
+	at, err := waitCounted(ctx, e, s.base, jobs, 1, rng)
+	if err != nil {
 		return err
 	}
-	time.Sleep(time.Duration(rng.Int64N(int64(time.Duration(jobs[0].c.total) * time.Second / 20_000))))
-	busy := processing(s.base, jobs)
 	killedAt := time.Now()
 	s.db.kill9()
-	say("killed the database %s after %d imports of %d tenants were accepted (%d still processing); down for %s",
-		time.Since(start).Round(time.Millisecond), len(jobs), len(s.tenants), busy, e.times.outage)
+	say("killed the database %s, imports of %d tenants; down for %s", at, len(jobs), e.times.outage)
 	time.Sleep(e.times.outage)
 	if err := alive(append(s.workersAndIngest(), s.nats)...); err != nil {
 		return fmt.Errorf("while the database was down: %w", err)
@@ -447,9 +433,8 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 	if err := uploadJobs(a.base, jobs); err != nil {
 		return err
 	}
-	// The rows of the poisoned row's source chunk (ingest cuts 500 rows)
-	// that reached the writer: neither invalid nor duplicates.
-	const chunkRows = 500
+	// The rows of the poisoned row's source chunk that reached the writer:
+	// neither invalid nor duplicates.
 	chunk := (poisoned - 2) / chunkRows
 	wantDead := map[int]bool{}
 	for row := 2 + chunk*chunkRows; row < 2+(chunk+1)*chunkRows && row < 2+c.total; row++ {

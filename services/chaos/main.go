@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -22,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/intake/intake/pkg/envelope"
 )
 
 // scenario is one fault injection with its checks.
@@ -123,11 +126,6 @@ func slug(name string) string {
 	return strings.Join(words, "-")
 }
 
-// killAt waits a random moment within the import's expected processing time.
-func killAt(rng *rand.Rand, rows int) time.Duration {
-	return time.Duration(rng.Int64N(int64(time.Duration(rows)*time.Second/8000) + 1))
-}
-
 func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
 	a, err := startAllInOne(ctx, e)
 	if err != nil {
@@ -138,10 +136,12 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if err := uploadJobs(a.base, jobs); err != nil {
 		return err
 	}
-	d := killAt(rng, rows)
-	time.Sleep(d)
+	at, err := waitCounted(ctx, e, a.base, jobs, 0, rng)
+	if err != nil {
+		return err
+	}
 	a.p.kill9()
-	say("killed intake %s after the uploads of %d tenants (%d rows) were accepted; restarting", d.Round(time.Millisecond), len(jobs), totalRows(jobs))
+	say("killed intake %s, imports of %d tenants; restarting", at, len(jobs))
 	if err := a.p.run(); err != nil {
 		return err
 	}
@@ -181,11 +181,13 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	if err := uploadJobs(base, jobs); err != nil {
 		return err
 	}
-	d := killAt(rng, rows)
-	time.Sleep(d)
+	at, err := waitCounted(ctx, e, base, jobs, 0, rng)
+	if err != nil {
+		return err
+	}
 	ns.kill9()
 	down := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-	say("killed nats-server %s after the uploads of %d tenants were accepted; down for %s", d.Round(time.Millisecond), len(jobs), down)
+	say("killed nats-server %s, imports of %d tenants; down for %s", at, len(jobs), down)
 	time.Sleep(down)
 	if err := ns.run(); err != nil {
 		return err
@@ -203,24 +205,46 @@ func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 	}
 	defer s.stop()
 	var all []*job
-	for i, target := range []string{"validator", "deduplicator", "writer", "reporter"} {
+	for i, st := range []struct{ target, stage string }{
+		{"validator", envelope.StageValidate}, {"deduplicator", envelope.StageDedup},
+		{"writer", envelope.StageWrite}, {"reporter", envelope.StageReport},
+	} {
 		// Two tenants at a time, a different pair each round.
 		pair := []tenant{s.tenants[i%3], s.tenants[(i+1)%3]}
-		jobs := jobsFor(pair, rows/8, "s"+target[:3])
-		if err := uploadJobs(s.base, jobs); err != nil {
+		jobs := jobsFor(pair, rows/8, "s"+st.target[:3])
+		counts, err := chunkCounts(s.addrs[st.target])
+		if err != nil {
 			return err
 		}
+		// Uploaded while the stage is watched: it may be done with a small
+		// import before a waited-for upload is answered.
+		uploaded := make(chan error, 1)
+		go func() { uploaded <- uploadJobs(s.base, jobs) }()
 		all = append(all, jobs...)
-		d := killAt(rng, rows/4)
-		time.Sleep(d)
-		s.procs[target].kill9()
-		say("killed %s %s into the imports of %s and %s; restarting", target, d.Round(time.Millisecond), pair[0].name, pair[1].name)
-		if err := s.procs[target].run(); err != nil {
+		// Every stage but the reporter gets one message per source chunk.
+		chunks := 0
+		for _, j := range jobs {
+			chunks += (j.c.total + chunkRows - 1) / chunkRows
+		}
+		done := chunks
+		if st.stage == envelope.StageReport {
+			done = 0
+		}
+		at, err := waitStage(ctx, e, s.addrs[st.target], st.stage, counts[st.stage+"/acked"], chunks, done, rng)
+		if err != nil {
+			return errors.Join(err, <-uploaded)
+		}
+		s.procs[st.target].kill9()
+		say("killed %s %s, imports of %s and %s; restarting", st.target, at, pair[0].name, pair[1].name)
+		if err := <-uploaded; err != nil {
+			return err
+		}
+		if err := s.procs[st.target].run(); err != nil {
 			return err
 		}
 		for _, j := range jobs {
 			if _, err := checkImport(ctx, s.base, s.mongoURI, j.t, j.id, j.c, 5*time.Minute, expect{}); err != nil {
-				return fmt.Errorf("after killing %s: tenant %s: %w", target, j.t.name, err)
+				return fmt.Errorf("after killing %s: tenant %s: %w", st.target, j.t.name, err)
 			}
 		}
 	}

@@ -217,13 +217,6 @@ func readRecords(ctx context.Context, mongoURI, tenant string) (map[string]recor
 	return out, cur.Err()
 }
 
-// check verifies the invariants of a finished import of tenant (Intake
-// open, or the tenant's key not needed): see checkImport.
-func check(ctx context.Context, base, mongoURI, tenantName, id string, c contacts, limit time.Duration) error {
-	_, err := checkImport(ctx, base, mongoURI, tenant{name: tenantName}, id, c, limit, expect{})
-	return err
-}
-
 // expect adjusts what checkImport expects of an import.
 type expect struct {
 	// existing are records that existed, with the file's values, before the
