@@ -209,9 +209,10 @@ func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 		{"validator", envelope.StageValidate}, {"deduplicator", envelope.StageDedup},
 		{"writer", envelope.StageWrite}, {"reporter", envelope.StageReport},
 	} {
-		// Two tenants at a time, a different pair each round.
+		// Two tenants at a time, a different pair each round: imports of
+		// rows and rows/2.
 		pair := []tenant{s.tenants[i%3], s.tenants[(i+1)%3]}
-		jobs := jobsFor(pair, rows/8, "s"+st.target[:3])
+		jobs := jobsFor(pair, rows, "s"+st.target[:3])
 		counts, err := chunkCounts(s.addrs[st.target])
 		if err != nil {
 			return err
