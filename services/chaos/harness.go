@@ -88,6 +88,7 @@ func (p *proc) run() error {
 	}
 	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = childAttr()
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -185,6 +186,9 @@ func waitFor(ctx context.Context, what string, limit time.Duration, f func() err
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	return fmt.Errorf("%s: not within %s: %v", what, limit, err)
 }

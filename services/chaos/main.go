@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
@@ -63,7 +65,10 @@ func main() {
 	flag.DurationVar(&times.outage, "outage", times.outage, "how long the database is down within the retries")
 	flag.DurationVar(&times.longOutage, "long-outage", times.longOutage, "how long the database is down past the retries")
 	flag.Parse()
-	ctx := context.Background()
+	// Interrupted, the scenario in progress stops its processes and the
+	// run ends, keeping the logs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	dir, err := os.MkdirTemp("", "intake-chaos-")
 	if err != nil {
 		fail(err)
@@ -77,6 +82,10 @@ func main() {
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	passed, failed := runAll(ctx, e, *runs, *rows, *only, rng, func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if ctx.Err() != nil {
+		fmt.Printf("interrupted; logs kept in %s\n", dir)
+		os.Exit(1)
+	}
 	if failed > 0 {
 		fmt.Printf("logs kept in %s\n", dir)
 		os.Exit(1)
@@ -95,7 +104,7 @@ func runAll(ctx context.Context, e *env, runs, rows int, only string, rng *rand.
 		if only != "" && !strings.Contains(sc.name, only) {
 			continue
 		}
-		for i := 1; i <= runs; i++ {
+		for i := 1; i <= runs && ctx.Err() == nil; i++ {
 			run := *e
 			run.dir = filepath.Join(e.dir, fmt.Sprintf("%d-%s-%d", n+1, slug(sc.name), i))
 			_ = os.MkdirAll(run.dir, 0o755)

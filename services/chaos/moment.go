@@ -99,5 +99,8 @@ func poll(ctx context.Context, what string, ready func() (bool, error)) error {
 		}
 		time.Sleep(pollEvery)
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+	}
 	return fmt.Errorf("waiting for %s: not within 5m0s (%v)", what, err)
 }
