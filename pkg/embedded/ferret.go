@@ -106,8 +106,7 @@ func (x *IDIndexer) Ensure(ctx context.Context, db *mongo.Database, coll string)
 	if err := sdb.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
 		return fmt.Errorf("find table of %s: %w", coll, err)
 	}
-	q := fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+"_intake_id", table)
-	if _, err := sdb.ExecContext(ctx, q); err != nil {
+	if _, err := sdb.ExecContext(ctx, idIndexSQL(table)); err != nil {
 		return fmt.Errorf("index _id of %s: %w", coll, err)
 	}
 	x.done[k] = true

@@ -206,7 +206,15 @@ func ferretdb(args []string, stderr io.Writer) error {
 	fmt.Fprintln(stderr, "ferretdb listening:", f.URI())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Its clients cannot index _id for FerretDB's own filter (the embedded
+	// default does it in process); this process does it for them.
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		f.KeepIndexing(ctx, 200*time.Millisecond, func(err error) { fmt.Fprintln(stderr, "ferretdb: indexing _id:", err) })
+	}()
 	<-ctx.Done()
+	<-indexed
 	f.Stop()
 	return nil
 }
