@@ -184,14 +184,8 @@ func findPlainByIDs(ctx context.Context, c *mongo.Collection, ids []string) (map
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
-		ext, err := bson.MarshalExtJSON(cur.Current, false, false)
+		d, err := plainDoc(cur.Current)
 		if err != nil {
-			return nil, err
-		}
-		dec := json.NewDecoder(bytes.NewReader(ext))
-		dec.UseNumber()
-		var d map[string]any
-		if err := dec.Decode(&d); err != nil {
 			return nil, err
 		}
 		if id, ok := d["_id"].(string); ok {
@@ -199,6 +193,21 @@ func findPlainByIDs(ctx context.Context, c *mongo.Collection, ids []string) (map
 		}
 	}
 	return out, cur.Err()
+}
+
+// plainDoc is a document as a plain JSON-like map (numbers as json.Number).
+func plainDoc(raw bson.Raw) (map[string]any, error) {
+	ext, err := bson.MarshalExtJSON(raw, false, false)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(ext))
+	dec.UseNumber()
+	var d map[string]any
+	if err := dec.Decode(&d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func existingFrom(d map[string]any) *reconcile.Existing {

@@ -2,28 +2,86 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/reconcile"
 )
 
-// The path a real MongoDB takes (no embedded reader): reading no keys, some
-// keys, and missing keys. Reading none once sent $in: null, which the
-// database refuses (found by the fault harness).
+// The paths without the embedded reader: a real MongoDB (find with $in) and
+// a FerretDB over the wire (IDLookups): reading no keys, some keys, missing
+// and repeated keys. Reading none once sent $in: null, which the database
+// refuses (found by the fault harness).
 func TestGetRecordsWithoutEmbeddedReader(t *testing.T) {
 	_, client := ferrettest.Start(t, "")
-	s := New(client, "intake", nil) // as on MongoDB: NoIndexer, find $in
 	ctx := context.Background()
-	if got, err := s.GetRecords(ctx, "t", "contacts", nil); err != nil || len(got) != 0 {
-		t.Fatalf("no keys: %v %v", got, err)
+	if ferret, err := IsFerretDB(ctx, client); err != nil || !ferret {
+		t.Fatalf("IsFerretDB = %v, %v; want true", ferret, err)
 	}
-	_, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}}})
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []struct {
+		name, db string
+		ix       Indexer
+	}{{"find $in", "plain", nil}, {"IDLookups", "lookups", IDLookups{}}} {
+		t.Run(path.name, func(t *testing.T) {
+			s := New(client, path.db, path.ix)
+			if got, err := s.GetRecords(ctx, "t", "contacts", nil); err != nil || len(got) != 0 {
+				t.Fatalf("no keys: %v %v", got, err)
+			}
+			_, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{
+				{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}},
+				{ID: "email:b@x.io", Fields: map[string]any{"name": "B", "age": int64(40)}, Stamp: reconcile.Stamp{Import: "i", Row: 3}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetRecords(ctx, "t", "contacts", []string{"email:a@x.io", "email:missing@x.io", "email:b@x.io", "email:a@x.io"})
+			if err != nil || len(got) != 2 {
+				t.Fatalf("read %d records (%v), want 2", len(got), err)
+			}
+			if a := got["email:a@x.io"]; a.Fields["name"] != "A" || a.Created != (reconcile.Stamp{Import: "i", Row: 2}) {
+				t.Fatalf("record a = %+v", a)
+			}
+			if b := got["email:b@x.io"]; fmt.Sprint(b.Fields["age"]) != "40" || b.Created != (reconcile.Stamp{Import: "i", Row: 3}) {
+				t.Fatalf("record b = %+v", b)
+			}
+		})
 	}
-	got, err := s.GetRecords(ctx, "t", "contacts", []string{"email:a@x.io", "email:missing@x.io"})
-	if err != nil || len(got) != 1 || got["email:a@x.io"].Fields["name"] != "A" || got["email:a@x.io"].Created != (reconcile.Stamp{Import: "i", Row: 2}) {
-		t.Fatalf("read = %+v %v", got["email:a@x.io"], err)
+}
+
+// Reading 500 records by _id from a collection of 50,000 on a FerretDB over
+// the wire (indexed as `intake ferretdb` does): find with $in reads the
+// whole collection, IDLookups only them.
+func BenchmarkReadByIDsOverTheWire(b *testing.B) {
+	f, client := ferrettest.Start(b, "")
+	ctx := context.Background()
+	const n = 50_000
+	s := New(client, "intake", nil)
+	ids := make([]string, 0, 500)
+	for start := 0; start < n; start += 1000 {
+		recs := make([]NewRecord, 1000)
+		for i := range recs {
+			recs[i] = NewRecord{ID: fmt.Sprintf("email:%d@x.io", start+i), Fields: map[string]any{"name": "N"}, Stamp: reconcile.Stamp{Import: "i", Row: start + i + 2}}
+		}
+		if _, err := s.InsertRecords(ctx, "t", "contacts", recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < 500; i++ {
+		ids = append(ids, fmt.Sprintf("email:%d@x.io", i*97))
+	}
+	if err := f.IndexCollections(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for name, ix := range map[string]Indexer{"find-in": nil, "IDLookups": IDLookups{}} {
+		b.Run(name, func(b *testing.B) {
+			s := New(client, "intake", ix)
+			for b.Loop() {
+				got, err := s.GetRecords(ctx, "t", "contacts", ids)
+				if err != nil || len(got) != len(ids) {
+					b.Fatalf("%d records, %v", len(got), err)
+				}
+			}
+		})
 	}
 }

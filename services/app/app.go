@@ -217,6 +217,16 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := pingUntil(ctx, client, 30*time.Second); err != nil {
 		return err
 	}
+	if cfg.MongoURI != "" {
+		ferret, err := store.IsFerretDB(ctx, client)
+		if err != nil {
+			return fmt.Errorf("mongodb: %w", err)
+		}
+		if ferret {
+			indexer = store.IDLookups{}
+			log.Info("the database is FerretDB: records are read by _id one at a time")
+		}
+	}
 	st := store.New(client, cfg.MongoDB, indexer)
 
 	authn, err := setupAuth(ctx, cfg, st, slices.Contains(cfg.Targets, "ingest"), log)

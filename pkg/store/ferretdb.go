@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+)
+
+// IsFerretDB reports whether the server behind client is FerretDB (its
+// buildInfo names a FerretDB version).
+func IsFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("buildInfo: %w", err)
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
+}
+
+// IDLookups is the Indexer for a FerretDB reached over the wire (not the
+// embedded one, which reads its tables directly). FerretDB v1 turns only a
+// filter of one _id equality into an indexed SQL query: `_id: {$in: [...]}`
+// reads the whole collection, so every chunk's read by _id grew with the
+// collection (a split deployment slowed to about 1,000 rows/s once 600,000
+// records existed). IDLookups reads by _id one document at a time instead,
+// several at once.
+type IDLookups struct {
+	NoIndexer
+	// Parallel is how many reads are in flight at once (default 16).
+	Parallel int
+}
+
+// FindByIDs reads the documents with the given _ids; missing ones are absent.
+func (l IDLookups) FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error) {
+	c := db.Collection(coll)
+	docs := make([]map[string]any, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	parallel := l.Parallel
+	if parallel <= 0 {
+		parallel = 16
+	}
+	g.SetLimit(parallel)
+	for i, id := range ids {
+		g.Go(func() error {
+			raw, err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", coll, err)
+			}
+			docs[i], err = plainDoc(raw)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]any, len(ids))
+	for i, d := range docs {
+		if d != nil {
+			out[ids[i]] = d
+		}
+	}
+	return out, nil
+}
