@@ -53,9 +53,8 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 	// before the kill: it reads ahead some 150 KB of a body.
 	cutRows := max(rows, 10_000)
 	chunk := min(max(cutRows/400, 10), 500)
-	// The workers run NATS and FerretDB embedded: the files uploaded again
-	// are re-imports, whose reads of existing records by _id need the
-	// embedded mode's index (a separate FerretDB scans its table for each).
+	// The workers run NATS and FerretDB embedded, as the default does
+	// (ingest, the process killed, is on its own).
 	s, err := startSplit(ctx, e, splitConfig{
 		groups:   []string{workers, "ingest"},
 		embedded: true,
