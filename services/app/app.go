@@ -220,7 +220,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if cfg.MongoURI != "" {
 		ferret, err := store.IsFerretDB(ctx, client)
 		if err != nil {
-			return fmt.Errorf("mongodb: %w", err)
+			log.Warn("could not tell whether the database is FerretDB; reading as from MongoDB", zap.Error(err))
 		}
 		if ferret {
 			indexer = store.IDLookups{}
