@@ -17,14 +17,15 @@ import (
 const chunkRows = 500
 
 // maxShare is the latest point of the work a fault is aimed at: later, the
-// work could end between the last look and the fault.
-const maxShare = 0.9
+// work could end between two looks (the counts grow in jumps: 0.9 was
+// overshot to 100% once in 10 runs, and to 98% once).
+const maxShare = 0.75
 
 // pollEvery is how often progress is read while waiting for the moment.
 const pollEvery = 50 * time.Millisecond
 
 // waitCounted waits until the imports have counted a random number of
-// their rows, from least to 90% of them, and says how far they were.
+// their rows, from least to 75% of them, and says how far they were.
 func waitCounted(ctx context.Context, e *env, base string, jobs []*job, least int, rng *rand.Rand) (string, error) {
 	total := totalRows(jobs)
 	target := least + int(rng.Float64()*(maxShare*float64(total)-float64(least)))
@@ -51,7 +52,7 @@ func waitCounted(ctx context.Context, e *env, base string, jobs []*job, least in
 }
 
 // waitStage waits until the stage's process (HTTP address addr) has acked a
-// random share (0 to 90%) of chunks more messages than before, and says how
+// random share (0 to 75%) of chunks more messages than before, and says how
 // far it was. chunks is what the stage has to do; done, the acked count
 // that means it did all of it (0: not known, as for the reporter, whose
 // messages are outcomes of every stage).
