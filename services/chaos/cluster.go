@@ -252,9 +252,10 @@ func (r *clusterRun) faultMoment(ctx context.Context, e *env, rng *rand.Rand) (s
 }
 
 // finish waits for the uploads, checks every import exactly and that the
-// tenants were kept apart, that every replica of the rows stream holds
-// exactly the imports' chunks, and that no process exited by itself.
-func (r *clusterRun) finish(ctx context.Context) error {
+// tenants were kept apart, that the fault at killedAt came while there was
+// work, that every replica of the rows stream holds exactly the imports'
+// chunks, and that no process exited by itself.
+func (r *clusterRun) finish(ctx context.Context, e *env, killedAt time.Time) error {
 	<-r.uploaded
 	if r.upErr != nil {
 		return r.upErr
@@ -262,11 +263,10 @@ func (r *clusterRun) finish(ctx context.Context) error {
 	if err := checkJobs(ctx, r.intake.base, r.intake.mongoURI, r.jobs, 5*time.Minute); err != nil {
 		return err
 	}
-	chunks := uint64(0)
-	for _, j := range r.jobs {
-		chunks += uint64((j.c.total + chunkRows - 1) / chunkRows)
+	if err := e.workLeft(r.intake.base, r.jobs, killedAt); err != nil {
+		return err
 	}
-	if err := r.cluster.caughtUp(ctx, subjects.StreamRows, chunks); err != nil {
+	if err := r.cluster.caughtUp(ctx, subjects.StreamRows, uint64(chunksOf(r.jobs))); err != nil {
 		return err
 	}
 	// Intake rode out the fail-over on its reconnecting connections, and
@@ -301,6 +301,7 @@ func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 	}
 	nd := r.cluster.nodes[rng.IntN(len(r.cluster.nodes))]
 	leader, _ := r.cluster.streamLeader(ctx, subjects.StreamRows)
+	killedAt := time.Now()
 	nd.p.kill9()
 	down := downTime(rng)
 	say("killed %s (rows stream leader: %s) %s, imports of %d tenants; down for %s", nd.name, leader, at, len(r.jobs), down)
@@ -308,7 +309,7 @@ func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 	if err := nd.p.run(); err != nil {
 		return err
 	}
-	return r.finish(ctx)
+	return r.finish(ctx, e, killedAt)
 }
 
 func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
@@ -330,6 +331,7 @@ func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	if nd == nil {
 		return fmt.Errorf("the rows stream's leader %q is none of the cluster's nodes", leader)
 	}
+	killedAt := time.Now()
 	nd.p.kill9()
 	down := downTime(rng)
 	say("killed %s, leader of %s, %s, imports of %d tenants; down for %s", nd.name, subjects.StreamRows, at, len(r.jobs), down)
@@ -337,7 +339,7 @@ func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	if err := nd.p.run(); err != nil {
 		return err
 	}
-	if err := r.finish(ctx); err != nil {
+	if err := r.finish(ctx, e, killedAt); err != nil {
 		return err
 	}
 	now, err := r.cluster.streamLeader(ctx, subjects.StreamRows)

@@ -256,6 +256,9 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	if err := checkJobs(ctx, s.base, s.mongoURI, jobs, 5*time.Minute); err != nil {
 		return err
 	}
+	if err := e.workLeft(s.base, jobs, killedAt); err != nil {
+		return err
+	}
 	counts, err := chunkCounts(s.addrs[workers])
 	if err != nil {
 		return err

@@ -178,14 +178,20 @@ func freeAddr() string {
 	panic("no free port below the ephemeral range")
 }
 
+// waitFor calls f every 100 ms until it returns nil, for at most limit.
 func waitFor(ctx context.Context, what string, limit time.Duration, f func() error) error {
+	return waitEvery(ctx, what, limit, 100*time.Millisecond, f)
+}
+
+// waitEvery is waitFor calling f every interval.
+func waitEvery(ctx context.Context, what string, limit, interval time.Duration, f func() error) error {
 	deadline := time.Now().Add(limit)
 	var err error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if err = f(); err == nil {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, ctx.Err())

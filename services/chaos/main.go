@@ -149,6 +149,7 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if err != nil {
 		return err
 	}
+	killedAt := time.Now()
 	a.p.kill9()
 	say("killed intake %s, imports of %d tenants; restarting", at, len(jobs))
 	if err := a.p.run(); err != nil {
@@ -158,6 +159,9 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 		return err
 	}
 	if err := checkJobs(ctx, a.base, a.mongoURI, jobs, 5*time.Minute); err != nil {
+		return err
+	}
+	if err := e.workLeft(a.base, jobs, killedAt); err != nil {
 		return err
 	}
 	return alive(a.p)
@@ -194,6 +198,7 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	if err != nil {
 		return err
 	}
+	killedAt := time.Now()
 	ns.kill9()
 	down := time.Duration(500+rng.IntN(2500)) * time.Millisecond
 	say("killed nats-server %s, imports of %d tenants; down for %s", at, len(jobs), down)
@@ -202,6 +207,9 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 		return err
 	}
 	if err := checkJobs(ctx, base, "mongodb://"+mongoAddr+"/", jobs, 5*time.Minute); err != nil {
+		return err
+	}
+	if err := e.workLeft(base, jobs, killedAt); err != nil {
 		return err
 	}
 	return alive(ns, p)
@@ -231,16 +239,7 @@ func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 		uploaded := make(chan error, 1)
 		go func() { uploaded <- uploadJobs(s.base, jobs) }()
 		all = append(all, jobs...)
-		// Every stage but the reporter gets one message per source chunk.
-		chunks := 0
-		for _, j := range jobs {
-			chunks += (j.c.total + chunkRows - 1) / chunkRows
-		}
-		done := chunks
-		if st.stage == envelope.StageReport {
-			done = 0
-		}
-		at, err := waitStage(ctx, e, s.addrs[st.target], st.stage, counts[st.stage+"/acked"], chunks, done, rng)
+		at, err := waitStage(ctx, e, s.addrs[st.target], st.stage, counts[st.stage+"/acked"], chunksOf(jobs), rng)
 		if err != nil {
 			return errors.Join(err, <-uploaded)
 		}
