@@ -263,7 +263,7 @@ func (r *clusterRun) finish(ctx context.Context, e *env, killedAt time.Time) err
 	if err := checkJobs(ctx, r.intake.base, r.intake.mongoURI, r.jobs, 5*time.Minute); err != nil {
 		return err
 	}
-	if err := e.workLeft(r.intake.base, r.jobs, killedAt); err != nil {
+	if _, err := e.workLeft(r.intake.base, r.jobs, killedAt); err != nil {
 		return err
 	}
 	if err := r.cluster.caughtUp(ctx, subjects.StreamRows, uint64(chunksOf(r.jobs))); err != nil {

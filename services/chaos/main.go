@@ -161,7 +161,7 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if err := checkJobs(ctx, a.base, a.mongoURI, jobs, 5*time.Minute); err != nil {
 		return err
 	}
-	if err := e.workLeft(a.base, jobs, killedAt); err != nil {
+	if _, err := e.workLeft(a.base, jobs, killedAt); err != nil {
 		return err
 	}
 	return alive(a.p)
@@ -209,7 +209,7 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	if err := checkJobs(ctx, base, "mongodb://"+mongoAddr+"/", jobs, 5*time.Minute); err != nil {
 		return err
 	}
-	if err := e.workLeft(base, jobs, killedAt); err != nil {
+	if _, err := e.workLeft(base, jobs, killedAt); err != nil {
 		return err
 	}
 	return alive(ns, p)
