@@ -31,10 +31,21 @@ func ValidImport(id string) error {
 var enc = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
 // NewImport returns a fresh random import ID such as "imp_5q2k...".
-func NewImport() string {
+func NewImport() string { return "imp_" + NewSecret() }
+
+// NewSecret returns a fresh random token (120 bits, subject-safe) that an
+// import's publisher puts into its rows' message IDs (subjects.RowsPrefix).
+func NewSecret() string {
 	var b [15]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
 	}
-	return "imp_" + enc.EncodeToString(b[:])
+	return enc.EncodeToString(b[:])
 }
+
+// Scoped is the key of an import's state wherever it is held outside the
+// tenant's own collections (claim logs, in-memory tables, caches):
+// <tenant>.<import>. Import IDs are unique only within a tenant as far as
+// anything another tenant can publish is concerned, so state is never
+// keyed by the import ID alone.
+func Scoped(tenant, importID string) string { return tenant + "." + importID }

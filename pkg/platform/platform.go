@@ -33,7 +33,7 @@ type Deps struct {
 // stage for one chunk, with its de-duplication ID.
 func OutcomeOutput(stage, tenant, importID string, chunk int, outcomes []envelope.Outcome) (runner.Output, error) {
 	acc := envelope.Accounting{Kind: envelope.KindOutcomes, Tenant: tenant, Import: importID, Stage: stage, Chunk: chunk, Outcomes: outcomes, At: time.Now().UTC()}
-	return JSONOutput(subjects.For(subjects.Outcomes, tenant, importID), subjects.MsgID(importID, "outcomes-"+stage, chunk), acc)
+	return JSONOutput(subjects.For(subjects.Outcomes, tenant, importID), subjects.MsgID(tenant, importID, "outcomes-"+stage, chunk), acc)
 }
 
 // JSONOutput marshals v into an output message.
@@ -75,7 +75,7 @@ func OpenedOutputs(acc envelope.Accounting) ([]runner.Output, error) {
 		acc.At = time.Now().UTC()
 	}
 	ev := envelope.Event{Type: envelope.EventOpened, Tenant: acc.Tenant, Import: acc.Import, Options: acc.Options, At: acc.At}
-	return pair(acc, subjects.MsgID(acc.Import, "opened", 0), ev, acc.Import+":opened")
+	return pair(acc, subjects.MsgID(acc.Tenant, acc.Import, "opened", 0), ev, subjects.EventID(acc.Tenant, acc.Import, "opened"))
 }
 
 // SealedOutputs are the messages that seal an import with its row count
@@ -84,7 +84,7 @@ func SealedOutputs(tenant, importID string, total int, reason string) ([]runner.
 	at := time.Now().UTC()
 	acc := envelope.Accounting{Kind: envelope.KindSealed, Tenant: tenant, Import: importID, Total: &total, Reason: reason, At: at}
 	ev := envelope.Event{Type: envelope.EventSealed, Tenant: tenant, Import: importID, Total: &total, Reason: reason, At: at}
-	return pair(acc, subjects.MsgID(importID, "sealed", 0), ev, importID+":sealed")
+	return pair(acc, subjects.MsgID(tenant, importID, "sealed", 0), ev, subjects.EventID(tenant, importID, "sealed"))
 }
 
 // pair encodes an accounting message and its lifecycle event.

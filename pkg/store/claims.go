@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/intake/intake/pkg/ids"
 )
 
-// claimsCollection holds one import's claim log; dropped when the import ends.
-func claimsCollection(importID string) string { return "claims." + importID }
+// claimsCollection holds one import's claim log: claims.<tenant>.<import>,
+// so that an import ID another tenant also uses never shares its log.
+// Dropped when the import ends.
+func claimsCollection(tenant, importID string) string {
+	return "claims." + ids.Scoped(tenant, importID)
+}
 
 // ClaimEntry is one entry of an import's claim log: the keys first claimed
 // while de-duplicating one chunk, and the row that claimed each. Entries are
@@ -40,8 +46,8 @@ func claimSeqID(seq int) string { return fmt.Sprintf("%010d", seq) }
 
 // ReadClaims returns the entries of an import's claim log from seq on, in
 // order, up to the first that does not exist.
-func (s *Store) ReadClaims(ctx context.Context, importID string, from int) ([]ClaimEntry, error) {
-	c, err := s.coll(ctx, s.Dedup, claimsCollection(importID))
+func (s *Store) ReadClaims(ctx context.Context, tenant, importID string, from int) ([]ClaimEntry, error) {
+	c, err := s.coll(ctx, s.Dedup, claimsCollection(tenant, importID))
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +80,8 @@ func (s *Store) ReadClaims(ctx context.Context, importID string, from int) ([]Cl
 // AppendClaims adds entry e.Seq to an import's claim log. taken is true when
 // that entry already exists: another deduplicator got there first, and the
 // caller must read the log again and redo its chunk.
-func (s *Store) AppendClaims(ctx context.Context, importID string, e ClaimEntry) (taken bool, err error) {
-	c, err := s.coll(ctx, s.Dedup, claimsCollection(importID))
+func (s *Store) AppendClaims(ctx context.Context, tenant, importID string, e ClaimEntry) (taken bool, err error) {
+	c, err := s.coll(ctx, s.Dedup, claimsCollection(tenant, importID))
 	if err != nil {
 		return false, err
 	}
@@ -91,8 +97,8 @@ func (s *Store) AppendClaims(ctx context.Context, importID string, e ClaimEntry)
 }
 
 // ClaimedKeys lists every key an import claimed: the keys its rows touched.
-func (s *Store) ClaimedKeys(ctx context.Context, importID string) (map[string]bool, error) {
-	entries, err := s.ReadClaims(ctx, importID, 1)
+func (s *Store) ClaimedKeys(ctx context.Context, tenant, importID string) (map[string]bool, error) {
+	entries, err := s.ReadClaims(ctx, tenant, importID, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +112,8 @@ func (s *Store) ClaimedKeys(ctx context.Context, importID string) (map[string]bo
 }
 
 // DropClaims forgets an import's claims once it has ended.
-func (s *Store) DropClaims(ctx context.Context, importID string) error {
-	name := claimsCollection(importID)
+func (s *Store) DropClaims(ctx context.Context, tenant, importID string) error {
+	name := claimsCollection(tenant, importID)
 	if err := s.Dedup.Collection(name).Drop(ctx); err != nil {
 		return fmt.Errorf("drop claims of %s: %w", importID, err)
 	}

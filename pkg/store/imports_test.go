@@ -34,7 +34,7 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 	if err := s.SaveSummary(ctx, sum); err != nil {
 		t.Fatal(err)
 	}
-	saved, found, err := s.GetSummary(ctx, "imp")
+	saved, found, err := s.ReadSummary(ctx, "imp")
 	if err != nil || !found {
 		t.Fatal(found, err)
 	}
@@ -52,5 +52,54 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 	failed, err := s.RowNotes(ctx, saved, envelope.Failed)
 	if err != nil || len(failed) != 1 || failed[0].Row != 3 {
 		t.Fatalf("failed rows = %v, %v", failed, err)
+	}
+}
+
+// An import is read, and its cancellation seen, only by its own tenant:
+// another tenant asking for the same import ID finds nothing and is never
+// cancelled by it. Both the embedded reader and the plain MongoDB path.
+func TestSummaryAndCancelScopedByTenant(t *testing.T) {
+	f, client := ferrettest.Start(t, "")
+	ix := f.IDIndexer()
+	t.Cleanup(ix.Close)
+	for name, s := range map[string]*Store{"embedded": New(client, "intake", ix), "plain": New(client, "intake_plain", nil)} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := s.SaveSummary(ctx, &Summary{ID: "imp_1", Tenant: "globex", Status: StatusProcessing, Cancelled: true}); err != nil {
+				t.Fatal(err)
+			}
+			if sum, found, err := s.GetSummary(ctx, "globex", "imp_1"); err != nil || !found || sum.Tenant != "globex" {
+				t.Fatalf("globex's own import: %+v %v %v", sum, found, err)
+			}
+			if sum, found, err := s.GetSummary(ctx, "acme", "imp_1"); err != nil || found || sum != nil {
+				t.Fatalf("acme reading globex's import: %+v %v %v", sum, found, err)
+			}
+			if c, err := s.Cancelled(ctx, "globex", "imp_1"); err != nil || !c {
+				t.Fatalf("globex's cancelled import: %v %v", c, err)
+			}
+			if c, err := s.Cancelled(ctx, "acme", "imp_1"); err != nil || c {
+				t.Fatalf("acme's rows under globex's import ID cancelled: %v %v", c, err)
+			}
+		})
+	}
+}
+
+// Claim logs are kept per tenant and import: the same import ID of two
+// tenants has two logs.
+func TestClaimsScopedByTenant(t *testing.T) {
+	_, client := ferrettest.Start(t, "")
+	s := New(client, "intake", nil)
+	ctx := context.Background()
+	if taken, err := s.AppendClaims(ctx, "acme", "imp_1", ClaimEntry{Seq: 1, Keys: []string{"email:ann@x.example"}, Rows: []int{2}}); err != nil || taken {
+		t.Fatal(taken, err)
+	}
+	if keys, err := s.ClaimedKeys(ctx, "globex", "imp_1"); err != nil || len(keys) != 0 {
+		t.Fatalf("globex's claims of imp_1: %v %v, want none", keys, err)
+	}
+	if taken, err := s.AppendClaims(ctx, "globex", "imp_1", ClaimEntry{Seq: 1, Keys: []string{"email:bob@x.example"}, Rows: []int{2}}); err != nil || taken {
+		t.Fatalf("globex's first entry taken by acme's: %v %v", taken, err)
+	}
+	if keys, err := s.ClaimedKeys(ctx, "acme", "imp_1"); err != nil || len(keys) != 1 || !keys["email:ann@x.example"] {
+		t.Fatalf("acme's claims: %v %v", keys, err)
 	}
 }

@@ -60,7 +60,7 @@ func BenchmarkDurability(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					m := nats.NewMsg(subject)
 					m.Data = chunk
-					m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID("imp_bench", "rows", i))
+					m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID("bench", "imp_bench", "rows", i))
 					window = append(window, m)
 					if len(window) == 64 || i == b.N-1 {
 						if err := runner.PublishAll(ctx, js, window, time.Minute); err != nil {

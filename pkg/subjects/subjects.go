@@ -39,7 +39,32 @@ func DeadFor(stage, original string) string {
 	return fmt.Sprintf("%s.%s.%s", Dead, stage, original)
 }
 
-// MsgID is the Nats-Msg-Id of a published chunk: <import>:<stage>:<chunk>.
-func MsgID(importID, stage string, chunk int) string {
-	return fmt.Sprintf("%s:%s:%d", importID, stage, chunk)
+// MsgID is the Nats-Msg-Id of a message Intake publishes for a chunk:
+// <tenant>.<import>:<stage>:<chunk>. JetStream de-duplicates by message ID
+// across a whole stream, so the ID carries the tenant: an import ID alone
+// would let one tenant's messages stand for another's.
+func MsgID(tenant, importID, stage string, chunk int) string {
+	return fmt.Sprintf("%s.%s:%s:%d", tenant, importID, stage, chunk)
+}
+
+// EventID is the Nats-Msg-Id of an import's lifecycle event:
+// <tenant>.<import>:<event>.
+func EventID(tenant, importID, event string) string {
+	return fmt.Sprintf("%s.%s:%s", tenant, importID, event)
+}
+
+// RowsMsgID is the Nats-Msg-Id of a chunk of rows: <prefix>:<chunk>, where
+// prefix is the import's RowsPrefix. Rows are the one stream that tenants
+// publish to themselves, and a message ID is a header any publisher can
+// set, so the prefix holds a secret only the import's own publisher knows:
+// no other tenant, even knowing the import ID, can publish a chunk that
+// JetStream would take for one of the import's and drop the real one.
+func RowsMsgID(prefix string, chunk int) string {
+	return fmt.Sprintf("%s:%d", prefix, chunk)
+}
+
+// RowsPrefix is the rows message-ID prefix of an import:
+// <tenant>.<import>.<secret>:rows.
+func RowsPrefix(tenant, importID, secret string) string {
+	return fmt.Sprintf("%s.%s.%s:rows", tenant, importID, secret)
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
@@ -88,7 +89,7 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	var outs []runner.Output
 	if len(unique) > 0 {
 		out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
-		o, err := platform.JSONOutput(subjects.For(subjects.Unique, ch.Tenant, ch.Import), subjects.MsgID(ch.Import, "unique", ch.Chunk), out)
+		o, err := platform.JSONOutput(subjects.For(subjects.Unique, ch.Tenant, ch.Import), subjects.MsgID(ch.Tenant, ch.Import, "unique", ch.Chunk), out)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +215,7 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk, recs []e
 // keys: the row itself for a key it is the first to have, else the
 // earlier row.
 func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, error) {
-	t := d.tables.get(ch.Import)
+	t := d.tables.get(ids.Scoped(ch.Tenant, ch.Import))
 	keys := make([][]string, len(ch.Records))
 	rows := make([]int, len(ch.Records))
 	for i, r := range ch.Records {
@@ -232,7 +233,7 @@ func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, e
 			return holders, nil
 		}
 		fresh.Seq, fresh.Chunk = t.next, ch.Chunk
-		taken, err := d.store.AppendClaims(ctx, ch.Import, fresh)
+		taken, err := d.store.AppendClaims(ctx, ch.Tenant, ch.Import, fresh)
 		if err != nil {
 			return nil, err
 		}
@@ -241,7 +242,7 @@ func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, e
 			return holders, nil
 		}
 		// Another instance, or this chunk's earlier delivery, wrote it.
-		entries, err := d.store.ReadClaims(ctx, ch.Import, t.next)
+		entries, err := d.store.ReadClaims(ctx, ch.Tenant, ch.Import, t.next)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +258,8 @@ func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, e
 // collision is as unlikely as a random 128-bit match.
 type keyHash [2]uint64
 
-// tables are the claim tables of the imports this instance has seen.
+// tables are the claim tables of the imports this instance has seen, by
+// ids.Scoped(tenant, import).
 type tables struct {
 	seeds [2]maphash.Seed
 	byID  map[string]*table
@@ -273,17 +275,17 @@ func newTables() *tables {
 	return &tables{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, byID: map[string]*table{}}
 }
 
-func (ts *tables) get(importID string) *table {
+func (ts *tables) get(scoped string) *table {
 	now := time.Now()
 	for id, old := range ts.byID {
-		if id != importID && now.Sub(old.used) > idleAfter {
+		if id != scoped && now.Sub(old.used) > idleAfter {
 			delete(ts.byID, id)
 		}
 	}
-	t, ok := ts.byID[importID]
+	t, ok := ts.byID[scoped]
 	if !ok {
 		t = &table{seeds: ts.seeds, holder: map[keyHash]int32{}, next: 1}
-		ts.byID[importID] = t
+		ts.byID[scoped] = t
 	}
 	t.used = now
 	return t

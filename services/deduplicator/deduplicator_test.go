@@ -7,6 +7,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/store"
 )
 
@@ -70,19 +71,19 @@ func TestClaimsAcrossInstancesAndRedelivery(t *testing.T) {
 	if h := holdersOf(t, b, chunk(3, 5)); fmt.Sprint(h) != "[5]" {
 		t.Fatalf("chunk 3 on b: %v", h)
 	}
-	ct := c.tables.get("imp")
+	ct := c.tables.get(ids.Scoped("t", "imp"))
 	ct.next = 3 // as if c had read the log just before b appended
 	if h := holdersOf(t, c, chunk(4, 1005, 6)); fmt.Sprint(h) != "[5 6]" {
 		t.Fatalf("chunk 4 on stale c: %v", h)
 	}
-	entries, err := s.ReadClaims(context.Background(), "imp", 1)
+	entries, err := s.ReadClaims(context.Background(), "t", "imp", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(entries) != 4 {
 		t.Fatalf("log has %d entries, want 4: %+v", len(entries), entries)
 	}
-	keys, err := s.ClaimedKeys(context.Background(), "imp")
+	keys, err := s.ClaimedKeys(context.Background(), "t", "imp")
 	if err != nil || len(keys) != 5 {
 		t.Fatalf("claimed keys %v %v, want 5", keys, err)
 	}

@@ -21,12 +21,12 @@ func (a *API) cancelImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "import not found")
 		return
 	}
-	sum, found, err := a.d.Store.GetSummary(r.Context(), id)
+	sum, found, err := a.d.Store.GetSummary(r.Context(), tenant, id)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
 		return
-	case !found || sum.Tenant != tenant:
+	case !found:
 		writeError(w, http.StatusNotFound, "import not found")
 		return
 	case sum.Status != store.StatusProcessing:
@@ -35,7 +35,7 @@ func (a *API) cancelImport(w http.ResponseWriter, r *http.Request) {
 	}
 	pub := newWindow(a.d.JS, 1)
 	acc := envelope.Accounting{Kind: envelope.KindCancel, Tenant: tenant, Import: id, At: time.Now().UTC()}
-	if err := pub.json(r.Context(), subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(id, "cancel", 0), acc); err != nil {
+	if err := pub.json(r.Context(), subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(tenant, id, "cancel", 0), acc); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the cancel could not be stored; retry: "+err.Error())
 		return
 	}

@@ -98,16 +98,13 @@ func (a *API) Summary(ctx context.Context, tenant, id string, errorLimit int) (I
 	if ids.ValidImport(id) != nil {
 		return ImportView{}, false, nil // also keeps wildcards out of subject filters
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, id)
+	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
 	if err != nil {
 		return ImportView{}, false, err
 	}
 	if !found {
 		// Accepted but not yet seen by the reporter: the opened event says it exists.
 		return a.pendingView(ctx, tenant, id)
-	}
-	if sum.Tenant != tenant {
-		return ImportView{}, false, nil
 	}
 	v := viewOf(sum)
 	if sum.Counts.Failed > 0 {
@@ -275,8 +272,8 @@ func (a *API) Problems(ctx context.Context, tenant, id, result string) ([]envelo
 	if ids.ValidImport(id) != nil {
 		return nil, "", false, nil
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, id)
-	if err != nil || !found || sum.Tenant != tenant {
+	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
+	if err != nil || !found {
 		return nil, "", false, err
 	}
 	notes, err := a.d.Store.RowNotes(ctx, sum, result)

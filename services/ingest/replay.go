@@ -61,12 +61,9 @@ func (a *API) Replay(ctx context.Context, tenant, original string, req ReplayReq
 	if ids.ValidImport(original) != nil {
 		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, original)
+	sum, found, err := a.d.Store.GetSummary(ctx, tenant, original)
 	if err != nil {
 		return Submitted{}, err
-	}
-	if found && sum.Tenant != tenant {
-		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
 	}
 	if found && sum.Status == "processing" {
 		return Submitted{}, reqErr(http.StatusConflict, "the import is still processing; replay it once it has finished")
@@ -151,7 +148,7 @@ func (a *API) publishReplay(ctx context.Context, tenant, original, id string, ba
 			return 0, err
 		}
 	}
-	rows := 0
+	rows, rowsPrefix := 0, subjects.RowsPrefix(tenant, id, ids.NewSecret())
 	for seq, left := 0, info.NumPending; left > 0; seq++ {
 		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
@@ -173,7 +170,7 @@ func (a *API) publishReplay(ctx context.Context, tenant, original, id string, ba
 		}
 		ch.Import, ch.Chunk, ch.Options = id, seq, opts
 		rows += len(ch.Rows)
-		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.MsgID(id, "rows", seq), ch); err != nil {
+		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.RowsMsgID(rowsPrefix, seq), ch); err != nil {
 			return rows, err
 		}
 	}
@@ -225,7 +222,7 @@ func (a *API) ReplayWindow(ctx context.Context, tenant string, since time.Time, 
 	}
 	var out []Replayed
 	for _, orig := range originals {
-		if sum, found, err := a.d.Store.GetSummary(ctx, orig); err == nil && found && (sum.ReplayOf != "" || sum.Status == "processing") {
+		if sum, found, err := a.d.Store.GetSummary(ctx, tenant, orig); err == nil && found && (sum.ReplayOf != "" || sum.Status == "processing") {
 			continue // a replay itself, or not finished
 		}
 		res, err := a.Replay(ctx, tenant, orig, req)

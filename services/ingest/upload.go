@@ -310,13 +310,14 @@ func (a *API) publishImport(ctx context.Context, tenant, id, source string, opts
 		// encoded chunk stays under the broker's message size (8 MiB; JSON
 		// may escape a byte into six)
 		chunkBytes int
+		rowsPrefix = subjects.RowsPrefix(tenant, id, ids.NewSecret())
 	)
 	flush := func() error {
 		if len(chunk.Rows) == 0 {
 			return nil
 		}
 		chunk.Chunk = seq
-		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.MsgID(id, "rows", seq), chunk); err != nil {
+		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.RowsMsgID(rowsPrefix, seq), chunk); err != nil {
 			return err
 		}
 		seq++

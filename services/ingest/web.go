@@ -201,15 +201,12 @@ func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
 // progressView is an import's summary without its row errors: cheap enough
 // to read every few hundred milliseconds.
 func (a *API) progressView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
-	sum, found, err := a.d.Store.GetSummary(ctx, id)
+	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
 	if err != nil {
 		return ImportView{}, false, err
 	}
 	if !found {
 		return a.pendingView(ctx, tenant, id)
-	}
-	if sum.Tenant != tenant {
-		return ImportView{}, false, nil
 	}
 	return viewOf(sum), true, nil
 }

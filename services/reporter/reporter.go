@@ -109,7 +109,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if acc.Import == "" || acc.Tenant == "" {
 		return nil, runner.Permanent(fmt.Errorf("accounting message without tenant or import"))
 	}
-	sum, found, err := rp.store.GetSummary(ctx, acc.Import)
+	sum, found, err := rp.store.ReadSummary(ctx, acc.Import)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
 		return nil, err
 	}
-	if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
+	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
 		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
 	}
 	if rp.metrics != nil {
@@ -196,7 +196,7 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 // list and the same count. A dry run counts and deletes nothing.
 func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
 	if sum.DeletePlan == nil {
-		touched, err := rp.store.ClaimedKeys(ctx, sum.ID)
+		touched, err := rp.store.ClaimedKeys(ctx, sum.Tenant, sum.ID)
 		if err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func completionEvent(sum *store.Summary) ([]runner.Output, error) {
 	total := sum.Total
 	counts := sum.Counts
 	ev := envelope.Event{Type: typ, Tenant: sum.Tenant, Import: sum.ID, Total: &total, Counts: &counts, Reason: sum.Reason, At: time.Now().UTC()}
-	o, err := platform.JSONOutput(subjects.For(subjects.Events, sum.Tenant, sum.ID), sum.ID+":"+typ, ev)
+	o, err := platform.JSONOutput(subjects.For(subjects.Events, sum.Tenant, sum.ID), subjects.EventID(sum.Tenant, sum.ID, typ), ev)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +407,7 @@ func (rp *reporter) sweep(ctx context.Context, js jetstream.JetStream, every tim
 // instance sweeping in the same interval.
 func expireMsg(tenant, id string, at time.Time) (*nats.Msg, error) {
 	acc := envelope.Accounting{Kind: envelope.KindExpire, Tenant: tenant, Import: id, At: at}
-	o, err := platform.JSONOutput(subjects.For(subjects.Outcomes, tenant, id), fmt.Sprintf("%s:expire:%d", id, at.UnixMilli()), acc)
+	o, err := platform.JSONOutput(subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(tenant, id, "expire", int(at.UnixMilli())), acc)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +438,7 @@ func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, 
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
 		return nil, err
 	}
-	if err := rp.store.DropClaims(ctx, sum.ID); err != nil {
+	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
 		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
 	}
 	if rp.metrics != nil {

@@ -132,7 +132,7 @@ func (e *testEnv) finished(id string, limit time.Duration) *store.Summary {
 	e.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		sum, found, err := e.store.GetSummary(context.Background(), id)
+		sum, found, err := e.store.ReadSummary(context.Background(), id)
 		if err == nil && found && sum.Status != store.StatusProcessing {
 			return sum
 		}

@@ -64,7 +64,7 @@ func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	var outs []runner.Output
 	if len(records) > 0 {
 		rc := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: records}
-		o, err := platform.JSONOutput(subjects.For(subjects.Valid, ch.Tenant, ch.Import), subjects.MsgID(ch.Import, "valid", ch.Chunk), rc)
+		o, err := platform.JSONOutput(subjects.For(subjects.Valid, ch.Tenant, ch.Import), subjects.MsgID(ch.Tenant, ch.Import, "valid", ch.Chunk), rc)
 		if err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
@@ -75,18 +76,18 @@ type writer struct {
 	schemas *catalog.Catalog
 
 	mu       sync.Mutex
-	existing map[string]float64 // by import: share of rows whose key existed in its last chunk
+	existing map[string]float64 // by ids.Scoped(tenant, import): share of rows whose key existed in its last chunk
 }
 
 // mostlyExisting reports whether most rows of an import's last chunk had
 // existing keys, so reading first is cheaper than inserting first.
-func (w *writer) mostlyExisting(importID string) bool {
+func (w *writer) mostlyExisting(scoped string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.existing[importID] > 0.5
+	return w.existing[scoped] > 0.5
 }
 
-func (w *writer) noteExisting(importID string, existing, total int) {
+func (w *writer) noteExisting(scoped string, existing, total int) {
 	if total == 0 {
 		return
 	}
@@ -95,7 +96,7 @@ func (w *writer) noteExisting(importID string, existing, total int) {
 	if w.existing == nil || len(w.existing) > 10_000 {
 		w.existing = map[string]float64{} // forget old imports; one chunk relearns
 	}
-	w.existing[importID] = float64(existing) / float64(total)
+	w.existing[scoped] = float64(existing) / float64(total)
 }
 
 func (w *writer) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -129,7 +130,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
 	}
 	outcomes := make([]envelope.Outcome, len(ch.Records))
-	if cancelled, err := w.store.Cancelled(ctx, ch.Import); err != nil {
+	if cancelled, err := w.store.Cancelled(ctx, ch.Tenant, ch.Import); err != nil {
 		return nil, err
 	} else if cancelled {
 		for i, r := range ch.Records {
@@ -148,7 +149,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	// it are read below.
 	found := map[string]*reconcile.Existing{}
 	creating := opts.Mode != envelope.ModeUpdate && !opts.DryRun
-	if creating && w.mostlyExisting(ch.Import) {
+	if creating && w.mostlyExisting(ids.Scoped(ch.Tenant, ch.Import)) {
 		// Re-imports: most keys exist, and a failed insert costs FerretDB
 		// as much as a real one. Read the chunk first, insert only the new.
 		keys := make([]string, len(ch.Records))
@@ -186,18 +187,18 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		}
 	}
 
-	var ids []string
+	var unread []string
 	existingRows := 0
 	for i, r := range ch.Records {
 		if existing[i] {
 			existingRows++
 			if found[r.Key] == nil {
-				ids = append(ids, r.Key)
+				unread = append(unread, r.Key)
 			}
 		}
 	}
-	w.noteExisting(ch.Import, existingRows, len(ch.Records))
-	more, err := w.store.GetRecords(ctx, ch.Tenant, opts.Schema, ids)
+	w.noteExisting(ids.Scoped(ch.Tenant, ch.Import), existingRows, len(ch.Records))
+	more, err := w.store.GetRecords(ctx, ch.Tenant, opts.Schema, unread)
 	if err != nil {
 		return nil, err
 	}
