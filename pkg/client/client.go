@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/subjects"
@@ -103,9 +104,9 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.req
 // arrives (default 2s).
 func WithPollInterval(d time.Duration) Option { return func(c *Client) { c.pollInterval = d } }
 
-// New makes a client on nc. With per-tenant NATS users (deploy/nats/accounts.conf)
-// connect with nats.CustomInboxPrefix("_INBOX.<tenant>") so that replies
-// arrive on the tenant's own inbox subjects.
+// New makes a client on nc. Its requests take their replies on the tenant's
+// inbox (InboxPrefix), whatever inbox prefix nc was given: Intake answers
+// nowhere else.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	c := &Client{
 		nc: nc, chunkSize: DefaultChunkSize, maxInFlight: DefaultMaxInFlight, ackTimeout: DefaultAckTimeout,
@@ -135,9 +136,34 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// request sends req to subject and decodes the reply into out. idempotent
-// requests are sent again when an attempt times out.
-func (c *Client) request(ctx context.Context, subject string, req, out any, idempotent bool) error {
+// requestOnInbox sends one request whose reply comes to a fresh subject
+// under the tenant's inbox prefix.
+func (c *Client) requestOnInbox(ctx context.Context, tenant, subject string, data []byte) (*nats.Msg, error) {
+	inbox := InboxPrefix(tenant) + "." + nuid.Next()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := sub.AutoUnsubscribe(1); err != nil {
+		return nil, err
+	}
+	if err := c.nc.PublishRequest(subject, inbox, data); err != nil {
+		return nil, err
+	}
+	msg, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+		return nil, nats.ErrNoResponders
+	}
+	return msg, nil
+}
+
+// request sends req to a tenant's subject and decodes the reply into out.
+// idempotent requests are sent again when an attempt times out.
+func (c *Client) request(ctx context.Context, tenant, subject string, req, out any, idempotent bool) error {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -149,7 +175,7 @@ func (c *Client) request(ctx context.Context, subject string, req, out any, idem
 	var msg *nats.Msg
 	for i := 0; i < attempts; i++ {
 		actx, cancel := context.WithTimeout(ctx, c.requestTimeout)
-		msg, err = c.nc.RequestWithContext(actx, subject, data)
+		msg, err = c.requestOnInbox(actx, tenant, subject, data)
 		cancel()
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
 			break
@@ -186,7 +212,7 @@ func (c *Client) OpenImport(ctx context.Context, req OpenRequest) (*OpenReply, e
 		return nil, errors.New("client: open: the tenant is required")
 	}
 	var rep OpenReply
-	if err := c.request(ctx, APISubject(req.Tenant, OpOpen), req, &rep, req.IdempotencyKey != ""); err != nil {
+	if err := c.request(ctx, req.Tenant, APISubject(req.Tenant, OpOpen), req, &rep, req.IdempotencyKey != ""); err != nil {
 		return nil, err
 	}
 	if rep.ID == "" {
@@ -198,7 +224,7 @@ func (c *Client) OpenImport(ctx context.Context, req OpenRequest) (*OpenReply, e
 // SealImport sends a seal request as it is. Import.Seal is what most callers want.
 func (c *Client) SealImport(ctx context.Context, tenant string, req SealRequest) (*SealReply, error) {
 	var rep SealReply
-	if err := c.request(ctx, APISubject(tenant, OpSeal), req, &rep, true); err != nil {
+	if err := c.request(ctx, tenant, APISubject(tenant, OpSeal), req, &rep, true); err != nil {
 		return nil, err
 	}
 	return &rep, nil
@@ -212,7 +238,7 @@ func (c *Client) Summary(ctx context.Context, tenant, id string) (*Summary, erro
 // SummaryOf sends a summary request as it is.
 func (c *Client) SummaryOf(ctx context.Context, tenant string, req SummaryRequest) (*Summary, error) {
 	var s Summary
-	if err := c.request(ctx, APISubject(tenant, OpSummary), req, &s, true); err != nil {
+	if err := c.request(ctx, tenant, APISubject(tenant, OpSummary), req, &s, true); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -224,10 +250,14 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (*Import, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rep.RowsMsgIDPrefix == "" {
+		rep.RowsMsgIDPrefix = rep.ID + ":rows" // a server from before the prefix
+	}
 	return &Import{
 		c: c, ID: rep.ID, Tenant: rep.Tenant, Options: rep.Options, Existing: rep.Existing,
 		rowsSubject: subjects.For(subjects.Rows, rep.Tenant, rep.ID), eventsSubject: subjects.For(subjects.Events, rep.Tenant, rep.ID),
-		header: slices.Clone(req.Header), nextRow: 2,
+		rowsMsgIDPrefix: rep.RowsMsgIDPrefix,
+		header:          slices.Clone(req.Header), nextRow: 2,
 	}, nil
 }
 
@@ -239,9 +269,11 @@ type Import struct {
 	Options  ImportOptions
 	Existing bool // the idempotency key named an import opened before
 
-	c             *Client
-	rowsSubject   string
-	eventsSubject string
+	c           *Client
+	rowsSubject string
+	// rowsMsgIDPrefix starts each chunk's Nats-Msg-Id (OpenReply.RowsMsgIDPrefix).
+	rowsMsgIDPrefix string
+	eventsSubject   string
 
 	mu       sync.Mutex
 	header   []string
@@ -477,7 +509,7 @@ func (im *Import) publishRows(ctx context.Context, rows []envelope.RawRow) error
 		im.inflight = im.inflight[1:]
 	}
 	m := &nats.Msg{Subject: im.rowsSubject, Data: data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID(im.ID, "rows", im.chunk))
+	m.Header.Set(jetstream.MsgIDHeader, subjects.RowsMsgID(im.rowsMsgIDPrefix, im.chunk))
 	p := &pending{msg: m, chunk: im.chunk, rows: len(rows)}
 	if err := im.send(ctx, p); err != nil {
 		return err

@@ -420,7 +420,7 @@ func TestRequestErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != CodeNotFound {
 		t.Fatalf("summary of an unknown import: %v", err)
 	}
-	err = nobody.request(ctx, "intake.api.v1.acme.nothing", map[string]string{}, &struct{}{}, false)
+	err = nobody.request(ctx, "acme", "intake.api.v1.acme.nothing", map[string]string{}, &struct{}{}, false)
 	if !errors.Is(err, nats.ErrNoResponders) || !strings.Contains(err.Error(), "no Intake upstream service answers") {
 		t.Fatalf("no responders: %v", err)
 	}

@@ -27,6 +27,12 @@ const (
 // APISubject is the request subject of an operation for a tenant.
 func APISubject(tenant, op string) string { return fmt.Sprintf("%s.%s.%s", APIPrefix, tenant, op) }
 
+// InboxPrefix is the prefix of a tenant's reply subjects: _INBOX.<tenant>.
+// Intake answers a request only on a reply subject under it (or on a
+// response subject nats-server made for a service import), never wherever
+// a requester points, and NATS permissions keep each tenant to its own.
+func InboxPrefix(tenant string) string { return "_INBOX." + tenant }
+
 // Import statuses in a Summary.
 const (
 	StatusProcessing = "processing"
@@ -76,6 +82,11 @@ type OpenReply struct {
 	RowsSubject string `json:"rows_subject"`
 	// EventsSubject carries the import's lifecycle events: intake.events.<tenant>.<id>.
 	EventsSubject string `json:"events_subject"`
+	// RowsMsgIDPrefix starts the Nats-Msg-Id of every row chunk:
+	// <rows_msg_id_prefix>:<chunk>. It holds a secret of this import's (the
+	// same on every open with the same idempotency key), so no other tenant
+	// can publish a message JetStream would take for one of its chunks.
+	RowsMsgIDPrefix string `json:"rows_msg_id_prefix"`
 	// Existing is true when the idempotency key named an import opened before.
 	Existing bool `json:"existing,omitempty"`
 }

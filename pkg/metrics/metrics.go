@@ -28,6 +28,10 @@ type Metrics struct {
 
 	// HTTP.
 	HTTPRequests *prometheus.HistogramVec // route, method, code
+
+	// UpstreamRefusedReplies counts upstream requests left unanswered
+	// because their reply subject was not the tenant's inbox.
+	UpstreamRefusedReplies prometheus.Counter
 }
 
 // New creates the metrics on a fresh registry, with Go and process collectors.
@@ -56,13 +60,16 @@ func New() *Metrics {
 		ImportsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_imports_finished_total", Help: "Imports finished, by status (completed, failed).",
 		}, []string{"status"}),
+		UpstreamRefusedReplies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_upstream_refused_replies_total", Help: "Upstream requests not answered: the reply subject was not the tenant's inbox.",
+		}),
 		HTTPRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "intake_http_request_seconds", Help: "HTTP requests, by route pattern, method and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method", "code"}),
 	}
 	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Rows, m.RowsIngested,
-		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests,
+		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests, m.UpstreamRefusedReplies,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -80,6 +80,30 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	return nil
 }
 
+// Await waits until the named streams exist, for a process whose NATS user
+// may publish into the streams but not create them (the upstream target
+// under deploy/nats/accounts.conf). It reads their info every 250 ms until
+// ctx ends.
+func Await(ctx context.Context, js jetstream.JetStream, names ...string) error {
+	for _, name := range names {
+		for {
+			_, err := js.Stream(ctx, name)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("stream %s: not created by the other services: %w", name, err)
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
 func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	var err error
 	// Two instances starting together can race between "not found" and

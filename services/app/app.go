@@ -255,7 +255,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = streams.Ensure(sctx, setupJS, streams.Config{Replicas: cfg.StreamReplicas, RowsRetention: cfg.RowsRetention})
+	if slices.Equal(cfg.Targets, []string{"upstream"}) {
+		// The upstream service only publishes into streams the others
+		// create; its NATS user need not be allowed to create them
+		// (deploy/nats/accounts.conf).
+		err = streams.Await(sctx, setupJS, subjects.StreamOutcomes, subjects.StreamEvents)
+	} else {
+		err = streams.Ensure(sctx, setupJS, streams.Config{Replicas: cfg.StreamReplicas, RowsRetention: cfg.RowsRetention})
+	}
 	cancel()
 	if err != nil {
 		return err

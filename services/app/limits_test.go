@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/intake/intake/pkg/client"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -30,7 +32,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 
 	// An import opened by an upstream publisher and not sealed keeps processing.
-	nc, err := nats.Connect(s.info.NATSURL)
+	nc, err := nats.Connect(s.info.NATSURL, nats.CustomInboxPrefix(client.InboxPrefix("default"))) // Intake answers only there
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestTenantLimits(t *testing.T) {
 // HTTP (a request sent right after Ready once got "no responders").
 func TestReadyMeansUpstreamAnswers(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	nc, err := nats.Connect(s.info.NATSURL)
+	nc, err := nats.Connect(s.info.NATSURL, nats.CustomInboxPrefix(client.InboxPrefix("default")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/schemas"
@@ -43,6 +44,8 @@ var env struct {
 	js    jetstream.JetStream
 	mongo *mongo.Client
 	store *store.Store
+	// metrics of the upstream service
+	metrics *metrics.Metrics
 }
 
 func TestMain(m *testing.M) {
@@ -112,6 +115,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	cat := catalog.New(builtin, env.store)
+	env.metrics = metrics.New()
 	deps := func(name string) (platform.Deps, error) {
 		nc, err := nats.Connect(env.info.NATSURL, nats.Name(name))
 		if err != nil {
@@ -133,7 +137,10 @@ func run(m *testing.M) (int, error) {
 		{"reporter", func(ctx context.Context, d platform.Deps) error {
 			return reporter.Run(ctx, reporter.Config{UnsealedTimeout: unsealedTimeout, SweepEvery: 250 * time.Millisecond}, d)
 		}},
-		{"upstream", func(ctx context.Context, d platform.Deps) error { return upstream.Run(ctx, upstream.Config{}, d) }},
+		{"upstream", func(ctx context.Context, d platform.Deps) error {
+			d.Metrics = env.metrics
+			return upstream.Run(ctx, upstream.Config{}, d)
+		}},
 	} {
 		d, err := deps(s.name)
 		if err != nil {

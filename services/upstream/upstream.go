@@ -178,6 +178,17 @@ func badRequest(format string, args ...any) error {
 func (s *service) handler(ctx context.Context, h func(context.Context, string, []byte) (any, error)) micro.HandlerFunc {
 	return func(req micro.Request) {
 		subject, reply, data := req.Subject(), req.Reply(), req.Data()
+		if tenant := tenantOf(subject); !replyAllowed(tenant, reply) {
+			// Answering would publish Intake's words wherever the requester
+			// pointed: another tenant's inbox, or a subject a stream stores
+			// (the idempotency bucket's $KV...). Nobody safe to tell.
+			s.log.Warn("request refused: its reply subject is not the tenant's inbox",
+				zap.String("subject", subject), zap.String("tenant", tenant), zap.String("reply", reply))
+			if s.d.Metrics != nil {
+				s.d.Metrics.UpstreamRefusedReplies.Inc()
+			}
+			return
+		}
 		s.sem <- struct{}{}
 		s.wg.Add(1)
 		go func() {
@@ -253,6 +264,9 @@ type idemRecord struct {
 	ID      string               `json:"id"`
 	Options client.ImportOptions `json:"options"`
 	Source  string               `json:"source"`
+	// RowsSecret goes into the rows' message IDs (subjects.RowsPrefix); an
+	// open with the same key answers the same one.
+	RowsSecret string `json:"rows_secret"`
 	// Opened is set once the opened message is stored; until then an open with
 	// the same key publishes it again (same message IDs, so it is stored once).
 	Opened bool `json:"opened"`
@@ -288,7 +302,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 			return nil, err
 		}
 		s.started(tenant, id, opts, source, false)
-		return openReply(tenant, id, opts, false), nil
+		return openReply(tenant, id, ids.NewSecret(), opts, false), nil
 	}
 	if len(req.IdempotencyKey) > maxIdempotencyKey {
 		return nil, badRequest("idempotency_key: longer than %d bytes", maxIdempotencyKey)
@@ -303,7 +317,7 @@ func idemKey(tenant, key string) string {
 }
 
 func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string) (any, error) {
-	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source}
+	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret()}
 	val, _ := json.Marshal(rec)
 	rev, err := s.kv.Create(ctx, key, val)
 	existing := false
@@ -339,7 +353,12 @@ func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts c
 			s.started(tenant, rec.ID, rec.Options, rec.Source, true)
 		}
 	}
-	return openReply(tenant, rec.ID, rec.Options, existing), nil
+	if rec.RowsSecret == "" {
+		// A key stored before rows had secrets (they live IdempotencyTTL):
+		// every open with it must still answer the same prefix.
+		rec.RowsSecret = rec.ID
+	}
+	return openReply(tenant, rec.ID, rec.RowsSecret, rec.Options, existing), nil
 }
 
 func (s *service) started(tenant, id string, opts client.ImportOptions, source string, idempotent bool) {
@@ -350,10 +369,11 @@ func (s *service) started(tenant, id string, opts client.ImportOptions, source s
 		zap.String("mode", opts.Mode), zap.String("source", source), zap.Bool("idempotency_key", idempotent))
 }
 
-func openReply(tenant, id string, opts client.ImportOptions, existing bool) client.OpenReply {
+func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existing bool) client.OpenReply {
 	return client.OpenReply{
 		ID: id, Tenant: tenant, Options: opts, Existing: existing,
 		RowsSubject: subjects.For(subjects.Rows, tenant, id), EventsSubject: subjects.For(subjects.Events, tenant, id),
+		RowsMsgIDPrefix: subjects.RowsPrefix(tenant, id, rowsSecret),
 	}
 }
 
@@ -412,13 +432,11 @@ func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, er
 		return nil, badRequest("total: the number of rows published (0 or more) is required")
 	}
 	total := *req.Total
-	sum, found, err := s.d.Store.GetSummary(ctx, req.ID)
+	sum, found, err := s.d.Store.GetSummary(ctx, tenant, req.ID)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case found && sum.Tenant != tenant:
-		return nil, notFound(req.ID)
 	case found && sum.Sealed && sum.Total == total:
 		return client.SealReply{ID: req.ID, Total: total}, nil // sealed before: a retry
 	case found && sum.Sealed:
@@ -493,12 +511,9 @@ func (s *service) summary(ctx context.Context, tenant string, data []byte) (any,
 	case limit > maxErrorLimit:
 		limit = maxErrorLimit
 	}
-	sum, found, err := s.d.Store.GetSummary(ctx, req.ID)
+	sum, found, err := s.d.Store.GetSummary(ctx, tenant, req.ID)
 	if err != nil {
 		return nil, err
-	}
-	if found && sum.Tenant != tenant {
-		return nil, notFound(req.ID)
 	}
 	if !found {
 		ev, ok, err := s.openedEvent(ctx, tenant, req.ID)

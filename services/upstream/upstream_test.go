@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/client"
@@ -158,13 +160,28 @@ func apiError(t *testing.T, err error, code int, contains string) {
 }
 
 // rawRequest sends a request as any publisher would and returns the reply.
+// rawRequest sends body to an API subject with its reply on the subject's
+// tenant's inbox (the only replies Intake answers on).
 func rawRequest(t *testing.T, subject, body string) *nats.Msg {
 	t.Helper()
-	m, err := env.nc.Request(subject, []byte(body), 10*time.Second)
+	m, err := requestOn(env.nc, client.InboxPrefix(strings.Split(subject, ".")[3])+"."+nuid.Next(), subject, body, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// requestOn sends a request whose reply subject is reply, and waits for the answer.
+func requestOn(nc *nats.Conn, reply, subject, body string, timeout time.Duration) (*nats.Msg, error) {
+	sub, err := nc.SubscribeSync(reply)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest(subject, reply, []byte(body)); err != nil {
+		return nil, err
+	}
+	return sub.NextMsg(timeout)
 }
 
 func TestOpenRejectsBadRequests(t *testing.T) {
@@ -375,7 +392,7 @@ func TestRowsOfAnImportNeverOpenedTimeOut(t *testing.T) {
 	data, _ := json.Marshal(ch)
 	m := nats.NewMsg(subjects.For(subjects.Rows, tenant, id))
 	m.Data = data
-	m.Header.Set(jetstream.MsgIDHeader, subjects.MsgID(id, "rows", 0))
+	m.Header.Set(jetstream.MsgIDHeader, subjects.RowsMsgID(subjects.RowsPrefix(tenant, id, ids.NewSecret()), 0))
 	if _, err := env.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -528,4 +545,52 @@ func abandonRaw(ctx context.Context, c *client.Client, tenant, id string) error 
 	zero := 0
 	_, err := c.SealImport(ctx, tenant, client.SealRequest{ID: id, Total: &zero, Reason: "test over"})
 	return err
+}
+
+// The upstream service answers only on the requesting tenant's inbox: a
+// request whose reply subject points elsewhere (another tenant's inbox, the
+// idempotency bucket's entry of another tenant) is not served at all, so
+// it neither opens an import nor writes where it points.
+func TestAnswersOnlyOnTheTenantsInbox(t *testing.T) {
+	t.Parallel()
+	const tenant, victim, key = "inboxes", "inboxes-victim", "sync-42"
+	ctx := ctxFor(t, time.Minute)
+	b64 := base64.RawURLEncoding.EncodeToString([]byte(key))
+	refusedBefore := testutil.ToFloat64(env.metrics.UpstreamRefusedReplies)
+	body, _ := json.Marshal(client.OpenRequest{Schema: "contacts", IdempotencyKey: key})
+	bad := []string{"$KV." + upstream.IdempotencyBucket + "." + victim + "." + b64, client.InboxPrefix(victim) + ".x", "_INBOX.x"}
+	for _, reply := range bad {
+		m := nats.NewMsg(client.APISubject(tenant, client.OpOpen))
+		m.Reply, m.Data = reply, body
+		if err := env.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for testutil.ToFloat64(env.metrics.UpstreamRefusedReplies) < refusedBefore+float64(len(bad)) {
+		if ctx.Err() != nil {
+			t.Fatalf("refused %v requests, want %d", testutil.ToFloat64(env.metrics.UpstreamRefusedReplies)-refusedBefore, len(bad))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	kv, err := env.js.KeyValue(ctx, upstream.IdempotencyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{tenant + "." + b64, victim + "." + b64} {
+		if e, err := kv.Get(ctx, k); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatalf("idempotency entry %s: %v %v, want none", k, e, err)
+		}
+	}
+	// The victim's open with that key is a new import of its own, and the
+	// requester's with its own inbox is answered.
+	c := newClient(t)
+	v, err := c.OpenImport(ctx, client.OpenRequest{Tenant: victim, Schema: "contacts", IdempotencyKey: key})
+	if err != nil || v.Existing || v.Tenant != victim {
+		t.Fatalf("victim's open: %+v %v", v, err)
+	}
+	m := rawRequest(t, client.APISubject(tenant, client.OpOpen), string(body))
+	var rep client.OpenReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil || rep.ID == "" || rep.ID == v.ID || rep.Existing || !strings.HasPrefix(rep.RowsMsgIDPrefix, tenant+"."+rep.ID+".") {
+		t.Fatalf("requester's own open: %s (%v)", m.Data, err)
+	}
 }
