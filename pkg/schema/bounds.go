@@ -34,10 +34,11 @@ const (
 	// (?:a?){1000} compiles to thousands of instructions.
 	MaxPatternInsts = 10000
 	// MaxPatternWork bounds the pattern matching of one row: the sum over
-	// the schema's pattern fields of instructions times the longest value
-	// the field can hold (bytes). The worst case measured is about 12 ns per
-	// instruction and byte, so a row costs at most about 50 ms of matching.
-	MaxPatternWork = 4 << 20
+	// the schema's pattern fields of instructions times the most characters
+	// the field can hold (the matcher takes one step per character). The
+	// worst case measured is about 30 ns per instruction and character
+	// (BenchmarkWorstRow), so a row costs at most about 60 ms of matching.
+	MaxPatternWork = 2 << 20
 )
 
 // Codes of the problems the bounds report, for clients that act on them.
@@ -80,13 +81,13 @@ func (f *Field) maxItems() int {
 	return DefaultMaxItems
 }
 
-// longestValue is the most bytes of value a field's pattern can be matched
-// against in one cell: the cell limit, or less when max_length (characters,
-// at most 4 bytes each; for a list, per item) says so.
+// longestValue is the most characters of value a field's pattern can be
+// matched against in one cell: the cell limit, or less when max_length
+// (for a list, per item) says so.
 func (f *Field) longestValue() int {
 	n := MaxCellBytes
 	if f.MaxLength > 0 {
-		per := f.MaxLength * utf8MaxBytes
+		per := f.MaxLength
 		if f.Type == TypeList {
 			per *= f.maxItems()
 		}
@@ -94,8 +95,6 @@ func (f *Field) longestValue() int {
 	}
 	return n
 }
-
-const utf8MaxBytes = 4
 
 // checkBounds refuses a schema whose worst row would cost more than the
 // bounds allow; fields are compiled.
@@ -113,7 +112,7 @@ func (s *Schema) checkBounds() error {
 		return fmt.Errorf("schema %s: the patterns compile to %d instructions together; at most %d are allowed", s.Name, insts, MaxPatternInsts)
 	}
 	if work > MaxPatternWork {
-		return fmt.Errorf("schema %s: matching the patterns against the longest values the fields allow would take too long (%d instructions times bytes; at most %d): set a smaller max_length on the fields with patterns, or simplify the patterns",
+		return fmt.Errorf("schema %s: matching the patterns against the longest values the fields allow would take too long (%d instructions times characters; at most %d): set a smaller max_length on the fields with patterns, or simplify the patterns",
 			s.Name, work, MaxPatternWork)
 	}
 	if s.MatchAny {

@@ -139,7 +139,7 @@ func TestPatternLimits(t *testing.T) {
 		{hostilePattern(100), "", "pattern is 1201 characters long; at most 1000 are allowed"},
 		{hostilePattern(20), "", "instructions; at most 10000 are allowed"},
 		{"(?:a?){1000}b", "", "set a smaller max_length"},
-		{"(?:a?){1000}b", `, "max_length": 1000`, "set a smaller max_length"},
+		{"(?:a?){1000}b", `, "max_length": 2000`, "set a smaller max_length"},
 	} {
 		_, err := Parse([]byte(field(c.pattern, c.extra)))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -171,4 +171,96 @@ func TestBuiltinSchemasWithinBounds(t *testing.T) {
 	if len(loadEntities(t)) == 0 {
 		t.Fatal("no built-in schemas")
 	}
+}
+
+// worstPersonsRow is the most expensive persons row the bounds accept:
+// every list at its item bound, each item at its max_length (emails and
+// phone numbers valid, so each is parsed to the end), and an attributes
+// object at the cell limit, nested to the depth limit.
+func worstPersonsRow(tb testing.TB, s *Schema) ([]string, []string) {
+	tb.Helper()
+	items := func(f func(i int) string) string {
+		parts := make([]string, DefaultMaxItems)
+		for i := range parts {
+			parts[i] = f(i)
+		}
+		return strings.Join(parts, ",")
+	}
+	local := strings.Repeat("a", 64-4) // the longest local part (64) with a 4-digit suffix
+	emails := items(func(i int) string { return fmt.Sprintf("%s%04d@%s.example", local, i, strings.Repeat("d", 150)) })
+	phones := items(func(i int) string { return fmt.Sprintf("+1 415 555 %04d", i) })
+	users := items(func(i int) string { return fmt.Sprintf("%04d%s", i, strings.Repeat("u", 251)) })
+	groups := items(func(i int) string { return fmt.Sprintf("%04d%s", i, strings.Repeat("g", 251)) })
+	nested := strings.Repeat(`{"a":`, MaxJSONDepth-2) + "1" + strings.Repeat("}", MaxJSONDepth-2)
+	var attrs strings.Builder
+	attrs.WriteString(`{"end_user_read_write": {"deep": ` + nested)
+	for i := 0; attrs.Len() < MaxCellBytes-200; i++ {
+		fmt.Fprintf(&attrs, `, "k%d": "%s"`, i, strings.Repeat("v", 100))
+	}
+	attrs.WriteString("}}")
+	header := []string{"slashid:emails", "slashid:phone_numbers", "slashid:usernames", "slashid:region", "slashid:groups", "slashid:attributes"}
+	cells := []string{emails, phones, users, "europe-belgium", groups, attrs.String()}
+	for i, c := range cells {
+		if len(c) > MaxCellBytes {
+			tb.Fatalf("%s: %d bytes, over the cell limit", header[i], len(c))
+		}
+	}
+	return header, cells
+}
+
+// The worst row the bounds accept is accepted whole and carries at most
+// the bounded number of handles (the deduplicator's and the writer's work
+// per row); one over a bound is refused with one problem before its items
+// are parsed. BenchmarkWorstRow shows the time per such row.
+func TestWorstRowIsBounded(t *testing.T) {
+	s := loadEntities(t)["persons"]
+	header, cells := worstPersonsRow(t, s)
+	rec, errs := validateOne(t, s, header, cells)
+	if len(errs) != 0 {
+		t.Fatalf("worst accepted row: %+v", errs)
+	}
+	if h := s.Handles(rec); len(h) != 3*MaxHandleItems {
+		t.Errorf("%d handles, want %d", len(h), 3*MaxHandleItems)
+	}
+	// The report's row: 100,000 usernames (800 KB, over the cell limit
+	// too) and, within the cell limit, 10,000 of them.
+	for _, n := range []int{100000, 10000} {
+		cells := []string{"", "", usernames(n), "", "", ""}
+		_, errs := validateOne(t, s, header, cells)
+		if len(errs) != 1 || errs[0].Field != "usernames" || (errs[0].Code != CodeTooManyItems && errs[0].Code != CodeCellTooLong) {
+			t.Errorf("%d usernames: %+v", n, errs)
+		}
+	}
+}
+
+func BenchmarkWorstRow(b *testing.B) {
+	persons := loadEntities(b)["persons"]
+	header, cells := worstPersonsRow(b, persons)
+	hm, err := persons.MapHeader(header)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("persons_accepted", func(b *testing.B) {
+		for b.Loop() {
+			if _, errs := persons.Validate(hm, cells, ""); len(errs) != 0 {
+				b.Fatal(errs)
+			}
+		}
+	})
+	tooMany := []string{"", "", usernames(10000), "", "", ""}
+	b.Run("persons_10000_usernames_refused", func(b *testing.B) {
+		for b.Loop() {
+			persons.Validate(hm, tooMany, "")
+		}
+	})
+	// The most expensive pattern work the bounds allow in one cell: a
+	// pattern of about 2,000 instructions on a value of max_length 1000.
+	s := mustParse(b, `{"name": "t", "keys": ["k"], "fields": [{"name": "k", "type": "string", "max_length": 1000, "pattern": "(?:a?){1000}b"}]}`)
+	phm, _ := s.MapHeader([]string{"k"})
+	value := []string{strings.Repeat("a", 1000)}
+	b.Run("pattern_at_budget", func(b *testing.B) {
+		for b.Loop() {
+			s.Validate(phm, value, "")
+		}
+	})
 }
