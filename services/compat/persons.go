@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 
@@ -86,26 +87,28 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		personsError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"persons\"")
 		return
 	}
-	data, rerr := readAll(fh)
+	f, rerr := openPart(fh)
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
-	// The rows are read here (with the pipeline's reader) to apply the plan
-	// limit before anything is imported, and to give failed_csv the
-	// original cells of the failed rows.
+	defer f.Close()
+	// The rows are read here, once (with the pipeline's reader), to apply
+	// the plan limit before anything is imported, and to give failed_csv
+	// the original cells of the failed rows; the rows read are imported.
 	fileOpts := filereader.Options{Format: filereader.FormatCSV}
-	sc, rerr := scan(data, fileOpts)
+	held, _, rerr := readRows(f, fileOpts, math.MaxInt)
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
+	sc := scanned{header: held.header, rows: held.rows}
 	if limit := h.cfg.PersonsRowLimit(org); limit > 0 && len(sc.rows) > limit {
 		personsError(w, http.StatusPaymentRequired, fmt.Sprintf("Pricing Tier Violation: the file has %d persons; the organization's plan allows at most %d per import", len(sc.rows), limit))
 		return
 	}
 	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
-		Tenant: org, Source: fh.Filename, Body: bytes.NewReader(data),
+		Tenant: org, Source: fh.Filename, Rows: &heldRows{header: sc.header, rows: sc.rows},
 		Options: envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}, // matched on any handle
 		File:    fileOpts,
 	})
