@@ -48,6 +48,10 @@ type Importer interface {
 	// Submit reads a file and publishes its rows as a new import of
 	// req.Tenant; errors that concern the request are *ingest.RequestError.
 	Submit(ctx context.Context, req ingest.SubmitRequest) (ingest.Submitted, error)
+	// CheckConcurrency refuses a new import of a tenant at its limit of
+	// imports at once (*ingest.RequestError, 429); adapters that read the
+	// file before Submit call it before reading.
+	CheckConcurrency(ctx context.Context, tenant string) error
 	// Wait returns an import's summary once it finished or wait passed;
 	// found is false for an unknown import or another tenant's.
 	Wait(ctx context.Context, tenant, id string, wait time.Duration) (ingest.ImportView, bool, error)

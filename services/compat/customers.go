@@ -82,6 +82,10 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		customersRequestError(w, &reqError{kind: "missing"})
 		return
 	}
+	if err := h.imp.CheckConcurrency(r.Context(), tenant); err != nil {
+		h.customersSubmitError(w, err, contract)
+		return
+	}
 	f, rerr := openPart(fh)
 	if rerr != nil {
 		customersRequestError(w, rerr)
@@ -107,11 +111,7 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		File:    fileOpts, MaxRows: h.cfg.CustomersMaxRows,
 	})
 	if err != nil {
-		if rerr := h.submitError(err, contract); rerr != nil {
-			customersRequestError(w, rerr)
-			return
-		}
-		writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import could not be started; try again"})
+		h.customersSubmitError(w, err, contract)
 		return
 	}
 	v, err := h.finish(r.Context(), tenant, sub.ID, contract)
@@ -133,6 +133,15 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		out.Errors = append(out.Errors, CustomerImportError(e))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// customersSubmitError answers an error of Submit (or of its checks).
+func (h *handlers) customersSubmitError(w http.ResponseWriter, err error, contract string) {
+	if rerr := h.submitError(err, contract); rerr != nil {
+		customersRequestError(w, rerr)
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import could not be started; try again"})
 }
 
 func customersWaitError(w http.ResponseWriter, err error) {

@@ -185,3 +185,20 @@ func TestCustomersWaitErrors(t *testing.T) {
 	r = post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 500, `{"detail":"the import's summary could not be read; try again"}`)
 }
+
+// A tenant at its limit of imports at once is refused before the file is
+// read: a file that would fail to parse gets the limit's answer, and
+// nothing is submitted.
+func TestConcurrencyCheckedBeforeReading(t *testing.T) {
+	busy := &ingest.RequestError{Status: http.StatusTooManyRequests, Message: "1 imports are processing, the most this tenant may run at once; try again when one finishes"}
+	imp := &fakeImporter{concurrencyErr: busy}
+	base, creds := customersServer(t, imp, nil)
+	png := "\x89PNG\r\n\x1a\n0000"
+	expect(t, post(t, base+"/customers/import", creds, file("file", "c.png", png)), 422, customers422("value_error", busy.Message))
+
+	pbase, pcreds := personsServer(t, imp, nil)
+	expect(t, post(t, pbase+"/persons/bulk-import", pcreds, file("persons", "p.csv", "\x89PNG\r\n\x1a\n0000")), 400, personsErr(400, busy.Message))
+	if imp.count() != 0 {
+		t.Fatalf("%d refused requests were submitted", imp.count())
+	}
+}

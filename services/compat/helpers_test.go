@@ -235,15 +235,16 @@ func expect(t *testing.T, r response, status int, want string) {
 // It stands in for the pipeline in the adapter mapping tests; the
 // integration tests use the real one.
 type fakeImporter struct {
-	mu        sync.Mutex
-	submits   []ingest.SubmitRequest
-	bodies    []string
-	submitErr error
-	view      ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
-	waitErr   error
-	notes     []envelope.Outcome // Problems' answer, filtered by result
-	problemsN int                // calls of Problems
-	imports   map[string]string  // import ID -> tenant
+	mu             sync.Mutex
+	submits        []ingest.SubmitRequest
+	bodies         []string
+	submitErr      error
+	concurrencyErr error             // CheckConcurrency's answer
+	view           ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
+	waitErr        error
+	notes          []envelope.Outcome // Problems' answer, filtered by result
+	problemsN      int                // calls of Problems
+	imports        map[string]string  // import ID -> tenant
 }
 
 func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (ingest.Submitted, error) {
@@ -271,6 +272,12 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	}
 	f.imports[id] = req.Tenant
 	return ingest.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
+}
+
+func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.concurrencyErr
 }
 
 func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (ingest.ImportView, bool, error) {

@@ -58,6 +58,19 @@ func personsError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, PersonsResponse{Errors: []PersonsError{{HTTPCode: status, Message: msg}}})
 }
 
+// personsSubmitError answers an error of Submit (or of its checks).
+func (h *handlers) personsSubmitError(w http.ResponseWriter, err error, contract string) {
+	if rerr := h.submitError(err, contract); rerr != nil {
+		status := rerr.status
+		if status != http.StatusRequestEntityTooLarge {
+			status = http.StatusBadRequest
+		}
+		personsError(w, status, rerr.msg)
+		return
+	}
+	personsError(w, http.StatusInternalServerError, "the import could not be started; try again")
+}
+
 func personsAuthError(w http.ResponseWriter, _ *http.Request, status int, err error) {
 	personsError(w, status, authMessage(status, err))
 }
@@ -87,6 +100,10 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		personsError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"persons\"")
 		return
 	}
+	if err := h.imp.CheckConcurrency(r.Context(), org); err != nil {
+		h.personsSubmitError(w, err, contract)
+		return
+	}
 	f, rerr := openPart(fh)
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
@@ -113,15 +130,7 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		File:    fileOpts,
 	})
 	if err != nil {
-		if rerr := h.submitError(err, contract); rerr != nil {
-			status := rerr.status
-			if status != http.StatusRequestEntityTooLarge {
-				status = http.StatusBadRequest
-			}
-			personsError(w, status, rerr.msg)
-			return
-		}
-		personsError(w, http.StatusInternalServerError, "the import could not be started; try again")
+		h.personsSubmitError(w, err, contract)
 		return
 	}
 	v, err := h.finish(r.Context(), org, sub.ID, contract)

@@ -33,7 +33,7 @@ import (
 func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	// A tenant at its limit of imports at once is answered before the body
 	// is read: its upload would be refused after being parsed.
-	if err := a.checkConcurrency(r.Context(), tenantOf(r)); err != nil {
+	if err := a.CheckConcurrency(r.Context(), tenantOf(r)); err != nil {
 		// Closing the connection spares the server reading the body it
 		// would otherwise drain before answering.
 		w.Header().Set("Connection", "close")
@@ -218,7 +218,7 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 		return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot read the schemas: "+err.Error())
 	}
 	// Before the file is parsed: a refused upload costs no parsing.
-	if err := a.checkConcurrency(ctx, req.Tenant); err != nil {
+	if err := a.CheckConcurrency(ctx, req.Tenant); err != nil {
 		return Submitted{}, err
 	}
 	rd := req.Rows
@@ -273,10 +273,12 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 
 var errTooManyRows = errors.New("too many rows")
 
-// checkConcurrency refuses (429) a new import of a tenant that has as many
-// imports processing as its limit allows. A soft limit: two uploads at the
-// same moment may both pass.
-func (a *API) checkConcurrency(ctx context.Context, tenant string) error {
+// CheckConcurrency refuses (429, a *RequestError) a new import of a tenant
+// that has as many imports processing as its limit allows; Submit checks
+// it before parsing, and adapters that read a file before submitting it
+// check it first. A soft limit: two uploads at the same moment may both
+// pass.
+func (a *API) CheckConcurrency(ctx context.Context, tenant string) error {
 	lim := a.limitsFor(tenant)
 	if lim.MaxConcurrentImports <= 0 {
 		return nil
