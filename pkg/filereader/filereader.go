@@ -64,6 +64,11 @@ const (
 	DefaultMaxXLSXBytes     = 256 << 20
 	DefaultMaxUnzipBytes    = 1 << 30
 	DefaultMaxUnzipXMLBytes = 64 << 20
+	// A workbook's shared-strings table is decoded whole, at a few hundred
+	// bytes per entry, before the first row is read: 1,000,000 entries is
+	// a sheet of 200,000 rows with five distinct text columns.
+	DefaultMaxSharedStrings     = 1_000_000
+	DefaultMaxSharedStringBytes = 64 << 20
 )
 
 // Options tunes Open. The zero value sniffs the format and the delimiter and
@@ -103,6 +108,12 @@ type Options struct {
 	// size, all in-memory parts together may not exceed four times it, and
 	// no single row or shared string may take more XML than it either.
 	MaxUnzipXMLBytes int64
+	// MaxSharedStrings refuses an XLSX workbook whose shared-strings table
+	// has more entries (0: 1,000,000), and MaxSharedStringBytes one whose
+	// entries hold more text, as written (0: 64 MiB). Both are checked by
+	// streaming the table before excelize decodes it.
+	MaxSharedStrings     int
+	MaxSharedStringBytes int64
 	// TempDir holds the spooled XLSX upload and excelize's temporary files
 	// ("": os.TempDir()).
 	TempDir string
@@ -233,6 +244,12 @@ func (o Options) withDefaults() (Options, rune, error) {
 		o.MaxUnzipXMLBytes = DefaultMaxUnzipXMLBytes
 	}
 	o.MaxUnzipXMLBytes = min(o.MaxUnzipXMLBytes, o.MaxUnzipBytes)
+	if o.MaxSharedStrings <= 0 {
+		o.MaxSharedStrings = DefaultMaxSharedStrings
+	}
+	if o.MaxSharedStringBytes <= 0 {
+		o.MaxSharedStringBytes = DefaultMaxSharedStringBytes
+	}
 	return o, delim, nil
 }
 

@@ -182,7 +182,7 @@ func inspectZip(path string, opts Options) (map[string]int64, error) {
 		if !strings.HasSuffix(name, ".xml") && !strings.HasSuffix(name, ".rels") {
 			continue
 		}
-		longest, err := checkPart(f, name, opts.MaxUnzipXMLBytes)
+		longest, err := checkPart(f, name, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -194,17 +194,20 @@ func inspectZip(path string, opts Options) (map[string]int64, error) {
 // checkPart unpacks a part to nowhere, which checks its size and checksum.
 // In worksheets and shared strings it also measures the rows and strings:
 // excelize streams those parts but holds one row (or string) in memory at
-// a time, so none may be longer than maxElem bytes of XML (nor may what
+// a time, so none may be longer than MaxUnzipXMLBytes of XML (nor may what
 // precedes the first), and a sheet may not have more rows than Excel
-// allows. That the sheet read is well-formed XML is checked beside the
-// reading (see sheetCheck).
-func checkPart(f *zip.File, name string, maxElem int64) (int64, error) {
+// allows. The shared-strings table is decoded whole when the workbook is
+// opened, so its entries and their text are bounded too, and the scan
+// stops at the first entry over the bound. That the sheet read is
+// well-formed XML is checked beside the reading (see sheetCheck).
+func checkPart(f *zip.File, name string, opts Options) (int64, error) {
+	maxElem := opts.MaxUnzipXMLBytes
 	var scan *elementScanner
 	switch {
 	case strings.HasPrefix(name, "xl/worksheets/"):
 		scan = &elementScanner{local: "row"}
 	case name == "xl/sharedstrings.xml":
-		scan = &elementScanner{local: "si"}
+		scan = &elementScanner{local: "si", maxCount: int64(opts.MaxSharedStrings), maxText: opts.MaxSharedStringBytes}
 	}
 	var w io.Writer = io.Discard
 	if scan != nil {
@@ -243,6 +246,8 @@ func readPart(f *zip.File, read func(io.Reader) error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrTooLarge): // a bound of the scan
+		return err
 	case errors.Is(err, zip.ErrFormat):
 		// archive/zip says so only for data beyond the declared size.
 		return newError(ErrTooLarge, "the workbook part %q unpacks to more than the %d bytes it declares (a damaged file or a decompression bomb)", f.Name, f.UncompressedSize64)
@@ -271,39 +276,64 @@ func wellFormed(r io.Reader) error {
 // elementScanner counts the elements of one local name (any namespace
 // prefix) in a stream of XML and measures the longest one, from its start
 // tag to the next one's (the last one to the end of the stream), or what
-// precedes the first one if that is longer.
+// precedes the first one if that is longer. It also counts the bytes of
+// text outside markup, as written (entities unexpanded). With maxCount or
+// maxText set, Write fails as soon as the stream has more elements or text.
 type elementScanner struct {
-	local   string
-	count   int64
-	longest int64
-	pos     int64  // bytes seen
-	start   int64  // offset of the last start tag seen
-	inName  bool   // reading a tag name
-	name    []byte // the tag name so far (capped)
-	nameAt  int64  // offset of its '<'
+	local    string
+	maxCount int64 // 0: no bound
+	maxText  int64 // 0: no bound
+	count    int64
+	longest  int64
+	text     int64  // bytes outside markup
+	pos      int64  // bytes seen
+	start    int64  // offset of the last start tag seen
+	inTag    bool   // between '<' and '>'
+	inName   bool   // reading a tag name
+	name     []byte // the tag name so far (capped)
+	nameAt   int64  // offset of its '<'
 }
 
 func (s *elementScanner) Write(p []byte) (int, error) {
 	for i := 0; i < len(p); {
-		if !s.inName {
+		switch {
+		case !s.inTag:
 			j := bytes.IndexByte(p[i:], '<')
 			if j < 0 {
-				break
+				s.text += int64(len(p) - i)
+				i = len(p)
+				continue
+			}
+			s.text += int64(j)
+			i += j + 1
+			s.inTag, s.inName, s.name, s.nameAt = true, true, s.name[:0], s.pos+int64(i-1)
+		case s.inName:
+			switch c := p[i]; {
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '>' || (c == '/' && len(s.name) > 0):
+				s.inName = false
+				s.inTag = c != '>'
+				s.tag()
+			case len(s.name) < 64:
+				s.name = append(s.name, c)
+			}
+			i++
+		default: // attributes, up to the end of the tag
+			j := bytes.IndexByte(p[i:], '>')
+			if j < 0 {
+				i = len(p)
+				continue
 			}
 			i += j + 1
-			s.inName, s.name, s.nameAt = true, s.name[:0], s.pos+int64(i-1)
-			continue
+			s.inTag = false
 		}
-		switch c := p[i]; {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '>' || (c == '/' && len(s.name) > 0):
-			s.inName = false
-			s.tag()
-		case len(s.name) < 64:
-			s.name = append(s.name, c)
-		}
-		i++
 	}
 	s.pos += int64(len(p))
+	if s.maxCount > 0 && s.count > s.maxCount {
+		return 0, newError(ErrTooLarge, "the shared-strings table of the workbook has more than %d entries, the limit", s.maxCount)
+	}
+	if s.maxText > 0 && s.text > s.maxText {
+		return 0, newError(ErrTooLarge, "the shared-strings table of the workbook holds more than %s of text, the limit", FormatBytes(s.maxText))
+	}
 	return len(p), nil
 }
 

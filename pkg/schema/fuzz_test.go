@@ -29,6 +29,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("", "bob@", "555-1234", "31/31/2020")
 	f.Add("x", `{"a":{"b":[1,2,{"c":null}]}}`, "a, b, ,c", "true")
 	f.Add("=HYPERLINK(\"x\")", "1e999", "-0", "\x00\xff")
+	f.Add(strings.Repeat("u,", 101), strings.Repeat("a@b.co,", 101), strings.Repeat("+14155552671,", 101), strings.Repeat("x", 70000)) // over the bounds
 	f.Fuzz(func(t *testing.T, a, b, c, d string) {
 		for _, s := range schemas {
 			header := s.Headers()

@@ -53,11 +53,9 @@ const (
 // the day the row is validated (UTC unless the schema's clock says otherwise).
 const DefaultToday = "today"
 
-// Limits of json fields.
-const (
-	MaxCellBytes = 1 << 20 // largest json cell (bytes); matches the file reader's cell limit
-	MaxJSONDepth = 32      // deepest nesting of objects and arrays in a json cell
-)
+// MaxJSONDepth is the deepest nesting of objects and arrays in a json cell.
+// (The other bounds of a row are in bounds.go.)
+const MaxJSONDepth = 32
 
 // Field is one column of an entity.
 type Field struct {
@@ -96,7 +94,7 @@ type Field struct {
 
 	Separator string `json:"separator,omitempty"` // list: item separator, default ","
 	ItemType  string `json:"item_type,omitempty"` // list: string (default), email, phone or enum
-	MaxItems  int    `json:"max_items,omitempty"` // list: most items allowed (0: no limit)
+	MaxItems  int    `json:"max_items,omitempty"` // list: most items allowed (0: DefaultMaxItems; at most MaxItemsLimit)
 
 	ObjectValues bool `json:"object_values,omitempty"` // json: every top-level value must itself be an object
 
@@ -105,15 +103,16 @@ type Field struct {
 
 // compiled holds what a field needs at validation time.
 type compiled struct {
-	pattern    *regexp.Regexp
-	enum       map[string]string // lower-case -> canonical
-	dates      []dateFormat
-	dateHint   string // example of the first accepted format
-	itemType   string
-	separator  string
-	defToday   bool
-	defValue   any  // normalised default
-	hasDefault bool // defValue or defToday
+	pattern      *regexp.Regexp
+	patternInsts int               // size of pattern's compiled program
+	enum         map[string]string // lower-case -> canonical
+	dates        []dateFormat
+	dateHint     string // example of the first accepted format
+	itemType     string
+	separator    string
+	defToday     bool
+	defValue     any  // normalised default
+	hasDefault   bool // defValue or defToday
 }
 
 // Header is the column name templates write for the field: Column if set,
@@ -259,6 +258,9 @@ func (s *Schema) compile() error {
 		if s.Fields[i].Type == TypeJSON {
 			return fmt.Errorf("schema %s: key %s is a json field; a key must be a single value or a list", s.Name, k)
 		}
+	}
+	if err := s.checkBounds(); err != nil {
+		return err
 	}
 	switch s.UnknownHeaders {
 	case "":
@@ -407,6 +409,7 @@ func (s *Schema) Columns(hm HeaderMap) []string {
 // FieldError is one problem with one field of one row.
 type FieldError struct {
 	Field   string `json:"field,omitempty"`
+	Code    string `json:"code,omitempty"` // set for some problems, e.g. CodeCellTooLong
 	Message string `json:"message"`
 }
 
@@ -462,6 +465,12 @@ func (s *Schema) Validate(hm HeaderMap, cells []string, keyField string) (map[st
 			continue
 		}
 		f := &s.Fields[i]
+		if len(raw) > MaxCellBytes {
+			errs = append(errs, FieldError{Field: f.Name, Code: CodeCellTooLong,
+				Message: fmt.Sprintf("%s: the value is %d bytes long; a cell may hold at most %d", f.Name, len(raw), MaxCellBytes)})
+			invalid.add(i)
+			continue
+		}
 		if !utf8.ValidString(raw) {
 			// Readers convert files to UTF-8; this guards direct publishers,
 			// whose bytes JSON would otherwise turn into U+FFFD silently.

@@ -107,12 +107,18 @@ func (f *Field) compile() error {
 	if (f.MinLength > 0 || f.Pattern != "") && !stringLike {
 		return fmt.Errorf("min_length and pattern apply to string, email, phone, enum and list fields only")
 	}
+	if f.MaxItems > MaxItemsLimit {
+		return fmt.Errorf("max_items %d: at most %d", f.MaxItems, MaxItemsLimit)
+	}
+	if f.MinLength > MaxCellBytes || f.MaxLength > MaxCellBytes {
+		return fmt.Errorf("min_length and max_length may not be above %d, the longest cell read", MaxCellBytes)
+	}
 	if f.Pattern != "" {
-		re, err := regexp.Compile(f.Pattern)
+		re, insts, err := compilePattern(f.Pattern)
 		if err != nil {
-			return fmt.Errorf("pattern: %w", err)
+			return err
 		}
-		c.pattern = re
+		c.pattern, c.patternInsts = re, insts
 	}
 	if f.Example != "" {
 		var errs []FieldError
@@ -301,13 +307,24 @@ func listValues(values []string) string {
 }
 
 // parseList splits a list cell, drops empty items and duplicates, and
-// checks every item; each bad item is its own problem.
+// checks every item; each bad item is its own problem. A cell with more
+// (non-empty) items than max_items fails before any item is parsed.
 func (f *Field) parseList(raw string, errs *[]FieldError) (any, bool) {
 	c := f.c
-	items := strings.Split(raw, c.separator)
-	out := make([]string, 0, len(items))
+	n := 0
+	for it := range strings.SplitSeq(raw, c.separator) {
+		if strings.TrimSpace(it) != "" {
+			n++
+		}
+	}
+	if limit := f.maxItems(); n > limit {
+		*errs = append(*errs, FieldError{Field: f.Name, Code: CodeTooManyItems,
+			Message: fmt.Sprintf("%s: %s has %d items, at most %d allowed", f.Name, quote(raw), n, limit)})
+		return nil, false
+	}
+	out := make([]string, 0, n)
 	ok := true
-	for _, it := range items {
+	for it := range strings.SplitSeq(raw, c.separator) {
 		it = strings.TrimSpace(it)
 		if it == "" {
 			continue
@@ -335,10 +352,6 @@ func (f *Field) parseList(raw string, errs *[]FieldError) (any, bool) {
 		}
 	}
 	if !ok {
-		return nil, false
-	}
-	if f.MaxItems > 0 && len(out) > f.MaxItems {
-		*errs = append(*errs, FieldError{Field: f.Name, Message: fmt.Sprintf("%s: %s has %d items, at most %d allowed", f.Name, quote(raw), len(out), f.MaxItems)})
 		return nil, false
 	}
 	if len(out) == 0 {
@@ -559,9 +572,8 @@ func parseDecimal(raw string, scale int) (string, string) {
 // decoded by encoding/json); integers that a float64 cannot hold exactly
 // are refused, as are keys MongoDB-compatible stores reject.
 func (f *Field) parseJSON(raw string) (map[string]any, string) {
-	limit := MaxCellBytes
-	if len(raw) > limit {
-		return nil, fmt.Sprintf("the JSON is larger than %d bytes", limit)
+	if len(raw) > MaxCellBytes { // Validate refuses longer cells; defaults come here directly
+		return nil, fmt.Sprintf("the JSON is larger than %d bytes", MaxCellBytes)
 	}
 	if d := jsonDepth(raw); d > MaxJSONDepth {
 		return nil, fmt.Sprintf("the JSON is nested deeper than %d levels", MaxJSONDepth)

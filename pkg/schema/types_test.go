@@ -201,7 +201,7 @@ func TestJSON(t *testing.T) {
 		t.Errorf("brackets in a string: %q", msgs)
 	}
 	big := `{"a": "` + strings.Repeat("x", MaxCellBytes) + `"}`
-	if _, msgs := one(t, `{"name": "x", "type": "json"}`, big); len(msgs) != 1 || msgs[0] != "x: the JSON is larger than 1048576 bytes" {
+	if _, msgs := one(t, `{"name": "x", "type": "json"}`, big); len(msgs) != 1 || msgs[0] != "x: the value is 65545 bytes long; a cell may hold at most 65536" {
 		t.Errorf("too large: %q", msgs)
 	}
 	runTypeCases(t, `{"name": "x", "type": "json", "object_values": true}`, []typeCase{

@@ -629,6 +629,16 @@ func hostileCases() []hostileCase {
 			errMsg: "the workbook unpacks to more than 1 GiB, the limit"},
 		{name: "XLSX bomb that lies about its size", gen: genBomb(4<<30, 1<<20), send: "bomb_lying.xlsx", status: 413,
 			errMsg: "unpacks to more than the 1048576 bytes it declares (a damaged file or a decompression bomb)"},
+		{name: "XLSX with 3.9 million shared strings", gen: genSharedStringsBomb, send: "shared_strings_3.9m.xlsx", status: 413,
+			errMsg: "the shared-strings table of the workbook has more than 1000000 entries, the limit",
+			why: "162 KB whose shared-strings table (66 MB of <si><t>a</t></si>, within the unzip limits) excelize decoded whole on opening: " +
+				"the heap went from 58 MB to 1.45 GB; filereader now counts the entries while streaming the part, before excelize opens it",
+			heapMiB: 128},
+		{name: "a persons row of 100,000 usernames", gen: genManyUsernames, send: "usernames_100k.csv", fields: map[string]string{"schema": "persons"},
+			status: 202, total: 3, counts: [5]int{1, 0, 0, 2, 0},
+			problems: []rowProblem{{2, "usernames", "a cell may hold at most 65536"}, {3, "usernames", "has 101 items, at most 100 allowed"}},
+			why: "one 800 KB row took 46 s of validator CPU (every item compared with every other) and stalled every tenant's imports; " +
+				"cells are bounded to 64 KiB and lists to max_items (100 by default), checked before any item is parsed"},
 		{name: "XLSX with 10,001 parts", gen: genManyParts, send: "many_parts.xlsx", status: 413,
 			errMsg: "the workbook has 10005 parts; at most 10000 are allowed"},
 		{name: "billion laughs in sharedStrings", file: "billion_laughs_sst.xlsx", status: 400, errMsg: "XML syntax error on line 1: invalid character entity &lol9;",
@@ -907,6 +917,58 @@ func genXLSXEmptyRows(w io.Writer) error {
 		_, err := io.WriteString(w, xRow(1_000_002, "Last", "xe1@hostile.test"))
 		return err
 	})
+}
+
+// genSharedStringsBomb writes a workbook whose shared-strings table has
+// 3.9 million one-letter entries.
+func genSharedStringsBomb(w io.Writer) error {
+	zw := zip.NewWriter(w)
+	parts := workbookParts(`<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c></row>`)
+	parts[3].data = xWorkbookRelsSST
+	for _, p := range parts {
+		fw, err := zw.Create(p.name)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(fw, p.data); err != nil {
+			return err
+		}
+	}
+	fw, err := zw.Create("xl/sharedStrings.xml")
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(fw, 64<<10)
+	if _, err := io.WriteString(bw, `<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>email</t></si>`); err != nil {
+		return err
+	}
+	if err := repeat(bw, `<si><t>a</t></si>`, 3_900_000); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(bw, `</sst>`); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// genManyUsernames writes persons rows: one with 100,000 usernames (about
+// 800 KB), one with 101, and a plain one.
+func genManyUsernames(w io.Writer) error {
+	names := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf("u%d", i)
+		}
+		return strings.Join(parts, ",")
+	}
+	_, err := io.WriteString(w, "slashid:emails,slashid:usernames\n"+
+		`,"`+names(100000)+"\"\n"+
+		`,"`+names(101)+"\"\n"+
+		"mu1@hostile.test,mu1\n")
+	return err
 }
 
 func genManyParts(w io.Writer) error {

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -26,6 +27,16 @@ func TestTenantLimits(t *testing.T) {
 
 	if status, out := s.upload([]byte("email\na@x.io\nb@x.io\nc@x.io\nd@x.io\n"), nil); status != 422 || !strings.Contains(out["error"].(string), "more than 3 rows") {
 		t.Fatalf("over the tenant's row limit: %d %v", status, out)
+	} else {
+		// It ends failed; until then it counts against the tenant's one
+		// import at once, which is checked before a body is read.
+		id, _ := out["import_id"].(string)
+		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+			if v := s.summary(id, ""); v.Status == "processing" || v.Status == "" {
+				return errorString("still processing")
+			}
+			return nil
+		})
 	}
 	if status, out := s.upload([]byte("email\n"+strings.Repeat("x", 5000)+"@x.io\n"), nil); status != 413 {
 		t.Fatalf("over the tenant's upload limit: %d %v", status, out)
@@ -66,6 +77,23 @@ func TestTenantLimits(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(string), "at once") {
 		t.Fatalf("a second import while one processes: %d Retry-After=%q %v", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+
+	// The limit is checked before the body is read: an upload whose body
+	// never arrives is answered 429 all the same (were the body read, the
+	// request would hang until the client's timeout).
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/imports", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp2, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("an upload over the limit with a body that never comes: %v", err)
+	}
+	defer resp2.Body.Close()
+	if resp2.StatusCode != 429 {
+		t.Fatalf("an upload over the limit with a body that never comes: %d", resp2.StatusCode)
 	}
 }
 

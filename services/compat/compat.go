@@ -23,7 +23,6 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,6 +48,10 @@ type Importer interface {
 	// Submit reads a file and publishes its rows as a new import of
 	// req.Tenant; errors that concern the request are *ingest.RequestError.
 	Submit(ctx context.Context, req ingest.SubmitRequest) (ingest.Submitted, error)
+	// CheckConcurrency refuses a new import of a tenant at its limit of
+	// imports at once (*ingest.RequestError, 429); adapters that read the
+	// file before Submit call it before reading.
+	CheckConcurrency(ctx context.Context, tenant string) error
 	// Wait returns an import's summary once it finished or wait passed;
 	// found is false for an unknown import or another tenant's.
 	Wait(ctx context.Context, tenant, id string, wait time.Duration) (ingest.ImportView, bool, error)
@@ -339,24 +342,47 @@ type scanned struct {
 	rows   []filereader.Row
 }
 
-// scan reads every row of data with filereader, as Submit will.
-func scan(data []byte, opts filereader.Options) (scanned, *reqError) {
-	rd, cleanup, err := filereader.Open(bytes.NewReader(data), opts)
+// readRows reads a file once with the pipeline's reader, keeping at most
+// keep rows but counting every one, so that an adapter can refuse a file
+// over its row limit before anything is imported and otherwise import the
+// rows it has read (heldRows) without reading the file again.
+func readRows(r io.Reader, opts filereader.Options, keep int) (*heldRows, int, *reqError) {
+	rd, cleanup, err := filereader.Open(r, opts)
 	defer func() { _ = cleanup() }()
 	if err != nil {
-		return scanned{}, fileError(err)
+		return nil, 0, fileError(err)
 	}
-	s := scanned{header: rd.Header()}
+	h := &heldRows{header: rd.Header()}
+	n := 0
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return s, nil
+			return h, n, nil
 		}
 		if err != nil {
-			return scanned{}, badRequest("invalid", "the file could not be read to the end: %v", err)
+			return nil, 0, badRequest("invalid", "the file could not be read to the end: %v", err)
 		}
-		s.rows = append(s.rows, row)
+		if n++; n <= keep {
+			h.rows = append(h.rows, row)
+		}
 	}
+}
+
+// heldRows replays rows read by readRows; it is a filereader.Reader.
+type heldRows struct {
+	header []string
+	rows   []filereader.Row
+}
+
+func (h *heldRows) Header() []string { return h.header }
+
+func (h *heldRows) Next() (filereader.Row, error) {
+	if len(h.rows) == 0 {
+		return filereader.Row{}, io.EOF
+	}
+	row := h.rows[0]
+	h.rows = h.rows[1:]
+	return row, nil
 }
 
 // fileError turns a filereader error into a request error; its messages

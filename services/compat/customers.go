@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 
@@ -83,34 +82,36 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		customersRequestError(w, &reqError{kind: "missing"})
 		return
 	}
-	data, rerr := readAll(fh)
+	if err := h.imp.CheckConcurrency(r.Context(), tenant); err != nil {
+		h.customersSubmitError(w, err, contract)
+		return
+	}
+	f, rerr := openPart(fh)
 	if rerr != nil {
 		customersRequestError(w, rerr)
 		return
 	}
+	defer f.Close()
 	// "More is a 422": count before anything is imported, with the
-	// pipeline's reader (blank rows do not count, as in the pipeline).
+	// pipeline's reader (blank rows do not count, as in the pipeline), in
+	// the one reading of the file, which keeps the rows it may import.
 	fileOpts := filereader.Options{TempDir: h.cfg.TempDir}
-	sc, rerr := scan(data, fileOpts)
+	held, n, rerr := readRows(f, fileOpts, h.cfg.CustomersMaxRows)
 	if rerr != nil {
 		customersRequestError(w, rerr)
 		return
 	}
-	if n := len(sc.rows); n > h.cfg.CustomersMaxRows {
+	if n > h.cfg.CustomersMaxRows {
 		customers422(w, "value_error.too_many_rows", fmt.Sprintf("the file has %d data rows; at most %d are allowed per file", n, h.cfg.CustomersMaxRows))
 		return
 	}
 	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
-		Tenant: tenant, Source: fh.Filename, Body: bytes.NewReader(data),
+		Tenant: tenant, Source: fh.Filename, Rows: held,
 		Options: envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert},
 		File:    fileOpts, MaxRows: h.cfg.CustomersMaxRows,
 	})
 	if err != nil {
-		if rerr := h.submitError(err, contract); rerr != nil {
-			customersRequestError(w, rerr)
-			return
-		}
-		writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import could not be started; try again"})
+		h.customersSubmitError(w, err, contract)
 		return
 	}
 	v, err := h.finish(r.Context(), tenant, sub.ID, contract)
@@ -132,6 +133,15 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		out.Errors = append(out.Errors, CustomerImportError(e))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// customersSubmitError answers an error of Submit (or of its checks).
+func (h *handlers) customersSubmitError(w http.ResponseWriter, err error, contract string) {
+	if rerr := h.submitError(err, contract); rerr != nil {
+		customersRequestError(w, rerr)
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import could not be started; try again"})
 }
 
 func customersWaitError(w http.ResponseWriter, err error) {

@@ -50,9 +50,11 @@ func TestCustomersResult(t *testing.T) {
 	expect(t, r, 200, `{"total":4,"created":2,"updated":0,"skipped":1,"errors":[{"row":3,"field":"email","message":"email: 'bob@' is not a valid email address"}]}`)
 	var res compat.CustomerImportResult
 	r.decode(t, &res)
+	// The file is read once: the rows read to count them are submitted,
+	// not the file to be read again.
 	req, body := imp.last(t)
 	if req.Tenant != "acme" || req.Source != "customers.csv" || req.Options != (envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert}) ||
-		req.MaxRows != 100 || req.File.Format != "" || body != csv {
+		req.MaxRows != 100 || req.File.Format != "" || body != csv || req.Rows == nil || req.Body != nil {
 		t.Fatalf("submitted %+v %q", req, body)
 	}
 }
@@ -120,8 +122,10 @@ func TestCustomersXLSX(t *testing.T) {
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "customers.xlsx", string(x)))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
-	if _, body := imp.last(t); body != string(x) {
-		t.Fatal("the workbook was not submitted as uploaded")
+	// The workbook is read once, here; its rows are submitted.
+	req, body := imp.last(t)
+	if req.Rows == nil || req.Body != nil || !strings.HasPrefix(body, strings.Join(s.Headers(), ",")+"\n") || strings.Count(body, "\n") != 2 {
+		t.Fatalf("submitted %+v %q", req, body)
 	}
 }
 
@@ -180,4 +184,21 @@ func TestCustomersWaitErrors(t *testing.T) {
 	imp.waitErr = errors.New("mongo at 10.0.0.9 down")
 	r = post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 500, `{"detail":"the import's summary could not be read; try again"}`)
+}
+
+// A tenant at its limit of imports at once is refused before the file is
+// read: a file that would fail to parse gets the limit's answer, and
+// nothing is submitted.
+func TestConcurrencyCheckedBeforeReading(t *testing.T) {
+	busy := &ingest.RequestError{Status: http.StatusTooManyRequests, Message: "1 imports are processing, the most this tenant may run at once; try again when one finishes"}
+	imp := &fakeImporter{concurrencyErr: busy}
+	base, creds := customersServer(t, imp, nil)
+	png := "\x89PNG\r\n\x1a\n0000"
+	expect(t, post(t, base+"/customers/import", creds, file("file", "c.png", png)), 422, customers422("value_error", busy.Message))
+
+	pbase, pcreds := personsServer(t, imp, nil)
+	expect(t, post(t, pbase+"/persons/bulk-import", pcreds, file("persons", "p.csv", "\x89PNG\r\n\x1a\n0000")), 400, personsErr(400, busy.Message))
+	if imp.count() != 0 {
+		t.Fatalf("%d refused requests were submitted", imp.count())
+	}
 }

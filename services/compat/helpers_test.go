@@ -18,6 +18,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/compat"
 	"github.com/intake/intake/services/ingest"
 )
@@ -234,25 +235,32 @@ func expect(t *testing.T, r response, status int, want string) {
 // It stands in for the pipeline in the adapter mapping tests; the
 // integration tests use the real one.
 type fakeImporter struct {
-	mu        sync.Mutex
-	submits   []ingest.SubmitRequest
-	bodies    []string
-	submitErr error
-	view      ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
-	waitErr   error
-	notes     []envelope.Outcome // Problems' answer, filtered by result
-	problemsN int                // calls of Problems
-	imports   map[string]string  // import ID -> tenant
+	mu             sync.Mutex
+	submits        []ingest.SubmitRequest
+	bodies         []string
+	submitErr      error
+	concurrencyErr error             // CheckConcurrency's answer
+	view           ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
+	waitErr        error
+	notes          []envelope.Outcome // Problems' answer, filtered by result
+	problemsN      int                // calls of Problems
+	imports        map[string]string  // import ID -> tenant
 }
 
 func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (ingest.Submitted, error) {
-	data, err := io.ReadAll(req.Body)
-	if err != nil {
-		return ingest.Submitted{}, err
+	var data []byte
+	if req.Rows != nil {
+		// The file read already: the rows, as CSV lines, stand for the body.
+		data = []byte(heldText(req.Rows))
+	} else {
+		var err error
+		if data, err = io.ReadAll(req.Body); err != nil {
+			return ingest.Submitted{}, err
+		}
+		req.Body = nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	req.Body = nil
 	f.submits = append(f.submits, req)
 	f.bodies = append(f.bodies, string(data))
 	if f.submitErr != nil {
@@ -264,6 +272,12 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	}
 	f.imports[id] = req.Tenant
 	return ingest.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
+}
+
+func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.concurrencyErr
 }
 
 func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (ingest.ImportView, bool, error) {
@@ -325,4 +339,18 @@ func outcome(row int, result string, msgs ...string) envelope.Outcome {
 		o.Problems = append(o.Problems, envelope.Problem{Field: field, Message: msg})
 	}
 	return o
+}
+
+// heldText writes the header and rows of an opened file as CSV-like lines
+// (cells joined by commas), for comparing with the uploaded CSV.
+func heldText(rd filereader.Reader) string {
+	var b strings.Builder
+	b.WriteString(strings.Join(rd.Header(), ",") + "\n")
+	for {
+		row, err := rd.Next()
+		if err != nil {
+			return b.String()
+		}
+		b.WriteString(strings.Join(row.Cells, ",") + "\n")
+	}
 }

@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 
@@ -57,6 +58,19 @@ func personsError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, PersonsResponse{Errors: []PersonsError{{HTTPCode: status, Message: msg}}})
 }
 
+// personsSubmitError answers an error of Submit (or of its checks).
+func (h *handlers) personsSubmitError(w http.ResponseWriter, err error, contract string) {
+	if rerr := h.submitError(err, contract); rerr != nil {
+		status := rerr.status
+		if status != http.StatusRequestEntityTooLarge {
+			status = http.StatusBadRequest
+		}
+		personsError(w, status, rerr.msg)
+		return
+	}
+	personsError(w, http.StatusInternalServerError, "the import could not be started; try again")
+}
+
 func personsAuthError(w http.ResponseWriter, _ *http.Request, status int, err error) {
 	personsError(w, status, authMessage(status, err))
 }
@@ -86,39 +100,37 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		personsError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"persons\"")
 		return
 	}
-	data, rerr := readAll(fh)
+	if err := h.imp.CheckConcurrency(r.Context(), org); err != nil {
+		h.personsSubmitError(w, err, contract)
+		return
+	}
+	f, rerr := openPart(fh)
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
-	// The rows are read here (with the pipeline's reader) to apply the plan
-	// limit before anything is imported, and to give failed_csv the
-	// original cells of the failed rows.
+	defer f.Close()
+	// The rows are read here, once (with the pipeline's reader), to apply
+	// the plan limit before anything is imported, and to give failed_csv
+	// the original cells of the failed rows; the rows read are imported.
 	fileOpts := filereader.Options{Format: filereader.FormatCSV}
-	sc, rerr := scan(data, fileOpts)
+	held, _, rerr := readRows(f, fileOpts, math.MaxInt)
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
+	sc := scanned{header: held.header, rows: held.rows}
 	if limit := h.cfg.PersonsRowLimit(org); limit > 0 && len(sc.rows) > limit {
 		personsError(w, http.StatusPaymentRequired, fmt.Sprintf("Pricing Tier Violation: the file has %d persons; the organization's plan allows at most %d per import", len(sc.rows), limit))
 		return
 	}
 	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
-		Tenant: org, Source: fh.Filename, Body: bytes.NewReader(data),
+		Tenant: org, Source: fh.Filename, Rows: &heldRows{header: sc.header, rows: sc.rows},
 		Options: envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}, // matched on any handle
 		File:    fileOpts,
 	})
 	if err != nil {
-		if rerr := h.submitError(err, contract); rerr != nil {
-			status := rerr.status
-			if status != http.StatusRequestEntityTooLarge {
-				status = http.StatusBadRequest
-			}
-			personsError(w, status, rerr.msg)
-			return
-		}
-		personsError(w, http.StatusInternalServerError, "the import could not be started; try again")
+		h.personsSubmitError(w, err, contract)
 		return
 	}
 	v, err := h.finish(r.Context(), org, sub.ID, contract)

@@ -31,6 +31,15 @@ import (
 // published in chunks while the body is still arriving, and the answer
 // (202) comes once every row is stored by JetStream.
 func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
+	// A tenant at its limit of imports at once is answered before the body
+	// is read: its upload would be refused after being parsed.
+	if err := a.CheckConcurrency(r.Context(), tenantOf(r)); err != nil {
+		// Closing the connection spares the server reading the body it
+		// would otherwise drain before answering.
+		w.Header().Set("Connection", "close")
+		writeRequestError(w, err)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -134,15 +143,7 @@ func (a *API) checkOptions(ctx context.Context, tenant string, opts *envelope.Op
 func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
 	res, err := a.Submit(r.Context(), SubmitRequest{Tenant: tenantOf(r), Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
 	if err != nil {
-		var re *RequestError
-		if errors.As(err, &re) {
-			if re.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(re.RetryAfter.Seconds())))
-			}
-			writeJSON(w, re.Status, errorBody{Error: re.Message, Import: re.ImportID})
-			return
-		}
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeRequestError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{
@@ -156,11 +157,28 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart
 	})
 }
 
+// writeRequestError answers an error of Submit (or of a check before it).
+func writeRequestError(w http.ResponseWriter, err error) {
+	var re *RequestError
+	if errors.As(err, &re) {
+		if re.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(re.RetryAfter.Seconds())))
+		}
+		writeJSON(w, re.Status, errorBody{Error: re.Message, Import: re.ImportID})
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
 // SubmitRequest is a file to import for a tenant.
 type SubmitRequest struct {
-	Tenant  string
-	Source  string // file name, shown in the summary
-	Body    io.Reader
+	Tenant string
+	Source string // file name, shown in the summary
+	Body   io.Reader
+	// Rows, when set, is the file already opened (Body is not read): an
+	// adapter that must look at the rows before importing them reads the
+	// file once.
+	Rows    filereader.Reader
 	Options envelope.Options
 	File    filereader.Options
 	MaxRows int // 0: the server's limit
@@ -199,14 +217,22 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 		}
 		return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot read the schemas: "+err.Error())
 	}
-	if req.File.TempDir == "" {
-		req.File.TempDir = a.cfg.TempDir
+	// Before the file is parsed: a refused upload costs no parsing.
+	if err := a.CheckConcurrency(ctx, req.Tenant); err != nil {
+		return Submitted{}, err
 	}
-	rd, cleanup, err := filereader.Open(req.Body, req.File)
-	defer func() { _ = cleanup() }()
-	if err != nil {
-		status, msg := fileErrorStatus(err)
-		return Submitted{}, reqErr(status, msg)
+	rd := req.Rows
+	if rd == nil {
+		if req.File.TempDir == "" {
+			req.File.TempDir = a.cfg.TempDir
+		}
+		opened, cleanup, err := filereader.Open(req.Body, req.File)
+		defer func() { _ = cleanup() }()
+		if err != nil {
+			status, msg := fileErrorStatus(err)
+			return Submitted{}, reqErr(status, msg)
+		}
+		rd = opened
 	}
 	if _, err := s.MapHeader(rd.Header()); err != nil {
 		return Submitted{}, reqErr(http.StatusBadRequest, "header: "+err.Error())
@@ -215,17 +241,6 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 	maxRows := lim.MaxRows
 	if req.MaxRows > 0 {
 		maxRows = req.MaxRows
-	}
-	if lim.MaxConcurrentImports > 0 {
-		// A soft limit: two uploads at the same moment may both pass.
-		n, err := a.d.Store.CountProcessing(ctx, req.Tenant)
-		if err != nil {
-			return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot count the imports in progress: "+err.Error())
-		}
-		if n >= lim.MaxConcurrentImports {
-			return Submitted{}, &RequestError{Status: http.StatusTooManyRequests, RetryAfter: 10 * time.Second,
-				Message: fmt.Sprintf("%d imports are processing, the most this tenant may run at once; try again when one finishes", n)}
-		}
 	}
 
 	id := ids.NewImport()
@@ -257,6 +272,27 @@ func (a *API) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) 
 }
 
 var errTooManyRows = errors.New("too many rows")
+
+// CheckConcurrency refuses (429, a *RequestError) a new import of a tenant
+// that has as many imports processing as its limit allows; Submit checks
+// it before parsing, and adapters that read a file before submitting it
+// check it first. A soft limit: two uploads at the same moment may both
+// pass.
+func (a *API) CheckConcurrency(ctx context.Context, tenant string) error {
+	lim := a.limitsFor(tenant)
+	if lim.MaxConcurrentImports <= 0 {
+		return nil
+	}
+	n, err := a.d.Store.CountProcessing(ctx, tenant)
+	if err != nil {
+		return reqErr(http.StatusServiceUnavailable, "cannot count the imports in progress: "+err.Error())
+	}
+	if n >= lim.MaxConcurrentImports {
+		return &RequestError{Status: http.StatusTooManyRequests, RetryAfter: 10 * time.Second,
+			Message: fmt.Sprintf("%d imports are processing, the most this tenant may run at once; try again when one finishes", n)}
+	}
+	return nil
+}
 
 const (
 	maxChunkBytes      = 1 << 20 // raw cell bytes per chunk
