@@ -29,6 +29,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/catalog"
+	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
@@ -75,6 +76,7 @@ type Config struct {
 	BootstrapAPIKey   string        // creates (idempotently) an admin key for tenant "default"
 	JWTHS256Secret    string        // verifies HS256 bearer tokens
 	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
+	TrustedProxies    string        // comma-separated CIDRs whose X-Forwarded-For names the client
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -130,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRows > MaxRowsLimit {
 		return fmt.Errorf("max-rows %d is above %d (the deduplicator keeps row numbers in 32 bits)", c.MaxRows, MaxRowsLimit)
+	}
+	if _, err := clientip.ParseCIDRs(c.TrustedProxies); err != nil {
+		return err
 	}
 	return nil
 }
@@ -239,6 +244,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	reg := catalog.New(builtin, st)
+	proxies, err := clientip.ParseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	lims, err := limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
 		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000})
 	if err != nil {
@@ -329,6 +338,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 					continue // one HTTP listener per process; scale ingest with more processes
 				}
 				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn, Limits: lims,
+					TrustedProxies: proxies,
 					// The five compatibility endpoints, on the same server and pipeline.
 					Mount: func(r chi.Router, a *ingest.API) {
 						compat.Routes(r, a, compat.Config{Auth: authn, Open: authn == nil, ListImports: compat.StoreLister(st),

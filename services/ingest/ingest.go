@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -42,6 +44,9 @@ type Config struct {
 	TempDir        string        // where XLSX uploads are spooled while read ("" = the system's)
 	// Listening, if set, is told the bound address (useful with port 0).
 	Listening func(addr string)
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (for the failed-login limiter and logs); from others it is ignored.
+	TrustedProxies []netip.Prefix
 	// Mount, if set, adds routes beside the native API (the compatibility
 	// endpoints), on the same server and middleware.
 	Mount func(r chi.Router, a *API)
@@ -135,6 +140,7 @@ func (a *API) Router() chi.Router { return a.routes() }
 
 func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
+	r.Use(clientip.Middleware(a.cfg.TrustedProxies))
 	if a.d.Metrics != nil {
 		r.Use(HTTPMetrics(a.d.Metrics))
 		r.Handle("/metrics", promhttp.HandlerFor(a.d.Metrics.Registry, promhttp.HandlerOpts{}))

@@ -137,6 +137,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) an admin API key for tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
 	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies (an ingress) whose X-Forwarded-For names the client; empty: use the connection's address")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := parseWithEnv(fs, args); err != nil {
