@@ -77,6 +77,9 @@ type Config struct {
 	JWTHS256Secret    string        // verifies HS256 bearer tokens
 	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
 	TrustedProxies    string        // comma-separated CIDRs whose X-Forwarded-For names the client
+	JWTMaxLifetime    time.Duration // longest exp after iat a JWT may have (0: auth's default)
+	JWTIssuer         string        // if set, a JWT's iss must be this
+	JWTAudience       string        // if set, a JWT's aud must include this
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -482,7 +485,8 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool,
 			"set INTAKE_BOOTSTRAP_API_KEY to require API keys")
 		return nil, nil
 	}
-	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile}, st)
+	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile,
+		MaxLifetime: cfg.JWTMaxLifetime, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, st)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)
 	}

@@ -232,8 +232,9 @@ func HTTPMetrics(m *metrics.Metrics) func(http.Handler) http.Handler {
 }
 
 // OpenPrincipal acts for every request when no credential is configured
-// (allowed on a loopback address only: the `make run` experience).
-var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapAdmin}, Method: "open"}
+// (allowed on a loopback address only: the `make run` experience). It is the
+// operator, as the bootstrap key would be, so the first keys can be created.
+var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapOperator}, Method: "open"}
 
 // authenticate puts the request's principal in its context.
 func (a *API) authenticate() func(http.Handler) http.Handler {
