@@ -70,6 +70,7 @@ type Config struct {
 	MaxRows           int
 	MaxConcurrent     int    // imports processing at once per tenant (429 beyond); 0: no limit
 	TenantLimitsFile  string // per-tenant overrides of the limits (JSON)
+	MaxEventStreams   int    // event streams a tenant may hold open per ingest process (429 beyond); 0: limits' default
 	ShutdownTimeout   time.Duration
 	DebugAddr         string        // pprof listener; empty: none
 	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
@@ -252,7 +253,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	lims, err := limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
-		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000})
+		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000, MaxEventStreams: cfg.MaxEventStreams})
 	if err != nil {
 		return err
 	}

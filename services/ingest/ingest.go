@@ -85,7 +85,11 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // New builds the import API.
 func New(cfg Config, d platform.Deps) *API {
 	cfg = cfg.Defaults()
-	return &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	a := &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	a.streams = newStreamHub(d.NC, a.progressView, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+		return a.Summary(ctx, tenant, id, summaryErrorLimit)
+	}, d.Metrics, a.log)
+	return a
 }
 
 // Serve runs an HTTP server with sane timeouts until ctx ends.
@@ -130,9 +134,10 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 // API is the import API: HTTP handlers, and Submit, Wait and Problems for
 // protocol adapters mounted beside it.
 type API struct {
-	cfg Config
-	d   platform.Deps
-	log *zap.Logger
+	cfg     Config
+	d       platform.Deps
+	log     *zap.Logger
+	streams *streamHub // event streams' shared readers and per-tenant counts
 }
 
 // Router is the API's router (for tests that walk the routes).
@@ -277,6 +282,9 @@ func (a *API) limitsFor(tenant string) limits.Limits {
 	}
 	if l.MaxRows <= 0 {
 		l.MaxRows = a.cfg.MaxRows
+	}
+	if l.MaxEventStreams <= 0 {
+		l.MaxEventStreams = limits.DefaultMaxEventStreams
 	}
 	return l
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/logging"
 	"github.com/intake/intake/services/app"
 )
@@ -130,6 +131,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above; at most 1,000,000,000)")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", 10, "imports one tenant may have processing at once (429 above; 0: no limit)")
+	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", limits.DefaultMaxEventStreams, "event streams (GET /v1/imports/{id}/events) one tenant may hold open per ingest process (429 above)")
 	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
