@@ -149,6 +149,28 @@ func TestAdminScopingAndOperator(t *testing.T) {
 		}
 	}
 
+	// Event streams: another tenant's import and a wildcard are 404 before any stream.
+	status, up := s.uploadAs(key(acmeAdmin), "name,email\nAnn,ann@x.io\n")
+	if status != 202 {
+		t.Fatalf("acme upload: %d %v", status, up)
+	}
+	acmeImport := up["id"].(string)
+	if status, _ := s.call("GET", "/v1/imports/"+acmeImport+"?wait=10s", key(acmeAdmin), nil, ""); status != 200 {
+		t.Fatalf("acme reads its import: %d", status)
+	}
+	for _, c := range []struct {
+		creds map[string]string
+		path  string
+	}{
+		{key(globexKey), "/v1/imports/" + acmeImport + "/events"},
+		{key(acmeAdmin), "/v1/imports/*/events"},
+		{key(acmeAdmin), "/v1/imports/imp_unknown/events"},
+	} {
+		if status, out := s.call("GET", c.path, c.creds, nil, ""); status != 404 || out["error"] != "import not found" {
+			t.Errorf("GET %s: %d %v, want 404 import not found", c.path, status, out)
+		}
+	}
+
 	// A JWT claiming operator is refused outright.
 	opJWT, _ := auth.SignHS256([]byte(jwtSecret), map[string]any{"sub": "eve", "tenant": "default", "capabilities": []string{"operator"},
 		"exp": time.Now().Add(time.Hour).Unix()})
