@@ -144,6 +144,9 @@ type Config struct {
 	MaxTrackedClients int
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// OnBlock, if set, is told when a client address becomes blocked (once
+	// per block, not for each refused request), to log it.
+	OnBlock func(client string, d time.Duration)
 }
 
 // Defaults and bounds of Config.
@@ -163,6 +166,7 @@ type Authenticator struct {
 	jwt     *jwtVerifier // nil: no JWT method configured
 	limiter *limiter     // nil: rate limit off
 	now     func() time.Time
+	onBlock func(client string, d time.Duration) // nil: no one to tell
 }
 
 // New builds an Authenticator. keys may be nil to refuse API keys. The JWKS
@@ -195,7 +199,7 @@ func New(cfg Config, keys KeyStore) (*Authenticator, error) {
 	if cfg.MaxTrackedClients <= 0 {
 		cfg.MaxTrackedClients = DefaultMaxTrackedClients
 	}
-	a := &Authenticator{keys: keys, now: cfg.Now}
+	a := &Authenticator{keys: keys, now: cfg.Now, onBlock: cfg.OnBlock}
 	if len(cfg.HS256Secret) > 0 || cfg.JWKSFile != "" {
 		v, err := newJWTVerifier(cfg)
 		if err != nil {

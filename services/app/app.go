@@ -487,7 +487,11 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool,
 		return nil, nil
 	}
 	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile,
-		MaxLifetime: cfg.JWTMaxLifetime, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}, st)
+		MaxLifetime: cfg.JWTMaxLifetime, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		OnBlock: func(client string, d time.Duration) {
+			// client is the forwarded address behind a trusted proxy (--trusted-proxies).
+			log.Warn("authentication: client blocked after repeated failures", zap.String("client", client), zap.Duration("for", d))
+		}}, st)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)
 	}
