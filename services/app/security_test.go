@@ -251,3 +251,14 @@ func TestJWTLifetimeIssuerAudience(t *testing.T) {
 		}
 	}
 }
+
+// A malformed --trusted-proxies stops the start with a message naming it.
+func TestTrustedProxiesValidated(t *testing.T) {
+	err := Config{TrustedProxies: "10.0.0.0/8, 10.0.0.0/33"}.Defaults().Validate()
+	if err == nil || !strings.Contains(err.Error(), "trusted proxies") || !strings.Contains(err.Error(), "10.0.0.0/33") {
+		t.Errorf("Validate = %v, want an error naming the bad CIDR", err)
+	}
+	if err := (Config{TrustedProxies: "10.0.0.0/8,192.168.1.7"}).Defaults().Validate(); err != nil {
+		t.Errorf("Validate of good CIDRs: %v", err)
+	}
+}
