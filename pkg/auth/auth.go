@@ -30,15 +30,20 @@ const (
 	CapImportsWrite = "imports:write"
 	CapImportsRead  = "imports:read"
 	CapSchemasWrite = "schemas:write"
-	// CapAdmin implies every other capability.
+	// CapAdmin implies every other capability of its own tenant: it manages
+	// that tenant's keys, schemas and imports, and no other tenant's.
 	CapAdmin = "admin"
+	// CapOperator manages every tenant (creates and lists keys of any
+	// tenant) and implies admin. Only API keys carry it: the bootstrap key,
+	// and keys an operator created with it; a JWT claiming it is refused.
+	CapOperator = "operator"
 )
 
 // AllCapabilities lists the capabilities Intake itself checks, for the
 // bootstrap key. It returns a new slice each time so no caller can change
 // another's.
 func AllCapabilities() []string {
-	return []string{CapImportsWrite, CapImportsRead, CapSchemasWrite, CapAdmin}
+	return []string{CapImportsWrite, CapImportsRead, CapSchemasWrite, CapAdmin, CapOperator}
 }
 
 // Methods of authentication, as found in Principal.Method.
@@ -59,9 +64,17 @@ type Principal struct {
 	KeyID string
 }
 
-// Has reports whether p holds capability c; admin implies every capability.
+// Has reports whether p holds capability c. Operator implies every
+// capability; admin implies every capability but operator.
 func (p Principal) Has(c string) bool {
-	return slices.Contains(p.Capabilities, c) || slices.Contains(p.Capabilities, CapAdmin)
+	switch {
+	case slices.Contains(p.Capabilities, c), slices.Contains(p.Capabilities, CapOperator):
+		return true
+	case c == CapOperator:
+		return false
+	default:
+		return slices.Contains(p.Capabilities, CapAdmin)
+	}
 }
 
 // Key is the stored description of an API key. It holds neither the key nor
@@ -113,6 +126,13 @@ type Config struct {
 	JWKSFile string
 	// Skew is the clock skew tolerated on exp, nbf and iat: 0 means 60s; at most 5m.
 	Skew time.Duration
+	// MaxLifetime is the longest a JWT may be valid: exp at most this long
+	// after iat (after now when the token has no iat). 0 means 24h.
+	MaxLifetime time.Duration
+	// Issuer and Audience, when set, must be the JWT's iss claim and one of
+	// its aud values; a token without them is refused.
+	Issuer   string
+	Audience string
 	// FailuresPerMinute failed attempts from one client address are allowed
 	// per minute; the next one blocks the address for BlockFor.
 	// 0 means 20; a negative value turns the limit off.
@@ -124,11 +144,15 @@ type Config struct {
 	MaxTrackedClients int
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// OnBlock, if set, is told when a client address becomes blocked (once
+	// per block, not for each refused request), to log it.
+	OnBlock func(client string, d time.Duration)
 }
 
 // Defaults and bounds of Config.
 const (
 	DefaultSkew              = 60 * time.Second
+	DefaultMaxLifetime       = 24 * time.Hour
 	MaxSkew                  = 5 * time.Minute
 	DefaultFailuresPerMinute = 20
 	DefaultBlockFor          = time.Minute
@@ -142,6 +166,7 @@ type Authenticator struct {
 	jwt     *jwtVerifier // nil: no JWT method configured
 	limiter *limiter     // nil: rate limit off
 	now     func() time.Time
+	onBlock func(client string, d time.Duration) // nil: no one to tell
 }
 
 // New builds an Authenticator. keys may be nil to refuse API keys. The JWKS
@@ -156,6 +181,12 @@ func New(cfg Config, keys KeyStore) (*Authenticator, error) {
 	case cfg.Skew < 0 || cfg.Skew > MaxSkew:
 		return nil, fmt.Errorf("auth: clock skew %s out of range (0 to %s)", cfg.Skew, MaxSkew)
 	}
+	switch {
+	case cfg.MaxLifetime == 0:
+		cfg.MaxLifetime = DefaultMaxLifetime
+	case cfg.MaxLifetime < 0:
+		return nil, fmt.Errorf("auth: negative jwt max lifetime %s", cfg.MaxLifetime)
+	}
 	if cfg.FailuresPerMinute == 0 {
 		cfg.FailuresPerMinute = DefaultFailuresPerMinute
 	}
@@ -168,9 +199,9 @@ func New(cfg Config, keys KeyStore) (*Authenticator, error) {
 	if cfg.MaxTrackedClients <= 0 {
 		cfg.MaxTrackedClients = DefaultMaxTrackedClients
 	}
-	a := &Authenticator{keys: keys, now: cfg.Now}
+	a := &Authenticator{keys: keys, now: cfg.Now, onBlock: cfg.OnBlock}
 	if len(cfg.HS256Secret) > 0 || cfg.JWKSFile != "" {
-		v, err := newJWTVerifier(cfg.HS256Secret, cfg.JWKSFile, cfg.Skew, cfg.Now)
+		v, err := newJWTVerifier(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}

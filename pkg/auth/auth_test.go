@@ -254,6 +254,11 @@ func TestHas(t *testing.T) {
 		{[]string{CapAdmin}, CapSchemasWrite, true},
 		{[]string{CapAdmin}, "phonebook.ad_phonebook", true},
 		{[]string{"phonebook.ad_phonebook"}, CapAdmin, false},
+		// Admin is every capability of its tenant, but not operator.
+		{[]string{CapAdmin}, CapOperator, false},
+		{[]string{CapOperator}, CapAdmin, true},
+		{[]string{CapOperator}, CapImportsWrite, true},
+		{[]string{CapOperator}, CapOperator, true},
 	} {
 		if got := (Principal{Capabilities: tc.caps}).Has(tc.c); got != tc.want {
 			t.Errorf("%v.Has(%s) = %v", tc.caps, tc.c, got)

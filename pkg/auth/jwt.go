@@ -21,14 +21,20 @@ const (
 )
 
 type jwtVerifier struct {
-	secret  []byte
-	keys    *keySet // nil without a JWKS file
-	methods []string
-	parser  *jwt.Parser
+	secret      []byte
+	keys        *keySet // nil without a JWKS file
+	methods     []string
+	parser      *jwt.Parser
+	maxLifetime time.Duration
+	now         func() time.Time
+	required    map[string]bool // iss, aud: configured, so required
 }
 
-func newJWTVerifier(secret []byte, jwksFile string, skew time.Duration, now func() time.Time) (*jwtVerifier, error) {
-	v := &jwtVerifier{}
+// newJWTVerifier builds the verifier of cfg, whose defaults New has filled.
+func newJWTVerifier(cfg Config) (*jwtVerifier, error) {
+	secret, jwksFile := cfg.HS256Secret, cfg.JWKSFile
+	v := &jwtVerifier{maxLifetime: cfg.MaxLifetime, now: cfg.Now,
+		required: map[string]bool{"iss": cfg.Issuer != "", "aud": cfg.Audience != ""}}
 	if len(secret) > 0 {
 		if len(secret) < MinSecretBytes {
 			return nil, fmt.Errorf("HS256 secret too short: %d bytes, want at least %d", len(secret), MinSecretBytes)
@@ -50,13 +56,20 @@ func newJWTVerifier(secret []byte, jwksFile string, skew time.Duration, now func
 			}
 		}
 	}
-	v.parser = jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(skew),
-		jwt.WithTimeFunc(now),
-	)
+		jwt.WithLeeway(cfg.Skew),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
 	return v, nil
 }
 
@@ -83,7 +96,10 @@ func (v *jwtVerifier) verify(token string) (Principal, error) {
 	claims := jwt.MapClaims{}
 	t, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
 	if err != nil {
-		return Principal{}, v.explain(t, err)
+		return Principal{}, v.explain(t, claims, err)
+	}
+	if err := v.checkLifetime(claims); err != nil {
+		return Principal{}, err
 	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
@@ -101,6 +117,11 @@ func (v *jwtVerifier) verify(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, invalid("jwt capabilities claim: %v", err)
 	}
+	if slices.Contains(caps, CapOperator) {
+		// Whoever holds the signing key could otherwise make anyone an
+		// operator of every tenant; operators are API keys only.
+		return Principal{}, invalid("jwt may not grant the %s capability (operators authenticate with an API key)", CapOperator)
+	}
 	kid, _ := t.Header["kid"].(string)
 	if len(kid) > 128 {
 		kid = kid[:128]
@@ -108,10 +129,28 @@ func (v *jwtVerifier) verify(token string) (Principal, error) {
 	return Principal{Tenant: tenant, Subject: sub, Capabilities: caps, Method: MethodJWT, KeyID: kid}, nil
 }
 
+// checkLifetime refuses a token valid for longer than the maximum lifetime:
+// a leaked long-lived token cannot be revoked. The parser has already
+// checked that exp is present and not past.
+func (v *jwtVerifier) checkLifetime(claims jwt.MapClaims) error {
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return invalid("jwt has no exp claim")
+	}
+	from, what := v.now(), "now"
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		from, what = iat.Time, "iat"
+	}
+	if exp.Sub(from) > v.maxLifetime {
+		return invalid("jwt lifetime too long: exp is more than %s after %s", v.maxLifetime, what)
+	}
+	return nil
+}
+
 // explain turns the library's error into one that says what was wrong
 // without echoing the token or anything attacker-chosen but the algorithm
 // name of a known method.
-func (v *jwtVerifier) explain(t *jwt.Token, err error) error {
+func (v *jwtVerifier) explain(t *jwt.Token, claims jwt.MapClaims, err error) error {
 	var ke *keyError
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
@@ -125,11 +164,23 @@ func (v *jwtVerifier) explain(t *jwt.Token, err error) error {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return invalid("jwt signature invalid")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return invalid("jwt has no exp claim")
+		// Which claim is missing: the library says it only in its message.
+		for _, c := range []string{"exp", "iss", "aud"} {
+			if _, ok := claims[c]; !ok {
+				if c == "exp" || v.required[c] {
+					return invalid("jwt has no %s claim", c)
+				}
+			}
+		}
+		return invalid("jwt lacks a required claim")
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return invalid("jwt expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return invalid("jwt not valid yet (nbf)")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return invalid("jwt iss claim missing or not the expected issuer")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return invalid("jwt aud claim missing or does not name this service")
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return invalid("jwt issued in the future (iat)")
 	case errors.Is(err, jwt.ErrInvalidType):

@@ -111,8 +111,8 @@ func (l *limiter) size() int {
 }
 
 // clientOf returns the key a request is rate-limited by: the address of the
-// peer (r.RemoteAddr; behind a trusted proxy, rewrite it first, e.g. with
-// chi's middleware.RealIP). IPv6 addresses count per /64, since one host
+// peer (r.RemoteAddr, with or without a port; behind a trusted proxy,
+// pkg/clientip's middleware has set it to the forwarded client). IPv6 addresses count per /64, since one host
 // usually holds a whole /64 and could otherwise rotate through it.
 func clientOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -212,3 +212,23 @@ func TestClientOf(t *testing.T) {
 		}
 	}
 }
+
+// OnBlock hears of each block once, not of every refused request.
+func TestOnBlock(t *testing.T) {
+	keys := &fakeKeys{}
+	var blocked []string
+	a, err := New(Config{Now: newClock().Now, OnBlock: func(client string, d time.Duration) {
+		blocked = append(blocked, fmt.Sprintf("%s %s", client, d))
+	}}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testServer(t, a)
+	bad, _ := NewAPIKey()
+	for range 25 {
+		do(t, srv, "/read", map[string]string{"X-API-Key": bad, "X-Test-IP": "198.51.100.9"})
+	}
+	if len(blocked) != 1 || blocked[0] != "198.51.100.9 1m0s" {
+		t.Errorf("OnBlock calls %q, want one for 198.51.100.9 1m0s", blocked)
+	}
+}

@@ -84,6 +84,9 @@ func (a *Authenticator) Middleware(onError ErrorFunc) func(http.Handler) http.Ha
 			if err != nil {
 				if a.limiter != nil && errors.Is(err, ErrInvalidCredentials) {
 					if d := a.limiter.fail(client, a.now()); d > 0 {
+						if a.onBlock != nil {
+							a.onBlock(client, d)
+						}
 						tooMany(w, r, d, onError)
 						return
 					}

@@ -1,5 +1,6 @@
 // Package limits holds the per-tenant limits of imports: upload size, rows
-// per import, imports processing at once, and the persons plan limit. A
+// per import, imports processing at once, open event streams, and the
+// persons plan limit. A
 // limits file overrides the defaults for some tenants.
 package limits
 
@@ -15,7 +16,12 @@ type Limits struct {
 	MaxRows              int   `json:"max_rows,omitempty"`
 	MaxConcurrentImports int   `json:"max_concurrent_imports,omitempty"` // imports processing at once; beyond: 429
 	PersonsRowLimit      int   `json:"persons_row_limit,omitempty"`      // the persons contract's plan limit (402 above)
+	MaxEventStreams      int   `json:"max_event_streams,omitempty"`      // event streams open at once per ingest process; beyond: 429
 }
+
+// DefaultMaxEventStreams is the default of MaxEventStreams: enough for a
+// team watching its imports, far below what would load the database.
+const DefaultMaxEventStreams = 20
 
 // Table is the defaults and the tenants' own limits.
 type Table struct {
@@ -64,6 +70,9 @@ func merge(base, over Limits) Limits {
 	}
 	if over.PersonsRowLimit > 0 {
 		base.PersonsRowLimit = over.PersonsRowLimit
+	}
+	if over.MaxEventStreams > 0 {
+		base.MaxEventStreams = over.MaxEventStreams
 	}
 	return base
 }

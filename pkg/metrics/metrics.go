@@ -32,6 +32,10 @@ type Metrics struct {
 	// UpstreamRefusedReplies counts upstream requests left unanswered
 	// because their reply subject was not the tenant's inbox.
 	UpstreamRefusedReplies prometheus.Counter
+
+	// Event streams (GET /v1/imports/{id}/events).
+	EventStreams     prometheus.Gauge   // streams open in this process
+	EventStreamReads prometheus.Counter // summary reads for them: one per watched import and poll, however many watch
 }
 
 // New creates the metrics on a fresh registry, with Go and process collectors.
@@ -67,9 +71,15 @@ func New() *Metrics {
 			Name: "intake_http_request_seconds", Help: "HTTP requests, by route pattern, method and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method", "code"}),
+		EventStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "intake_event_streams", Help: "Server-sent event streams of imports open in this process.",
+		}),
+		EventStreamReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_event_stream_reads_total", Help: "Import summaries read for event streams (one per watched import and poll, shared by its streams).",
+		}),
 	}
 	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Rows, m.RowsIngested,
-		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests, m.UpstreamRefusedReplies,
+		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests, m.UpstreamRefusedReplies, m.EventStreams, m.EventStreamReads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -237,8 +237,9 @@ func findKey(ctx context.Context, c *mongo.Collection, hash string, d *keyDoc) (
 	return true, nil
 }
 
-// EnsureBootstrapKey makes plaintext (INTAKE_BOOTSTRAP_API_KEY) an admin key
-// of tenant "default" with every capability. It is idempotent, also when
+// EnsureBootstrapKey makes plaintext (INTAKE_BOOTSTRAP_API_KEY) the operator
+// key of tenant "default", with every capability (an existing bootstrap key
+// lacking some, as from before operator existed, gets them). It is idempotent, also when
 // several instances start at once. A bootstrap key that was revoked stays
 // revoked (ErrKeyRevoked): restarting with the old variable must not bring
 // back a key someone took away.
@@ -272,6 +273,19 @@ func (s *Store) EnsureBootstrapKey(ctx context.Context, plaintext string) (auth.
 	}
 	if existing.RevokedAt != nil {
 		return existing.key(), fmt.Errorf("bootstrap api key %s: %w; unset INTAKE_BOOTSTRAP_API_KEY or choose another key", auth.KeyID(d.Hash), ErrKeyRevoked)
+	}
+	if missing := slices.DeleteFunc(slices.Clone(d.Capabilities), func(c string) bool { return slices.Contains(existing.Capabilities, c) }); len(missing) > 0 {
+		// Created by an older version (admin only, before operator
+		// existed): the bootstrap key stays the operator after an upgrade.
+		caps, err := cleanCapabilities(append(existing.Capabilities, missing...))
+		if err != nil {
+			return auth.Key{}, fmt.Errorf("bootstrap api key %s: %w", auth.KeyID(d.Hash), err)
+		}
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Hash}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "capabilities", Value: caps}}}}); err != nil {
+			return auth.Key{}, fmt.Errorf("bootstrap api key %s: add capabilities %v: %w", auth.KeyID(d.Hash), missing, err)
+		}
+		existing.Capabilities = caps
 	}
 	return existing.key(), nil
 }

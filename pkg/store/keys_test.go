@@ -328,6 +328,24 @@ func TestKeys(t *testing.T) {
 			t.Fatalf("revoked bootstrap key: %d", st)
 		}
 
+		// A bootstrap key stored by a version before the operator
+		// capability (admin and the rest) becomes the operator at start.
+		old := "bootstrap-key-of-an-older-version-0123456789"
+		if _, err := s.Meta.Collection("api_keys").InsertOne(ctx, bson.D{
+			{Key: "_id", Value: auth.HashKey(old)}, {Key: "prefix", Value: auth.KeyPrefix(old)}, {Key: "name", Value: "bootstrap"},
+			{Key: "tenant", Value: "default"}, {Key: "capabilities", Value: []string{"admin", "imports:read", "imports:write", "schemas:write"}},
+			{Key: "created_at", Value: time.Now().UTC().Truncate(time.Millisecond)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		upgraded, err := s.EnsureBootstrapKey(ctx, old)
+		if err != nil || !slices.Equal(upgraded.Capabilities, wantCaps) {
+			t.Fatalf("older bootstrap key after start: %+v (%v), want capabilities %v", upgraded, err, wantCaps)
+		}
+		if k, found, err := s.LookupKey(ctx, auth.HashKey(old)); err != nil || !found || !slices.Contains(k.Capabilities, auth.CapOperator) {
+			t.Fatalf("older bootstrap key as stored: %+v %v %v, want operator", k, found, err)
+		}
+
 		// A weak key is refused, without repeating it.
 		if _, err := s.EnsureBootstrapKey(ctx, "changeme"); err == nil || strings.Contains(err.Error(), "changeme") {
 			t.Fatalf("weak bootstrap key: %v", err)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/catalog"
+	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
@@ -69,12 +70,17 @@ type Config struct {
 	MaxRows           int
 	MaxConcurrent     int    // imports processing at once per tenant (429 beyond); 0: no limit
 	TenantLimitsFile  string // per-tenant overrides of the limits (JSON)
+	MaxEventStreams   int    // event streams a tenant may hold open per ingest process (429 beyond); 0: limits' default
 	ShutdownTimeout   time.Duration
 	DebugAddr         string        // pprof listener; empty: none
 	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
 	BootstrapAPIKey   string        // creates (idempotently) an admin key for tenant "default"
 	JWTHS256Secret    string        // verifies HS256 bearer tokens
 	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
+	TrustedProxies    string        // comma-separated CIDRs whose X-Forwarded-For names the client
+	JWTMaxLifetime    time.Duration // longest exp after iat a JWT may have (0: auth's default)
+	JWTIssuer         string        // if set, a JWT's iss must be this
+	JWTAudience       string        // if set, a JWT's aud must include this
 	// Ready, if set, is called once everything is serving.
 	Ready func(Info)
 	// Runner is applied to every pipeline service's runner (tests use it to
@@ -130,6 +136,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRows > MaxRowsLimit {
 		return fmt.Errorf("max-rows %d is above %d (the deduplicator keeps row numbers in 32 bits)", c.MaxRows, MaxRowsLimit)
+	}
+	if _, err := clientip.ParseCIDRs(c.TrustedProxies); err != nil {
+		return err
 	}
 	return nil
 }
@@ -239,8 +248,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	reg := catalog.New(builtin, st)
+	proxies, err := clientip.ParseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	lims, err := limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
-		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000})
+		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000, MaxEventStreams: cfg.MaxEventStreams})
 	if err != nil {
 		return err
 	}
@@ -336,6 +349,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 					continue // one HTTP listener per process; scale ingest with more processes
 				}
 				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn, Limits: lims,
+					TrustedProxies: proxies,
 					// The five compatibility endpoints, on the same server and pipeline.
 					Mount: func(r chi.Router, a *ingest.API) {
 						compat.Routes(r, a, compat.Config{Auth: authn, Open: authn == nil, ListImports: compat.StoreLister(st),
@@ -479,7 +493,12 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool,
 			"set INTAKE_BOOTSTRAP_API_KEY to require API keys")
 		return nil, nil
 	}
-	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile}, st)
+	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile,
+		MaxLifetime: cfg.JWTMaxLifetime, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		OnBlock: func(client string, d time.Duration) {
+			// client is the forwarded address behind a trusted proxy (--trusted-proxies).
+			log.Warn("authentication: client blocked after repeated failures", zap.String("client", client), zap.Duration("for", d))
+		}}, st)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/intake/intake/pkg/clientip"
 )
 
 // The Kubernetes manifests in deploy/kubernetes and docker-compose.yml must
@@ -417,6 +419,27 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if !ingestSvc {
 		t.Error("no Service exposes the ingest pods on port 80")
+	}
+
+	// Behind the ingress, the failed-login limiter must see clients, not the
+	// ingress: ingest trusts a proxy range, and only ingest does.
+	for d, svc := range serviceOf {
+		var proxies any
+		for _, e := range asList(dig(asList(dig(deployments[d].Doc, "spec", "template", "spec", "containers"))[0], "env")) {
+			if asString(dig(e, "name")) == "INTAKE_TRUSTED_PROXIES" {
+				proxies = dig(e, "value")
+			}
+		}
+		switch {
+		case svc == "ingest" && asString(proxies) == "":
+			t.Errorf("%s: INTAKE_TRUSTED_PROXIES is not set: behind the ingress every client shares the ingress's address, and 21 bad requests lock out everyone", deployments[d])
+		case svc == "ingest":
+			if p, err := clientip.ParseCIDRs(asString(proxies)); err != nil || len(p) == 0 {
+				t.Errorf("%s: INTAKE_TRUSTED_PROXIES %q: %v", deployments[d], proxies, err)
+			}
+		case proxies != nil:
+			t.Errorf("%s: INTAKE_TRUSTED_PROXIES on %s, which serves no API", deployments[d], svc)
+		}
 	}
 
 	// The INTAKE_MONGO_URI Secret is the one the MongoDB operator generates

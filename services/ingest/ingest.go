@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -42,6 +44,9 @@ type Config struct {
 	TempDir        string        // where XLSX uploads are spooled while read ("" = the system's)
 	// Listening, if set, is told the bound address (useful with port 0).
 	Listening func(addr string)
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (for the failed-login limiter and logs); from others it is ignored.
+	TrustedProxies []netip.Prefix
 	// Mount, if set, adds routes beside the native API (the compatibility
 	// endpoints), on the same server and middleware.
 	Mount func(r chi.Router, a *API)
@@ -80,7 +85,11 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // New builds the import API.
 func New(cfg Config, d platform.Deps) *API {
 	cfg = cfg.Defaults()
-	return &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	a := &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	a.streams = newStreamHub(d.NC, a.progressView, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+		return a.Summary(ctx, tenant, id, summaryErrorLimit)
+	}, d.Metrics, a.log)
+	return a
 }
 
 // Serve runs an HTTP server with sane timeouts until ctx ends.
@@ -125,9 +134,10 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 // API is the import API: HTTP handlers, and Submit, Wait and Problems for
 // protocol adapters mounted beside it.
 type API struct {
-	cfg Config
-	d   platform.Deps
-	log *zap.Logger
+	cfg     Config
+	d       platform.Deps
+	log     *zap.Logger
+	streams *streamHub // event streams' shared readers and per-tenant counts
 }
 
 // Router is the API's router (for tests that walk the routes).
@@ -135,6 +145,7 @@ func (a *API) Router() chi.Router { return a.routes() }
 
 func (a *API) routes() chi.Router {
 	r := chi.NewRouter()
+	r.Use(clientip.Middleware(a.cfg.TrustedProxies))
 	if a.d.Metrics != nil {
 		r.Use(HTTPMetrics(a.d.Metrics))
 		r.Handle("/metrics", promhttp.HandlerFor(a.d.Metrics.Registry, promhttp.HandlerOpts{}))
@@ -226,8 +237,9 @@ func HTTPMetrics(m *metrics.Metrics) func(http.Handler) http.Handler {
 }
 
 // OpenPrincipal acts for every request when no credential is configured
-// (allowed on a loopback address only: the `make run` experience).
-var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapAdmin}, Method: "open"}
+// (allowed on a loopback address only: the `make run` experience). It is the
+// operator, as the bootstrap key would be, so the first keys can be created.
+var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapOperator}, Method: "open"}
 
 // authenticate puts the request's principal in its context.
 func (a *API) authenticate() func(http.Handler) http.Handler {
@@ -270,6 +282,9 @@ func (a *API) limitsFor(tenant string) limits.Limits {
 	}
 	if l.MaxRows <= 0 {
 		l.MaxRows = a.cfg.MaxRows
+	}
+	if l.MaxEventStreams <= 0 {
+		l.MaxEventStreams = limits.DefaultMaxEventStreams
 	}
 	return l
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,8 +14,9 @@ import (
 	"github.com/intake/intake/pkg/store"
 )
 
-// Keys API (admin capability). Admin is an operator capability: an admin
-// key manages the keys of every tenant.
+// Keys API (admin capability). An admin manages its own tenant's keys; an
+// operator (auth.CapOperator) manages every tenant's, and only an operator
+// may issue a key carrying operator.
 
 type createKeyRequest struct {
 	Name         string   `json:"name"`
@@ -30,11 +32,16 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "expected a JSON body {name, tenant, capabilities}")
 		return
 	}
+	p, _ := auth.FromContext(r.Context())
 	if req.Tenant == "" {
-		req.Tenant = tenantOf(r)
+		req.Tenant = p.Tenant
 	}
 	if err := ids.ValidTenant(req.Tenant); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !mayManage(p, req.Tenant) {
+		writeError(w, http.StatusForbidden, "creating keys for another tenant needs the operator capability; an admin manages its own tenant ("+p.Tenant+")")
 		return
 	}
 	if req.Name == "" {
@@ -50,6 +57,10 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if slices.Contains(req.Capabilities, auth.CapOperator) && !p.Has(auth.CapOperator) {
+		writeError(w, http.StatusForbidden, "only an operator may create a key with the operator capability")
+		return
+	}
 	plain, key, err := a.d.Store.CreateKey(r.Context(), req.Tenant, req.Name, req.Capabilities)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "cannot create the key")
@@ -57,6 +68,12 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"key": plain, "id": key.ID, "name": key.Name, "tenant": key.Tenant,
 		"capabilities": key.Capabilities, "created_at": key.CreatedAt})
+}
+
+// mayManage reports whether p may manage tenant's keys: its own tenant as
+// admin, any tenant as operator.
+func mayManage(p auth.Principal, tenant string) bool {
+	return p.Has(auth.CapOperator) || (p.Tenant == tenant && p.Has(auth.CapAdmin))
 }
 
 func known(c string) bool {
@@ -68,9 +85,19 @@ func known(c string) bool {
 	return c == "phonebook.ad_phonebook" // a contract's own capability
 }
 
-// listKeys: GET /v1/keys[?tenant=] lists keys without secrets.
+// listKeys: GET /v1/keys[?tenant=] lists keys without secrets: an
+// operator's every tenant's (or ?tenant='s), an admin's its own tenant's.
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.d.Store.ListKeys(r.Context(), r.URL.Query().Get("tenant"))
+	p, _ := auth.FromContext(r.Context())
+	tenant := r.URL.Query().Get("tenant")
+	switch {
+	case tenant == "" && !p.Has(auth.CapOperator):
+		tenant = p.Tenant
+	case tenant != "" && !mayManage(p, tenant):
+		writeError(w, http.StatusForbidden, "listing another tenant's keys needs the operator capability")
+		return
+	}
+	keys, err := a.d.Store.ListKeys(r.Context(), tenant)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "cannot list keys")
 		return
@@ -83,11 +110,29 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 
 // revokeKey: DELETE /v1/keys/{id}?tenant= revokes a key by its public id.
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
 	tenant := r.URL.Query().Get("tenant")
 	if tenant == "" {
-		tenant = tenantOf(r)
+		tenant = p.Tenant
 	}
-	err := a.d.Store.RevokeKey(r.Context(), tenant, chi.URLParam(r, "id"))
+	if !mayManage(p, tenant) {
+		writeError(w, http.StatusForbidden, "revoking another tenant's keys needs the operator capability")
+		return
+	}
+	id := chi.URLParam(r, "id")
+	if !p.Has(auth.CapOperator) {
+		// An admin of tenant default must not revoke the operator's key.
+		k, found, err := a.findKey(r, tenant, id)
+		switch {
+		case err != nil:
+			writeError(w, http.StatusServiceUnavailable, "cannot revoke the key")
+			return
+		case found && slices.Contains(k.Capabilities, auth.CapOperator):
+			writeError(w, http.StatusForbidden, "only an operator may revoke a key with the operator capability")
+			return
+		}
+	}
+	err := a.d.Store.RevokeKey(r.Context(), tenant, id)
 	switch {
 	case errors.Is(err, store.ErrKeyNotFound):
 		writeError(w, http.StatusNotFound, "key not found")
@@ -96,4 +141,18 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// findKey finds tenant's key by its public ID or hash, as RevokeKey does.
+func (a *API) findKey(r *http.Request, tenant, id string) (auth.Key, bool, error) {
+	keys, err := a.d.Store.ListKeys(r.Context(), tenant)
+	if err != nil {
+		return auth.Key{}, false, err
+	}
+	for _, k := range keys {
+		if k.ID == id || (auth.IsKeyHash(id) && auth.KeyID(id) == k.ID) {
+			return k, true, nil
+		}
+	}
+	return auth.Key{}, false, nil
 }

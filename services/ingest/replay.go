@@ -254,8 +254,8 @@ func (a *API) replayWindow(w http.ResponseWriter, r *http.Request) {
 	}
 	tenant := tenantOf(r)
 	if req.Tenant != "" && req.Tenant != tenant {
-		if p, _ := auth.FromContext(r.Context()); !p.Has(auth.CapAdmin) || ids.ValidTenant(req.Tenant) != nil {
-			writeError(w, http.StatusForbidden, "replaying another tenant's imports needs the admin capability")
+		if p, _ := auth.FromContext(r.Context()); !p.Has(auth.CapOperator) || ids.ValidTenant(req.Tenant) != nil {
+			writeError(w, http.StatusForbidden, "replaying another tenant's imports needs the operator capability")
 			return
 		}
 		tenant = req.Tenant

@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"go.uber.org/zap"
 
-	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/ids"
 )
 
 // The upload page: plain HTML, CSS and a little JavaScript, embedded in the
@@ -100,36 +98,52 @@ var (
 	eventsPoll      = 300 * time.Millisecond // the reporter publishes no per-chunk events: poll the summary
 	eventsHeartbeat = 15 * time.Second       // a comment line keeps proxies from closing an idle stream
 	eventsMaxAge    = time.Hour              // a stream ends after this; clients reconnect or poll
-	eventsMaxErrors = 20                     // consecutive failed reads (about 6 s) end the stream with an error event
+	eventsMaxErrors = 20                     // consecutive failed reads (about 6 s) end the streams with an error event
 )
 
 // getEvents streams an import's progress as server-sent events
 // (text/event-stream): "progress" with the summary whenever it changes,
 // then "done" with the summary as GET /v1/imports/{id} shows it once the
 // import is no longer processing, and the stream ends. Comment lines are
-// sent as a heartbeat. An unknown import (or another tenant's) is a 404
-// before the stream starts.
+// sent as a heartbeat. Anything but one of the tenant's imports (an unknown
+// or malformed ID, another tenant's import) is a 404 before the stream
+// starts; a tenant with its limit of streams open gets 429. The streams of
+// one import share one reader (see streamHub).
 func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
 	tenant, id := tenantOf(r), chi.URLParam(r, "id")
+	if ids.ValidImport(id) != nil {
+		writeError(w, http.StatusNotFound, "import not found") // also keeps wildcards out of subjects
+		return
+	}
+	limit := a.limitsFor(tenant).MaxEventStreams
+	release, ok := a.streams.reserve(tenant, limit)
+	if !ok {
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many event streams open for this tenant (at most %d); close one, or poll GET /v1/imports/{id}?wait=", limit))
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), eventsMaxAge)
 	defer cancel()
 	stop := shutdownSignal(r)
+	watch, leave := a.streams.join(tenant, id)
+	defer leave()
 
-	// Subscribe before the first read, so a completion in between is not missed.
-	sub, err := a.d.NC.SubscribeSync(subjects.For(subjects.Events, tenant, id))
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "broker unavailable: "+err.Error())
-		return
+	snap := watch.current()
+	for !snap.read {
+		select {
+		case <-snap.next:
+			snap = watch.current()
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		}
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	v, found, err := a.progressView(ctx, tenant, id)
 	switch {
-	case ctx.Err() != nil:
+	case snap.err != nil:
+		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+snap.err.Error())
 		return
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "cannot read the import: "+err.Error())
-		return
-	case !found:
+	case !snap.found:
 		writeError(w, http.StatusNotFound, "import not found")
 		return
 	}
@@ -140,60 +154,41 @@ func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	s := &sseWriter{w: w, rc: http.NewResponseController(w), last: time.Now()}
-	log := a.log.With(zap.String("import_id", id), zap.String("tenant", tenant))
+	heartbeat := time.NewTicker(eventsHeartbeat)
+	defer heartbeat.Stop()
 
 	var sent []byte
-	failures := 0
 	for {
-		if failures == 0 {
-			if v.Status != store.StatusProcessing {
-				if err := s.event("progress", v, &sent); err != nil {
-					return
-				}
-				// The final summary as GET shows it (with the first row errors).
-				if full, ok, err := a.Summary(ctx, tenant, id, summaryErrorLimit); err == nil && ok {
-					v = full
-				}
-				_ = s.event("done", v, nil)
+		switch {
+		case snap.done && snap.err != nil:
+			_ = s.event("error", errorBody{Error: "cannot read the import: " + snap.err.Error(), Import: id}, nil)
+			return
+		case snap.done:
+			if err := s.event("progress", snap.view, &sent); err != nil {
 				return
 			}
-			if err := s.event("progress", v, &sent); err != nil {
+			_ = s.event("done", snap.full, nil)
+			return
+		default:
+			if err := s.event("progress", snap.view, &sent); err != nil {
 				return // client went away
 			}
 		}
-		if time.Since(s.last) >= eventsHeartbeat {
-			if err := s.comment("heartbeat"); err != nil {
-				return
+		for waiting := true; waiting; {
+			select {
+			case <-snap.next:
+				snap, waiting = watch.current(), false
+			case <-heartbeat.C:
+				if time.Since(s.last) >= eventsHeartbeat {
+					if err := s.comment("heartbeat"); err != nil {
+						return
+					}
+				}
+			case <-stop:
+				return // the server is shutting down; clients fall back to polling
+			case <-ctx.Done():
+				return // client went away, or the stream is old enough
 			}
-		}
-		// Wait for a lifecycle event of the import or the next poll.
-		wctx, wcancel := context.WithTimeout(ctx, eventsPoll)
-		_, _ = sub.NextMsgWithContext(wctx)
-		wcancel()
-		select {
-		case <-stop:
-			return // the server is shutting down; clients fall back to polling
-		default:
-		}
-		if ctx.Err() != nil {
-			return // client went away, or the stream is old enough
-		}
-		nv, found, err := a.progressView(ctx, tenant, id)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil || !found:
-			if err == nil {
-				err = fmt.Errorf("the import disappeared")
-			}
-			failures++
-			log.Warn("events: cannot read the import", zap.Error(err), zap.Int("failures", failures))
-			if failures >= eventsMaxErrors {
-				_ = s.event("error", errorBody{Error: "cannot read the import: " + err.Error(), Import: id}, nil)
-				return
-			}
-		default:
-			failures, v = 0, nv
 		}
 	}
 }
@@ -201,6 +196,9 @@ func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
 // progressView is an import's summary without its row errors: cheap enough
 // to read every few hundred milliseconds.
 func (a *API) progressView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return ImportView{}, false, nil
+	}
 	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
 	if err != nil {
 		return ImportView{}, false, err

@@ -21,6 +21,7 @@ import (
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
@@ -145,7 +146,10 @@ type eventsEnv struct {
 	js    jetstream.JetStream
 }
 
-func newEventsEnv(t *testing.T) *eventsEnv {
+func newEventsEnv(t *testing.T) *eventsEnv { return newEventsEnvWith(t, Config{}, nil) }
+
+// newEventsEnvWith is newEventsEnv with the API's configuration and metrics.
+func newEventsEnvWith(t *testing.T, cfg Config, m *metrics.Metrics) *eventsEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ns, err := embedded.StartNATS(dir, "127.0.0.1:0")
@@ -176,8 +180,8 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d := platform.Deps{NC: nc, JS: js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
-	return &eventsEnv{api: New(Config{}, d), store: st, nc: nc, js: js}
+	d := platform.Deps{NC: nc, JS: js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: m}
+	return &eventsEnv{api: New(cfg, d), store: st, nc: nc, js: js}
 }
 
 func (e *eventsEnv) save(t *testing.T, sum *store.Summary) {
@@ -314,8 +318,13 @@ func TestEventsFinishedImport(t *testing.T) {
 		t.Errorf("done differs from GET /v1/imports/imp_done:\n%s\n%s", b, a)
 	}
 
-	// Unknown imports and other tenants' are 404 JSON before any stream.
-	for _, id := range []string{"imp_unknown", "imp_theirs"} {
+	// Unknown imports and other tenants' are 404 JSON before any stream; so
+	// is a wildcard, which once matched the tenant's latest event of any import.
+	opened, _ := json.Marshal(envelope.Event{Type: envelope.EventOpened, Tenant: "default", Import: "imp_pending", At: time.Now().UTC()})
+	if _, err := e.js.Publish(context.Background(), subjects.For(subjects.Events, "default", "imp_pending"), opened); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"imp_unknown", "imp_theirs", "*", ">", "imp_pending.x"} {
 		resp, err := http.Get(srv.URL + "/v1/imports/" + id + "/events")
 		if err != nil {
 			t.Fatal(err)

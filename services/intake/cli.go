@@ -333,7 +333,8 @@ func errorsCmd(args []string, stdout, stderr io.Writer) error {
 // +44 20 7946 0958 as they are: the rule every export of Intake uses.
 func safeCell(s string) string { return templates.SafeCell(s) }
 
-// keysCmd: intake keys create|list|revoke (needs an admin key).
+// keysCmd: intake keys create|list|revoke (an admin key manages its own
+// tenant's keys; an operator key, such as the bootstrap key, any tenant's).
 func keysCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: intake keys create --name N [--tenant T] [--capabilities a,b] | list [--tenant T] | revoke [--tenant T] ID")
@@ -342,7 +343,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := clientFlags(fs)
-	tenant := fs.String("tenant", "", "tenant (default: the admin key's)")
+	tenant := fs.String("tenant", "", "tenant (default: the key's own; another tenant needs an operator key)")
 	name := fs.String("name", "", "create: a name for the key")
 	caps := fs.String("capabilities", "imports:write,imports:read", "create: comma-separated capabilities")
 	if err := fs.Parse(args); err != nil {

@@ -115,6 +115,20 @@ func TestCLIKeys(t *testing.T) {
 	if !strings.HasPrefix(newKey, "ik_") {
 		t.Fatalf("created key %q", newKey)
 	}
+	// A tenant's admin key manages that tenant only.
+	out.Reset()
+	if err := run([]string{"keys", "create", "--server", server, "--api-key", admin, "--name", "acme-admin", "--tenant", "acme", "--capabilities", "admin"}, &out, &errb); err != nil {
+		t.Fatalf("keys create admin: %v %s", err, errb.String())
+	}
+	acmeAdmin := strings.SplitN(out.String(), "\n", 2)[0]
+	if err := run([]string{"keys", "create", "--server", server, "--api-key", acmeAdmin, "--name", "x", "--tenant", "globex"}, &out, &errb); err == nil ||
+		!strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "operator") {
+		t.Fatalf("acme's admin creating a globex key: %v, want 403 naming operator", err)
+	}
+	out.Reset()
+	if err := run([]string{"keys", "create", "--server", server, "--api-key", acmeAdmin, "--name", "y"}, &out, &errb); err != nil || !strings.Contains(out.String(), "tenant acme") {
+		t.Fatalf("acme's admin creating an acme key: %v %q", err, out.String())
+	}
 	file := filepath.Join(t.TempDir(), "c.csv")
 	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
 	if err := run([]string{"import", "--server", server, "--api-key", newKey, file}, &out, &errb); err != nil {

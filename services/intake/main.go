@@ -28,7 +28,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/logging"
 	"github.com/intake/intake/services/app"
 )
@@ -85,7 +87,7 @@ const usage = `usage:
   intake errors [--csv] ID             list an import's row errors
   intake replay [--mode M] [--dry-run] ID  run an import's raw rows again as a new import
   intake cancel ID                     cancel an import that is processing
-  intake keys create|list|revoke       manage API keys (needs an admin key)
+  intake keys create|list|revoke       manage API keys (admin: its tenant's; operator: any tenant's)
   intake healthcheck --url URL         exit 0 when URL answers 200
 run 'intake COMMAND -h' for the flags of a command`
 
@@ -129,14 +131,19 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
 	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above; at most 1,000,000,000)")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", 10, "imports one tenant may have processing at once (429 above; 0: no limit)")
+	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", limits.DefaultMaxEventStreams, "event streams (GET /v1/imports/{id}/events) one tenant may hold open per ingest process (429 above)")
 	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
 	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", 30*time.Second, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
 	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", time.Hour, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
-	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) an admin API key for tenant default with this value")
+	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) the operator API key (every capability, every tenant) of tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
 	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")
+	fs.DurationVar(&cfg.JWTMaxLifetime, "jwt-max-lifetime", auth.DefaultMaxLifetime, "longest a bearer token may be valid: exp at most this long after iat (or after now without iat)")
+	fs.StringVar(&cfg.JWTIssuer, "jwt-issuer", "", "if set, bearer tokens must carry this iss claim")
+	fs.StringVar(&cfg.JWTAudience, "jwt-audience", "", "if set, bearer tokens must carry this value in their aud claim")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies (an ingress) whose X-Forwarded-For names the client; empty: use the connection's address")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := parseWithEnv(fs, args); err != nil {
