@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -30,7 +28,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 
 	// An import opened by an upstream publisher and not sealed keeps processing.
-	nc, err := nats.Connect(s.info.NATSURL)
+	nc, err := s.info.ConnectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +69,7 @@ func TestTenantLimits(t *testing.T) {
 // HTTP (a request sent right after Ready once got "no responders").
 func TestReadyMeansUpstreamAnswers(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	nc, err := nats.Connect(s.info.NATSURL)
+	nc, err := s.info.ConnectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
