@@ -211,3 +211,39 @@ func tcpListeners(t *testing.T) map[string]bool {
 	return ports
 }
 
+
+// Services run as separate processes on one host, the way the README says:
+// FerretDB on its own (`intake ferretdb`) on its socket, the workers'
+// process with the embedded nats-server listening, and ingest connecting
+// with the generated credentials and the socket URI.
+func TestSplitOnOneHostOverSocketAndGeneratedCredentials(t *testing.T) {
+	fr, err := embedded.StartFerret(t.TempDir(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fr.Stop()
+	workersDir := t.TempDir()
+	startSystem(t, workersDir, func(c *Config) {
+		c.Targets = []string{"upstream", "validator", "deduplicator", "writer", "reporter"}
+		c.EmbeddedNATSAddr, c.MongoURI = "127.0.0.1:0", fr.URI()
+	})
+	nctx, err := embedded.ReadNATSContext(workersDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsURL, err := nctx.URLWithCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := startSystem(t, t.TempDir(), func(c *Config) {
+		c.Targets = []string{"ingest"}
+		c.NATSURL, c.MongoURI = natsURL, fr.URI()
+	})
+	v := ingest.importCSV("name,email\nAnn,ann@x.io\nBob,bob@x.io\n", nil)
+	if v.Status != "completed" || v.Created != 2 {
+		t.Fatalf("import across the processes: %+v", v)
+	}
+	if got := ingest.records("default", "contacts"); len(got) != 2 {
+		t.Fatalf("records through the socket: %v", got)
+	}
+}
