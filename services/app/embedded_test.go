@@ -211,7 +211,6 @@ func tcpListeners(t *testing.T) map[string]bool {
 	return ports
 }
 
-
 // Services run as separate processes on one host, the way the README says:
 // FerretDB on its own (`intake ferretdb`) on its socket, the workers'
 // process with the embedded nats-server listening, and ingest connecting
