@@ -5,10 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // also FerretDB's driver; used here for IDIndexer
@@ -20,22 +24,69 @@ import (
 type Ferret struct {
 	db     *ferretdb.FerretDB
 	dir    string
+	socket string // the Unix socket's absolute path; empty when on TCP
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// StartFerret starts FerretDB with its SQLite files under dataDir/ferretdb,
-// listening on listen (host:port; port 0 picks a free one).
+// MongoSocketFile is the embedded FerretDB's Unix socket in the data directory.
+const MongoSocketFile = "mongodb.sock"
+
+// maxSocketPath is the longest Unix socket path that works everywhere:
+// sun_path holds 104 bytes on macOS and the BSDs (108 on Linux), with the
+// terminating NUL.
+const maxSocketPath = 103
+
+var (
+	// ErrNotLoopback: FerretDB has no authentication here, so it listens on
+	// TCP only on a loopback address.
+	ErrNotLoopback = errors.New("not a loopback address")
+	// ErrSocketPathTooLong: the data directory's path leaves no room for
+	// the socket's name within the limit of a Unix socket path.
+	ErrSocketPathTooLong = errors.New("unix socket path too long")
+)
+
+// TCPWarning is what a FerretDB listening on TCP gives away, for the log.
+const TCPWarning = "the embedded FerretDB listens on TCP without authentication: any process on this machine " +
+	"can read and change every tenant's data (API keys included); leave the address empty to use the owner-only " +
+	"Unix socket in the data directory"
+
+// StartFerret starts FerretDB with its SQLite files under dataDir/ferretdb.
+//
+// With listen empty it listens on the Unix socket dataDir/mongodb.sock,
+// reachable by the data directory's owner only (the directory is 0700, the
+// socket 0600). Otherwise listen is a loopback host:port (port 0 picks a
+// free one); any other address is refused (ErrNotLoopback), since this
+// FerretDB has no authentication.
 func StartFerret(dataDir, listen string, logger *slog.Logger) (*Ferret, error) {
+	listener := ferretdb.ListenerConfig{TCP: listen}
+	var socket string
+	if listen == "" {
+		var err error
+		if socket, err = MongoSocketPath(dataDir); err != nil {
+			return nil, err
+		}
+		listener = ferretdb.ListenerConfig{Unix: socket}
+	} else if err := checkLoopback(listen); err != nil {
+		return nil, err
+	}
+	if err := OwnerOnlyDir(dataDir); err != nil {
+		return nil, err
+	}
+	if socket != "" {
+		if err := removeStaleSocket(socket); err != nil {
+			return nil, err
+		}
+	}
 	dir := filepath.Join(dataDir, "ferretdb")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded ferretdb: %w", err)
 	}
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 		Logger:    logger,
@@ -44,16 +95,89 @@ func StartFerret(dataDir, listen string, logger *slog.Logger) (*Ferret, error) {
 		return nil, fmt.Errorf("embedded ferretdb: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	fr := &Ferret{db: f, dir: dir, cancel: cancel, done: make(chan struct{})}
+	fr := &Ferret{db: f, dir: dir, socket: socket, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(fr.done)
 		_ = f.Run(ctx)
 	}()
+	if socket != "" {
+		// The socket is created with the umask's permissions; the 0700
+		// directory already keeps others out, this says so on the socket too.
+		if err := os.Chmod(socket, 0o600); err != nil {
+			fr.Stop()
+			return nil, fmt.Errorf("embedded ferretdb socket: %w", err)
+		}
+	}
 	return fr, nil
 }
 
+// MongoSocketPath is the absolute path of the embedded FerretDB's Unix
+// socket in dataDir, or ErrSocketPathTooLong.
+func MongoSocketPath(dataDir string) (string, error) {
+	socket, err := filepath.Abs(filepath.Join(dataDir, MongoSocketFile))
+	if err != nil {
+		return "", fmt.Errorf("embedded ferretdb socket: %w", err)
+	}
+	if len(socket) > maxSocketPath {
+		return "", fmt.Errorf("embedded ferretdb: %w: %s is %d bytes, a Unix socket path may have at most %d: "+
+			"use a data directory with a shorter path, or a loopback TCP address (no authentication)",
+			ErrSocketPathTooLong, socket, len(socket), maxSocketPath)
+	}
+	return socket, nil
+}
+
+// MongoSocketURI is the connection string of a Unix socket: the driver
+// takes the URL-escaped path as the host.
+func MongoSocketURI(socket string) string {
+	return "mongodb://" + url.PathEscape(socket) + "/"
+}
+
+// removeStaleSocket removes the socket a killed FerretDB left behind, and
+// refuses to take over one that still answers.
+func removeStaleSocket(socket string) error {
+	fi, err := os.Lstat(socket)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("embedded ferretdb socket: %w", err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("embedded ferretdb: %s exists and is not a socket", socket)
+	}
+	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("embedded ferretdb: %s is in use (is another intake running on this data directory?)", socket)
+	}
+	if err := os.Remove(socket); err != nil {
+		return fmt.Errorf("embedded ferretdb: remove stale socket: %w", err)
+	}
+	return nil
+}
+
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("embedded ferretdb listen address %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("embedded ferretdb listen address %q: %w: it has no authentication, so it listens on TCP "+
+			"only on 127.0.0.1, ::1 or localhost; leave the address empty for a Unix socket in the data directory",
+			listen, ErrNotLoopback)
+	}
+	return nil
+}
+
 // URI is the MongoDB connection string of the embedded server.
-func (f *Ferret) URI() string { return f.db.MongoDBURI() }
+func (f *Ferret) URI() string {
+	if f.socket != "" {
+		return MongoSocketURI(f.socket)
+	}
+	return f.db.MongoDBURI()
+}
+
+// Socket is the Unix socket's path, or "" when FerretDB listens on TCP.
+func (f *Ferret) Socket() string { return f.socket }
 
 // Stop shuts FerretDB down and closes its SQLite files.
 func (f *Ferret) Stop() {

@@ -11,31 +11,28 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // NATS is a running in-process nats-server.
 type NATS struct {
 	Server *server.Server
+	creds  *NATSContext // nil when the server does not listen
 }
 
 // StartNATS starts nats-server with JetStream storing under dataDir/nats.
-// listen is host:port; port 0 picks a free one.
+//
+// With listen empty the server opens no port at all: Intake's services
+// reach it in process (ClientOptions), so no other process can read or
+// purge the streams. With listen (host:port; port 0 picks a free one) it
+// listens there and requires the user and password it keeps in
+// dataDir/nats-context.json (generated once, owner-only).
 func StartNATS(dataDir, listen string) (*NATS, error) {
-	host, portStr, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats listen address %q: %w", listen, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats listen port %q: %w", portStr, err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
+	if err := OwnerOnlyDir(dataDir); err != nil {
+		return nil, err
 	}
 	opts := &server.Options{
 		ServerName: "intake-embedded",
-		Host:       host,
-		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, "nats"),
 		NoSigs:     true,
@@ -49,6 +46,29 @@ func StartNATS(dataDir, listen string) (*NATS, error) {
 		// (docs/architecture.md, "Durability").
 		SyncAlways: true,
 	}
+	var creds *NATSContext
+	if listen == "" {
+		opts.DontListen = true
+	} else {
+		host, portStr, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats listen address %q: %w", listen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats listen port %q: %w", portStr, err)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		c, err := natsCredentials(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		creds = &c
+		opts.Host, opts.Port = host, port
+		opts.Users = []*server.User{{Username: c.User, Password: c.Password}}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -58,11 +78,48 @@ func StartNATS(dataDir, listen string) (*NATS, error) {
 		s.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready within 30s (is %s in use?)", listen)
 	}
-	return &NATS{Server: s}, nil
+	n := &NATS{Server: s, creds: creds}
+	if creds != nil {
+		creds.URL = s.ClientURL()
+		if err := writeNATSContext(dataDir, *creds); err != nil {
+			n.Stop()
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
-// URL is the client URL of the server.
-func (n *NATS) URL() string { return n.Server.ClientURL() }
+// URL is the client URL of the server with its credentials (keep it out of
+// logs), or "" when the server does not listen.
+func (n *NATS) URL() string {
+	if n.creds == nil {
+		return ""
+	}
+	u, err := n.creds.URLWithCredentials()
+	if err != nil {
+		return "" // not reached: the server made the URL
+	}
+	return u
+}
+
+// ClientOptions connect a nats.go client to this server in process, with
+// the credentials when it has any.
+func (n *NATS) ClientOptions() []nats.Option {
+	opts := []nats.Option{nats.InProcessServer(n.Server)}
+	if n.creds != nil {
+		opts = append(opts, nats.UserInfo(n.creds.User, n.creds.Password))
+	}
+	return opts
+}
+
+// Connect connects a client to this server in process.
+func (n *NATS) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect("", append(n.ClientOptions(), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	return nc, nil
+}
 
 // Stop shuts the server down and waits for it.
 func (n *NATS) Stop() {

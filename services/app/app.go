@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -61,8 +62,8 @@ type Config struct {
 	NATSURL           string        // empty: embedded nats-server
 	MongoURI          string        // empty: embedded FerretDB
 	MongoDB           string        // database name prefix
-	EmbeddedNATSAddr  string        // where the embedded nats-server listens
-	EmbeddedMongoAddr string        // where the embedded FerretDB listens
+	EmbeddedNATSAddr  string        // where the embedded nats-server listens (with generated credentials); empty: nowhere, reached in process
+	EmbeddedMongoAddr string        // loopback TCP address of the embedded FerretDB; empty: a Unix socket in DataDir
 	StreamReplicas    int           // JetStream replicas (3 on a cluster)
 	RowsRetention     time.Duration // raw rows kept for replay
 	ChunkSize         int           // rows per message
@@ -91,8 +92,15 @@ type Config struct {
 // Info tells where a started Intake can be reached.
 type Info struct {
 	HTTPAddr string
-	NATSURL  string
+	NATSURL  string // with credentials; empty when the embedded nats-server is reached in process only
 	MongoURI string
+	natsOpts []nats.Option
+}
+
+// ConnectNATS connects to Intake's NATS the way its services do: in process
+// to the embedded nats-server, else to NATSURL.
+func (i Info) ConnectNATS(opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(i.NATSURL, append(slices.Clone(i.natsOpts), opts...)...)
 }
 
 // Defaults fills unset fields.
@@ -111,12 +119,6 @@ func (c Config) Defaults() Config {
 	}
 	if c.MongoDB == "" {
 		c.MongoDB = "intake"
-	}
-	if c.EmbeddedNATSAddr == "" {
-		c.EmbeddedNATSAddr = "127.0.0.1:4222"
-	}
-	if c.EmbeddedMongoAddr == "" {
-		c.EmbeddedMongoAddr = "127.0.0.1:27017"
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -191,14 +193,20 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		zap.String("jwt_hs256_secret", r.JWTHS256Secret), zap.String("jwt_jwks_file", r.JWTJWKSFile))
 
 	natsURL := cfg.NATSURL
+	var natsOpts []nats.Option // how to reach the embedded nats-server in process
 	if natsURL == "" {
 		ns, err := embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATSAddr)
 		if err != nil {
 			return err
 		}
 		defer ns.Stop()
-		natsURL = ns.URL()
-		log.Info("embedded nats-server started", zap.String("url", natsURL), zap.String("store", cfg.DataDir))
+		natsURL, natsOpts = ns.URL(), ns.ClientOptions()
+		if natsURL == "" {
+			log.Info("embedded nats-server started, reachable in this process only", zap.String("store", cfg.DataDir))
+		} else {
+			log.Info("embedded nats-server started", zap.String("url", redactURLs(natsURL)), zap.String("store", cfg.DataDir),
+				zap.String("credentials", filepath.Join(cfg.DataDir, embedded.NATSContextFile)))
+		}
 	}
 
 	mongoURI := cfg.MongoURI
@@ -212,6 +220,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		mongoURI = fr.URI()
 		indexer = fr.IDIndexer()
 		log.Info("embedded FerretDB started", zap.String("uri", mongoURI), zap.String("store", cfg.DataDir))
+		if fr.Socket() == "" {
+			log.Warn(embedded.TCPWarning, zap.String("addr", cfg.EmbeddedMongoAddr))
+		}
 	}
 
 	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetAppName("intake"))
@@ -258,7 +269,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
-	setup, err := connectNATS(natsURL, "intake-setup")
+	setup, err := connectNATS(natsURL, natsOpts, "intake-setup")
 	if err != nil {
 		return err
 	}
@@ -292,7 +303,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	depsFor := func(name string) (platform.Deps, error) {
-		nc, err := connectNATS(natsURL, "intake-"+name)
+		nc, err := connectNATS(natsURL, natsOpts, "intake-"+name)
 		if err != nil {
 			return platform.Deps{}, err
 		}
@@ -327,7 +338,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		go func() {
 			select {
 			case <-upstreamServing:
-				cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI})
+				cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI, natsOpts: natsOpts})
 			case <-gctx.Done():
 			}
 		}()
@@ -422,8 +433,8 @@ func wrap(name string, err error) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
-func connectNATS(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+func connectNATS(url string, opts []nats.Option, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append(slices.Clone(opts), nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", redactURLs(url), err)
 	}

@@ -560,7 +560,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 // directory of its own (the tweak sets one).
 func startSystemLogged(t *testing.T, log *zap.Logger, tweak func(*Config)) *system {
 	t.Helper()
-	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
+	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
 	tweak(&cfg)
 	ready := make(chan Info, 1)
 	cfg.Ready = func(i Info) { ready <- i }

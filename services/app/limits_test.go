@@ -43,7 +43,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 
 	// An import opened by an upstream publisher and not sealed keeps processing.
-	nc, err := nats.Connect(s.info.NATSURL, nats.CustomInboxPrefix(client.InboxPrefix("default"))) // Intake answers only there
+	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default"))) // Intake answers only there
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestTenantLimits(t *testing.T) {
 // HTTP (a request sent right after Ready once got "no responders").
 func TestReadyMeansUpstreamAnswers(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	nc, err := nats.Connect(s.info.NATSURL, nats.CustomInboxPrefix(client.InboxPrefix("default")))
+	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/subjects"
@@ -69,7 +68,7 @@ func TestReplayAfterSchemaChange(t *testing.T) {
 func TestReplayPastRetention(t *testing.T) {
 	s := startSystem(t, t.TempDir(), func(c *Config) { c.RowsRetention = 2 * time.Second })
 	v := s.importCSV("name,email\nAnn,ann@x.io\n", nil)
-	nc, err := nats.Connect(s.info.NATSURL)
+	nc, err := s.info.ConnectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/intake/intake/pkg/embedded"
 )
 
 func main() {
@@ -65,12 +67,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	mongoAddr, err := freeAddr()
+	// The embedded default: NATS in process, FerretDB on the data
+	// directory's socket, which the direct loader uses too.
+	socket, err := embedded.MongoSocketPath(filepath.Join(dir, "data"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(*bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr,
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", mongoAddr, "--log-level", "warn")
+	cmd := exec.Command(*bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
@@ -94,7 +97,7 @@ func run() error {
 			*syncRequests, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	}
 
-	direct, err := directLoad(context.Background(), "mongodb://"+mongoAddr+"/", first)
+	direct, err := directLoad(context.Background(), embedded.MongoSocketURI(socket), first)
 	if err != nil {
 		return fmt.Errorf("direct loader: %w", err)
 	}

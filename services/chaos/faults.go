@@ -479,7 +479,11 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 		}
 	}
 	say("acme's import ended %s after %s: %s", out.sum.Status, time.Since(start).Round(time.Second), shorten(out.sum.Reason))
-	if err := deadLettered(ctx, natsAddr, "write", subjects.For(subjects.Unique, acme.name, poison.id), "nested arrays are not supported"); err != nil {
+	natsURL, err := embeddedNATSURL(filepath.Join(e.dir, "data"))
+	if err != nil {
+		return err
+	}
+	if err := deadLettered(ctx, natsURL, "write", subjects.For(subjects.Unique, acme.name, poison.id), "nested arrays are not supported"); err != nil {
 		return err
 	}
 	for _, j := range jobs[1:] {
@@ -495,8 +499,8 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 
 // deadLettered checks that INTAKE_DEAD holds the message stage gave up on
 // from subject, with a reason containing reason.
-func deadLettered(ctx context.Context, natsAddr, stage, subject, reason string) error {
-	nc, err := nats.Connect("nats://" + natsAddr)
+func deadLettered(ctx context.Context, natsURL, stage, subject, reason string) error {
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
 	}

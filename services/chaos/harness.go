@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/intake/intake/pkg/embedded"
 )
 
 // env is where a run keeps its binaries, data and logs.
@@ -422,10 +424,11 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 	if cfg.dbOptions != "" {
 		uri += "?" + cfg.dbOptions
 	}
-	common := []string{"--nats-url", "nats://" + natsAddr, "--mongo-uri", uri, "--ack-wait", e.ackWait, "--log-level", "warn"}
+	natsURL := "nats://" + natsAddr
 	for i, group := range cfg.groups {
 		addr := freeAddr()
-		args := append([]string{"serve", "--target=" + group, "--http-addr", addr}, common...)
+		args := []string{"serve", "--target=" + group, "--http-addr", addr, "--nats-url", natsURL, "--mongo-uri", uri,
+			"--ack-wait", e.ackWait, "--log-level", "warn"}
 		if cfg.embedded && i == 0 {
 			args = []string{"serve", "--target=" + group, "--http-addr", addr, "--data-dir", filepath.Join(e.dir, "data"),
 				"--embedded-nats-addr", natsAddr, "--embedded-mongo-addr", s.dbAddr, "--ack-wait", e.ackWait, "--log-level", "warn"}
@@ -445,6 +448,13 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 		s.order = append(s.order, group)
 		if err := waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
 			return nil, fmt.Errorf("%s: %w", group, err)
+		}
+		if cfg.embedded && i == 0 {
+			// The other processes connect with the credentials the
+			// embedded nats-server generated (kept across its restarts).
+			if natsURL, err = embeddedNATSURL(filepath.Join(e.dir, "data")); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if s.base == "" {
@@ -533,10 +543,12 @@ type allInOne struct {
 	tenants  []tenant
 }
 
+// Its FerretDB listens on loopback TCP, which the harness reads the records
+// through; its nats-server listens only if flags ask.
 func startAllInOne(ctx context.Context, e *env, flags ...string) (*allInOne, error) {
 	http, mongoAddr := freeAddr(), freeAddr()
 	args := append([]string{"serve", "--data-dir", filepath.Join(e.dir, "data"), "--http-addr", http,
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
+		"--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
 		"--bootstrap-api-key", adminKey}, flags...)
 	p, err := e.start("intake", e.intakeBin, args...)
 	if err != nil {
@@ -552,4 +564,14 @@ func startAllInOne(ctx context.Context, e *env, flags ...string) (*allInOne, err
 		return nil, err
 	}
 	return a, nil
+}
+
+// embeddedNATSURL is the URL, with the generated credentials, of the
+// embedded nats-server of the intake serving dataDir.
+func embeddedNATSURL(dataDir string) (string, error) {
+	c, err := embedded.ReadNATSContext(dataDir)
+	if err != nil {
+		return "", err
+	}
+	return c.URLWithCredentials()
 }

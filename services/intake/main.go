@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "healthcheck":
 		return healthcheck(args, stderr)
 	case "ferretdb":
-		return ferretdb(args, stderr)
+		return ferretdb(context.Background(), args, stderr)
 	case "import":
 		return importCmd(args, stdout, stderr)
 	case "status":
@@ -123,8 +123,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded nats-server")
 	fs.StringVar(&cfg.MongoURI, "mongo-uri", "", "MongoDB connection string; empty starts an embedded FerretDB")
 	fs.StringVar(&cfg.MongoDB, "mongo-db", "intake", "database name prefix (<name>, <name>_records, <name>_dedup)")
-	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", "127.0.0.1:4222", "listen address of the embedded nats-server")
-	fs.StringVar(&cfg.EmbeddedMongoAddr, "embedded-mongo-addr", "127.0.0.1:27017", "listen address of the embedded FerretDB")
+	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", "", "listen address of the embedded nats-server, with credentials generated into DATA_DIR/nats-context.json; empty: no listener, reached in process only")
+	fs.StringVar(&cfg.EmbeddedMongoAddr, "embedded-mongo-addr", "", "loopback TCP address of the embedded FerretDB (no authentication); empty: the owner-only Unix socket DATA_DIR/mongodb.sock")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a NATS cluster)")
 	fs.DurationVar(&cfg.RowsRetention, "rows-retention", 7*24*time.Hour, "how long raw rows are kept for replay")
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", 500, "rows per message")
@@ -198,11 +198,13 @@ func healthcheck(args []string, stderr io.Writer) error {
 
 // ferretdb runs only the embedded FerretDB (SQLite under --data-dir), for
 // deployments and fault tests that run the database as its own process.
-func ferretdb(args []string, stderr io.Writer) error {
+// It follows the embedded default's rules: an owner-only Unix socket in the
+// data directory unless --listen asks for a loopback TCP address.
+func ferretdb(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "./data", "where the SQLite files are kept")
-	listen := fs.String("listen", "127.0.0.1:27017", "listen address")
+	listen := fs.String("listen", "", "loopback TCP address (no authentication); empty: the owner-only Unix socket DATA_DIR/mongodb.sock")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -210,8 +212,11 @@ func ferretdb(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.Socket() == "" {
+		fmt.Fprintln(stderr, "ferretdb: warning:", embedded.TCPWarning)
+	}
 	fmt.Fprintln(stderr, "ferretdb listening:", f.URI())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Its clients cannot index _id for FerretDB's own filter (the embedded
 	// default does it in process); this process does it for them.

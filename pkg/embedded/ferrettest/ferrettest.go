@@ -1,4 +1,4 @@
-// Package ferrettest starts the embedded FerretDB for tests, the way the
+// Package ferrettest starts the embedded FerretDB for tests, much as the
 // embedded default runs it, and connects the real MongoDB driver to it.
 package ferrettest
 
@@ -17,7 +17,9 @@ import (
 
 // Start runs FerretDB on SQLite files under dir (tb.TempDir() if empty),
 // quiet below errors, and returns it with a connected client; both are
-// stopped when the test ends.
+// stopped when the test ends. It listens on loopback TCP rather than the
+// default's Unix socket: a test's temporary directory can be too long for a
+// socket path.
 func Start(tb testing.TB, dir string) (*embedded.Ferret, *mongo.Client) {
 	tb.Helper()
 	if dir == "" {

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/embedded"
+)
+
+// `intake ferretdb` follows the embedded default's rules: by default an
+// owner-only Unix socket in its data directory; --listen only on loopback,
+// with a warning; anything else refused.
+func TestFerretDBCommandListensOnSocketByDefault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	uri, out, stop := startFerretDBCommand(t, "--data-dir", dir)
+	socket := filepath.Join(dir, embedded.MongoSocketFile)
+	if uri != embedded.MongoSocketURI(socket) {
+		t.Fatalf("listening on %q; want the socket %s", uri, socket)
+	}
+	fi, err := os.Lstat(socket)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s: %v %v; want a socket with mode 0600", socket, fi.Mode(), err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory %s: want mode 0700 (%v)", dir, err)
+	}
+	if strings.Contains(out.String(), "warning") {
+		t.Fatalf("a warning on the socket: %s", out.String())
+	}
+	pingInsert(t, uri)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket left after a clean stop: %v", err)
+	}
+}
+
+func TestFerretDBCommandListenOnlyOnLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		err := ferretdb(context.Background(), []string{"--data-dir", t.TempDir(), "--listen", addr}, &bytes.Buffer{})
+		if !errors.Is(err, embedded.ErrNotLoopback) {
+			t.Fatalf("--listen %s: %v; want refused as not loopback", addr, err)
+		}
+	}
+	uri, out, stop := startFerretDBCommand(t, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")
+	if !strings.HasPrefix(uri, "mongodb://127.0.0.1:") {
+		t.Fatalf("listening on %q; want loopback TCP", uri)
+	}
+	if !strings.Contains(out.String(), "warning: "+embedded.TCPWarning) {
+		t.Fatalf("no warning about TCP without authentication: %s", out.String())
+	}
+	pingInsert(t, uri)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startFerretDBCommand runs `intake ferretdb ARGS` until stop, and returns
+// the URI it says it listens on.
+func startFerretDBCommand(t *testing.T, args ...string) (string, *lockedBuffer, func() error) {
+	t.Helper()
+	out := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ferretdb(ctx, args, out) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, uri, ok := strings.Cut(out.String(), "ferretdb listening: "); ok && strings.HasSuffix(uri, "\n") {
+			return strings.TrimSpace(uri), out, stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("intake ferretdb %v stopped: %v; %s", args, err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("intake ferretdb %v did not say where it listens: %s", args, out.String())
+		}
+	}
+}
+
+func pingInsert(t *testing.T, uri string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	if _, err := c.Database("intake").Collection("t").InsertOne(ctx, bson.M{"_id": "x"}); err != nil {
+		t.Fatalf("insert through %s: %v", uri, err)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
