@@ -9,6 +9,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -62,7 +63,11 @@ func (c *Catalog) parse(d *store.SchemaDoc) (*schema.Schema, error) {
 	}
 	s, err := schema.Parse([]byte(d.JSON))
 	if err != nil {
-		return nil, fmt.Errorf("stored schema %s: %w", d.ID, err)
+		// Registered under older, looser rules (e.g. before the bounds on
+		// patterns and list items): the tenant must register it again. Said
+		// as an invalid option, so an import is refused with the reason
+		// (400) rather than "unavailable" (503).
+		return nil, invalid("schema %q registered for this tenant no longer passes the checks (%v); register it again with PUT /v1/schemas/%s", d.Name, err, d.Name)
 	}
 	c.parsed[d.ID] = parsedDoc{json: d.JSON, schema: s}
 	return s, nil
@@ -104,6 +109,14 @@ func (c *Catalog) Names(ctx context.Context, tenant string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// Permanent reports whether err from Get or CheckOptions stays the same
+// however often it is asked again (the options or the stored schema are
+// wrong), rather than the schemas being unreadable for now.
+func Permanent(err error) bool {
+	var inv *InvalidOptionsError
+	return errors.As(err, &inv)
 }
 
 // InvalidOptionsError is an import's options that the tenant's schemas

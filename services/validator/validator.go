@@ -54,6 +54,9 @@ func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		return nil, runner.Permanent(fmt.Errorf("chunk for tenant %q import %q published on %s", ch.Tenant, ch.Import, m.Subject))
 	}
 	s, found, err := v.schemas.Get(ctx, ch.Tenant, ch.Options.Schema)
+	if catalog.Permanent(err) {
+		return nil, runner.Permanent(err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -123,6 +123,9 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		return nil, runner.Permanent(fmt.Errorf("unsupported mode %q", opts.Mode))
 	}
 	sch, ok, err := w.schemas.Get(ctx, ch.Tenant, opts.Schema)
+	if catalog.Permanent(err) {
+		return nil, runner.Permanent(err)
+	}
 	if err != nil {
 		return nil, err
 	}
