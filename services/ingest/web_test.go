@@ -273,6 +273,22 @@ func nextWithin(t *testing.T, s *sseReader, limit time.Duration) (sseEvent, erro
 	}
 }
 
+// restOf reads events until the stream ends, each within limit.
+func restOf(t *testing.T, s *sseReader, limit time.Duration) []sseEvent {
+	t.Helper()
+	var evs []sseEvent
+	for {
+		ev, err := nextWithin(t, s, limit)
+		if err == io.EOF {
+			return evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+}
+
 func TestEventsFinishedImport(t *testing.T) {
 	e := newEventsEnv(t)
 	srv := httptest.NewServer(e.api.Router())
@@ -287,14 +303,7 @@ func TestEventsFinishedImport(t *testing.T) {
 	_, s := openEvents(t, srv.URL, "imp_done")
 	var names []string
 	var last sseEvent
-	for {
-		ev, err := nextWithin(t, s, 10*time.Second)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range restOf(t, s, 10*time.Second) {
 		names = append(names, ev.Name)
 		last = ev
 	}
@@ -379,14 +388,7 @@ func TestEventsFollowProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for {
-		ev, err := nextWithin(t, s, 5*time.Second)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range restOf(t, s, 5*time.Second) {
 		names = append(names, ev.Name)
 		if ev.Data.Processed == 500 {
 			t.Errorf("an unchanged summary was sent again: %+v", ev)
