@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -121,12 +122,31 @@ type Summary struct {
 	DeadReason string `bson:"dead_reason,omitempty"`
 }
 
+// ErrOtherTenant is FindSummary's answer for an import ID that another
+// tenant's import holds.
+var ErrOtherTenant = errors.New("the import belongs to another tenant")
+
 // GetSummary reads one of a tenant's imports: another tenant's is not found.
-// Every read on behalf of a tenant goes through here.
+// Every read on behalf of a tenant goes through here or FindSummary.
 func (s *Store) GetSummary(ctx context.Context, tenant, id string) (*Summary, bool, error) {
+	sum, found, err := s.FindSummary(ctx, tenant, id)
+	if errors.Is(err, ErrOtherTenant) {
+		return nil, false, nil
+	}
+	return sum, found, err
+}
+
+// FindSummary is GetSummary for callers that look further when an import
+// has no summary yet (its opened event, the rows stream): for another
+// tenant's import it answers ErrOtherTenant, so that they answer "not
+// found" at once instead of asking a broker that may be unavailable.
+func (s *Store) FindSummary(ctx context.Context, tenant, id string) (*Summary, bool, error) {
 	sum, found, err := s.ReadSummary(ctx, id)
-	if err != nil || !found || sum.Tenant != tenant {
+	switch {
+	case err != nil || !found:
 		return nil, false, err
+	case sum.Tenant != tenant:
+		return nil, false, ErrOtherTenant
 	}
 	return sum, true, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/intake/intake/pkg/embedded/ferrettest"
@@ -73,6 +74,12 @@ func TestSummaryAndCancelScopedByTenant(t *testing.T) {
 			}
 			if sum, found, err := s.GetSummary(ctx, "acme", "imp_1"); err != nil || found || sum != nil {
 				t.Fatalf("acme reading globex's import: %+v %v %v", sum, found, err)
+			}
+			if sum, found, err := s.FindSummary(ctx, "acme", "imp_1"); !errors.Is(err, ErrOtherTenant) || found || sum != nil {
+				t.Fatalf("FindSummary of globex's import for acme: %+v %v %v, want ErrOtherTenant", sum, found, err)
+			}
+			if sum, found, err := s.FindSummary(ctx, "acme", "imp_2"); err != nil || found || sum != nil {
+				t.Fatalf("FindSummary of no import: %+v %v %v", sum, found, err)
 			}
 			if c, err := s.Cancelled(ctx, "globex", "imp_1"); err != nil || !c {
 				t.Fatalf("globex's cancelled import: %v %v", c, err)

@@ -98,11 +98,13 @@ func (a *API) Summary(ctx context.Context, tenant, id string, errorLimit int) (I
 	if ids.ValidImport(id) != nil {
 		return ImportView{}, false, nil // also keeps wildcards out of subject filters
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
-	if err != nil {
+	sum, found, err := a.d.Store.FindSummary(ctx, tenant, id)
+	switch {
+	case errors.Is(err, store.ErrOtherTenant):
+		return ImportView{}, false, nil
+	case err != nil:
 		return ImportView{}, false, err
-	}
-	if !found {
+	case !found:
 		// Accepted but not yet seen by the reporter: the opened event says it exists.
 		return a.pendingView(ctx, tenant, id)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -61,7 +62,10 @@ func (a *API) Replay(ctx context.Context, tenant, original string, req ReplayReq
 	if ids.ValidImport(original) != nil {
 		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, tenant, original)
+	sum, found, err := a.d.Store.FindSummary(ctx, tenant, original)
+	if errors.Is(err, store.ErrOtherTenant) {
+		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
+	}
 	if err != nil {
 		return Submitted{}, err
 	}

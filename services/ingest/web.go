@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/store"
 )
 
 // The upload page: plain HTML, CSS and a little JavaScript, embedded in the
@@ -199,11 +201,13 @@ func (a *API) progressView(ctx context.Context, tenant, id string) (ImportView, 
 	if ids.ValidImport(id) != nil {
 		return ImportView{}, false, nil
 	}
-	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
-	if err != nil {
+	sum, found, err := a.d.Store.FindSummary(ctx, tenant, id)
+	switch {
+	case errors.Is(err, store.ErrOtherTenant):
+		return ImportView{}, false, nil
+	case err != nil:
 		return ImportView{}, false, err
-	}
-	if !found {
+	case !found:
 		return a.pendingView(ctx, tenant, id)
 	}
 	return viewOf(sum), true, nil

@@ -432,7 +432,10 @@ func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, er
 		return nil, badRequest("total: the number of rows published (0 or more) is required")
 	}
 	total := *req.Total
-	sum, found, err := s.d.Store.GetSummary(ctx, tenant, req.ID)
+	sum, found, err := s.d.Store.FindSummary(ctx, tenant, req.ID)
+	if errors.Is(err, store.ErrOtherTenant) {
+		return nil, notFound(req.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +514,10 @@ func (s *service) summary(ctx context.Context, tenant string, data []byte) (any,
 	case limit > maxErrorLimit:
 		limit = maxErrorLimit
 	}
-	sum, found, err := s.d.Store.GetSummary(ctx, tenant, req.ID)
+	sum, found, err := s.d.Store.FindSummary(ctx, tenant, req.ID)
+	if errors.Is(err, store.ErrOtherTenant) {
+		return nil, notFound(req.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
