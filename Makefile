@@ -4,7 +4,7 @@ PKGS     := ./pkg/... ./services/... ./schemas/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-short fuzz bench chaos lint vet clean
+.PHONY: run build test fuzz bench chaos lint vet clean
 
 ## run: start the whole importer on the embedded default (data under ./data)
 run:

@@ -2,15 +2,16 @@
 // seen earlier in the same import. The first row with a key goes on to the
 // writer; later ones are skipped as duplicates of it.
 //
-// Claims are held in memory and persisted as a log, one database document
-// per chunk (not one per row: on FerretDB an insert per row cost as much as
-// writing the records themselves). The consumer has MaxAckPending 1, so one
-// chunk is de-duplicated at a time across all instances; before each chunk
-// an instance reads the log entries it has not seen (one read by _id when
-// there are none), so any number of instances, a fail-over, and a
-// redelivered chunk all agree. If two instances ever append the same entry
-// (a chunk redelivered while its first handler was still running), the
-// second finds it taken, reads the log again and redoes its chunk.
+// Claims are held in memory, per tenant and import, and persisted as a log,
+// one database document per chunk (not one per row: on FerretDB an insert
+// per row cost as much as writing the records themselves). The consumer has
+// MaxAckPending 1, so one chunk is de-duplicated at a time across all
+// instances. An instance appends the next log entry without reading the log
+// first; entries are numbered without gaps, so the append succeeds only if
+// its table already holds every earlier entry. When the number is taken
+// (another instance, a fail-over, or the chunk's earlier delivery wrote it),
+// it reads the entries it has not seen and redoes the chunk, so they all
+// agree.
 package deduplicator
 
 import (
