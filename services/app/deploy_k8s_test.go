@@ -1020,3 +1020,59 @@ func TestKubernetesNATSCredentials(t *testing.T) {
 		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(Services))
 	}
 }
+
+// TestKubernetesNATSRoutePolicy checks the NetworkPolicy of nats-values.yaml:
+// the route port, which has no authorization, is reachable only from the NATS
+// servers, while the client, monitoring and exporter ports stay open.
+func TestKubernetesNATSRoutePolicy(t *testing.T) {
+	// The chart's selector labels of its server pods (release "nats").
+	natsPods := map[string]any{"app.kubernetes.io/name": "nats", "app.kubernetes.io/component": "nats"}
+	var policies []map[string]any
+	for _, r := range asList(natsValues(t)["extraResources"]) {
+		if asString(dig(r, "kind")) == "NetworkPolicy" {
+			policies = append(policies, asMap(r))
+		}
+	}
+	if len(policies) != 1 {
+		t.Fatalf("nats-values.yaml: %d NetworkPolicies in extraResources, want 1 (the route port)", len(policies))
+	}
+	p := policies[0]
+	if sel := asMap(dig(p, "spec", "podSelector", "matchLabels")); !reflect.DeepEqual(sel, natsPods) {
+		t.Errorf("NetworkPolicy selects %v, want the NATS server pods %v", sel, natsPods)
+	}
+	if types := stringList(dig(p, "spec", "policyTypes")); !slices.Equal(types, []string{"Ingress"}) {
+		t.Errorf("policyTypes %v, want [Ingress]", types)
+	}
+	// port -> whether it is open to every peer, and whether only to the NATS pods.
+	fromAnywhere, fromNATS := map[string]bool{}, map[string]bool{}
+	for _, rule := range asList(dig(p, "spec", "ingress")) {
+		from := asList(dig(rule, "from"))
+		onlyNATS := len(from) > 0
+		for _, f := range from {
+			onlyNATS = onlyNATS && len(asMap(f)) == 1 && reflect.DeepEqual(asMap(dig(f, "podSelector", "matchLabels")), natsPods)
+		}
+		ports := asList(dig(rule, "ports"))
+		if len(ports) == 0 {
+			t.Errorf("ingress rule %v opens every port", rule)
+		}
+		for _, port := range ports {
+			n := fmt.Sprint(dig(port, "port"))
+			switch {
+			case len(from) == 0:
+				fromAnywhere[n] = true
+			case onlyNATS:
+				fromNATS[n] = true
+			default:
+				t.Errorf("ingress rule %v opens port %s to peers other than the NATS pods", rule, n)
+			}
+		}
+	}
+	if fromAnywhere["6222"] || !fromNATS["6222"] {
+		t.Errorf("route port 6222: open to all %v, to the NATS pods %v; want only the NATS pods", fromAnywhere["6222"], fromNATS["6222"])
+	}
+	for _, port := range []string{"4222", "8222", "7777"} { // clients, probes and monitoring, exporter
+		if !fromAnywhere[port] {
+			t.Errorf("port %s is not open: clients, the chart's probes or Prometheus would be cut off", port)
+		}
+	}
+}
