@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,9 +22,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
 	"github.com/intake/intake/pkg/clientip"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 )
 
 // The Kubernetes manifests in deploy/kubernetes and docker-compose.yml must
@@ -732,6 +735,24 @@ func renderedNATSAuth(t *testing.T, values map[string]any) string {
 	return path
 }
 
+// startNATS starts nats-server with opts on a random loopback port until the
+// test ends.
+func startNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
 // TestKubernetesNATSAccounts checks the NATS authorization of the Kubernetes
 // deployment: nats-values.yaml renders the accounts of
 // deploy/nats/accounts.conf (the globex example aside), with passwords only
@@ -813,18 +834,7 @@ func TestKubernetesNATSAccounts(t *testing.T) {
 	}
 
 	// A server started from it.
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.NoSigs, opts.NoLog = true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	url := ns.ClientURL()
+	url := startNATS(t, opts).ClientURL()
 
 	if nc, err := nats.Connect(url); err == nil {
 		nc.Close()
@@ -1073,6 +1083,77 @@ func TestKubernetesNATSRoutePolicy(t *testing.T) {
 	for _, port := range []string{"4222", "8222", "7777"} { // clients, probes and monitoring, exporter
 		if !fromAnywhere[port] {
 			t.Errorf("port %s is not open: clients, the chart's probes or Prometheus would be cut off", port)
+		}
+	}
+}
+
+// TestKubernetesNATSUsersRunIntake runs Intake as the Deployments do against
+// a nats-server started from nats-values.yaml: every service but upstream as
+// user intake, the upstream target as user upstream, each of them ready
+// (GET /readyz 200, the readiness probe of its pods).
+func TestKubernetesNATSUsersRunIntake(t *testing.T) {
+	values := natsValues(t)
+	opts, err := server.ProcessConfigFile(renderedNATSAuth(t, values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(startNATS(t, opts).ClientURL(), "nats://")
+	ferret, _ := ferrettest.Start(t, "")
+
+	run := func(user string, targets []string) Info {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan Info, 1), make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Config{
+				Targets: targets, NATSURL: fmt.Sprintf("nats://%s:nats-%s-password@%s", user, user, addr),
+				MongoURI: ferret.URI(), DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+				Ready: func(i Info) { ready <- i },
+			}, zap.NewNop())
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("intake %v: %v", targets, err)
+			}
+		})
+		select {
+		case info := <-ready:
+			return info
+		case err := <-done:
+			t.Fatalf("intake %v as NATS user %s did not start: %v", targets, user, err)
+		case <-time.After(90 * time.Second):
+			t.Fatalf("intake %v as NATS user %s did not start within 90s", targets, user)
+		}
+		return Info{}
+	}
+	var others []string
+	for _, s := range Services {
+		if s != "upstream" {
+			others = append(others, s)
+		}
+	}
+	for _, i := range []struct {
+		user    string
+		targets []string
+	}{{"intake", others}, {"upstream", []string{"upstream"}}} {
+		info := run(i.user, i.targets)
+		url := "http://" + info.HTTPAddr + "/readyz"
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("intake %v as NATS user %s: GET /readyz %d %s: its pods would never be ready", i.targets, i.user, resp.StatusCode, bytes.TrimSpace(body))
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }
