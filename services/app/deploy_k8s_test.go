@@ -688,10 +688,13 @@ func natsPasswordEnv(t *testing.T, values map[string]any) map[string]string {
 	return keys
 }
 
+// natsVariable matches a value of a rendered nats.conf that is a variable.
+var natsVariable = regexp.MustCompile(`:\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*[,\n}]`)
+
 // natsVariables lists the $NAME variables of a rendered nats.conf.
 func natsVariables(conf string) []string {
 	var names []string
-	for _, m := range regexp.MustCompile(`:\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*[,\n}]`).FindAllStringSubmatch(conf, -1) {
+	for _, m := range natsVariable.FindAllStringSubmatch(conf, -1) {
 		names = append(names, m[1])
 	}
 	return names
@@ -774,9 +777,7 @@ func TestKubernetesNATSAccounts(t *testing.T) {
 	// The same accounts as accounts.conf, as nats-server parses them (with
 	// the same passwords in the environment).
 	const accountsConf = "../../deploy/nats/accounts.conf"
-	for _, v := range []string{"GLOBEX_NATS_PASSWORD"} {
-		t.Setenv(v, "nats-globex") // the second example tenant of accounts.conf
-	}
+	t.Setenv("GLOBEX_NATS_PASSWORD", "nats-globex") // the second example tenant of accounts.conf
 	fromValues, err := conf.ParseFile(path)
 	if err != nil {
 		t.Fatalf("the rendered nats.conf does not parse: %v", err)
