@@ -2,20 +2,31 @@ package app
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/conf"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
 	"github.com/intake/intake/pkg/clientip"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 )
 
 // The Kubernetes manifests in deploy/kubernetes and docker-compose.yml must
@@ -312,8 +323,15 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s: envFrom prefix: not checked by this test; use plain names", o)
 			}
 		}
+		// Variables outside INTAKE_ only to be expanded into others ($(NAME)).
+		expanded := map[string]bool{}
+		for _, e := range asList(c["env"]) {
+			for _, m := range envRef.FindAllStringSubmatch(asString(dig(e, "value")), -1) {
+				expanded[m[1]] = !strings.HasPrefix(m[1], "INTAKE_")
+			}
+		}
 		for _, n := range names {
-			if !envOK[n] {
+			if !envOK[n] && !expanded[n] {
 				t.Errorf("%s: environment variable %s is not read by intake serve (known: %v)", o, n, sortedKeys(envOK))
 			}
 		}
@@ -607,5 +625,536 @@ func TestKubernetesDockerCompose(t *testing.T) {
 	}
 	if len(intake) != len(Services) {
 		t.Errorf("%s: %d Intake containers %v, want one per service (%d)", composeFile, len(intake), intake, len(Services))
+	}
+}
+
+// natsSecret is the Secret holding the NATS users' passwords, for the NATS
+// servers (nats-values.yaml's container.env) and the Intake Deployments.
+const natsSecret = "intake-nats"
+
+// natsValues reads nats-values.yaml.
+func natsValues(t *testing.T) map[string]any {
+	t.Helper()
+	docs := readYAMLDocs(t, filepath.Join(k8sDir, "nats-values.yaml"))
+	if len(docs) != 1 {
+		t.Fatalf("nats-values.yaml: want one document, got %d", len(docs))
+	}
+	return docs[0]
+}
+
+// chartRawValue is the chart's nats.formatConfig rule for a string written
+// unquoted into nats.conf: "<< $NAME >>" becomes the variable $NAME.
+var chartRawValue = regexp.MustCompile(`"<<\s+(.*?)\s+>>"`)
+
+// renderNATSConf renders a map the way the NATS chart writes nats.conf: as
+// JSON without HTML escapes (toPrettyRawJson), "<< x >>" strings unquoted.
+func renderNATSConf(t *testing.T, conf map[string]any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(conf); err != nil {
+		t.Fatalf("render nats.conf: %v", err)
+	}
+	return chartRawValue.ReplaceAllString(buf.String(), "${1}")
+}
+
+// mergeKeys returns the union of two maps' keys.
+func mergeKeys(a, b map[string]any) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
+}
+
+// natsPasswordEnv returns the NATS container's variables from the Secret
+// intake-nats (container.env of the values), by variable: the Secret's key.
+func natsPasswordEnv(t *testing.T, values map[string]any) map[string]string {
+	t.Helper()
+	keys := map[string]string{}
+	for name, v := range asMap(dig(values, "container", "env")) {
+		ref := asMap(dig(v, "valueFrom", "secretKeyRef"))
+		if asString(ref["name"]) != natsSecret || asString(ref["key"]) == "" {
+			t.Errorf("nats-values.yaml: container.env %s is not from a key of the Secret %s: %v", name, natsSecret, v)
+			continue
+		}
+		keys[name] = asString(ref["key"])
+	}
+	return keys
+}
+
+// natsVariable matches a value of a rendered nats.conf that is a variable.
+var natsVariable = regexp.MustCompile(`:\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*[,\n}]`)
+
+// natsVariables lists the $NAME variables of a rendered nats.conf.
+func natsVariables(conf string) []string {
+	var names []string
+	for _, m := range natsVariable.FindAllStringSubmatch(conf, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// renderedNATSAuth renders nats-values.yaml's config.merge (what the chart
+// merges verbatim into the top level of nats.conf, the accounts with it) to
+// a file, with every password variable set in the environment as the
+// Secret's key prefixed with "nats-". It returns the file's path.
+func renderedNATSAuth(t *testing.T, values map[string]any) string {
+	t.Helper()
+	merge := asMap(dig(values, "config", "merge"))
+	if merge["accounts"] == nil || merge["system_account"] != "SYS" {
+		t.Fatalf("nats-values.yaml: config.merge has no accounts or system_account SYS: %v", sortedKeys(merge))
+	}
+	conf := map[string]any{}
+	for k, v := range merge {
+		conf[k] = v
+	}
+	// The chart renders config.jetstream into this block; the store is the test's.
+	conf["jetstream"] = map[string]any{"store_dir": t.TempDir()}
+	rendered := renderNATSConf(t, conf)
+
+	env := natsPasswordEnv(t, values)
+	vars := natsVariables(rendered)
+	if len(vars) == 0 {
+		t.Fatalf("rendered nats.conf refers to no password variable:\n%s", rendered)
+	}
+	for _, v := range vars {
+		if _, ok := env[v]; !ok {
+			t.Errorf("nats-values.yaml: $%s is not set by container.env from the Secret %s (nats-server would refuse the config)", v, natsSecret)
+		}
+	}
+	for name, key := range env {
+		t.Setenv(name, "nats-"+key)
+	}
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte(rendered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startNATS starts nats-server with opts on a random loopback port until the
+// test ends.
+func startNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
+// TestKubernetesNATSAccounts checks the NATS authorization of the Kubernetes
+// deployment: nats-values.yaml renders the accounts of
+// deploy/nats/accounts.conf (the globex example aside), with passwords only
+// from the Secret, and a nats-server started from it refuses anonymous and
+// wrong credentials and confines the tenant and upstream users.
+func TestKubernetesNATSAccounts(t *testing.T) {
+	values := natsValues(t)
+	path := renderedNATSAuth(t, values)
+
+	// No literal password: every user's password is a variable.
+	for acc, a := range asMap(dig(values, "config", "merge", "accounts")) {
+		for _, u := range asList(dig(a, "users")) {
+			if pw := asString(dig(u, "password")); !chartRawValue.MatchString(`"`+pw+`"`) || !strings.Contains(pw, "$") {
+				t.Errorf("nats-values.yaml: account %s user %v: password %q, want << $VARIABLE >> (from the Secret %s)", acc, dig(u, "user"), pw, natsSecret)
+			}
+		}
+	}
+
+	// The same accounts as accounts.conf, as nats-server parses them (with
+	// the same passwords in the environment).
+	const accountsConf = "../../deploy/nats/accounts.conf"
+	t.Setenv("GLOBEX_NATS_PASSWORD", "nats-globex") // the second example tenant of accounts.conf
+	fromValues, err := conf.ParseFile(path)
+	if err != nil {
+		t.Fatalf("the rendered nats.conf does not parse: %v", err)
+	}
+	fromConf, err := conf.ParseFile(accountsConf)
+	if err != nil {
+		t.Fatalf("%s: %v", accountsConf, err)
+	}
+	wantAccounts := asMap(fromConf["accounts"])
+	delete(wantAccounts, "globex")
+	gotAccounts := asMap(fromValues["accounts"])
+	for _, name := range sortedKeys(mergeKeys(gotAccounts, wantAccounts)) {
+		if g, w := gotAccounts[name], wantAccounts[name]; !reflect.DeepEqual(g, w) {
+			t.Errorf("account %s: nats-values.yaml renders\n%s\nbut %s has (globex aside)\n%s", name, renderNATSConf(t, asMap(g)), accountsConf, renderNATSConf(t, asMap(w)))
+		}
+	}
+	if fromValues["system_account"] != fromConf["system_account"] {
+		t.Errorf("system_account %v, accounts.conf has %v", fromValues["system_account"], fromConf["system_account"])
+	}
+
+	// And as nats-server loads them: each user in its account with the same
+	// permissions.
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-server refuses the rendered nats.conf: %v", err)
+	}
+	if opts.MaxPayload != 8<<20 {
+		t.Errorf("max_payload %d, want 8 MiB", opts.MaxPayload)
+	}
+	confOpts, err := server.ProcessConfigFile(accountsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := func(o *server.Options) map[string]*server.User {
+		m := map[string]*server.User{}
+		for _, u := range o.Users {
+			m[u.Username] = u
+		}
+		return m
+	}
+	got, want := users(opts), users(confOpts)
+	for _, name := range []string{"intake", "upstream", "acme", "sys"} {
+		g, w := got[name], want[name]
+		switch {
+		case g == nil || w == nil:
+			t.Errorf("user %s: in the values %v, in accounts.conf %v", name, g != nil, w != nil)
+		case g.Account.GetName() != w.Account.GetName():
+			t.Errorf("user %s in account %s, accounts.conf has %s", name, g.Account.GetName(), w.Account.GetName())
+		case !reflect.DeepEqual(g.Permissions, w.Permissions):
+			t.Errorf("user %s: permissions %+v, accounts.conf has %+v", name, g.Permissions, w.Permissions)
+		}
+	}
+	if p := got["upstream"].Permissions; p == nil || p.Response == nil || p.Publish == nil || slices.Contains(p.Publish.Allow, ">") {
+		t.Errorf("user upstream is not restricted: %+v", p)
+	}
+
+	// A server started from it.
+	url := startNATS(t, opts).ClientURL()
+
+	if nc, err := nats.Connect(url); err == nil {
+		nc.Close()
+		t.Error("an anonymous client connected: anything in the cluster could read every tenant's rows")
+	}
+	if nc, err := nats.Connect(url, nats.UserInfo("intake", "wrong")); err == nil {
+		nc.Close()
+		t.Error("user intake connected with a wrong password")
+	}
+	connect := func(user, secretKey string) *nats.Conn {
+		t.Helper()
+		nc, err := nats.Connect(url, nats.UserInfo(user, "nats-"+secretKey))
+		if err != nil {
+			t.Fatalf("connect as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// intake: JetStream in account INTAKE, where the rows stream lives.
+	svc := connect("intake", "intake-password")
+	svcJS, err := jetstream.New(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := svcJS.CreateStream(ctx, jetstream.StreamConfig{Name: "INTAKE_ROWS", Subjects: []string{"intake.rows.>"}})
+	if err != nil {
+		t.Fatalf("user intake creating a stream: %v", err)
+	}
+
+	// acme: its own rows are stored (and acknowledged back to it), but it
+	// has no JetStream API of its own to purge or read the stream with.
+	acme := connect("acme", "acme-password")
+	acmeJS, err := jetstream.New(acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acmeJS.Publish(ctx, "intake.rows.acme.imp_1", []byte(`{}`)); err != nil {
+		t.Errorf("acme publishing its own rows: %v", err)
+	}
+	if _, err := acmeJS.Stream(ctx, "INTAKE_ROWS"); err == nil {
+		t.Error("acme reached INTAKE's JetStream API")
+	}
+	if err := acme.Publish("intake.rows.globex.imp_2", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := acme.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := rows.Info(ctx); err != nil || info.State.Msgs != 1 {
+		t.Errorf("INTAKE_ROWS holds %v messages (%v), want acme's one chunk only", info, err)
+	}
+
+	// upstream: may not publish rows, nor delete the stream.
+	up := connect("upstream", "upstream-password")
+	denied := make(chan error, 4)
+	up.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { denied <- err })
+	if err := up.Publish("intake.rows.acme.imp_1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-denied:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("upstream publishing rows: %v, want a permissions violation", err)
+		}
+	case <-ctx.Done():
+		t.Error("upstream published rows without a permissions violation")
+	}
+	upJS, err := jetstream.New(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused by its permissions, the request gets no answer: bound the wait.
+	delCtx, delCancel := context.WithTimeout(ctx, 2*time.Second)
+	defer delCancel()
+	if err := upJS.DeleteStream(delCtx, "INTAKE_ROWS"); err == nil {
+		t.Error("upstream deleted INTAKE_ROWS")
+	}
+	if _, err := rows.Info(ctx); err != nil {
+		t.Errorf("INTAKE_ROWS after upstream's attempt: %v", err)
+	}
+}
+
+// envRef matches a Kubernetes $(VAR) reference in an env value.
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// TestKubernetesNATSCredentials checks that every Intake Deployment connects
+// to NATS as its user of nats-values.yaml, "upstream" for the upstream
+// target and "intake" for every other, with the password from the same key
+// of the Secret intake-nats that the NATS servers read for that user, and
+// that no credential-less URL is left in the ConfigMap.
+func TestKubernetesNATSCredentials(t *testing.T) {
+	values := natsValues(t)
+	// user of account INTAKE -> the Secret key of its password, through the
+	// variable its password refers to and the NATS container's env.
+	passwordEnv := natsPasswordEnv(t, values)
+	secretKeyOf := map[string]string{}
+	for _, u := range asList(dig(values, "config", "merge", "accounts", "INTAKE", "users")) {
+		m := chartRawValue.FindStringSubmatch(`"` + asString(dig(u, "password")) + `"`)
+		if m == nil || !strings.HasPrefix(m[1], "$") {
+			t.Fatalf("nats-values.yaml: INTAKE user %v has no password variable", dig(u, "user"))
+		}
+		secretKeyOf[asString(dig(u, "user"))] = passwordEnv[strings.TrimPrefix(m[1], "$")]
+	}
+
+	objs := loadK8s(t)
+	configData := map[string]map[string]any{}
+	for _, o := range objs {
+		if o.kind() == "ConfigMap" {
+			configData[o.name()] = asMap(o.Doc["data"])
+			if url, ok := configData[o.name()]["INTAKE_NATS_URL"]; ok {
+				t.Errorf("%s: INTAKE_NATS_URL %v: the Deployments set it with their user and password (the env entry would hide it anyway)", o, url)
+			}
+		}
+	}
+	// nats://<user>:$(<password variable>)@<address>
+	natsURL := regexp.MustCompile(`^nats://([a-z]+):\$\(([A-Za-z_][A-Za-z0-9_]*)\)@(.+)$`)
+	checked := 0
+	for _, o := range objs {
+		if o.kind() != "Deployment" {
+			continue
+		}
+		c := asMap(asList(dig(o.Doc, "spec", "template", "spec", "containers"))[0])
+		targets, err := targetOf(stringList(c["args"]))
+		if err != nil || len(targets) != 1 {
+			continue // TestKubernetesManifests reports it
+		}
+		wantUser := "intake"
+		if targets[0] == "upstream" {
+			wantUser = "upstream"
+		}
+		// What the container's environment defines, in order: the ConfigMaps
+		// first (envFrom), then env.
+		defined := map[string]any{}
+		for _, ef := range asList(c["envFrom"]) {
+			for k, v := range configData[asString(dig(ef, "configMapRef", "name"))] {
+				defined[k] = v
+			}
+		}
+		var url string
+		found := false
+		for _, e := range asList(c["env"]) {
+			name := asString(dig(e, "name"))
+			if name != "INTAKE_NATS_URL" {
+				defined[name] = e
+				continue
+			}
+			found = true
+			if dig(e, "valueFrom") != nil {
+				t.Errorf("%s: INTAKE_NATS_URL from valueFrom: want nats://%s:$(PASSWORD_VARIABLE)@address", o, wantUser)
+				break
+			}
+			url = asString(dig(e, "value"))
+			m := natsURL.FindStringSubmatch(url)
+			if m == nil {
+				t.Errorf("%s: INTAKE_NATS_URL %q, want nats://%s:$(PASSWORD_VARIABLE)@address (the password from the Secret %s)", o, url, wantUser, natsSecret)
+				break
+			}
+			user, pwVar, addr := m[1], m[2], m[3]
+			if user != wantUser {
+				t.Errorf("%s (--target=%s): connects to NATS as %q, want %q", o, targets[0], user, wantUser)
+			}
+			ref := asMap(dig(defined[pwVar], "valueFrom", "secretKeyRef"))
+			switch {
+			case defined[pwVar] == nil:
+				t.Errorf("%s: INTAKE_NATS_URL refers to $(%s), which is not defined before it (Kubernetes would pass it literally)", o, pwVar)
+			case asString(ref["name"]) != natsSecret:
+				t.Errorf("%s: %s is not from the Secret %s: %v", o, pwVar, natsSecret, defined[pwVar])
+			case secretKeyOf[user] == "":
+				t.Errorf("%s: user %q is no user of account INTAKE in nats-values.yaml", o, user)
+			case asString(ref["key"]) != secretKeyOf[user]:
+				t.Errorf("%s: %s from key %q of %s, but the NATS servers read user %s's password from key %q", o, pwVar, ref["key"], natsSecret, user, secretKeyOf[user])
+			case ref["optional"] == true:
+				t.Errorf("%s: %s is optional: without it the URL would carry the literal $(%s)", o, pwVar, pwVar)
+			}
+			for _, r := range envRef.FindAllStringSubmatch(addr, -1) {
+				if _, ok := defined[r[1]].(string); !ok {
+					t.Errorf("%s: INTAKE_NATS_URL's address refers to $(%s), which no ConfigMap of envFrom defines", o, r[1])
+				}
+			}
+			if resolved := envRef.ReplaceAllStringFunc(addr, func(s string) string { return asString(defined[envRef.FindStringSubmatch(s)[1]]) }); resolved != "nats:4222" {
+				t.Errorf("%s: INTAKE_NATS_URL's address is %q, want the chart's client Service nats:4222", o, resolved)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no INTAKE_NATS_URL in env (user %s, password from the Secret %s)", o, wantUser, natsSecret)
+		}
+		checked++
+	}
+	if checked != len(Services) {
+		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(Services))
+	}
+}
+
+// TestKubernetesNATSRoutePolicy checks the NetworkPolicy of nats-values.yaml:
+// the route port, which has no authorization, is reachable only from the NATS
+// servers, while the client, monitoring and exporter ports stay open.
+func TestKubernetesNATSRoutePolicy(t *testing.T) {
+	// The chart's selector labels of its server pods (release "nats").
+	natsPods := map[string]any{"app.kubernetes.io/name": "nats", "app.kubernetes.io/component": "nats"}
+	var policies []map[string]any
+	for _, r := range asList(natsValues(t)["extraResources"]) {
+		if asString(dig(r, "kind")) == "NetworkPolicy" {
+			policies = append(policies, asMap(r))
+		}
+	}
+	if len(policies) != 1 {
+		t.Fatalf("nats-values.yaml: %d NetworkPolicies in extraResources, want 1 (the route port)", len(policies))
+	}
+	p := policies[0]
+	if sel := asMap(dig(p, "spec", "podSelector", "matchLabels")); !reflect.DeepEqual(sel, natsPods) {
+		t.Errorf("NetworkPolicy selects %v, want the NATS server pods %v", sel, natsPods)
+	}
+	if types := stringList(dig(p, "spec", "policyTypes")); !slices.Equal(types, []string{"Ingress"}) {
+		t.Errorf("policyTypes %v, want [Ingress]", types)
+	}
+	// port -> whether it is open to every peer, and whether only to the NATS pods.
+	fromAnywhere, fromNATS := map[string]bool{}, map[string]bool{}
+	for _, rule := range asList(dig(p, "spec", "ingress")) {
+		from := asList(dig(rule, "from"))
+		onlyNATS := len(from) > 0
+		for _, f := range from {
+			onlyNATS = onlyNATS && len(asMap(f)) == 1 && reflect.DeepEqual(asMap(dig(f, "podSelector", "matchLabels")), natsPods)
+		}
+		ports := asList(dig(rule, "ports"))
+		if len(ports) == 0 {
+			t.Errorf("ingress rule %v opens every port", rule)
+		}
+		for _, port := range ports {
+			n := fmt.Sprint(dig(port, "port"))
+			switch {
+			case len(from) == 0:
+				fromAnywhere[n] = true
+			case onlyNATS:
+				fromNATS[n] = true
+			default:
+				t.Errorf("ingress rule %v opens port %s to peers other than the NATS pods", rule, n)
+			}
+		}
+	}
+	if fromAnywhere["6222"] || !fromNATS["6222"] {
+		t.Errorf("route port 6222: open to all %v, to the NATS pods %v; want only the NATS pods", fromAnywhere["6222"], fromNATS["6222"])
+	}
+	for _, port := range []string{"4222", "8222", "7777"} { // clients, probes and monitoring, exporter
+		if !fromAnywhere[port] {
+			t.Errorf("port %s is not open: clients, the chart's probes or Prometheus would be cut off", port)
+		}
+	}
+}
+
+// TestKubernetesNATSUsersRunIntake runs Intake as the Deployments do against
+// a nats-server started from nats-values.yaml: every service but upstream as
+// user intake, the upstream target as user upstream, each of them ready
+// (GET /readyz 200, the readiness probe of its pods).
+func TestKubernetesNATSUsersRunIntake(t *testing.T) {
+	values := natsValues(t)
+	opts, err := server.ProcessConfigFile(renderedNATSAuth(t, values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(startNATS(t, opts).ClientURL(), "nats://")
+	ferret, _ := ferrettest.Start(t, "")
+
+	run := func(user string, targets []string) Info {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan Info, 1), make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Config{
+				Targets: targets, NATSURL: fmt.Sprintf("nats://%s:nats-%s-password@%s", user, user, addr),
+				MongoURI: ferret.URI(), DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+				Ready: func(i Info) { ready <- i },
+			}, zap.NewNop())
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("intake %v: %v", targets, err)
+			}
+		})
+		select {
+		case info := <-ready:
+			return info
+		case err := <-done:
+			t.Fatalf("intake %v as NATS user %s did not start: %v", targets, user, err)
+		case <-time.After(90 * time.Second):
+			t.Fatalf("intake %v as NATS user %s did not start within 90s", targets, user)
+		}
+		return Info{}
+	}
+	var others []string
+	for _, s := range Services {
+		if s != "upstream" {
+			others = append(others, s)
+		}
+	}
+	for _, i := range []struct {
+		user    string
+		targets []string
+	}{{"intake", others}, {"upstream", []string{"upstream"}}} {
+		info := run(i.user, i.targets)
+		url := "http://" + info.HTTPAddr + "/readyz"
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("intake %v as NATS user %s: GET /readyz %d %s: its pods would never be ready", i.targets, i.user, resp.StatusCode, bytes.TrimSpace(body))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }
