@@ -93,6 +93,11 @@ type Config struct {
 	Metrics *metrics.Metrics
 }
 
+// DefaultAckWait is how long a delivered message may go unacknowledged
+// before JetStream redelivers it, when Config.AckWait (and a consumer's,
+// streams.Consumer.AckWait) is unset: `intake serve --ack-wait`.
+const DefaultAckWait = 30 * time.Second
+
 func (c Config) withDefaults() Config {
 	if c.Batch == 0 {
 		c.Batch = 16
@@ -110,7 +115,7 @@ func (c Config) withDefaults() Config {
 		c.PublishTimeout = 30 * time.Second
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.InProgressEvery == 0 {
 		c.InProgressEvery = c.AckWait / 3

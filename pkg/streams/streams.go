@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -28,7 +29,7 @@ func (c Config) Defaults() Config {
 		c.Replicas = 1
 	}
 	if c.RowsRetention == 0 {
-		c.RowsRetention = 7 * 24 * time.Hour
+		c.RowsRetention = DefaultRowsRetention
 	}
 	if c.DupWindow == 0 {
 		c.DupWindow = 10 * time.Minute
@@ -69,6 +70,10 @@ func Configs(c Config) []jetstream.StreamConfig {
 		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
 	}
 }
+
+// DefaultRowsRetention is how long raw rows (and events) are kept when
+// Config.RowsRetention is unset: a week, for replays.
+const DefaultRowsRetention = 7 * 24 * time.Hour
 
 // Ensure creates or updates every stream.
 func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
@@ -133,7 +138,7 @@ type Consumer struct {
 // so no message is ever dropped silently.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c Consumer) (jetstream.Consumer, error) {
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = runner.DefaultAckWait
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = 256

@@ -8,50 +8,33 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/clientip"
-	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
-	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/schemas"
-	"github.com/intake/intake/services/compat"
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/reporter"
-	"github.com/intake/intake/services/upstream"
 	"github.com/intake/intake/services/validator"
 	"github.com/intake/intake/services/writer"
 )
-
-// Services, in pipeline order.
-var Services = []string{"ingest", "upstream", "validator", "deduplicator", "writer", "reporter"}
 
 // Config is everything `intake serve` can be told.
 type Config struct {
@@ -103,34 +86,68 @@ func (i Info) ConnectNATS(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect(i.NATSURL, append(slices.Clone(i.natsOpts), opts...)...)
 }
 
-// Defaults fills unset fields.
+// Default is the configuration of `intake serve` without flags. Each value
+// is the owning package's constant where one exists, so every default is
+// written once; the flags show these.
+func Default() Config {
+	return Config{
+		Targets:         Services(),
+		Instances:       1,
+		HTTPAddr:        ingest.DefaultHTTPAddr,
+		DataDir:         "./data",
+		MongoDB:         "intake",
+		StreamReplicas:  1,
+		RowsRetention:   streams.DefaultRowsRetention,
+		ChunkSize:       ingest.DefaultChunkSize,
+		MaxUploadBytes:  ingest.DefaultMaxUploadBytes,
+		MaxRows:         ingest.DefaultMaxRows,
+		MaxConcurrent:   10,
+		MaxEventStreams: limits.DefaultMaxEventStreams,
+		ShutdownTimeout: 30 * time.Second,
+		UnsealedTimeout: reporter.DefaultUnsealedTimeout,
+		JWTMaxLifetime:  auth.DefaultMaxLifetime,
+		Runner:          runner.Config{AckWait: runner.DefaultAckWait},
+	}
+}
+
+// Defaults fills the fields whose zero value means "unset" from Default, so
+// that the configuration Run logs and uses is the one in effect. Fields
+// whose zero means something (MaxConcurrent 0: no limit; the optional
+// addresses and secrets) are left as they are.
 func (c Config) Defaults() Config {
+	d := Default()
 	if len(c.Targets) == 0 || slices.Contains(c.Targets, "all") {
-		c.Targets = Services
+		c.Targets = d.Targets
 	}
-	if c.Instances == 0 {
-		c.Instances = 1
-	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:8080"
-	}
-	if c.DataDir == "" {
-		c.DataDir = "./data"
-	}
-	if c.MongoDB == "" {
-		c.MongoDB = "intake"
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
+	setZero(&c.Instances, d.Instances)
+	setZero(&c.HTTPAddr, d.HTTPAddr)
+	setZero(&c.DataDir, d.DataDir)
+	setZero(&c.MongoDB, d.MongoDB)
+	setZero(&c.StreamReplicas, d.StreamReplicas)
+	setZero(&c.RowsRetention, d.RowsRetention)
+	setZero(&c.ChunkSize, d.ChunkSize)
+	setZero(&c.MaxUploadBytes, d.MaxUploadBytes)
+	setZero(&c.MaxRows, d.MaxRows)
+	setZero(&c.MaxEventStreams, d.MaxEventStreams)
+	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
+	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
+	setZero(&c.Runner.AckWait, d.Runner.AckWait)
 	return c
+}
+
+func setZero[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	for _, t := range c.Targets {
-		if !slices.Contains(Services, t) {
-			return fmt.Errorf("unknown target %q (want all or a comma-separated list of: %s)", t, strings.Join(Services, ", "))
+		if !slices.Contains(Services(), t) {
+			return fmt.Errorf("unknown target %q (want all or a comma-separated list of: %s)", t, strings.Join(Services(), ", "))
 		}
 	}
 	if c.Instances < 1 {
@@ -184,99 +201,50 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	r := cfg.Redacted()
-	log.Info("starting", zap.Strings("targets", r.Targets), zap.Int("instances", r.Instances), zap.String("http_addr", r.HTTPAddr),
-		zap.String("data_dir", r.DataDir), zap.String("nats_url", r.NATSURL), zap.String("mongo_uri", r.MongoURI), zap.String("mongo_db", r.MongoDB),
-		zap.Int("stream_replicas", r.StreamReplicas), zap.Duration("rows_retention", r.RowsRetention), zap.Int("chunk_size", r.ChunkSize),
-		zap.Int64("max_upload_bytes", r.MaxUploadBytes), zap.Int("max_rows", r.MaxRows), zap.Duration("ack_wait", r.Runner.AckWait),
-		zap.Duration("unsealed_timeout", r.UnsealedTimeout), zap.String("bootstrap_api_key", r.BootstrapAPIKey),
-		zap.String("jwt_hs256_secret", r.JWTHS256Secret), zap.String("jwt_jwks_file", r.JWTJWKSFile))
-
-	natsURL := cfg.NATSURL
-	var natsOpts []nats.Option // how to reach the embedded nats-server in process
-	if natsURL == "" {
-		ns, err := embedded.StartNATS(cfg.DataDir, cfg.EmbeddedNATSAddr)
-		if err != nil {
-			return err
-		}
-		defer ns.Stop()
-		natsURL, natsOpts = ns.URL(), ns.ClientOptions()
-		if natsURL == "" {
-			log.Info("embedded nats-server started, reachable in this process only", zap.String("store", cfg.DataDir))
-		} else {
-			log.Info("embedded nats-server started", zap.String("url", redactURLs(natsURL)), zap.String("store", cfg.DataDir),
-				zap.String("credentials", filepath.Join(cfg.DataDir, embedded.NATSContextFile)))
-		}
-	}
-
-	mongoURI := cfg.MongoURI
-	var indexer store.Indexer = store.NoIndexer{}
-	if mongoURI == "" {
-		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(os.Stderr, nil))))
-		if err != nil {
-			return err
-		}
-		defer fr.Stop()
-		mongoURI = fr.URI()
-		indexer = fr.IDIndexer()
-		log.Info("embedded FerretDB started", zap.String("uri", mongoURI), zap.String("store", cfg.DataDir))
-		if fr.Socket() == "" {
-			log.Warn(embedded.TCPWarning, zap.String("addr", cfg.EmbeddedMongoAddr))
-		}
-	}
-
-	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetAppName("intake"))
-	if err != nil {
-		return fmt.Errorf("mongodb: %w", err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = client.Disconnect(dctx)
-	}()
-	if err := pingUntil(ctx, client, 30*time.Second); err != nil {
-		return err
-	}
-	if cfg.MongoURI != "" {
-		ferret, err := store.IsFerretDB(ctx, client)
-		if err != nil {
-			log.Warn("could not tell whether the database is FerretDB; reading as from MongoDB", zap.Error(err))
-		}
-		if ferret {
-			indexer = store.IDLookups{}
-			log.Info("the database is FerretDB: records are read by _id one at a time")
-		}
-	}
-	st := store.New(client, cfg.MongoDB, indexer)
-
-	authn, err := setupAuth(ctx, cfg, st, slices.Contains(cfg.Targets, "ingest"), log)
+	logConfig(log, cfg)
+	b, err := startBackends(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer b.Close()
+	s, err := newSystem(ctx, cfg, b, log)
+	if err != nil {
+		return err
+	}
+	return s.serve(ctx)
+}
 
+// newSystem builds what the modules share on the backends: authentication,
+// schemas, limits, the streams and the metrics.
+func newSystem(ctx context.Context, cfg Config, b *backends, log *zap.Logger) (*stack, error) {
+	s := &stack{cfg: cfg, b: b, log: log}
+	var err error
+	if s.authn, err = setupAuth(ctx, cfg, b.store, slices.Contains(cfg.Targets, "ingest"), log); err != nil {
+		return nil, err
+	}
 	builtin, err := LoadSchemas(schemas.Entities)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	reg := catalog.New(builtin, st)
-	proxies, err := clientip.ParseCIDRs(cfg.TrustedProxies)
-	if err != nil {
-		return err
+	s.schemas = catalog.New(builtin, b.store)
+	if s.proxies, err = clientip.ParseCIDRs(cfg.TrustedProxies); err != nil {
+		return nil, err
 	}
-	lims, err := limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
-		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000, MaxEventStreams: cfg.MaxEventStreams})
-	if err != nil {
-		return err
+	if s.limits, err = limits.Load(cfg.TenantLimitsFile, limits.Limits{MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows,
+		MaxConcurrentImports: cfg.MaxConcurrent, PersonsRowLimit: 10_000, MaxEventStreams: cfg.MaxEventStreams}); err != nil {
+		return nil, err
 	}
 
-	setup, err := connectNATS(natsURL, natsOpts, "intake-setup")
+	// The setup connection lives as long as the process: the metrics read
+	// the consumers through it at every scrape.
+	setup, err := b.connect("intake-setup")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer setup.Close()
+	b.closers = append(b.closers, setup.Close)
 	setupJS, err := jetstream.New(setup)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if slices.Equal(cfg.Targets, []string{"upstream"}) {
@@ -289,141 +257,29 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	mx := metrics.New()
-	mx.WatchConsumers(setupJS, []metrics.Consumer{
+	s.metrics = metrics.New()
+	s.metrics.WatchConsumers(setupJS, []metrics.Consumer{
 		{Stream: subjects.StreamRows, Durable: validator.Durable},
 		{Stream: subjects.StreamValid, Durable: deduplicator.Durable},
 		{Stream: subjects.StreamUnique, Durable: writer.Durable},
 		{Stream: subjects.StreamOutcomes, Durable: reporter.Durable},
 	})
-	cfg.Runner.Metrics = mx
+	s.cfg.Runner.Metrics = s.metrics
+	return s, nil
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	depsFor := func(name string) (platform.Deps, error) {
-		nc, err := connectNATS(natsURL, natsOpts, "intake-"+name)
-		if err != nil {
-			return platform.Deps{}, err
-		}
-		// An acknowledgement that never comes (the stream's leader died with
-		// the message) would hold its slot of the 1024 for good; after the
-		// timeout the slot is freed (runner.PublishAll has sent the message
-		// again by then).
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024), jetstream.WithPublishAsyncTimeout(30*time.Second))
-		if err != nil {
-			nc.Close()
-			return platform.Deps{}, fmt.Errorf("jetstream: %w", err)
-		}
-		return platform.Deps{NC: nc, JS: js, Store: st, Schemas: reg, Log: log.With(zap.String("service", name)), Metrics: mx}, nil
-	}
-	var conns []*nats.Conn
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
-
-	// Ready waits for the upstream API too: its requests get "no responders"
-	// until it has subscribed, which is after the HTTP listener is up.
-	upstreamServing := make(chan struct{})
-	if !slices.Contains(cfg.Targets, "upstream") {
-		close(upstreamServing)
-	}
-	ready := func(addr string) {
-		if cfg.Ready == nil {
-			return
-		}
-		go func() {
-			select {
-			case <-upstreamServing:
-				cfg.Ready(Info{HTTPAddr: addr, NATSURL: natsURL, MongoURI: mongoURI, natsOpts: natsOpts})
-			case <-gctx.Done():
-			}
-		}()
-	}
-	for _, target := range cfg.Targets {
-		for i := 0; i < cfg.Instances; i++ {
-			name := target
-			if cfg.Instances > 1 {
-				name = fmt.Sprintf("%s-%d", target, i+1)
-			}
-			d, err := depsFor(name)
-			if err != nil {
-				return err
-			}
-			conns = append(conns, d.NC)
-			switch target {
-			case "ingest":
-				if i > 0 {
-					continue // one HTTP listener per process; scale ingest with more processes
-				}
-				icfg := ingest.Config{HTTPAddr: cfg.HTTPAddr, ChunkSize: cfg.ChunkSize, MaxUploadBytes: cfg.MaxUploadBytes, MaxRows: cfg.MaxRows, Listening: ready, Auth: authn, Limits: lims,
-					TrustedProxies: proxies,
-					// The five compatibility endpoints, on the same server and pipeline.
-					Mount: func(r chi.Router, a *ingest.API) {
-						compat.Routes(r, a, compat.Config{Auth: authn, Open: authn == nil, ListImports: compat.StoreLister(st),
-							PersonsRowLimit: func(tenant string) int { return lims.For(tenant).PersonsRowLimit },
-							Log:             d.Log.With(zap.String("component", "compat"))})
-					}}
-				g.Go(func() error { return wrap(name, ingest.Run(gctx, icfg, d)) })
-			case "validator":
-				g.Go(func() error { return wrap(name, validator.Run(gctx, validator.Config{Runner: cfg.Runner}, d)) })
-			case "deduplicator":
-				g.Go(func() error { return wrap(name, deduplicator.Run(gctx, deduplicator.Config{Runner: cfg.Runner}, d)) })
-			case "writer":
-				g.Go(func() error { return wrap(name, writer.Run(gctx, writer.Config{Runner: cfg.Runner}, d)) })
-			case "reporter":
-				g.Go(func() error {
-					return wrap(name, reporter.Run(gctx, reporter.Config{Runner: cfg.Runner, UnsealedTimeout: cfg.UnsealedTimeout}, d))
-				})
-			case "upstream":
-				ucfg := upstream.Config{Replicas: cfg.StreamReplicas}
-				if i == 0 {
-					ucfg.Serving = func() { close(upstreamServing) }
-				}
-				g.Go(func() error { return wrap(name, upstream.Run(gctx, ucfg, d)) })
-			}
-		}
-	}
-	if !slices.Contains(cfg.Targets, "ingest") {
-		// Other targets still answer health checks.
-		d, err := depsFor("health")
-		if err != nil {
-			return err
-		}
-		conns = append(conns, d.NC)
-		r := chi.NewRouter()
-		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
-		r.Get("/readyz", ingest.Ready(d))
-		r.Handle("/metrics", promhttp.HandlerFor(mx.Registry, promhttp.HandlerOpts{}))
-		g.Go(func() error { return wrap("health", ingest.Serve(gctx, cfg.HTTPAddr, r, 5*time.Second, ready, d.Log)) })
-	}
-
-	if cfg.DebugAddr != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		g.Go(func() error { return wrap("debug", ingest.Serve(gctx, cfg.DebugAddr, mux, time.Second, nil, log)) })
-	}
-
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
-	select {
-	case err := <-done:
-		log.Info("stopped")
-		return err
-	case <-time.After(cfg.ShutdownTimeout):
-		return fmt.Errorf("shutdown did not finish within %s", cfg.ShutdownTimeout)
-	}
+// logConfig logs the configuration in effect, secrets masked.
+func logConfig(log *zap.Logger, cfg Config) {
+	r := cfg.Redacted()
+	log.Info("starting", zap.Strings("targets", r.Targets), zap.Int("instances", r.Instances), zap.String("http_addr", r.HTTPAddr),
+		zap.String("data_dir", r.DataDir), zap.String("nats_url", r.NATSURL), zap.String("mongo_uri", r.MongoURI), zap.String("mongo_db", r.MongoDB),
+		zap.Int("stream_replicas", r.StreamReplicas), zap.Duration("rows_retention", r.RowsRetention), zap.Int("chunk_size", r.ChunkSize),
+		zap.Int64("max_upload_bytes", r.MaxUploadBytes), zap.Int("max_rows", r.MaxRows), zap.Duration("ack_wait", cfg.Runner.AckWait),
+		zap.Duration("unsealed_timeout", r.UnsealedTimeout), zap.String("bootstrap_api_key", r.BootstrapAPIKey),
+		zap.String("jwt_hs256_secret", r.JWTHS256Secret), zap.String("jwt_jwks_file", r.JWTJWKSFile))
 }
 
 func wrap(name string, err error) error {
@@ -431,30 +287,6 @@ func wrap(name string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", name, err)
-}
-
-func connectNATS(url string, opts []nats.Option, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, append(slices.Clone(opts), nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
-	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", redactURLs(url), err)
-	}
-	return nc, nil
-}
-
-func pingUntil(ctx context.Context, client *mongo.Client, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := client.Ping(pctx, nil)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("mongodb not reachable: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // LoadSchemas reads every entities/*.json schema of fsys.

@@ -160,7 +160,7 @@ func targetOf(args []string) ([]string, error) {
 		for _, s := range strings.Split(v, ",") {
 			s = strings.TrimSpace(s)
 			if s == "all" {
-				targets = append(targets, Services...)
+				targets = append(targets, Services()...)
 			} else {
 				targets = append(targets, s)
 			}
@@ -170,8 +170,8 @@ func targetOf(args []string) ([]string, error) {
 		return nil, fmt.Errorf("command %q has no --target (it would run all services)", args)
 	}
 	for _, s := range targets {
-		if !slices.Contains(Services, s) {
-			return nil, fmt.Errorf("command %q: unknown target %q (known: %v)", args, s, Services)
+		if !slices.Contains(Services(), s) {
+			return nil, fmt.Errorf("command %q: unknown target %q (known: %v)", args, s, Services())
 		}
 	}
 	return targets, nil
@@ -348,7 +348,7 @@ func TestKubernetesManifests(t *testing.T) {
 		served = append(served, s)
 	}
 	sort.Strings(served)
-	want := slices.Clone(Services)
+	want := Services()
 	sort.Strings(want)
 	if !slices.Equal(served, want) {
 		t.Errorf("the Deployments run %v, want one per service: %v", served, want)
@@ -618,13 +618,13 @@ func TestKubernetesDockerCompose(t *testing.T) {
 	if _, ok := services["mongo-init"]; !ok {
 		t.Errorf("%s: no mongo-init service (initiates the replica set)", composeFile)
 	}
-	for _, s := range Services {
+	for _, s := range Services() {
 		if _, ok := targets[s]; !ok {
 			t.Errorf("%s: no container runs --target=%s", composeFile, s)
 		}
 	}
-	if len(intake) != len(Services) {
-		t.Errorf("%s: %d Intake containers %v, want one per service (%d)", composeFile, len(intake), intake, len(Services))
+	if len(intake) != len(Services()) {
+		t.Errorf("%s: %d Intake containers %v, want one per service (%d)", composeFile, len(intake), intake, len(Services()))
 	}
 }
 
@@ -1027,8 +1027,8 @@ func TestKubernetesNATSCredentials(t *testing.T) {
 		}
 		checked++
 	}
-	if checked != len(Services) {
-		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(Services))
+	if checked != len(Services()) {
+		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(Services()))
 	}
 }
 
@@ -1129,7 +1129,7 @@ func TestKubernetesNATSUsersRunIntake(t *testing.T) {
 		return Info{}
 	}
 	var others []string
-	for _, s := range Services {
+	for _, s := range Services() {
 		if s != "upstream" {
 			others = append(others, s)
 		}

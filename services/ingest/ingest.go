@@ -52,19 +52,27 @@ type Config struct {
 	Mount func(r chi.Router, a *API)
 }
 
+// Defaults of Config (and of `intake serve`'s flags).
+const (
+	DefaultHTTPAddr       = "127.0.0.1:8080"
+	DefaultChunkSize      = 500
+	DefaultMaxUploadBytes = 1 << 30
+	DefaultMaxRows        = 10_000_000
+)
+
 // Defaults fills unset fields.
 func (c Config) Defaults() Config {
 	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:8080"
+		c.HTTPAddr = DefaultHTTPAddr
 	}
 	if c.ChunkSize == 0 {
-		c.ChunkSize = 500
+		c.ChunkSize = DefaultChunkSize
 	}
 	if c.MaxUploadBytes == 0 {
-		c.MaxUploadBytes = 1 << 30
+		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if c.MaxRows == 0 {
-		c.MaxRows = 10_000_000
+		c.MaxRows = DefaultMaxRows
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = 60 * time.Second

@@ -28,9 +28,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
-	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/logging"
 	"github.com/intake/intake/services/app"
 )
@@ -111,36 +109,37 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// The flags start from the defaults in effect (app.Default), written once.
 	var (
-		cfg       app.Config
+		cfg       = app.Default()
 		target    string
 		logLevel  string
 		maxUpload int64
 	)
-	fs.StringVar(&target, "target", "all", "services to run: all, or a comma-separated list of ingest, upstream, validator, deduplicator, writer, reporter")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API for ingest; health for other targets)")
-	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "where the embedded broker and database keep their files")
+	fs.StringVar(&target, "target", "all", "services to run: all, or a comma-separated list of "+strings.Join(app.Services(), ", "))
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP listen address (API for ingest; health for other targets)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where the embedded broker and database keep their files")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded nats-server")
 	fs.StringVar(&cfg.MongoURI, "mongo-uri", "", "MongoDB connection string; empty starts an embedded FerretDB")
-	fs.StringVar(&cfg.MongoDB, "mongo-db", "intake", "database name prefix (<name>, <name>_records, <name>_dedup)")
+	fs.StringVar(&cfg.MongoDB, "mongo-db", cfg.MongoDB, "database name prefix (<name>, <name>_records, <name>_dedup)")
 	fs.StringVar(&cfg.EmbeddedNATSAddr, "embedded-nats-addr", "", "listen address of the embedded nats-server, with credentials generated into DATA_DIR/nats-context.json; empty: no listener, reached in process only")
 	fs.StringVar(&cfg.EmbeddedMongoAddr, "embedded-mongo-addr", "", "loopback TCP address of the embedded FerretDB (no authentication); empty: the owner-only Unix socket DATA_DIR/mongodb.sock")
-	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a NATS cluster)")
-	fs.DurationVar(&cfg.RowsRetention, "rows-retention", 7*24*time.Hour, "how long raw rows are kept for replay")
-	fs.IntVar(&cfg.ChunkSize, "chunk-size", 500, "rows per message")
-	fs.Int64Var(&maxUpload, "max-upload-bytes", 1<<30, "largest accepted upload (413 above)")
-	fs.IntVar(&cfg.MaxRows, "max-rows", 10_000_000, "most rows per import (422 above; at most 1,000,000,000)")
-	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", 10, "imports one tenant may have processing at once (429 above; 0: no limit)")
-	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", limits.DefaultMaxEventStreams, "event streams (GET /v1/imports/{id}/events) one tenant may hold open per ingest process (429 above)")
+	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas, "JetStream stream replicas (3 on a NATS cluster)")
+	fs.DurationVar(&cfg.RowsRetention, "rows-retention", cfg.RowsRetention, "how long raw rows are kept for replay")
+	fs.IntVar(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "rows per message")
+	fs.Int64Var(&maxUpload, "max-upload-bytes", cfg.MaxUploadBytes, "largest accepted upload (413 above)")
+	fs.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "most rows per import (422 above; at most 1,000,000,000)")
+	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent-imports", cfg.MaxConcurrent, "imports one tenant may have processing at once (429 above; 0: no limit)")
+	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", cfg.MaxEventStreams, "event streams (GET /v1/imports/{id}/events) one tenant may hold open per ingest process (429 above)")
 	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
-	fs.IntVar(&cfg.Instances, "instances", 1, "instances of each selected service in this process")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
-	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", 30*time.Second, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
-	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", time.Hour, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
+	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "instances of each selected service in this process")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take")
+	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", cfg.Runner.AckWait, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
+	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", cfg.UnsealedTimeout, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
 	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) the operator API key (every capability, every tenant) of tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
 	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")
-	fs.DurationVar(&cfg.JWTMaxLifetime, "jwt-max-lifetime", auth.DefaultMaxLifetime, "longest a bearer token may be valid: exp at most this long after iat (or after now without iat)")
+	fs.DurationVar(&cfg.JWTMaxLifetime, "jwt-max-lifetime", cfg.JWTMaxLifetime, "longest a bearer token may be valid: exp at most this long after iat (or after now without iat)")
 	fs.StringVar(&cfg.JWTIssuer, "jwt-issuer", "", "if set, bearer tokens must carry this iss claim")
 	fs.StringVar(&cfg.JWTAudience, "jwt-audience", "", "if set, bearer tokens must carry this value in their aud claim")
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies (an ingress) whose X-Forwarded-For names the client; empty: use the connection's address")
@@ -180,7 +179,7 @@ func serve(args []string, stderr io.Writer) error {
 func healthcheck(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL that must answer 200")
+	url := fs.String("url", "http://"+app.Default().HTTPAddr+"/readyz", "URL that must answer 200")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,7 +202,7 @@ func healthcheck(args []string, stderr io.Writer) error {
 func ferretdb(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "./data", "where the SQLite files are kept")
+	dataDir := fs.String("data-dir", app.Default().DataDir, "where the SQLite files are kept")
 	listen := fs.String("listen", "", "loopback TCP address (no authentication); empty: the owner-only Unix socket DATA_DIR/mongodb.sock")
 	if err := parseWithEnv(fs, args); err != nil {
 		return err
