@@ -8,26 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
-)
 
-// runServer starts an in-process nats-server with JetStream on a random port.
-func runServer(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
+	"github.com/intake/intake/pkg/embedded/natstest"
+)
 
 type env struct {
 	js   jetstream.JetStream
@@ -37,16 +23,7 @@ type env struct {
 // setup makes streams IN (consumed), OUT (outputs) and DEAD, and a durable on IN.
 func setup(t testing.TB) env {
 	t.Helper()
-	s := runServer(t)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, natstest.Start(t, nil))
 	ctx := context.Background()
 	for name, subj := range map[string]string{"IN": "in.>", "OUT": "out.>", "DEAD": "intake.dead.>"} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Duplicates: time.Minute}); err != nil {

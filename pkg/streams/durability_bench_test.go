@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/subjects"
@@ -105,22 +106,12 @@ func startServers(b *testing.B, n int, syncAlways bool) string {
 	}
 	var urls []string
 	for i := range n {
-		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
-			StoreDir: b.TempDir(), NoSigs: true, MaxPayload: 8 << 20, SyncAlways: syncAlways}
+		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), MaxPayload: 8 << 20, SyncAlways: syncAlways}
 		if n > 1 {
 			opts.Cluster = server.ClusterOpts{Name: "intake", Host: "127.0.0.1", Port: clusterPorts[i]}
 			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		go s.Start()
-		if !s.ReadyForConnections(10 * time.Second) {
-			b.Fatal("nats-server not ready")
-		}
-		b.Cleanup(s.Shutdown)
-		urls = append(urls, s.ClientURL())
+		urls = append(urls, natstest.Start(b, opts).ClientURL())
 	}
 	url := strings.Join(urls, ",")
 	deadline := time.Now().Add(time.Minute)

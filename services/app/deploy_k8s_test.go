@@ -27,6 +27,7 @@ import (
 
 	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
+	"github.com/intake/intake/pkg/embedded/natstest"
 )
 
 // The Kubernetes manifests in deploy/kubernetes and docker-compose.yml must
@@ -742,18 +743,7 @@ func renderedNATSAuth(t *testing.T, values map[string]any) string {
 // test ends.
 func startNATS(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.NoSigs, opts.NoLog = true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	return natstest.Start(t, opts)
 }
 
 // TestKubernetesNATSAccounts checks the NATS authorization of the Kubernetes

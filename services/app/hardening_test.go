@@ -33,6 +33,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -405,16 +406,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	nearMiss := bootstrap[:len(bootstrap)-1] + "e" // a typo of the real key
 	dir := t.TempDir()
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"),
-		Username: "intake", Password: natsPass, NoSigs: true, MaxPayload: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	ns := natstest.Start(t, &server.Options{StoreDir: filepath.Join(dir, "nats"), Username: "intake", Password: natsPass, MaxPayload: 8 << 20})
 	fr, err := embedded.StartFerret(dir, "127.0.0.1:0", slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
+	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
@@ -40,19 +41,8 @@ func accountsServer(t *testing.T) *server.Server {
 	if !opts.JetStream || opts.MaxPayload != 8<<20 {
 		t.Fatalf("jetstream %v, max_payload %d", opts.JetStream, opts.MaxPayload)
 	}
-	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	opts.StoreDir = "" // the test's, not the file's /data
+	return natstest.Start(t, opts)
 }
 
 func connectAs(t *testing.T, ns *server.Server, user string, opts ...nats.Option) *nats.Conn {
