@@ -1,6 +1,6 @@
 # Intake. Needs only Go; everything else is fetched from the Go module proxy.
 GO       ?= go
-PKGS     := ./pkg/... ./services/... ./schemas/...
+PKGS     := ./pkg/... ./services/... ./schemas/... ./test/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
@@ -63,4 +63,4 @@ clean:
 
 ## test-browser: drive the upload page in headless Chromium (needs /usr/bin/chromium: apt-get install -y chromium)
 test-browser:
-	INTAKE_BROWSER_TEST=1 $(GO) test -count=1 -run Browser ./services/browsertest
+	INTAKE_BROWSER_TEST=1 $(GO) test -count=1 -run Browser ./test/browser
