@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 
 	mongoURI := cfg.MongoURI
-	var indexer store.Indexer = store.NoIndexer{}
+	var fast store.FastPath = store.NoFastPath{}
 	if mongoURI == "" {
 		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(os.Stderr, nil))))
 		if err != nil {
@@ -218,7 +218,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 		defer fr.Stop()
 		mongoURI = fr.URI()
-		indexer = fr.IDIndexer()
+		sqlite := fr.FastPath()
+		defer sqlite.Close() // its SQLite connections; runs before fr.Stop
+		fast = sqlite
 		log.Info("embedded FerretDB started", zap.String("uri", mongoURI), zap.String("store", cfg.DataDir))
 		if fr.Socket() == "" {
 			log.Warn(embedded.TCPWarning, zap.String("addr", cfg.EmbeddedMongoAddr))
@@ -243,11 +245,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			log.Warn("could not tell whether the database is FerretDB; reading as from MongoDB", zap.Error(err))
 		}
 		if ferret {
-			indexer = store.IDLookups{}
+			fast = store.IDLookups{}
 			log.Info("the database is FerretDB: records are read by _id one at a time")
 		}
 	}
-	st := store.New(client, cfg.MongoDB, indexer)
+	st := store.New(client, cfg.MongoDB, fast)
 
 	authn, err := setupAuth(ctx, cfg, st, slices.Contains(cfg.Targets, "ingest"), log)
 	if err != nil {
