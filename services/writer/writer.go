@@ -81,9 +81,15 @@ type Store interface {
 	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) error
 }
 
+// Schemas is what the writer needs of the schema catalog: a tenant's
+// schema by name.
+type Schemas interface {
+	Get(ctx context.Context, tenant, name string) (*schema.Schema, bool, error)
+}
+
 type writer struct {
 	store   Store
-	schemas *catalog.Catalog
+	schemas Schemas
 
 	mu       sync.Mutex
 	existing map[string]float64 // by ids.Scoped(tenant, import): share of rows whose key existed in its last chunk
