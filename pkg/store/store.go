@@ -49,14 +49,8 @@ func (NoFastPath) Ensure(context.Context, *mongo.Database, string) error { retur
 // Forget does nothing.
 func (NoFastPath) Forget(*mongo.Database, string) {}
 
-// Indexer is the former name of FastPath.
-//
-// Deprecated: use FastPath.
-type Indexer = FastPath
-
-// NoIndexer is the former name of NoFastPath.
-//
-// Deprecated: use NoFastPath.
+// NoIndexer is the former name of NoFastPath, kept while a test of another
+// package (services/compat) still uses it; remove with it.
 type NoIndexer = NoFastPath
 
 // Store is the MongoDB state of Intake.
