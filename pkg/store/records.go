@@ -232,22 +232,6 @@ func str(v any) string {
 	return s
 }
 
-func num(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case map[string]any: // extended JSON {"$numberLong": "5"}
-		for _, x := range n {
-			if s, ok := x.(string); ok {
-				i, _ := strconv.ParseInt(s, 10, 64)
-				return int(i)
-			}
-		}
-	}
-	return 0
-}
-
 // FieldUpdate is a $set of some fields of one record, stamped with the row that wrote it.
 type FieldUpdate struct {
 	ID    string
