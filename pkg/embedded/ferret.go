@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
-	_ "modernc.org/sqlite" // also FerretDB's driver; used here for IDIndexer
+	_ "modernc.org/sqlite" // also FerretDB's driver; used here for SQLiteFastPath
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -27,6 +27,9 @@ type Ferret struct {
 	socket string // the Unix socket's absolute path; empty when on TCP
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu    sync.Mutex
+	paths []*SQLiteFastPath // handed out by FastPath, closed by Stop
 }
 
 // MongoSocketFile is the embedded FerretDB's Unix socket in the data directory.
@@ -179,16 +182,43 @@ func (f *Ferret) URI() string {
 // Socket is the Unix socket's path, or "" when FerretDB listens on TCP.
 func (f *Ferret) Socket() string { return f.socket }
 
-// Stop shuts FerretDB down and closes its SQLite files.
+// Stop closes the fast paths handed out (their owners should have, but a
+// forgotten one would keep SQLite files open), then shuts FerretDB down and
+// closes its SQLite files.
 func (f *Ferret) Stop() {
+	f.mu.Lock()
+	paths := f.paths
+	f.paths = nil
+	f.mu.Unlock()
+	for _, p := range paths {
+		p.Close()
+	}
 	f.cancel()
 	<-f.done
 }
 
-// IDIndexer returns the function that makes _id look-ups fast on this FerretDB.
-func (f *Ferret) IDIndexer() *IDIndexer { return &IDIndexer{dir: f.dir, done: map[string]bool{}} }
+// FastPath returns a new store.FastPath that works on this FerretDB's SQLite
+// files directly. Close it when done with it (Stop closes it too).
+func (f *Ferret) FastPath() *SQLiteFastPath {
+	p := &SQLiteFastPath{dir: f.dir, done: map[string]bool{}}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paths = append(f.paths, p)
+	return p
+}
 
-// IDIndexer adds the index FerretDB v1's SQLite backend is missing.
+// IDIndexer is the former name of FastPath, kept while a test of another
+// package (services/ingest) still calls it; remove with it.
+func (f *Ferret) IDIndexer() *SQLiteFastPath { return f.FastPath() }
+
+// SQLiteFastPath is the store.FastPath of the embedded FerretDB: it goes
+// around FerretDB v1's slow paths straight to its SQLite tables. It indexes
+// _id for FerretDB's own filter (Ensure, below), reads records by _id in one
+// query (FindByIDs), inserts whole chunks in one transaction (InsertDocs)
+// and applies same-typed $sets in one transaction (SetFields). It holds
+// SQLite connections: Close it when done.
+//
+// The _id index: FerretDB v1's SQLite backend is missing it in a usable form.
 //
 // FerretDB indexes _id as `_ferretdb_sjson->"_id"` but filters by
 // `_ferretdb_sjson->'$._id'`, so SQLite never uses the index: every update,
@@ -196,7 +226,7 @@ func (f *Ferret) IDIndexer() *IDIndexer { return &IDIndexer{dir: f.dir, done: ma
 // at 100,000 documents, measured). An expression index matching the filter
 // makes the same statement take about 0.6 ms. The index is plain SQLite; FerretDB
 // neither sees nor needs to know it, and it goes away with the table.
-type IDIndexer struct {
+type SQLiteFastPath struct {
 	dir     string
 	mu      sync.Mutex
 	done    map[string]bool
@@ -208,7 +238,7 @@ type IDIndexer struct {
 // Ensure creates collection coll in db if needed and indexes its _id for
 // FerretDB's own filter expression. It is idempotent and safe to call from
 // several goroutines and processes.
-func (x *IDIndexer) Ensure(ctx context.Context, db *mongo.Database, coll string) error {
+func (x *SQLiteFastPath) Ensure(ctx context.Context, db *mongo.Database, coll string) error {
 	k := db.Name() + "\x00" + coll
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -239,7 +269,7 @@ func (x *IDIndexer) Ensure(ctx context.Context, db *mongo.Database, coll string)
 
 // Forget drops the memory of a collection that was dropped, so that a
 // collection of the same name created later is indexed again.
-func (x *IDIndexer) Forget(db *mongo.Database, coll string) {
+func (x *SQLiteFastPath) Forget(db *mongo.Database, coll string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.done, db.Name()+"\x00"+coll)

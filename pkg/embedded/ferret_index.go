@@ -11,7 +11,7 @@ import (
 
 // KeepIndexing runs IndexCollections now and then every period until ctx
 // ends. It is for a FerretDB run as its own process (`intake ferretdb`),
-// whose clients cannot reach its SQLite files to call IDIndexer.Ensure:
+// whose clients cannot reach its SQLite files to call SQLiteFastPath.Ensure:
 // without it every find, update and delete by _id there scans the whole
 // table. A collection created between two passes is scanned until the
 // next. Errors go to report, and the next pass tries again.
@@ -31,7 +31,7 @@ func (f *Ferret) KeepIndexing(ctx context.Context, period time.Duration, report 
 }
 
 // IndexCollections gives every collection of this FerretDB that lacks it
-// the _id index IDIndexer.Ensure gives the embedded default's.
+// the _id index SQLiteFastPath.Ensure gives the embedded default's.
 func (f *Ferret) IndexCollections(ctx context.Context) error {
 	files, err := filepath.Glob(filepath.Join(f.dir, "*.sqlite"))
 	if err != nil {
@@ -67,7 +67,7 @@ func indexFile(ctx context.Context, file string) error {
 }
 
 // idIndexSQL creates the index of a collection's table that FerretDB's own
-// filter by _id can use (see IDIndexer).
+// filter by _id can use (see SQLiteFastPath).
 func idIndexSQL(table string) string {
 	return fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+"_intake_id", table)
 }

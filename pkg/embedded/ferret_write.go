@@ -34,7 +34,7 @@ import (
 // encodings are those of FerretDB v1.24's sjson package (strings, numbers and
 // booleans as encoding/json writes them, dates as Unix milliseconds);
 // TestSetFieldsMatchesFerretDB checks them against FerretDB's own updates.
-func (x *IDIndexer) SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error) {
+func (x *SQLiteFastPath) SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error) {
 	applied := make([]bool, len(sets))
 	type stmt struct {
 		i    int
@@ -213,7 +213,7 @@ func appendJSONString(buf []byte, s string) []byte {
 
 // writeTarget returns the read-write connection to a collection's database
 // file and the collection's table, creating the collection if needed.
-func (x *IDIndexer) writeTarget(ctx context.Context, db *mongo.Database, coll string) (*sql.DB, string, error) {
+func (x *SQLiteFastPath) writeTarget(ctx context.Context, db *mongo.Database, coll string) (*sql.DB, string, error) {
 	if err := x.Ensure(ctx, db, coll); err != nil {
 		return nil, "", err
 	}
@@ -230,7 +230,7 @@ func (x *IDIndexer) writeTarget(ctx context.Context, db *mongo.Database, coll st
 
 // writer returns the read-write connection to a database file, one
 // connection, so that its transactions run one after another.
-func (x *IDIndexer) writer(dbName string) (*sql.DB, error) {
+func (x *SQLiteFastPath) writer(dbName string) (*sql.DB, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.writers == nil {
@@ -262,7 +262,7 @@ func (x *IDIndexer) writer(dbName string) (*sql.DB, error) {
 // documents are exactly what FerretDB itself would store for the same BSON
 // document (_id first, then the fields in name order):
 // TestInsertDocsMatchesFerretDB compares the stored text byte for byte.
-func (x *IDIndexer) InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, ok bool, err error) {
+func (x *SQLiteFastPath) InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, ok bool, err error) {
 	texts := make([]string, len(docs))
 	var buf []byte
 	for i, d := range docs {

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -35,7 +36,7 @@ func startFerretDB(tb testing.TB) (*Ferret, *mongo.Database) {
 func TestSetFieldsMatchesFerretDB(t *testing.T) {
 	f, db := startFerretDB(t)
 	ctx := context.Background()
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	t.Cleanup(ix.Close)
 	c := db.Collection("records")
 	if err := ix.Ensure(ctx, db, c.Name()); err != nil {
@@ -113,7 +114,7 @@ func TestSetFieldsMatchesFerretDB(t *testing.T) {
 func BenchmarkUpdates(b *testing.B) {
 	f, db := startFerretDB(b)
 	ctx := context.Background()
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	b.Cleanup(ix.Close)
 	c := db.Collection("records")
 	if err := ix.Ensure(ctx, db, c.Name()); err != nil {
@@ -175,7 +176,7 @@ func BenchmarkUpdates(b *testing.B) {
 func TestInsertDocsMatchesFerretDB(t *testing.T) {
 	f, db := startFerretDB(t)
 	ctx := context.Background()
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	t.Cleanup(ix.Close)
 	at := time.Date(1960, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
 	docs := []map[string]any{
@@ -300,7 +301,7 @@ func sortedKeys(m map[string]any) []string {
 func BenchmarkInserts(b *testing.B) {
 	f, db := startFerretDB(b)
 	ctx := context.Background()
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	b.Cleanup(ix.Close)
 	batch := func(op int) (ids []string, docs []map[string]any) {
 		now := time.Now().UTC()
@@ -349,7 +350,7 @@ func BenchmarkInserts(b *testing.B) {
 func BenchmarkFindByIDs(b *testing.B) {
 	f, db := startFerretDB(b)
 	ctx := context.Background()
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	b.Cleanup(ix.Close)
 	var ids []string
 	var docs []map[string]any
@@ -392,4 +393,44 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
 		}
 	})
+}
+
+// Stop closes the SQLite connections of every fast path it handed out, so
+// a fast path whose owner forgot to close it keeps no file open.
+func TestStopClosesFastPaths(t *testing.T) {
+	f, err := StartFerret(t.TempDir(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	db := client.Database("t")
+	ctx := context.Background()
+	fp := f.FastPath()
+	if _, _, err := fp.InsertDocs(ctx, db, "records", []string{"a"}, []map[string]any{{"name": "Ann"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fp.FindByIDs(ctx, db, "records", []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	var conns []*sql.DB
+	for _, c := range fp.readers {
+		conns = append(conns, c)
+	}
+	for _, c := range fp.writers {
+		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		t.Fatal("the fast path opened no SQLite connection")
+	}
+	f.Stop()
+	for _, c := range conns {
+		if err := c.PingContext(ctx); err == nil {
+			t.Error("a SQLite connection still answers after Stop")
+		}
+	}
+	fp.Close() // closing again is harmless
 }

@@ -2,7 +2,10 @@ package reconcile
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
+
+	"github.com/intake/intake/pkg/envelope"
 )
 
 func TestIdentity(t *testing.T) {
@@ -22,5 +25,65 @@ func TestIdentity(t *testing.T) {
 		if id != tc.id || fmt.Sprint(unowned) != fmt.Sprint(tc.unowned) || (conflict != "") != tc.conflict {
 			t.Errorf("Identity(%v) = %q %v %q", tc.handles, id, unowned, conflict)
 		}
+	}
+}
+
+func TestExistingRecord(t *testing.T) {
+	this := Stamp{Import: "imp_2", Row: 5}
+	before := Stamp{Import: "imp_1", Row: 9}
+	stored := map[string]any{"email": "ann@x.io", "age": int64(40), "tags": []any{"a", "b"}, "phone": "+1"}
+	const key = "email:ann@x.io"
+	for _, tc := range []struct {
+		name     string
+		mode     string
+		incoming map[string]any
+		clear    []string
+		e        *Existing
+		want     Decision
+	}{
+		{"insert: fails, naming the key", envelope.ModeInsert, map[string]any{"age": int64(41)}, nil,
+			&Existing{Fields: stored, Last: before, Created: before},
+			Decision{Result: envelope.Failed, Message: "a record with email ann@x.io already exists (insert mode does not change existing records)"}},
+		{"the same values, typed differently: unchanged", envelope.ModeUpsert, map[string]any{"age": 40.0, "tags": []string{"a", "b"}}, nil,
+			&Existing{Fields: stored, Last: before, Created: before},
+			Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}},
+		{"a changed and a new field are set, the rest left alone", envelope.ModeUpsert, map[string]any{"age": int64(41), "city": "Oslo", "email": "ann@x.io"}, nil,
+			&Existing{Fields: stored, Last: before, Created: before},
+			Decision{Result: envelope.Updated, Set: map[string]any{"age": int64(41), "city": "Oslo"}}},
+		{"cleared cells unset only the fields stored", envelope.ModeUpdate, map[string]any{}, []string{"phone", "company"},
+			&Existing{Fields: stored, Last: before, Created: before},
+			Decision{Result: envelope.Updated, Set: map[string]any{}, Unset: []string{"phone"}}},
+		{"clearing fields the record lacks: unchanged", envelope.ModeUpdate, map[string]any{}, []string{"company"},
+			&Existing{Fields: stored, Last: before, Created: before},
+			Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}},
+		{"its own create, again: created, nothing written", envelope.ModeInsert, map[string]any{"age": int64(41)}, nil,
+			&Existing{Fields: stored, Last: this, Created: this},
+			Decision{Result: envelope.Created}},
+		{"its own update, again: updated, nothing written", envelope.ModeReplace, map[string]any{"age": int64(41)}, nil,
+			&Existing{Fields: stored, Last: this, Created: before},
+			Decision{Result: envelope.Updated}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ExistingRecord(tc.mode, key, this, tc.incoming, tc.clear, tc.e); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRedeliveredAndMissing(t *testing.T) {
+	this := Stamp{Import: "imp_2", Row: 5}
+	if _, ok := Redelivered(this, nil); ok {
+		t.Error("no record: not a redelivery")
+	}
+	if _, ok := Redelivered(this, &Existing{Last: Stamp{Import: "imp_2", Row: 4}, Created: this}); ok {
+		t.Error("another row wrote it last: not a redelivery")
+	}
+	want := Decision{Result: envelope.Skipped, Message: "no existing record with email ann@x.io (update mode does not create records)"}
+	if got := Missing("email:ann@x.io"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Missing = %+v, want %+v", got, want)
+	}
+	if got := Missing("plainkey").Message; got != "no existing record with plainkey (update mode does not create records)" {
+		t.Errorf("a key without a field: %q", got)
 	}
 }

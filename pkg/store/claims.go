@@ -117,6 +117,6 @@ func (s *Store) DropClaims(ctx context.Context, tenant, importID string) error {
 	if err := s.Dedup.Collection(name).Drop(ctx); err != nil {
 		return fmt.Errorf("drop claims of %s: %w", importID, err)
 	}
-	s.indexer.Forget(s.Dedup, name)
+	s.fast.Forget(s.Dedup, name)
 	return nil
 }

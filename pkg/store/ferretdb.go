@@ -21,14 +21,14 @@ func IsFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
 	return ok, nil
 }
 
-// IDLookups is the Indexer for a FerretDB reached over the wire (not the
+// IDLookups is the FastPath for a FerretDB reached over the wire (not the
 // embedded one, which reads its tables directly). FerretDB v1 turns only a
 // filter of one _id equality into an indexed SQL query: `_id: {$in: [...]}`
 // reads the whole collection, so every chunk's read by _id grew with the
 // collection (a split deployment slowed to about 1,000 rows/s once 600,000
 // records existed). IDLookups reads by _id one document at a time instead,
 // lookupsInFlight of them at once.
-type IDLookups struct{ NoIndexer }
+type IDLookups struct{ NoFastPath }
 
 // lookupsInFlight is how many reads by _id IDLookups has in flight at once:
 // with 16, reading 500 of 50,000 records took 97 ms (and $in 2.2 s) in

@@ -13,7 +13,7 @@ import (
 // the id list that summaries saved by earlier versions carry.
 func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 	f, client := ferrettest.Start(t, "")
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	t.Cleanup(ix.Close)
 	s := New(client, "intake", ix)
 	ctx := context.Background()
@@ -61,7 +61,7 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 // cancelled by it. Both the embedded reader and the plain MongoDB path.
 func TestSummaryAndCancelScopedByTenant(t *testing.T) {
 	f, client := ferrettest.Start(t, "")
-	ix := f.IDIndexer()
+	ix := f.FastPath()
 	t.Cleanup(ix.Close)
 	for name, s := range map[string]*Store{"embedded": New(client, "intake", ix), "plain": New(client, "intake_plain", nil)} {
 		t.Run(name, func(t *testing.T) {

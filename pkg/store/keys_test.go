@@ -24,7 +24,7 @@ import (
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
 	ferret, client := ferrettest.Start(t, "")
-	return store.New(client, "intake", ferret.IDIndexer())
+	return store.New(client, "intake", ferret.FastPath())
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -71,7 +71,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		d[lastField], d[createdField], d[createdAtField], d[updatedAtField] = stamp, stamp, now, now
 		fields[i] = d
 	}
-	if di, ok := s.indexer.(DocInserter); ok && len(recs) > 0 {
+	if di, ok := s.fast.(DocInserter); ok && len(recs) > 0 {
 		ids := make([]string, len(recs))
 		for i, r := range recs {
 			ids[i] = r.ID
@@ -101,7 +101,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 
 // DocInserter inserts documents without the database's insert command,
 // reporting those whose _id existed, or handled false if it cannot encode
-// them. The embedded FerretDB has one (embedded.IDIndexer); see there for why.
+// them. The embedded FerretDB has one (embedded.SQLiteFastPath); see there for why.
 type DocInserter interface {
 	InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, handled bool, err error)
 }
@@ -139,7 +139,7 @@ func (s *Store) DeleteRecord(ctx context.Context, tenant, schema, id string) err
 }
 
 // BatchReader reads many documents by _id in one go. The embedded FerretDB
-// provides one (embedded.IDIndexer); otherwise the store uses find $in.
+// provides one (embedded.SQLiteFastPath); otherwise the store uses find $in.
 type BatchReader interface {
 	FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error)
 }
@@ -161,7 +161,7 @@ func (s *Store) GetRecords(ctx context.Context, tenant, schema string, ids []str
 // readByIDs reads documents of a collection by _id, as plain JSON-like
 // maps: in one indexed SQL query on the embedded FerretDB, else with $in.
 func (s *Store) readByIDs(ctx context.Context, db *mongo.Database, name string, ids []string) (map[string]map[string]any, error) {
-	if br, ok := s.indexer.(BatchReader); ok {
+	if br, ok := s.fast.(BatchReader); ok {
 		return br.FindByIDs(ctx, db, name, ids)
 	}
 	c, err := s.coll(ctx, db, name)
@@ -232,22 +232,6 @@ func str(v any) string {
 	return s
 }
 
-func num(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case map[string]any: // extended JSON {"$numberLong": "5"}
-		for _, x := range n {
-			if s, ok := x.(string); ok {
-				i, _ := strconv.ParseInt(s, 10, 64)
-				return int(i)
-			}
-		}
-	}
-	return 0
-}
-
 // FieldUpdate is a $set of some fields of one record, stamped with the row that wrote it.
 type FieldUpdate struct {
 	ID    string
@@ -258,7 +242,7 @@ type FieldUpdate struct {
 
 // FieldSetter applies $sets of existing fields without the database's
 // update command, reporting which it applied (an empty one never is). The
-// embedded FerretDB has one (embedded.IDIndexer); see there for why.
+// embedded FerretDB has one (embedded.SQLiteFastPath); see there for why.
 type FieldSetter interface {
 	SetFields(ctx context.Context, db *mongo.Database, coll string, ids []string, sets []map[string]any) ([]bool, error)
 }
@@ -285,7 +269,7 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 		set[updatedAtField] = now
 		sets[i] = set
 	}
-	if fs, ok := s.indexer.(FieldSetter); ok {
+	if fs, ok := s.fast.(FieldSetter); ok {
 		ids := make([]string, len(ups))
 		tried := make([]map[string]any, len(ups)) // nil (not applied) where fields are also removed
 		for i, u := range ups {

@@ -21,7 +21,7 @@ func TestGetRecordsWithoutEmbeddedReader(t *testing.T) {
 	}
 	for _, path := range []struct {
 		name, db string
-		ix       Indexer
+		ix       FastPath
 	}{{"find $in", "plain", nil}, {"IDLookups", "lookups", IDLookups{}}} {
 		t.Run(path.name, func(t *testing.T) {
 			s := New(client, path.db, path.ix)
@@ -73,7 +73,7 @@ func BenchmarkReadByIDsOverTheWire(b *testing.B) {
 	if err := f.IndexCollections(ctx); err != nil {
 		b.Fatal(err)
 	}
-	for name, ix := range map[string]Indexer{"find-in": nil, "IDLookups": IDLookups{}} {
+	for name, ix := range map[string]FastPath{"find-in": nil, "IDLookups": IDLookups{}} {
 		b.Run(name, func(b *testing.B) {
 			s := New(client, "intake", ix)
 			for b.Loop() {

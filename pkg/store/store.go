@@ -26,46 +26,57 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Indexer prepares a collection before first use. On MongoDB it does nothing;
-// on the embedded FerretDB it adds the _id index FerretDB does not use itself.
-type Indexer interface {
+// FastPath is how the store works around a database's slow paths. It
+// prepares a collection before first use and may also implement
+// DocInserter, BatchReader and FieldSetter, which the store then uses
+// instead of the database's own insert, find by _id and update commands.
+// MongoDB needs none of it (NoFastPath); the embedded FerretDB has one that
+// goes straight to its SQLite tables (embedded.SQLiteFastPath), a FerretDB
+// over the wire one that reads by _id (IDLookups).
+type FastPath interface {
 	Ensure(ctx context.Context, db *mongo.Database, coll string) error
 	// Forget is told that a collection was dropped.
 	Forget(db *mongo.Database, coll string)
 }
 
-// NoIndexer is the Indexer for a real MongoDB.
-type NoIndexer struct{}
+// NoFastPath is the FastPath for a real MongoDB: the database's own
+// commands are fast.
+type NoFastPath struct{}
 
 // Ensure does nothing.
-func (NoIndexer) Ensure(context.Context, *mongo.Database, string) error { return nil }
+func (NoFastPath) Ensure(context.Context, *mongo.Database, string) error { return nil }
 
 // Forget does nothing.
-func (NoIndexer) Forget(*mongo.Database, string) {}
+func (NoFastPath) Forget(*mongo.Database, string) {}
+
+// NoIndexer is the former name of NoFastPath, kept while a test of another
+// package (services/compat) still uses it; remove with it.
+type NoIndexer = NoFastPath
 
 // Store is the MongoDB state of Intake.
 type Store struct {
 	Meta    *mongo.Database
 	Records *mongo.Database
 	Dedup   *mongo.Database
-	indexer Indexer
+	fast    FastPath
 }
 
-// New uses client with database name prefix db.
-func New(client *mongo.Client, db string, ix Indexer) *Store {
-	if ix == nil {
-		ix = NoIndexer{}
+// New uses client with database name prefix db, through fast (nil:
+// NoFastPath). The store does not close fast: its owner does.
+func New(client *mongo.Client, db string, fast FastPath) *Store {
+	if fast == nil {
+		fast = NoFastPath{}
 	}
 	return &Store{
 		Meta:    client.Database(db),
 		Records: client.Database(db + "_records"),
 		Dedup:   client.Database(db + "_dedup"),
-		indexer: ix,
+		fast:    fast,
 	}
 }
 
 func (s *Store) coll(ctx context.Context, db *mongo.Database, name string) (*mongo.Collection, error) {
-	if err := s.indexer.Ensure(ctx, db, name); err != nil {
+	if err := s.fast.Ensure(ctx, db, name); err != nil {
 		return nil, err
 	}
 	return db.Collection(name), nil

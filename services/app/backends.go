@@ -53,7 +53,7 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 		}
 	}
 
-	var indexer store.Indexer = store.NoIndexer{}
+	var fast store.FastPath = store.NoFastPath{}
 	if b.mongoURI == "" {
 		fr, err := embedded.StartFerret(cfg.DataDir, cfg.EmbeddedMongoAddr, slog.New(embedded.NewQuietHandler(slog.LevelError, slog.NewJSONHandler(os.Stderr, nil))))
 		if err != nil {
@@ -61,9 +61,9 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 		}
 		b.closers = append(b.closers, fr.Stop)
 		b.mongoURI = fr.URI()
-		ix := fr.IDIndexer()
-		b.closers = append(b.closers, ix.Close)
-		indexer = ix
+		sqlite := fr.FastPath()
+		b.closers = append(b.closers, sqlite.Close)
+		fast = sqlite
 		log.Info("embedded FerretDB started", zap.String("uri", b.mongoURI), zap.String("store", cfg.DataDir))
 		if fr.Socket() == "" {
 			log.Warn(embedded.TCPWarning, zap.String("addr", cfg.EmbeddedMongoAddr))
@@ -88,11 +88,11 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 			log.Warn("could not tell whether the database is FerretDB; reading as from MongoDB", zap.Error(err))
 		}
 		if ferret {
-			indexer = store.IDLookups{}
+			fast = store.IDLookups{}
 			log.Info("the database is FerretDB: records are read by _id one at a time")
 		}
 	}
-	b.store = store.New(client, cfg.MongoDB, indexer)
+	b.store = store.New(client, cfg.MongoDB, fast)
 	return b, nil
 }
 

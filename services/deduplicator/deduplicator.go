@@ -53,8 +53,18 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	return runner.New(d.JS, cons, rc, dd.handle, d.Log).Run(ctx)
 }
 
+// Store is what the deduplicator needs of the store: an import's claim log
+// (appended to, read from an entry on) and, for imports matched on any
+// handle, the records owning each handle.
+type Store interface {
+	AppendClaims(ctx context.Context, tenant, importID string, e store.ClaimEntry) (taken bool, err error)
+	ReadClaims(ctx context.Context, tenant, importID string, from int) ([]store.ClaimEntry, error)
+	HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error)
+	AddHandles(ctx context.Context, tenant, schema string, hs []store.Handle) (taken map[int]bool, err error)
+}
+
 type dedup struct {
-	store  *store.Store
+	store  Store
 	tables *tables
 }
 

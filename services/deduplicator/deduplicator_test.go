@@ -15,7 +15,7 @@ import (
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	f, client := ferrettest.Start(t, "")
-	return store.New(client, "intake", f.IDIndexer())
+	return store.New(client, "intake", f.FastPath())
 }
 
 func chunk(n int, rows ...int) *envelope.RecordChunk {

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,9 +30,6 @@ import (
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
-
-// maxChunk bounds chunk numbers (10 million rows in chunks of one row).
-const maxChunk = 10_000_000
 
 // Durable is the consumer name shared by all reporter instances.
 const Durable = "reporter"
@@ -94,8 +90,25 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	return runner.New(d.JS, cons, rc, rp.handle, d.Log).Run(ctx)
 }
 
+// Store is what the reporter needs of the store: summaries, the row notes
+// of skipped and failed rows, the imports that stopped making progress,
+// the claims (what replace mode's rows touched, dropped at the end), and
+// the records replace mode deletes with their deletion plan.
+type Store interface {
+	ReadSummary(ctx context.Context, id string) (*store.Summary, bool, error)
+	SaveSummary(ctx context.Context, sum *store.Summary) error
+	InsertRowDoc(ctx context.Context, d store.RowDoc) error
+	StaleImports(ctx context.Context, olderThan time.Time) ([]store.Summary, error)
+	ClaimedKeys(ctx context.Context, tenant, importID string) (map[string]bool, error)
+	DropClaims(ctx context.Context, tenant, importID string) error
+	RecordIDs(ctx context.Context, tenant, schema string) ([]string, error)
+	WritePlan(ctx context.Context, importID string, ids []string) (*store.DeletePlan, error)
+	PlanIDs(ctx context.Context, importID string, plan *store.DeletePlan) ([]string, error)
+	DeleteRecord(ctx context.Context, tenant, schema, id string) error
+}
+
 type reporter struct {
-	store   *store.Store
+	store   Store
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	timeout time.Duration // unsealed-import timeout; <= 0: off
@@ -123,9 +136,9 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if sum.Tenant != acc.Tenant {
 		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
 	}
-	if m.StreamSeq <= sum.LastSeq {
+	if again, resume := replayed(sum, m.StreamSeq); again {
 		// Applied before a crash; finish what was left undone.
-		if sum.Status == store.StatusProcessing && sum.DeletePlan != nil {
+		if resume {
 			return rp.finish(ctx, sum)
 		}
 		return completionEvent(sum)
@@ -136,7 +149,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	}
 	sum.LastSeq = m.StreamSeq
 	sum.UpdatedAt = now
-	if !wasDone && sum.Sealed && sum.Counts.Sum() >= sum.Total {
+	if completes(wasDone, sum) {
 		return rp.finish(ctx, sum)
 	}
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
@@ -148,25 +161,9 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 // finish ends an import whose rows are all accounted for: it decides the
 // final status, carries out replace mode's deletions, and announces it.
 func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Output, error) {
-	sum.Status = store.StatusCompleted
-	switch {
-	case sum.Counts.Sum() > sum.Total:
-		sum.Status = store.StatusFailed
-		sum.Reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
-	case sum.Cancelled:
-		sum.Status = store.StatusCancelled
-		sum.Reason = "cancelled: rows written before the cancel stay written, the rest failed"
-	case sum.Reason != "" || sum.DeadRows > 0:
-		// The source ended early, or a stage gave up on rows (they are
-		// listed failed): either way rows of the file were not imported
-		// for a reason other than their content.
-		sum.Status = store.StatusFailed
-		sum.Reason = joinReasons(sum.Reason, deadReason(sum))
-	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
-		sum.Notice = fmt.Sprintf("replace: nothing was deleted because %d rows failed; fix them and import again", sum.Counts.Failed)
-	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Sum() == sum.Counts.Failed:
-		sum.Notice = "replace: nothing was deleted because the file has no rows"
-	case sum.Options.Mode == envelope.ModeReplace:
+	e := decideEnding(sum)
+	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, e.notice
+	if e.deleteUntouched {
 		if err := rp.replace(ctx, sum); err != nil {
 			return nil, err
 		}
@@ -204,13 +201,7 @@ func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
 		if err != nil {
 			return err
 		}
-		var untouched []string
-		for _, id := range all {
-			if !touched[id] {
-				untouched = append(untouched, id)
-			}
-		}
-		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched)
+		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched(all, touched))
 		if err != nil {
 			return err
 		}
@@ -234,113 +225,38 @@ func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
 	return nil
 }
 
+// apply applies acc to sum, storing the row notes of an outcomes message.
 func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope.Accounting, seq uint64) error {
-	switch acc.Kind {
-	case envelope.KindOpened:
-		if acc.Options != nil {
-			sum.Options = *acc.Options
-		}
-		sum.Source = acc.Source
-		sum.ReplayOf = acc.ReplayOf
-		if !acc.At.IsZero() {
-			sum.CreatedAt = acc.At.UTC()
-		}
-	case envelope.KindCancel:
-		if sum.Status == store.StatusProcessing {
-			sum.Cancelled = true
-			if !sum.Sealed {
-				// Rows may never come (an upstream import not sealed): end with those counted.
-				sum.Sealed, sum.Total = true, sum.Counts.Sum()
-			}
-		}
-	case envelope.KindSealed:
-		if acc.Total == nil {
-			return runner.Permanent(fmt.Errorf("seal of %s without a row count", acc.Import))
-		}
-		sum.Sealed = true
-		sum.Total = *acc.Total
-		if acc.Reason != "" {
-			sum.Reason = acc.Reason
-		}
-	case envelope.KindOutcomes:
-		// A chunk's outcomes count once per stage, whether they come from the
-		// stage or from its dead letter, and however often they are published.
-		slot := strings.TrimPrefix(acc.Stage, "dead-")
-		if acc.Chunk < 0 || acc.Chunk > maxChunk {
-			return runner.Permanent(fmt.Errorf("chunk number %d out of range", acc.Chunk))
-		}
-		if sum.MarkApplied(slot, acc.Chunk) {
-			rp.log.Warn("outcomes already counted; ignored", zap.String("import_id", acc.Import),
-				zap.String("stage", acc.Stage), zap.Int("chunk", acc.Chunk))
-			return nil
-		}
-		if slot != acc.Stage { // a dead letter's: every row failed
-			sum.DeadRows += len(acc.Outcomes)
-			if sum.DeadReason == "" && len(acc.Outcomes) > 0 && len(acc.Outcomes[0].Problems) > 0 {
-				sum.DeadReason = acc.Outcomes[0].Problems[0].Message
-			}
-		}
-		var noted []envelope.Outcome
+	a, err := apply(sum, acc, seq)
+	if err != nil {
+		return err
+	}
+	if a.duplicate {
+		rp.log.Warn("outcomes already counted; ignored", zap.String("import_id", acc.Import),
+			zap.String("stage", acc.Stage), zap.Int("chunk", acc.Chunk))
+		return nil
+	}
+	if rp.metrics != nil && acc.Kind == envelope.KindOutcomes {
 		for _, o := range acc.Outcomes {
-			if !envelope.ValidResult(o.Result) {
-				return runner.Permanent(fmt.Errorf("row %d: unknown result %q", o.Row, o.Result))
-			}
-			sum.Counts.Add(o.Result)
-			if rp.metrics != nil {
-				rp.metrics.Rows.WithLabelValues(slot, o.Result).Inc()
-			}
-			if o.Result == envelope.Failed || o.Result == envelope.Skipped {
-				noted = append(noted, o)
-			}
+			rp.metrics.Rows.WithLabelValues(a.slot, o.Result).Inc()
 		}
-		if len(noted) > 0 {
-			id := store.RowDocID(acc.Import, acc.Stage, acc.Chunk)
-			if err := rp.store.InsertRowDoc(ctx, store.RowDoc{ID: id, Import: acc.Import, Tenant: acc.Tenant, Rows: noted}); err != nil {
-				return err
-			}
-			sum.MarkNoted(acc.Stage, acc.Chunk)
+	}
+	if len(a.noted) > 0 {
+		id := store.RowDocID(acc.Import, acc.Stage, acc.Chunk)
+		if err := rp.store.InsertRowDoc(ctx, store.RowDoc{ID: id, Import: acc.Import, Tenant: acc.Tenant, Rows: a.noted}); err != nil {
+			return err
 		}
-	default:
-		return runner.Permanent(fmt.Errorf("unknown accounting kind %q (stream sequence %d)", acc.Kind, seq))
+		sum.MarkNoted(acc.Stage, acc.Chunk)
 	}
 	return nil
-}
-
-// deadReason says why an import with dead-lettered rows failed ("" if it has none).
-func deadReason(sum *store.Summary) string {
-	if sum.DeadRows == 0 {
-		return ""
-	}
-	rows := "rows were"
-	if sum.DeadRows == 1 {
-		rows = "row was"
-	}
-	return fmt.Sprintf("%d %s given up on after repeated attempts and listed as failed (%s); import them again once the cause is fixed",
-		sum.DeadRows, rows, sum.DeadReason)
-}
-
-func joinReasons(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "; " + b
 }
 
 // completionEvent announces a finished import on intake.events; its message
 // ID makes announcing twice harmless.
 func completionEvent(sum *store.Summary) ([]runner.Output, error) {
-	if sum.Status == store.StatusProcessing {
+	typ := eventType(sum.Status)
+	if typ == "" {
 		return nil, nil
-	}
-	typ := envelope.EventCompleted
-	switch sum.Status {
-	case store.StatusFailed:
-		typ = envelope.EventFailed
-	case store.StatusCancelled:
-		typ = envelope.EventCancelled
 	}
 	total := sum.Total
 	counts := sum.Counts
@@ -419,15 +335,12 @@ func expireMsg(tenant, id string, at time.Time) (*nats.Msg, error) {
 // expire applies an expire message: it fails the import if it is still
 // processing and has not changed for the timeout before acc.At.
 func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, acc *envelope.Accounting, seq uint64) ([]runner.Output, error) {
-	if !found || sum.Tenant != acc.Tenant {
-		return nil, nil // nothing to expire (a summary is never created by an expire message)
-	}
-	if seq <= sum.LastSeq {
+	action, reason := decideExpire(sum, found, acc, seq, rp.timeout)
+	switch action {
+	case expireNothing:
+		return nil, nil
+	case expireAnnounce:
 		return completionEvent(sum) // applied before a crash
-	}
-	reason, ok := expiry(sum, acc.At, rp.timeout)
-	if !ok {
-		return nil, nil // progress since, finished, or timeout off: nothing changes
 	}
 	now := time.Now().UTC()
 	sum.Status = store.StatusFailed
@@ -448,29 +361,4 @@ func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, 
 		zap.String("reason", sum.Reason), zap.Bool("sealed", sum.Sealed), zap.Int("total", sum.Total),
 		zap.Int("accounted", sum.Counts.Sum()))
 	return completionEvent(sum)
-}
-
-// expiry decides whether an import times out at a check made at at, and why.
-// Rows that never arrived are not counted.
-func expiry(sum *store.Summary, at time.Time, timeout time.Duration) (string, bool) {
-	if timeout <= 0 || sum.Status != store.StatusProcessing || sum.DeletePlan != nil {
-		return "", false // off, finished, or replace mode finishing (resumed by redelivery)
-	}
-	if sum.UpdatedAt.After(at.Add(-timeout)) {
-		return "", false
-	}
-	n := sum.Counts.Sum()
-	var reason string
-	switch {
-	case sum.Sealed:
-		reason = fmt.Sprintf("timed out: %d of %d rows accounted for after %s", n, sum.Total, timeout)
-	case sum.Options.Schema == "":
-		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never opened or sealed", n, timeout)
-	default:
-		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never sealed", n, timeout)
-	}
-	if sum.Reason != "" {
-		reason += " (" + sum.Reason + ")"
-	}
-	return reason, true
 }

@@ -39,8 +39,14 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	return runner.New(d.JS, cons, rc, v.handle, d.Log).Run(ctx)
 }
 
+// Schemas is what the validator needs: a tenant's schema by name. It reads
+// no store of its own.
+type Schemas interface {
+	Get(ctx context.Context, tenant, name string) (*schema.Schema, bool, error)
+}
+
 type validator struct {
-	schemas *catalog.Catalog
+	schemas Schemas
 }
 
 func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {

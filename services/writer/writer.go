@@ -71,9 +71,25 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	return g.Wait()
 }
 
+// Store is what the writer needs of the store: whether an import was
+// cancelled, and the records of a tenant's entity, read by key, inserted
+// and updated.
+type Store interface {
+	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
+	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
+	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (existed map[int]bool, err error)
+	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) error
+}
+
+// Schemas is what the writer needs of the schema catalog: a tenant's
+// schema by name.
+type Schemas interface {
+	Get(ctx context.Context, tenant, name string) (*schema.Schema, bool, error)
+}
+
 type writer struct {
-	store   *store.Store
-	schemas *catalog.Catalog
+	store   Store
+	schemas Schemas
 
 	mu       sync.Mutex
 	existing map[string]float64 // by ids.Scoped(tenant, import): share of rows whose key existed in its last chunk
@@ -132,15 +148,12 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	if !ok {
 		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
 	}
-	outcomes := make([]envelope.Outcome, len(ch.Records))
 	if cancelled, err := w.store.Cancelled(ctx, ch.Tenant, ch.Import); err != nil {
 		return nil, err
 	} else if cancelled {
-		for i, r := range ch.Records {
-			outcomes[i] = envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "the import was cancelled before this row was written"}}}
-		}
-		return outcomes, nil
+		return cancelledOutcomes(ch.Records), nil
 	}
+	outcomes := make([]envelope.Outcome, len(ch.Records))
 	existing := make([]bool, len(ch.Records))
 	// Rows lacking what creating a record needs may still update one.
 	cannotCreate := make([][]schema.FieldError, len(ch.Records))
@@ -151,7 +164,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	// found holds the records read so far; rows marked existing but not in
 	// it are read below.
 	found := map[string]*reconcile.Existing{}
-	creating := opts.Mode != envelope.ModeUpdate && !opts.DryRun
+	creating := creates(opts)
 	if creating && w.mostlyExisting(ids.Scoped(ch.Tenant, ch.Import)) {
 		// Re-imports: most keys exist, and a failed insert costs FerretDB
 		// as much as a real one. Read the chunk first, insert only the new.
@@ -167,11 +180,11 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		var recs []store.NewRecord
 		var at []int // recs[j] is ch.Records[at[j]]
 		for i, r := range ch.Records {
-			if found[r.Key] != nil || len(cannotCreate[i]) > 0 {
+			if !insertable(found[r.Key], cannotCreate[i]) {
 				existing[i] = true
 				continue
 			}
-			recs = append(recs, store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+			recs = append(recs, store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: stampOf(ch.Import, r)})
 			at = append(at, i)
 		}
 		dups, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
@@ -213,33 +226,13 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		if !existing[i] {
 			continue
 		}
-		this := reconcile.Stamp{Import: ch.Import, Row: r.Row}
-		e := found[r.Key]
-		var d reconcile.Decision
-		switch {
-		case e == nil && opts.Mode == envelope.ModeUpdate:
-			d = reconcile.Missing(r.Key)
-		case e == nil && len(cannotCreate[i]) > 0:
-			outcomes[i] = envelope.Outcome{Row: r.Row, Result: envelope.Failed}
-			for _, fe := range cannotCreate[i] {
-				outcomes[i].Problems = append(outcomes[i].Problems, envelope.Problem{Field: fe.Field, Message: fe.Message})
-			}
-			continue
-		case e == nil && opts.DryRun:
-			d = reconcile.Decision{Result: envelope.Created}
-		case e == nil:
-			// Inserting saw it a moment ago; someone deleted it since. Try the
-			// chunk again: the insert will now create it.
-			return nil, fmt.Errorf("record %s disappeared while importing row %d", r.Key, r.Row)
-		default:
-			d = reconcile.ExistingRecord(opts.Mode, r.Key, this, r.Fields, r.Clear, e)
+		o, up, err := decideRow(opts, ch.Import, r, cannotCreate[i], found[r.Key])
+		if err != nil {
+			return nil, err
 		}
-		if (d.Set != nil || d.Unset != nil) && !opts.DryRun {
-			updates = append(updates, store.FieldUpdate{ID: r.Key, Set: d.Set, Unset: d.Unset, Stamp: this})
-		}
-		outcomes[i] = envelope.Outcome{Row: r.Row, Result: d.Result}
-		if d.Message != "" {
-			outcomes[i].Problems = []envelope.Problem{{Message: d.Message}}
+		outcomes[i] = o
+		if up != nil {
+			updates = append(updates, *up)
 		}
 	}
 	if err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates); err != nil {

@@ -1,0 +1,246 @@
+package reporter
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/store"
+)
+
+// The reporter's decisions, pure: the handler reads the summary, asks
+// these, then stores and announces.
+
+// maxChunk bounds chunk numbers (10 million rows in chunks of one row).
+const maxChunk = 10_000_000
+
+// applied is what applying an accounting message left for the handler to do.
+type applied struct {
+	// duplicate: the chunk's outcomes were counted before (from the stage
+	// or its dead letter); nothing changed.
+	duplicate bool
+	// slot is the stage an outcomes message counts for ("write" for
+	// "dead-write" too), for the metrics.
+	slot string
+	// noted are the rows skipped or failed, to store as the chunk's row
+	// notes (and then sum.MarkNoted(acc.Stage, acc.Chunk)).
+	noted []envelope.Outcome
+}
+
+// apply applies one accounting message (not an expire check: see
+// decideExpire) to sum. An error that can never go away is runner.Permanent.
+func apply(sum *store.Summary, acc *envelope.Accounting, seq uint64) (applied, error) {
+	switch acc.Kind {
+	case envelope.KindOpened:
+		if acc.Options != nil {
+			sum.Options = *acc.Options
+		}
+		sum.Source = acc.Source
+		sum.ReplayOf = acc.ReplayOf
+		if !acc.At.IsZero() {
+			sum.CreatedAt = acc.At.UTC()
+		}
+	case envelope.KindCancel:
+		if sum.Status == store.StatusProcessing {
+			sum.Cancelled = true
+			if !sum.Sealed {
+				// Rows may never come (an upstream import not sealed): end with those counted.
+				sum.Sealed, sum.Total = true, sum.Counts.Sum()
+			}
+		}
+	case envelope.KindSealed:
+		if acc.Total == nil {
+			return applied{}, runner.Permanent(fmt.Errorf("seal of %s without a row count", acc.Import))
+		}
+		sum.Sealed = true
+		sum.Total = *acc.Total
+		if acc.Reason != "" {
+			sum.Reason = acc.Reason
+		}
+	case envelope.KindOutcomes:
+		return applyOutcomes(sum, acc)
+	default:
+		return applied{}, runner.Permanent(fmt.Errorf("unknown accounting kind %q (stream sequence %d)", acc.Kind, seq))
+	}
+	return applied{}, nil
+}
+
+// applyOutcomes counts a chunk's outcomes once per stage, whether they come
+// from the stage or from its dead letter, and however often they are published.
+func applyOutcomes(sum *store.Summary, acc *envelope.Accounting) (applied, error) {
+	slot := strings.TrimPrefix(acc.Stage, "dead-")
+	if acc.Chunk < 0 || acc.Chunk > maxChunk {
+		return applied{}, runner.Permanent(fmt.Errorf("chunk number %d out of range", acc.Chunk))
+	}
+	if sum.MarkApplied(slot, acc.Chunk) {
+		return applied{duplicate: true, slot: slot}, nil
+	}
+	if slot != acc.Stage { // a dead letter's: every row failed
+		sum.DeadRows += len(acc.Outcomes)
+		if sum.DeadReason == "" && len(acc.Outcomes) > 0 && len(acc.Outcomes[0].Problems) > 0 {
+			sum.DeadReason = acc.Outcomes[0].Problems[0].Message
+		}
+	}
+	a := applied{slot: slot}
+	for _, o := range acc.Outcomes {
+		if !envelope.ValidResult(o.Result) {
+			// sum is half changed: the caller drops it on an error.
+			return applied{}, runner.Permanent(fmt.Errorf("row %d: unknown result %q", o.Row, o.Result))
+		}
+		sum.Counts.Add(o.Result)
+		if o.Result == envelope.Failed || o.Result == envelope.Skipped {
+			a.noted = append(a.noted, o)
+		}
+	}
+	return a, nil
+}
+
+// replayed reports whether the message at seq was applied to sum before (a
+// redelivery after a crash), and if so whether finishing the import is to
+// be resumed: a replace import that had written its deletion plan.
+func replayed(sum *store.Summary, seq uint64) (again, resumeFinish bool) {
+	if seq > sum.LastSeq {
+		return false, false
+	}
+	return true, sum.Status == store.StatusProcessing && sum.DeletePlan != nil
+}
+
+// completes reports whether applying a message completed the import: it was
+// processing before (wasDone false), is sealed, and every row is accounted for.
+func completes(wasDone bool, sum *store.Summary) bool {
+	return !wasDone && sum.Sealed && sum.Counts.Sum() >= sum.Total
+}
+
+// ending is how an import whose rows are all accounted for ends.
+type ending struct {
+	status, reason, notice string
+	// deleteUntouched: replace mode deletes the records no row touched.
+	deleteUntouched bool
+}
+
+// decideEnding decides the final status, reason and notice of an import
+// whose rows are all accounted for, and whether replace mode deletes.
+func decideEnding(sum *store.Summary) ending {
+	e := ending{status: store.StatusCompleted, reason: sum.Reason, notice: sum.Notice}
+	switch {
+	case sum.Counts.Sum() > sum.Total:
+		e.status = store.StatusFailed
+		e.reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
+	case sum.Cancelled:
+		e.status = store.StatusCancelled
+		e.reason = "cancelled: rows written before the cancel stay written, the rest failed"
+	case sum.Reason != "" || sum.DeadRows > 0:
+		// The source ended early, or a stage gave up on rows (they are
+		// listed failed): either way rows of the file were not imported
+		// for a reason other than their content.
+		e.status = store.StatusFailed
+		e.reason = joinReasons(sum.Reason, deadReason(sum))
+	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
+		e.notice = fmt.Sprintf("replace: nothing was deleted because %d rows failed; fix them and import again", sum.Counts.Failed)
+	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Sum() == sum.Counts.Failed:
+		e.notice = "replace: nothing was deleted because the file has no rows"
+	case sum.Options.Mode == envelope.ModeReplace:
+		e.deleteUntouched = true
+	}
+	return e
+}
+
+// untouched lists the record IDs of all that no row of the import touched,
+// in all's order: replace mode's deletion plan.
+func untouched(all []string, touched map[string]bool) []string {
+	var out []string
+	for _, id := range all {
+		if !touched[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// deadReason says why an import with dead-lettered rows failed ("" if it has none).
+func deadReason(sum *store.Summary) string {
+	if sum.DeadRows == 0 {
+		return ""
+	}
+	rows := "rows were"
+	if sum.DeadRows == 1 {
+		rows = "row was"
+	}
+	return fmt.Sprintf("%d %s given up on after repeated attempts and listed as failed (%s); import them again once the cause is fixed",
+		sum.DeadRows, rows, sum.DeadReason)
+}
+
+func joinReasons(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// eventType is the event announcing an import's end, or "" while it is processing.
+func eventType(status string) string {
+	switch status {
+	case store.StatusProcessing:
+		return ""
+	case store.StatusFailed:
+		return envelope.EventFailed
+	case store.StatusCancelled:
+		return envelope.EventCancelled
+	}
+	return envelope.EventCompleted
+}
+
+// expireAction is what an expire check does to an import.
+type expireAction int
+
+const (
+	expireNothing  expireAction = iota // no such import of this tenant, progress since, finished, or the timeout is off
+	expireAnnounce                     // applied before a crash: announce the end again
+	expireFail                         // the import times out: it fails with the reason
+)
+
+// decideExpire decides what the expire check acc, at stream sequence seq,
+// does to the import whose summary is sum (found false: none).
+func decideExpire(sum *store.Summary, found bool, acc *envelope.Accounting, seq uint64, timeout time.Duration) (expireAction, string) {
+	if !found || sum.Tenant != acc.Tenant {
+		return expireNothing, "" // a summary is never created by an expire message
+	}
+	if seq <= sum.LastSeq {
+		return expireAnnounce, ""
+	}
+	reason, ok := expiry(sum, acc.At, timeout)
+	if !ok {
+		return expireNothing, ""
+	}
+	return expireFail, reason
+}
+
+// expiry decides whether an import times out at a check made at at, and why.
+// Rows that never arrived are not counted.
+func expiry(sum *store.Summary, at time.Time, timeout time.Duration) (string, bool) {
+	if timeout <= 0 || sum.Status != store.StatusProcessing || sum.DeletePlan != nil {
+		return "", false // off, finished, or replace mode finishing (resumed by redelivery)
+	}
+	if sum.UpdatedAt.After(at.Add(-timeout)) {
+		return "", false
+	}
+	n := sum.Counts.Sum()
+	var reason string
+	switch {
+	case sum.Sealed:
+		reason = fmt.Sprintf("timed out: %d of %d rows accounted for after %s", n, sum.Total, timeout)
+	case sum.Options.Schema == "":
+		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never opened or sealed", n, timeout)
+	default:
+		reason = fmt.Sprintf("timed out: %d rows accounted for after %s; the import was never sealed", n, timeout)
+	}
+	if sum.Reason != "" {
+		reason += " (" + sum.Reason + ")"
+	}
+	return reason, true
+}
