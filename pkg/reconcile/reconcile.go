@@ -4,6 +4,7 @@ package reconcile
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/intake/intake/pkg/envelope"
@@ -14,6 +15,23 @@ import (
 type Stamp struct {
 	Import string
 	Row    int
+}
+
+// String is a stamp as records store it: "imp_5q2k8v3m1x/42".
+func (s Stamp) String() string { return s.Import + "/" + strconv.Itoa(s.Row) }
+
+// ParseStamp reads a stored stamp (String); ok is false for anything else,
+// and the stamp is then the zero one.
+func ParseStamp(text string) (s Stamp, ok bool) {
+	i := strings.LastIndexByte(text, '/')
+	if i < 0 {
+		return Stamp{}, false
+	}
+	row, err := strconv.Atoi(text[i+1:])
+	if err != nil {
+		return Stamp{}, false
+	}
+	return Stamp{Import: text[:i], Row: row}, true
 }
 
 // Existing is what the database holds for a key.

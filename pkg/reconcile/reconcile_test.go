@@ -87,3 +87,16 @@ func TestRedeliveredAndMissing(t *testing.T) {
 		t.Errorf("a key without a field: %q", got)
 	}
 }
+
+func TestStampRoundTrip(t *testing.T) {
+	for _, s := range []Stamp{{Import: "imp_5q2k8v3m1x", Row: 42}, {Import: "a/b", Row: 2}} {
+		if got, ok := ParseStamp(s.String()); !ok || got != s {
+			t.Errorf("ParseStamp(%q) = %+v, %v", s.String(), got, ok)
+		}
+	}
+	for _, bad := range []string{"", "imp", "imp/", "imp/x", "imp/1.5"} {
+		if got, ok := ParseStamp(bad); ok || got != (Stamp{}) {
+			t.Errorf("ParseStamp(%q) = %+v, %v, want not ok", bad, got, ok)
+		}
+	}
+}

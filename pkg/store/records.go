@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -29,21 +27,11 @@ const (
 	updatedAtField = "_intake_updated_at"
 )
 
-// stampText is a stamp as stored: "imp_5q2k8v3m1x/42".
-func stampText(s reconcile.Stamp) string { return s.Import + "/" + strconv.Itoa(s.Row) }
-
-// parseStamp reads stampText; a malformed one is the zero stamp.
+// parseStamp reads a stored stamp field; a malformed one is the zero stamp.
 func parseStamp(v any) reconcile.Stamp {
 	t, _ := v.(string)
-	i := strings.LastIndexByte(t, '/')
-	if i < 0 {
-		return reconcile.Stamp{}
-	}
-	row, err := strconv.Atoi(t[i+1:])
-	if err != nil {
-		return reconcile.Stamp{}
-	}
-	return reconcile.Stamp{Import: t[:i], Row: row}
+	s, _ := reconcile.ParseStamp(t)
+	return s
 }
 
 // NewRecord is a record to create.
@@ -67,7 +55,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		for k, v := range r.Fields {
 			d[k] = v
 		}
-		stamp := stampText(r.Stamp)
+		stamp := r.Stamp.String()
 		d[lastField], d[createdField], d[createdAtField], d[updatedAtField] = stamp, stamp, now, now
 		fields[i] = d
 	}
@@ -265,7 +253,7 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 		for k, v := range u.Set {
 			set[k] = v
 		}
-		set[lastField] = stampText(u.Stamp)
+		set[lastField] = u.Stamp.String()
 		set[updatedAtField] = now
 		sets[i] = set
 	}

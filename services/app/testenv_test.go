@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -208,13 +208,9 @@ type recordStamp struct {
 // "<import>/<row>").
 func stampOf(doc bson.M) recordStamp {
 	split := func(v any) (string, int) {
-		s, _ := v.(string)
-		i := strings.LastIndexByte(s, '/')
-		if i < 0 {
-			return "", 0
-		}
-		n, _ := strconv.Atoi(s[i+1:])
-		return s[:i], n
+		text, _ := v.(string)
+		s, _ := reconcile.ParseStamp(text)
+		return s.Import, s.Row
 	}
 	var st recordStamp
 	st.Import, st.Row = split(doc["_intake_last"])
