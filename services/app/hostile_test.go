@@ -599,23 +599,23 @@ func hostileCases() []hostileCase {
 			}},
 
 		// Huge: generated while sent.
-		{name: "a 50 MB cell", gen: genLongCell, send: "cell_50mb.csv", status: 202, total: 3, counts: [5]int{2, 0, 0, 1, 0},
+		{name: "a 50 MB cell", gen: filled("name,email\nBefore,c50-1@hostile.test\n", "A", 50<<20, ",c50-2@hostile.test\nAfter,c50-3@hostile.test\n"), send: "cell_50mb.csv", status: 202, total: 3, counts: [5]int{2, 0, 0, 1, 0},
 			problems: []rowProblem{{3, "", "a cell is longer than 1048576 bytes"}},
 			why:      "the cell is cut as it streams (filereader's record guard): the row fails, memory stays at about the row limit",
 			heapMiB:  256},
-		{name: "100,000 columns", gen: genManyColumns, send: "columns_100k.csv", status: 400,
+		{name: "100,000 columns", gen: filled("email", ",c", 99999, "\nwide@hostile.test\n"), send: "columns_100k.csv", status: 400,
 			errMsg: "the header has 100000 columns; at most 1000 are allowed"},
-		{name: "a 10 MB header line", gen: genLongHeader, send: "header_10mb.csv", status: 400,
+		{name: "a 10 MB header line", gen: filled("email,name,", "h", 10<<20, "\nh10@hostile.test,Ten,x\n"), send: "header_10mb.csv", status: 400,
 			errMsg: "the header row is longer than 64 KiB",
 			why:    "the header travels in every chunk of rows: a 10 MB one made every chunk too large for the broker (503)"},
-		{name: "1,000,000 empty lines", gen: genEmptyLines, send: "empty_lines_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
+		{name: "1,000,000 empty lines", gen: filled("name,email\n", "\n", 1_000_000, "Last,el1@hostile.test\n"), send: "empty_lines_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
 			why: "blank lines are skipped but keep their numbers: the one row is row 1,000,002",
 			check: func(t *testing.T, s *system, v ingest.ImportView) {
 				if row := stampOf(s.record(t, "default", "contacts", "email:el1@hostile.test")).Row; row != 1000002 {
 					t.Errorf("the row after a million blank lines is row %v, want 1000002", row)
 				}
 			}},
-		{name: "1,000,000 rows of empty cells", gen: genEmptyCellRows, send: "empty_cells_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
+		{name: "1,000,000 rows of empty cells", gen: filled("name,email,phone,company\n", ",,,\n", 1_000_000, "Last,ec1@hostile.test,,\n"), send: "empty_cells_1m.csv", status: 202, total: 1, counts: [5]int{1, 0, 0, 0, 0},
 			check: func(t *testing.T, s *system, v ingest.ImportView) {
 				if row := stampOf(s.record(t, "default", "contacts", "email:ec1@hostile.test")).Row; row != 1000002 {
 					t.Errorf("the row after a million empty rows is row %v, want 1000002", row)
@@ -728,59 +728,20 @@ func genDuplicates(w io.Writer) error {
 	return nil
 }
 
-func genLongCell(w io.Writer) error {
-	if _, err := io.WriteString(w, "name,email\nBefore,c50-1@hostile.test\n"); err != nil {
+// filled writes head, then filler n times, then tail: the shape of most
+// hostile files (a huge cell, header or run of empty lines between two
+// ordinary pieces).
+func filled(head, filler string, n int, tail string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		if _, err := io.WriteString(w, head); err != nil {
+			return err
+		}
+		if err := repeat(w, filler, n); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, tail)
 		return err
 	}
-	if err := repeat(w, "A", 50<<20); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, ",c50-2@hostile.test\nAfter,c50-3@hostile.test\n")
-	return err
-}
-
-func genManyColumns(w io.Writer) error {
-	if _, err := io.WriteString(w, "email"); err != nil {
-		return err
-	}
-	if err := repeat(w, ",c", 99999); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\nwide@hostile.test\n")
-	return err
-}
-
-func genLongHeader(w io.Writer) error {
-	if _, err := io.WriteString(w, "email,name,"); err != nil {
-		return err
-	}
-	if err := repeat(w, "h", 10<<20); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\nh10@hostile.test,Ten,x\n")
-	return err
-}
-
-func genEmptyLines(w io.Writer) error {
-	if _, err := io.WriteString(w, "name,email\n"); err != nil {
-		return err
-	}
-	if err := repeat(w, "\n", 1_000_000); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "Last,el1@hostile.test\n")
-	return err
-}
-
-func genEmptyCellRows(w io.Writer) error {
-	if _, err := io.WriteString(w, "name,email,phone,company\n"); err != nil {
-		return err
-	}
-	if err := repeat(w, ",,,\n", 1_000_000); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "Last,ec1@hostile.test,,\n")
-	return err
 }
 
 func genRowsNearCellLimit(w io.Writer) error {
