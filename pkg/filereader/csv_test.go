@@ -102,37 +102,46 @@ func FuzzCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd, cleanup, err := Open(bytes.NewReader(in), Options{Format: FormatCSV, MaxCellBytes: 64, MaxColumns: 16})
 		defer cleanup()
+		checkReader(t, rd, err, 10000, 64, 16)
+	})
+}
+
+// checkReader holds what any reader promises for any input: an error or a
+// reader, never both; UTF-8 header and cells; increasing row numbers; no
+// cell over maxCell bytes; no row with more than maxCols cells unless it
+// says why (0: not checked). It reads at most rows rows.
+func checkReader(t *testing.T, rd Reader, err error, rows, maxCell, maxCols int) {
+	t.Helper()
+	if err != nil {
+		if rd != nil {
+			t.Fatal("a reader and an error")
+		}
+		return
+	}
+	for _, h := range rd.Header() {
+		if !utf8.ValidString(h) {
+			t.Fatalf("header cell %q is not UTF-8", h)
+		}
+	}
+	last := 1
+	for i := 0; i < rows; i++ {
+		row, err := rd.Next()
 		if err != nil {
-			if rd != nil {
-				t.Fatal("a reader and an error")
-			}
 			return
 		}
-		for _, h := range rd.Header() {
-			if !utf8.ValidString(h) {
-				t.Fatalf("header cell %q is not UTF-8", h)
+		if row.Number <= last {
+			t.Fatalf("row numbers must increase: %d after %d", row.Number, last)
+		}
+		last = row.Number
+		if maxCols > 0 && row.Err == nil && len(row.Cells) > maxCols {
+			t.Fatalf("row %d has %d cells, over MaxColumns", row.Number, len(row.Cells))
+		}
+		for _, c := range row.Cells {
+			if !utf8.ValidString(c) || len(c) > maxCell {
+				t.Fatalf("row %d: cell %q is not UTF-8 or over MaxCellBytes", row.Number, c)
 			}
 		}
-		last := 1
-		for i := 0; i < 10000; i++ {
-			row, err := rd.Next()
-			if err != nil {
-				return
-			}
-			if row.Number <= last {
-				t.Fatalf("row numbers must increase: %d after %d", row.Number, last)
-			}
-			last = row.Number
-			if row.Err == nil && len(row.Cells) > 16 {
-				t.Fatalf("row %d has %d cells, over MaxColumns", row.Number, len(row.Cells))
-			}
-			for _, c := range row.Cells {
-				if !utf8.ValidString(c) || len(c) > 64 {
-					t.Fatalf("row %d: cell %q is not UTF-8 or over MaxCellBytes", row.Number, c)
-				}
-			}
-		}
-	})
+	}
 }
 
 func TestNewCSVCompatibility(t *testing.T) {

@@ -26,8 +26,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/xuri/excelize/v2"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -546,32 +544,4 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	if os.Getenv("INTAKE_SHOW_LOGS") != "" {
 		t.Log(logText)
 	}
-}
-
-// startSystemLogged is startSystem with the caller's logger and no data
-// directory of its own (the tweak sets one).
-func startSystemLogged(t *testing.T, log *zap.Logger, tweak func(*Config)) *system {
-	t.Helper()
-	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
-	tweak(&cfg)
-	ready := make(chan Info, 1)
-	cfg.Ready = func(i Info) { ready <- i }
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- Run(ctx, cfg, log) }()
-	select {
-	case s.info = <-ready:
-	case err := <-s.done:
-		t.Fatalf("intake did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("intake did not start within 60s")
-	}
-	s.base = "http://" + s.info.HTTPAddr
-	client, err := mongo.Connect(options.Client().ApplyURI(s.info.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.mongo = client
-	t.Cleanup(s.stop)
-	return s
 }

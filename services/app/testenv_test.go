@@ -38,19 +38,24 @@ func startSystem(t testing.TB, dataDir string, tweak func(*Config)) *system {
 	t.Helper()
 	// NATS as by default, in process only; FerretDB on loopback TCP, since
 	// a test's temporary directory can be too long for a Unix socket path.
-	cfg := Config{
-		DataDir:           dataDir,
-		HTTPAddr:          "127.0.0.1:0",
-		EmbeddedMongoAddr: "127.0.0.1:0",
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
+	return startSystemLogged(t, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), func(cfg *Config) {
+		cfg.DataDir = dataDir
+		if tweak != nil {
+			tweak(cfg)
+		}
+	})
+}
+
+// startSystemLogged is startSystem with the caller's logger and no data
+// directory of its own (the tweak sets one).
+func startSystemLogged(t testing.TB, log *zap.Logger, tweak func(*Config)) *system {
+	t.Helper()
+	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
+	tweak(&cfg)
 	ready := make(chan Info, 1)
 	cfg.Ready = func(i Info) { ready <- i }
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	go func() { s.done <- Run(ctx, cfg, log) }()
 	select {
 	case s.info = <-ready:
