@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/services/app"
 )
 
@@ -50,7 +51,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	if !errors.As(err, &code) || code != exitRowsFailed {
 		t.Fatalf("import with a failed row: err=%v, want exit %d; stderr %s", err, exitRowsFailed, errb.String())
 	}
-	var s summary
+	var s client.Summary
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatalf("--json output %q: %v", out.String(), err)
 	}
@@ -155,13 +156,13 @@ func TestCLIReplay(t *testing.T) {
 	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var s summary
+	var s client.Summary
 	_ = json.Unmarshal(out.Bytes(), &s)
 	out.Reset()
 	if err := run([]string{"replay", "--server", server, "--json", s.ID}, &out, &errb); err != nil {
 		t.Fatalf("replay: %v %s", err, errb.String())
 	}
-	var r summary
+	var r client.Summary
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Status != "completed" || r.Skipped != 1 || r.ID == s.ID {
 		t.Fatalf("replay summary %+v (%v)", r, err)
 	}
