@@ -288,6 +288,11 @@ func (c *REST) PutSchema(ctx context.Context, name string, doc []byte) error {
 	return c.do(ctx, http.MethodPut, "/v1/schemas/"+url.PathEscape(name), "application/json", bytes.NewReader(doc), nil)
 }
 
+// Ready asks whether the server can take imports (GET /readyz): nil when
+// its broker and database are reachable, else an *HTTPError (503) whose
+// message lists what is not.
+func (c *REST) Ready(ctx context.Context) error { return c.get(ctx, "/readyz", nil) }
+
 func (c *REST) get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, "", nil, out)
 }

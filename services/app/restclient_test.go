@@ -22,6 +22,9 @@ func TestRESTClient(t *testing.T) {
 	})
 	ctx := context.Background()
 	admin := client.NewREST(s.base+"/", client.WithAPIKey(bootstrapKey))
+	if err := admin.Ready(ctx); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
 
 	created, err := admin.CreateKey(ctx, client.KeyRequest{Name: "rest", Tenant: "acme",
 		Capabilities: []string{auth.CapImportsWrite, auth.CapImportsRead, auth.CapSchemasWrite}})
