@@ -161,7 +161,10 @@ func (c *REST) Imports(ctx context.Context, limit int) ([]Summary, error) {
 	var out struct {
 		Imports []Summary `json:"imports"`
 	}
-	return out.Imports, c.get(ctx, path, &out)
+	if err := c.get(ctx, path, &out); err != nil {
+		return nil, err
+	}
+	return out.Imports, nil
 }
 
 // Problem results: which rows Problems lists.
@@ -181,7 +184,10 @@ func (c *REST) Problems(ctx context.Context, id, result string) ([]RowError, err
 	var out struct {
 		Errors []RowError `json:"errors"`
 	}
-	return out.Errors, c.get(ctx, path, &out)
+	if err := c.get(ctx, path, &out); err != nil {
+		return nil, err
+	}
+	return out.Errors, nil
 }
 
 // ReplayOptions change a replay; empty ones keep the original's.
@@ -215,7 +221,10 @@ func (c *REST) ReplayAll(ctx context.Context, w ReplayWindow) ([]Accepted, error
 	var out struct {
 		Replays []Accepted `json:"replays"`
 	}
-	return out.Replays, c.sendJSON(ctx, http.MethodPost, "/v1/replay", w, &out)
+	if err := c.sendJSON(ctx, http.MethodPost, "/v1/replay", w, &out); err != nil {
+		return nil, err
+	}
+	return out.Replays, nil
 }
 
 // Cancel asks a processing import to stop (POST /v1/imports/{id}/cancel):
@@ -267,7 +276,10 @@ func (c *REST) Keys(ctx context.Context, tenant string) ([]Key, error) {
 	var out struct {
 		Keys []Key `json:"keys"`
 	}
-	return out.Keys, c.get(ctx, "/v1/keys"+tenantQuery(tenant), &out)
+	if err := c.get(ctx, "/v1/keys"+tenantQuery(tenant), &out); err != nil {
+		return nil, err
+	}
+	return out.Keys, nil
 }
 
 // RevokeKey revokes a tenant's key ("": the caller's tenant) by its id.
