@@ -1,9 +1,10 @@
-// Package client publishes imports to Intake over NATS, without HTTP: it
-// opens an import by request-reply, publishes its rows as row chunks
-// straight to JetStream, seals it with the row count and waits for the
-// summary. docs/upstream.md describes the protocol; the JSON Schemas of its
-// request and reply messages are in schemas/protocol, those of the row
-// chunks in schemas/envelope.
+// Package client is Intake's Go client. Client publishes imports over NATS,
+// without HTTP: it opens an import by request-reply, publishes its rows as
+// row chunks straight to JetStream, seals it with the row count and waits
+// for the summary. docs/upstream.md describes the protocol; the JSON
+// Schemas of its request and reply messages are in schemas/protocol, those
+// of the row chunks in schemas/envelope. REST (rest.go) calls the HTTP API
+// instead: the intake CLI, the fault harness and the bench use it.
 //
 // This file holds the protocol's messages and subjects, shared by the client
 // and the service that answers it (services/upstream).

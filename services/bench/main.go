@@ -15,7 +15,6 @@ import (
 
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded"
 )
 
@@ -83,7 +83,8 @@ func run() error {
 		_ = cmd.Wait()
 	}()
 	base := "http://" + addr
-	if err := waitReady(base+"/readyz", time.Minute); err != nil {
+	api := client.NewREST(base)
+	if err := waitReady(api, time.Minute); err != nil {
 		return err
 	}
 	fmt.Printf("%d rows, embedded default (in-process NATS JetStream + FerretDB/SQLite), %d cores\n", *rows, runtime.NumCPU())
@@ -103,13 +104,13 @@ func run() error {
 	}
 	fmt.Printf("direct loader (encoding/csv + unordered InsertMany of 1000): %8.0f rows/s\n", direct)
 
-	insert, err := importFile(base, first, "insert", *rows)
+	insert, err := importFile(api, first, "insert", *rows)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("pipeline insert into an empty collection:                 %8.0f rows/s  (%.2fx the direct loader, target >= 0.8x)\n", insert, insert/direct)
 
-	upsert, err := importFile(base, second, "upsert", *rows)
+	upsert, err := importFile(api, second, "upsert", *rows)
 	if err != nil {
 		return err
 	}
@@ -125,27 +126,33 @@ func run() error {
 
 // importFile uploads a file, waits for its summary and returns rows/s from
 // the start of the upload to the completed summary.
-func importFile(base, path, mode string, rows int) (float64, error) {
+func importFile(api *client.REST, path, mode string, rows int) (float64, error) {
+	ctx := context.Background()
 	start := time.Now()
-	id, err := upload(base, path, mode)
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
-	var sum map[string]any
+	defer f.Close()
+	accepted, err := api.Upload(ctx, filepath.Base(path), f, client.UploadOptions{Mode: mode})
+	if err != nil {
+		return 0, fmt.Errorf("upload: %w", err)
+	}
+	var sum *client.Summary
 	for {
-		sum, err = getJSON(base + "/v1/imports/" + id + "?wait=30s")
+		sum, err = api.Summary(ctx, accepted.ID, 30*time.Second)
 		if err != nil {
 			return 0, err
 		}
-		if sum["status"] != "processing" {
+		if sum.Done() {
 			break
 		}
 	}
 	elapsed := time.Since(start)
-	fmt.Printf("  %s: %v in %s: created=%v updated=%v skipped=%v failed=%v\n", mode, sum["status"], elapsed.Round(time.Millisecond),
-		sum["created"], sum["updated"], sum["skipped"], sum["failed"])
-	if sum["status"] != "completed" || int(sum["total"].(float64)) != rows {
-		return 0, fmt.Errorf("import %s did not complete: %v", id, sum)
+	fmt.Printf("  %s: %v in %s: created=%v updated=%v skipped=%v failed=%v\n", mode, sum.Status, elapsed.Round(time.Millisecond),
+		sum.Created, sum.Updated, sum.Skipped, sum.Failed)
+	if sum.Status != client.StatusCompleted || sum.Total != rows {
+		return 0, fmt.Errorf("import %s did not complete: %+v", accepted.ID, *sum)
 	}
 	return float64(rows) / elapsed.Seconds(), nil
 }
@@ -236,72 +243,17 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func waitReady(url string, limit time.Duration) error {
+// waitReady polls the server's readiness until it is ready or limit has passed.
+func waitReady(api *client.REST, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	var err error
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+		if err = api.Ready(context.Background()); err == nil {
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not ready within %s", url, limit)
-}
-
-// upload streams the file as multipart without holding it in memory.
-func upload(base, path, mode string) (string, error) {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			if err := mw.WriteField("mode", mode); err != nil {
-				return err
-			}
-			fw, err := mw.CreateFormFile("file", filepath.Base(path))
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(fw, f); err != nil {
-				return err
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/v1/imports", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("upload: %s %s", resp.Status, body)
-	}
-	var out struct{ ID string }
-	if err := json.Unmarshal(body, &out); err != nil {
-		return "", err
-	}
-	return out.ID, nil
-}
-
-func getJSON(url string) (map[string]any, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return fmt.Errorf("intake not ready within %s: %w", limit, err)
 }
 
 // peakRSS reads VmHWM (the peak resident set) of a process from /proc.

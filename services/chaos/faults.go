@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -116,7 +116,7 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 	if err := s.procs["ingest"].run(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, s.base+"/readyz"); err != nil {
+	if err := waitReady(ctx, s.base); err != nil {
 		return err
 	}
 	// Watch the imports the cut-off uploads left from now on: each must end
@@ -202,12 +202,12 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 
 // otherImports lists a tenant's imports not in known.
 func otherImports(base string, t tenant, known map[string]bool) ([]string, error) {
-	var list struct{ Imports []summary }
-	if err := getJSONAs(base+"/v1/imports?limit=1000", t.key, &list); err != nil {
+	list, err := restOf(base, t).Imports(context.Background(), 1000)
+	if err != nil {
 		return nil, err
 	}
 	var ids []string
-	for _, s := range list.Imports {
+	for _, s := range list {
 		if !known[s.ID] {
 			ids = append(ids, s.ID)
 		}
@@ -282,7 +282,7 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 
 // completedAfter counts the imports whose summary says they completed after t.
 func completedAfter(base string, jobs []*job, t time.Time) int {
-	return countSummaries(base, jobs, func(s summary) bool { return s.CompletedAt != nil && s.CompletedAt.After(t) })
+	return countSummaries(base, jobs, func(s client.Summary) bool { return s.CompletedAt != nil && s.CompletedAt.After(t) })
 }
 
 // databaseOutagePastRetries keeps the database down past the retries
@@ -366,12 +366,12 @@ func (s *split) workersAndIngest() []*proc {
 // processing counts the jobs still processing (for the record: a fault
 // that hits only finished imports tests little).
 func processing(base string, jobs []*job) int {
-	return countSummaries(base, jobs, func(s summary) bool { return s.Status == "processing" })
+	return countSummaries(base, jobs, func(s client.Summary) bool { return s.Status == client.StatusProcessing })
 }
 
 // countSummaries counts the imports whose summary, read now, satisfies is
 // (an import whose summary could not be read does not).
-func countSummaries(base string, jobs []*job, is func(summary) bool) int {
+func countSummaries(base string, jobs []*job, is func(client.Summary) bool) int {
 	sums, errs := readSummaries(base, jobs)
 	n := 0
 	for i, s := range sums {
@@ -385,12 +385,18 @@ func countSummaries(base string, jobs []*job, is func(summary) bool) int {
 // readSummaries reads the jobs' summaries at once, with each read's error:
 // a read takes up to a second on a loaded machine, and one after the other
 // they would be seconds out of date.
-func readSummaries(base string, jobs []*job) ([]summary, []error) {
-	sums := make([]summary, len(jobs))
+func readSummaries(base string, jobs []*job) ([]client.Summary, []error) {
+	sums := make([]client.Summary, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		wg.Go(func() { errs[i] = getJSONAs(base+"/v1/imports/"+j.id, j.t.key, &sums[i]) })
+		wg.Go(func() {
+			s, err := restOf(base, j.t).Summary(context.Background(), j.id, 0)
+			if s != nil {
+				sums[i] = *s
+			}
+			errs[i] = err
+		})
 	}
 	wg.Wait()
 	return sums, errs
@@ -435,7 +441,7 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 	}
 	defer a.p.stop()
 	acme := a.tenants[0]
-	if err := sendJSON(http.MethodPut, a.base+"/v1/schemas/contacts", acme.key, poisonSchema, http.StatusOK, nil); err != nil {
+	if err := restOf(a.base, acme).PutSchema(ctx, "contacts", []byte(poisonSchema)); err != nil {
 		return fmt.Errorf("acme's schema: %w", err)
 	}
 	clean := makeContacts(rows, "pac")
@@ -555,8 +561,8 @@ func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	var early error
 	err = waitFor(ctx, "the validator and deduplicator to catch up", 5*time.Minute, func() error {
 		for _, j := range jobs {
-			var sum summary
-			if err := getJSONAs(s.base+"/v1/imports/"+j.id, j.t.key, &sum); err != nil {
+			sum, err := restOf(s.base, j.t).Summary(ctx, j.id, 0)
+			if err != nil {
 				return err
 			}
 			if sum.Status != "processing" {

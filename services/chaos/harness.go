@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded"
 )
 
@@ -201,18 +201,14 @@ func waitEvery(ctx context.Context, what string, limit, interval time.Duration, 
 	return fmt.Errorf("%s: not within %s: %v", what, limit, err)
 }
 
-func waitHTTP(ctx context.Context, url string) error {
-	return waitFor(ctx, url, time.Minute, func() error {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("%s", resp.Status)
-		}
-		return nil
-	})
+// waitReady waits until the Intake API at base is ready (GET /readyz).
+func waitReady(ctx context.Context, base string) error {
+	return waitFor(ctx, base+"/readyz", time.Minute, func() error { return client.NewREST(base).Ready(ctx) })
+}
+
+// restOf is the REST client of Intake's API at base with t's API key.
+func restOf(base string, t tenant) *client.REST {
+	return client.NewREST(base, client.WithAPIKey(t.key))
 }
 
 // Tenants and their API keys.
@@ -233,53 +229,19 @@ var tenantNames = []string{"acme", "globex", "initech"}
 func createTenants(base, admin string, names ...string) ([]tenant, error) {
 	var out []tenant
 	for _, name := range names {
-		var key struct{ Key string }
-		body := fmt.Sprintf(`{"name": "chaos-%s", "tenant": %q, "capabilities": ["imports:write", "imports:read", "schemas:write"]}`, name, name)
-		if err := sendJSON(http.MethodPost, base+"/v1/keys", admin, body, http.StatusCreated, &key); err != nil {
+		key, err := restOf(base, tenant{key: admin}).CreateKey(context.Background(), client.KeyRequest{Name: "chaos-" + name, Tenant: name,
+			Capabilities: []string{"imports:write", "imports:read", "schemas:write"}})
+		if err != nil {
 			return nil, fmt.Errorf("key for tenant %s: %w", name, err)
 		}
-		out = append(out, tenant{name: name, key: key.Key})
+		out = append(out, tenant{name: name, key: key.Secret})
 	}
 	return out, nil
 }
 
-// sendJSON sends a JSON body and decodes the answer, which must have status want.
-func sendJSON(method, url, apiKey, body string, want int, out any) error {
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if apiKey != "" {
-		req.Header.Set("X-API-Key", apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %s %s", method, url, resp.Status, data)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(data, out)
-}
-
-func getJSON(url string, out any) error { return getJSONAs(url, "", out) }
-
-// getJSONAs is GET url with an API key ("" for none), decoded into out.
-func getJSONAs(url, apiKey string, out any) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	if apiKey != "" {
-		req.Header.Set("X-API-Key", apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
+// getJSON is GET url decoded into out (for the NATS servers' monitoring).
+func getJSON(url string, out any) error {
+	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}
@@ -292,28 +254,12 @@ func getJSONAs(url, apiKey string, out any) error {
 
 // Uploads.
 
-func upload(base, apiKey string, c contacts) (string, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "contacts.csv")
-	_, _ = fw.Write(c.csv)
-	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/imports", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if apiKey != "" {
-		req.Header.Set("X-API-Key", apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
+func upload(base string, t tenant, c contacts) (string, error) {
+	accepted, err := restOf(base, t).Upload(context.Background(), "contacts.csv", bytes.NewReader(c.csv), client.UploadOptions{})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("upload: %w", err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("upload: %s %s", resp.Status, data)
-	}
-	var out struct{ ID string }
-	return out.ID, json.Unmarshal(data, &out)
+	return accepted.ID, nil
 }
 
 // heldUpload is an upload whose client sent only the start of the file and
@@ -334,13 +280,13 @@ func holdUpload(base string, t tenant, c contacts, cut int) *heldUpload {
 		cut = len(c.csv)
 	}
 	h := &heldUpload{rows: bytes.Count(c.csv[:cut], []byte("\n")) - 1, ended: make(chan error, 1), release: make(chan struct{})}
+	// The file is a pipe that gives the start of the file, then nothing
+	// until released, then an error: the client's side of the upload ends.
 	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
 	go func() {
-		fw, _ := mw.CreateFormFile("file", "contacts.csv")
 		for b := c.csv[:cut]; len(b) > 0; {
 			n := min(len(b), 64<<10)
-			if _, err := fw.Write(b[:n]); err != nil {
+			if _, err := pw.Write(b[:n]); err != nil {
 				return
 			}
 			b = b[n:]
@@ -348,24 +294,10 @@ func holdUpload(base string, t tenant, c contacts, cut int) *heldUpload {
 		<-h.release
 		pw.CloseWithError(fmt.Errorf("the client gave up"))
 	}()
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/imports", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if t.key != "" {
-		req.Header.Set("X-API-Key", t.key)
-	}
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			h.ended <- err
-			return
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode == http.StatusAccepted {
-			h.ended <- nil
-			return
-		}
-		h.ended <- fmt.Errorf("%s %s", resp.Status, bytes.TrimSpace(data))
+		_, err := restOf(base, t).Upload(context.Background(), "contacts.csv", pr, client.UploadOptions{})
+		pr.Close() // the writer above stops, also when the server answered early
+		h.ended <- err
 	}()
 	return h
 }
@@ -446,7 +378,7 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 		s.procs[group] = p
 		s.addrs[group] = addr
 		s.order = append(s.order, group)
-		if err := waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
+		if err := waitReady(ctx, "http://"+addr); err != nil {
 			return nil, fmt.Errorf("%s: %w", group, err)
 		}
 		if cfg.embedded && i == 0 {
@@ -555,7 +487,7 @@ func startAllInOne(ctx context.Context, e *env, flags ...string) (*allInOne, err
 		return nil, err
 	}
 	a := &allInOne{p: p, base: "http://" + http, mongoURI: "mongodb://" + mongoAddr + "/"}
-	if err := waitHTTP(ctx, a.base+"/readyz"); err != nil {
+	if err := waitReady(ctx, a.base); err != nil {
 		p.stop()
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if err := a.p.run(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, a.base+"/readyz"); err != nil {
+	if err := waitReady(ctx, a.base); err != nil {
 		return err
 	}
 	if err := checkJobs(ctx, a.base, a.mongoURI, jobs, 5*time.Minute); err != nil {
@@ -183,7 +183,7 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 	}
 	defer p.stop()
 	base := "http://" + http
-	if err := waitHTTP(ctx, base+"/readyz"); err != nil {
+	if err := waitReady(ctx, base); err != nil {
 		return err
 	}
 	tenants, err := createTenants(base, adminKey, tenantNames...)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/client"
 )
 
 // contacts is a generated file and, computed independently of Intake, what
@@ -83,30 +87,16 @@ func csvQuote(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-type summary struct {
-	ID                                string
-	Tenant                            string
-	Status                            string
-	Reason                            string
-	Total, Processed                  int
-	Created, Updated, Skipped, Failed int
-	CompletedAt                       *time.Time `json:"completed_at"`
-}
-
-// rowError is a row of GET /v1/imports/{id}/errors.
-type rowError struct {
-	Row     int
-	Message string
-}
-
 // finished waits until an import is no longer processing and returns its summary.
-func finished(ctx context.Context, base string, t tenant, id string, limit time.Duration) (summary, error) {
-	var s summary
+func finished(ctx context.Context, base string, t tenant, id string, limit time.Duration) (client.Summary, error) {
+	var s client.Summary
 	err := waitFor(ctx, "import "+id+" to finish", limit, func() error {
-		if err := getJSONAs(base+"/v1/imports/"+id+"?wait=5s", t.key, &s); err != nil {
+		got, err := restOf(base, t).Summary(ctx, id, 5*time.Second)
+		if err != nil {
 			return err
 		}
-		if s.Status == "processing" {
+		s = *got
+		if s.Status == client.StatusProcessing {
 			return fmt.Errorf("still processing: %+v", s)
 		}
 		return nil
@@ -116,12 +106,12 @@ func finished(ctx context.Context, base string, t tenant, id string, limit time.
 
 // rowErrors lists an import's rows with result (failed or skipped) and the first message of each.
 func rowErrors(base string, t tenant, id, result string) (map[int]string, error) {
-	var out struct{ Errors []rowError }
-	if err := getJSONAs(base+"/v1/imports/"+id+"/errors?result="+result, t.key, &out); err != nil {
+	problems, err := restOf(base, t).Problems(context.Background(), id, result)
+	if err != nil {
 		return nil, err
 	}
 	rows := map[int]string{}
-	for _, e := range out.Errors {
+	for _, e := range problems {
 		if _, ok := rows[e.Row]; !ok {
 			rows[e.Row] = e.Message
 		}
@@ -232,7 +222,7 @@ type expect struct {
 
 // outcome is what checkImport found.
 type outcome struct {
-	sum  summary
+	sum  client.Summary
 	dead map[int]string // rows a stage gave up on, with the reason
 }
 
@@ -387,7 +377,7 @@ func sample(rows map[int]string) string {
 // watched is how an import ended: its summary, and how long after its last
 // progress (a change of its processed count) it did.
 type watched struct {
-	sum  summary
+	sum  client.Summary
 	idle time.Duration
 	err  error
 }
@@ -398,10 +388,12 @@ func watchEnd(ctx context.Context, base string, t tenant, id string, limit time.
 	var w watched
 	last, changed := -1, time.Now()
 	w.err = waitFor(ctx, "import "+id+" to finish", limit, func() error {
-		if err := getJSONAs(base+"/v1/imports/"+id, t.key, &w.sum); err != nil {
+		s, err := restOf(base, t).Summary(ctx, id, 0)
+		if err != nil {
 			return err
 		}
-		if w.sum.Status != "processing" {
+		w.sum = *s
+		if w.sum.Status != client.StatusProcessing {
 			return nil
 		}
 		if w.sum.Processed != last {
@@ -417,7 +409,7 @@ func watchEnd(ctx context.Context, base string, t tenant, id string, limit time.
 // rows: it ended failed with a reason, and what it counted is right: no row
 // beyond those sent, each counted at most once and in its right bucket,
 // created rows exactly by their records. It returns the records it created.
-func checkPartial(ctx context.Context, base, mongoURI string, t tenant, id string, c contacts, sent int, limit time.Duration) (map[string]bool, summary, error) {
+func checkPartial(ctx context.Context, base, mongoURI string, t tenant, id string, c contacts, sent int, limit time.Duration) (map[string]bool, client.Summary, error) {
 	s, err := finished(ctx, base, t, id, limit)
 	if err != nil {
 		return nil, s, err
@@ -488,7 +480,7 @@ func uploadJobs(base string, jobs []*job) error {
 	for i, j := range jobs {
 		wg.Go(func() {
 			var err error
-			j.id, err = upload(base, j.t.key, j.c)
+			j.id, err = upload(base, j.t, j.c)
 			if err != nil {
 				errs[i] = fmt.Errorf("upload %s for %s: %w", j.c.tag, j.t.name, err)
 			}
@@ -535,12 +527,12 @@ func checkIsolation(ctx context.Context, base, mongoURI string, jobs []*job) err
 			}
 			return fmt.Errorf("tenant %s has record %s of no import of its own", t.name, rid)
 		}
-		var list struct{ Imports []summary }
-		if err := getJSONAs(base+"/v1/imports?limit=1000", t.key, &list); err != nil {
+		list, err := restOf(base, t).Imports(ctx, 1000)
+		if err != nil {
 			return err
 		}
 		listed := map[string]bool{}
-		for _, s := range list.Imports {
+		for _, s := range list {
 			if s.Tenant != t.name {
 				return fmt.Errorf("tenant %s's import list has %s of tenant %s", t.name, s.ID, s.Tenant)
 			}
@@ -553,8 +545,8 @@ func checkIsolation(ctx context.Context, base, mongoURI string, jobs []*job) err
 			case j.t != t && listed[j.id]:
 				return fmt.Errorf("tenant %s's import list has %s of tenant %s", t.name, j.id, j.t.name)
 			case j.t != t && t.key != "":
-				var s summary
-				if err := getJSONAs(base+"/v1/imports/"+j.id, t.key, &s); err == nil || !strings.Contains(err.Error(), "404") {
+				var he *client.HTTPError
+				if _, err := restOf(base, t).Summary(ctx, j.id, 0); !errors.As(err, &he) || he.Status != http.StatusNotFound {
 					return fmt.Errorf("tenant %s reading %s of tenant %s: %v", t.name, j.id, j.t.name, err)
 				}
 			}

@@ -8,13 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/templates"
 )
 
@@ -30,18 +29,23 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-// client is the HTTP client of the CLI commands.
-type client struct {
+// serverFlags are the flags every client command has: where the server is
+// and the key to send.
+type serverFlags struct {
 	server string
 	apiKey string
-	http   *http.Client
 }
 
-func clientFlags(fs *flag.FlagSet) *client {
-	c := &client{http: &http.Client{}}
-	fs.StringVar(&c.server, "server", envOr("INTAKE_SERVER", "http://127.0.0.1:8080"), "Intake server URL (INTAKE_SERVER)")
-	fs.StringVar(&c.apiKey, "api-key", os.Getenv("INTAKE_API_KEY"), "API key (INTAKE_API_KEY)")
-	return c
+func clientFlags(fs *flag.FlagSet) *serverFlags {
+	f := &serverFlags{}
+	fs.StringVar(&f.server, "server", envOr("INTAKE_SERVER", "http://127.0.0.1:8080"), "Intake server URL (INTAKE_SERVER)")
+	fs.StringVar(&f.apiKey, "api-key", os.Getenv("INTAKE_API_KEY"), "API key (INTAKE_API_KEY)")
+	return f
+}
+
+// client is the REST client the flags name (call it after parsing them).
+func (f *serverFlags) client() *client.REST {
+	return client.NewREST(f.server, client.WithAPIKey(f.apiKey))
 }
 
 func envOr(k, def string) string {
@@ -51,62 +55,11 @@ func envOr(k, def string) string {
 	return def
 }
 
-func (c *client) do(req *http.Request, out any) error {
-	if c.apiKey != "" {
-		req.Header.Set("X-API-Key", c.apiKey)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s: %s", resp.Status, e.Error)
-		}
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return json.Unmarshal(body, out)
-}
-
-func (c *client) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.server, "/")+path, nil)
-	if err != nil {
-		return err
-	}
-	return c.do(req, out)
-}
-
-// summary is the part of GET /v1/imports/{id} the CLI shows.
-type summary struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Total     int    `json:"total"`
-	Processed int    `json:"processed"`
-	Created   int    `json:"created"`
-	Updated   int    `json:"updated"`
-	Skipped   int    `json:"skipped"`
-	Failed    int    `json:"failed"`
-	Deleted   int    `json:"deleted"`
-	Reason    string `json:"reason,omitempty"`
-	Notice    string `json:"notice,omitempty"`
-	Errors    []struct {
-		Row     int    `json:"row"`
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
-
 // importCmd: intake import FILE.
 func importCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	schema := fs.String("schema", "contacts", "entity schema")
 	mode := fs.String("mode", "upsert", "insert, upsert, update or replace")
 	key := fs.String("key", "", "reconciliation key field (default: the schema's)")
@@ -133,40 +86,11 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer f.Close()
 
-	// Stream the file as multipart; the fields go first, as the API asks.
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			for k, v := range map[string]string{"schema": *schema, "mode": *mode, "key": *key, "delimiter": *delimiter, "dry_run": fmt.Sprint(*dryRun), "empty_means_clear": fmt.Sprint(*emptyClears)} {
-				if v != "" {
-					if err := mw.WriteField(k, v); err != nil {
-						return err
-					}
-				}
-			}
-			fw, err := mw.CreateFormFile("file", filepath.Base(path))
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(fw, f); err != nil {
-				return err
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
 	ctx := context.Background()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/imports", pr)
+	c := sf.client()
+	accepted, err := c.Upload(ctx, filepath.Base(path), f, client.UploadOptions{
+		Schema: *schema, Mode: *mode, Key: *key, Delimiter: *delimiter, DryRun: *dryRun, EmptyMeansClear: *emptyClears})
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var accepted struct {
-		ID   string `json:"id"`
-		Rows int    `json:"rows"`
-	}
-	if err := c.do(req, &accepted); err != nil {
 		return fmt.Errorf("upload %s: %w", path, err)
 	}
 	if !*wait {
@@ -176,7 +100,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s accepted: %d rows, import %s\n", path, accepted.Rows, accepted.ID)
 		return nil
 	}
-	sum, err := c.follow(ctx, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
+	sum, err := follow(ctx, c, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
 	if err != nil {
 		return err
 	}
@@ -184,17 +108,17 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // follow polls the import until it finishes, drawing a progress bar.
-func (c *client) follow(ctx context.Context, id string, rows int, w io.Writer, bar bool) (summary, error) {
+func follow(ctx context.Context, c *client.REST, id string, rows int, w io.Writer, bar bool) (*client.Summary, error) {
 	start := time.Now()
 	for {
-		var s summary
-		if err := c.get(ctx, "/v1/imports/"+id+"?wait=1s", &s); err != nil {
-			return s, err
+		s, err := c.Summary(ctx, id, time.Second)
+		if err != nil {
+			return nil, err
 		}
 		if bar {
 			drawBar(w, s, rows, time.Since(start))
 		}
-		if s.Status != "processing" {
+		if s.Status != client.StatusProcessing {
 			if bar {
 				fmt.Fprintln(w)
 			}
@@ -203,7 +127,7 @@ func (c *client) follow(ctx context.Context, id string, rows int, w io.Writer, b
 	}
 }
 
-func drawBar(w io.Writer, s summary, rows int, elapsed time.Duration) {
+func drawBar(w io.Writer, s *client.Summary, rows int, elapsed time.Duration) {
 	total := max(s.Total, rows, 1)
 	const width = 30
 	done := min(width*s.Processed/total, width)
@@ -223,7 +147,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // report prints a finished import and chooses the exit code.
-func report(s summary, w io.Writer, asJSON bool) error {
+func report(s *client.Summary, w io.Writer, asJSON bool) error {
 	if asJSON {
 		if err := json.NewEncoder(w).Encode(s); err != nil {
 			return err
@@ -247,9 +171,9 @@ func report(s summary, w io.Writer, asJSON bool) error {
 		}
 	}
 	switch {
-	case s.Status == "processing":
+	case s.Status == client.StatusProcessing:
 		return nil
-	case s.Status != "completed":
+	case s.Status != client.StatusCompleted:
 		return exitCode(exitError)
 	case s.Failed > 0:
 		return exitCode(exitRowsFailed)
@@ -261,7 +185,7 @@ func report(s summary, w io.Writer, asJSON bool) error {
 func statusCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	wait := fs.Duration("wait", 0, "wait up to this long for the import to finish")
 	if err := fs.Parse(args); err != nil {
@@ -270,12 +194,8 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: intake status [--json] [--wait 30s] ID")
 	}
-	var s summary
-	path := "/v1/imports/" + fs.Arg(0)
-	if *wait > 0 {
-		path += "?wait=" + wait.String()
-	}
-	if err := c.get(context.Background(), path, &s); err != nil {
+	s, err := sf.client().Summary(context.Background(), fs.Arg(0), *wait)
+	if err != nil {
 		return err
 	}
 	return report(s, stdout, *asJSON)
@@ -285,7 +205,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) error {
 func errorsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("errors", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	asCSV := fs.Bool("csv", false, "print row,field,message as CSV")
 	asJSON := fs.Bool("json", false, "print JSON")
 	skipped := fs.Bool("skipped", false, "list why rows were skipped instead")
@@ -295,20 +215,17 @@ func errorsCmd(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: intake errors [--csv|--json] [--skipped] ID")
 	}
-	path := "/v1/imports/" + fs.Arg(0) + "/errors"
+	result := client.ResultFailed
 	if *skipped {
-		path += "?result=skipped"
+		result = client.ResultSkipped
 	}
-	var out struct {
-		Errors []struct {
-			Row     int    `json:"row"`
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	if err := c.get(context.Background(), path, &out); err != nil {
+	problems, err := sf.client().Problems(context.Background(), fs.Arg(0), result)
+	if err != nil {
 		return err
 	}
+	out := struct {
+		Errors []client.RowError `json:"errors"`
+	}{problems}
 	switch {
 	case *asJSON:
 		return json.NewEncoder(stdout).Encode(out)
@@ -342,7 +259,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	tenant := fs.String("tenant", "", "tenant (default: the key's own; another tenant needs an operator key)")
 	name := fs.String("name", "", "create: a name for the key")
 	caps := fs.String("capabilities", "imports:write,imports:read", "create: comma-separated capabilities")
@@ -350,34 +267,20 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	base := strings.TrimRight(c.server, "/")
 	switch sub {
 	case "create":
-		body, _ := json.Marshal(map[string]any{"name": *name, "tenant": *tenant, "capabilities": strings.Split(*caps, ",")})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/keys", strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		var out map[string]any
-		if err := c.do(req, &out); err != nil {
+		k, err := sf.client().CreateKey(ctx, client.KeyRequest{Name: *name, Tenant: *tenant, Capabilities: strings.Split(*caps, ",")})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n(id %v, tenant %v; the key is shown only now)\n", out["key"], out["id"], out["tenant"])
+		fmt.Fprintf(stdout, "%s\n(id %s, tenant %s; the key is shown only now)\n", k.Secret, k.ID, k.Tenant)
 		return nil
 	case "list":
-		var out struct {
-			Keys []struct {
-				ID, Prefix, Name, Tenant string
-				Capabilities             []string
-				RevokedAt                *time.Time `json:"revoked_at"`
-			}
-		}
-		q := ""
-		if *tenant != "" {
-			q = "?tenant=" + *tenant
-		}
-		if err := c.get(ctx, "/v1/keys"+q, &out); err != nil {
+		keys, err := sf.client().Keys(ctx, *tenant)
+		if err != nil {
 			return err
 		}
-		for _, k := range out.Keys {
+		for _, k := range keys {
 			state := "active"
 			if k.RevokedAt != nil {
 				state = "revoked"
@@ -389,21 +292,8 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		if fs.NArg() != 1 {
 			return errors.New("usage: intake keys revoke [--tenant T] ID")
 		}
-		q := ""
-		if *tenant != "" {
-			q = "?tenant=" + *tenant
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, base+"/v1/keys/"+fs.Arg(0)+q, nil)
-		if c.apiKey != "" {
-			req.Header.Set("X-API-Key", c.apiKey)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("revoke %s: %s", fs.Arg(0), resp.Status)
+		if err := sf.client().RevokeKey(ctx, *tenant, fs.Arg(0)); err != nil {
+			return fmt.Errorf("revoke %s: %w", fs.Arg(0), err)
 		}
 		fmt.Fprintln(stdout, "revoked", fs.Arg(0))
 		return nil
@@ -415,7 +305,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 func replayCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	mode := fs.String("mode", "", "another mode for the replay (default: the original's)")
 	dryRun := fs.Bool("dry-run", false, "report what the replay would do, write nothing")
 	wait := fs.Bool("wait", true, "wait for the replay to finish, showing progress")
@@ -426,72 +316,41 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *since != "" {
-		return replayWindowCmd(c, *since, *tenant, *mode, *dryRun, stdout)
+		return replayWindowCmd(sf.client(), *since, *tenant, *mode, *dryRun, stdout)
 	}
 	if fs.NArg() != 1 {
 		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID | intake replay --since TIME")
 	}
-	body := map[string]any{}
-	if *mode != "" {
-		body["mode"] = *mode
-	}
-	if *dryRun {
-		body["dry_run"] = true
-	}
-	raw, _ := json.Marshal(body)
 	ctx := context.Background()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/imports/"+fs.Arg(0)+"/replay", strings.NewReader(string(raw)))
-	req.Header.Set("Content-Type", "application/json")
-	var accepted struct {
-		ID   string `json:"id"`
-		Rows int    `json:"rows"`
-	}
-	if err := c.do(req, &accepted); err != nil {
+	rc := sf.client()
+	accepted, err := rc.Replay(ctx, fs.Arg(0), client.ReplayOptions{Mode: *mode, DryRun: *dryRun})
+	if err != nil {
 		return fmt.Errorf("replay %s: %w", fs.Arg(0), err)
 	}
 	if !*wait {
 		fmt.Fprintf(stdout, "replaying %s as import %s (%d rows)\n", fs.Arg(0), accepted.ID, accepted.Rows)
 		return nil
 	}
-	sum, err := c.follow(ctx, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
+	sum, err := follow(ctx, rc, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
 	if err != nil {
 		return err
 	}
 	return report(sum, stdout, *asJSON)
 }
 
-func replayWindowCmd(c *client, since, tenant, mode string, dryRun bool, stdout io.Writer) error {
+func replayWindowCmd(c *client.REST, since, tenant, mode string, dryRun bool, stdout io.Writer) error {
 	t, err := time.Parse(time.RFC3339, since)
 	if err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
-	body := map[string]any{"since": t}
-	if tenant != "" {
-		body["tenant"] = tenant
-	}
-	if mode != "" {
-		body["mode"] = mode
-	}
-	if dryRun {
-		body["dry_run"] = true
-	}
-	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/replay", strings.NewReader(string(raw)))
-	req.Header.Set("Content-Type", "application/json")
-	var out struct {
-		Replays []struct {
-			ReplayOf string `json:"replay_of"`
-			ID       string `json:"id"`
-			Rows     int    `json:"rows"`
-		} `json:"replays"`
-	}
-	if err := c.do(req, &out); err != nil {
+	replays, err := c.ReplayAll(context.Background(), client.ReplayWindow{Since: t, Tenant: tenant, Mode: mode, DryRun: dryRun})
+	if err != nil {
 		return err
 	}
-	for _, r := range out.Replays {
+	for _, r := range replays {
 		fmt.Fprintf(stdout, "%s -> %s (%d rows)\n", r.ReplayOf, r.ID, r.Rows)
 	}
-	fmt.Fprintf(stdout, "%d imports replayed\n", len(out.Replays))
+	fmt.Fprintf(stdout, "%d imports replayed\n", len(replays))
 	return nil
 }
 
@@ -499,16 +358,14 @@ func replayWindowCmd(c *client, since, tenant, mode string, dryRun bool, stdout 
 func cancelCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := clientFlags(fs)
+	sf := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New("usage: intake cancel ID")
 	}
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, strings.TrimRight(c.server, "/")+"/v1/imports/"+fs.Arg(0)+"/cancel", nil)
-	var out map[string]any
-	if err := c.do(req, &out); err != nil {
+	if err := sf.client().Cancel(context.Background(), fs.Arg(0)); err != nil {
 		return fmt.Errorf("cancel %s: %w", fs.Arg(0), err)
 	}
 	fmt.Fprintf(stdout, "cancelling %s: rows not yet written will fail; see intake status %s\n", fs.Arg(0), fs.Arg(0))

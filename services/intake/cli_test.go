@@ -14,16 +14,20 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/services/app"
 )
 
 func startServer(t *testing.T) string {
 	t.Helper()
+	// The data directory is made before the cleanup that stops the server
+	// is registered, so that it is removed only after the server stopped.
+	dataDir := t.TempDir()
 	ready := make(chan app.Info, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(ctx, app.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
+		done <- app.Run(ctx, app.Config{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
 			EmbeddedMongoAddr: "127.0.0.1:0", Ready: func(i app.Info) { ready <- i }}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -50,7 +54,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	if !errors.As(err, &code) || code != exitRowsFailed {
 		t.Fatalf("import with a failed row: err=%v, want exit %d; stderr %s", err, exitRowsFailed, errb.String())
 	}
-	var s summary
+	var s client.Summary
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatalf("--json output %q: %v", out.String(), err)
 	}
@@ -155,15 +159,34 @@ func TestCLIReplay(t *testing.T) {
 	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var s summary
+	var s client.Summary
 	_ = json.Unmarshal(out.Bytes(), &s)
 	out.Reset()
 	if err := run([]string{"replay", "--server", server, "--json", s.ID}, &out, &errb); err != nil {
 		t.Fatalf("replay: %v %s", err, errb.String())
 	}
-	var r summary
+	var r client.Summary
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Status != "completed" || r.Skipped != 1 || r.ID == s.ID {
 		t.Fatalf("replay summary %+v (%v)", r, err)
+	}
+	// Why the replay's row was skipped, as JSON.
+	out.Reset()
+	if err := run([]string{"errors", "--server", server, "--skipped", "--json", r.ID}, &out, &errb); err != nil {
+		t.Fatalf("errors --skipped: %v", err)
+	}
+	var skipped struct{ Errors []client.RowError }
+	if err := json.Unmarshal(out.Bytes(), &skipped); err != nil || len(skipped.Errors) != 1 || skipped.Errors[0].Row != 2 {
+		t.Fatalf("errors --skipped --json = %q (%v)", out.String(), err)
+	}
+	// A window replays the original, not the replay.
+	out.Reset()
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if err := run([]string{"replay", "--server", server, "--since", since, "--dry-run"}, &out, &errb); err != nil {
+		t.Fatalf("replay --since: %v", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], s.ID+" -> imp_") || !strings.HasSuffix(lines[0], " (1 rows)") || lines[1] != "1 imports replayed" {
+		t.Fatalf("replay --since = %q", out.String())
 	}
 	// A finished import cannot be cancelled: the API's reason is shown.
 	if err := run([]string{"cancel", "--server", server, s.ID}, &out, &errb); err == nil || !strings.Contains(err.Error(), "already finished") {
