@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/reconcile"
 )
 
 // contacts is a generated file and, computed independently of Intake, what
@@ -157,13 +157,9 @@ func recordOf(d bson.M) record {
 }
 
 func parseStamp(v any) (string, int) {
-	s, _ := v.(string)
-	i := strings.LastIndexByte(s, '/')
-	if i < 0 {
-		return "", 0
-	}
-	row, _ := strconv.Atoi(s[i+1:])
-	return s[:i], row
+	text, _ := v.(string)
+	s, _ := reconcile.ParseStamp(text)
+	return s.Import, s.Row
 }
 
 func toInt(v any) int {
