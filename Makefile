@@ -1,6 +1,6 @@
 # Intake. Needs only Go; everything else is fetched from the Go module proxy.
 GO       ?= go
-PKGS     := ./pkg/... ./services/... ./schemas/... ./test/...
+PKGS     := ./pkg/... ./services/... ./schemas/... ./test/... ./tools/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
@@ -45,12 +45,12 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
 	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
 	$(GO) test -run '^$$' -bench 'BenchmarkDurability' -benchtime 1000x ./pkg/streams
-	$(GO) run ./services/bench --bin $(BIN) --rows $${ROWS:-1000000}
+	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-1000000}
 
 ## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants
 ## checked per row and per document (RUNS each scenario, ROWS per import)
 chaos:
-	$(GO) run ./services/chaos --runs $${RUNS:-10} --rows $${ROWS:-200000}
+	$(GO) run ./tools/chaos --runs $${RUNS:-10} --rows $${ROWS:-200000}
 
 ## lint: staticcheck, installed from the Go module proxy
 lint: vet
