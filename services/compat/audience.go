@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
@@ -141,7 +142,7 @@ type AudienceStatus struct {
 	SkippedRecords    int               `json:"skippedRecords"`
 	FailedRecords     int               `json:"failedRecords"`
 	DeletedRecords    int               `json:"deletedRecords"`
-	Errors            []ingest.RowError `json:"errors"`
+	Errors            []client.RowError `json:"errors"`
 	ErrorsTruncated   bool              `json:"errorsTruncated,omitempty"`
 	CreatedAt         *time.Time        `json:"createdAt,omitempty"`
 	CompletedAt       *time.Time        `json:"completedAt,omitempty"`
@@ -149,15 +150,15 @@ type AudienceStatus struct {
 
 var audienceKeys = map[string]string{"email": "email", "mobile_number": "mobileNumber"}
 
-func audienceStatusOf(v ingest.ImportView) AudienceStatus {
+func audienceStatusOf(v client.Summary) AudienceStatus {
 	s := AudienceStatus{
 		ID: v.ID, FileName: v.Source, ReconciliationKey: audienceKeys[v.Key],
 		TotalRecords: v.Total, ProcessedRecords: v.Processed, InsertedRecords: v.Created, UpdatedRecords: v.Updated,
 		SkippedRecords: v.Skipped, FailedRecords: v.Failed, DeletedRecords: v.Deleted,
-		Errors: v.Errors, ErrorsTruncated: v.ErrorsMore, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
+		Errors: v.Errors, ErrorsTruncated: v.ErrorsTruncated, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
 	}
 	if s.Errors == nil {
-		s.Errors = []ingest.RowError{}
+		s.Errors = []client.RowError{}
 	}
 	for t, m := range audienceModes {
 		if m == v.Mode {

@@ -7,9 +7,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -109,11 +111,11 @@ type CommunityLog struct {
 // CommunityLogDetail is one import with every problem of its rows.
 type CommunityLogDetail struct {
 	CommunityLog
-	Errors      []ingest.RowError `json:"errors"`       // every problem of every failed row
-	SkippedRows []ingest.RowError `json:"skipped_rows"` // why rows were skipped
+	Errors      []client.RowError `json:"errors"`       // every problem of every failed row
+	SkippedRows []client.RowError `json:"skipped_rows"` // why rows were skipped
 }
 
-func communityLogOf(v ingest.ImportView) CommunityLog {
+func communityLogOf(v client.Summary) CommunityLog {
 	typ := "bulk-import"
 	if v.Mode == envelope.ModeUpdate {
 		typ = "bulk-update"
@@ -194,6 +196,6 @@ func (h *handlers) communityLog(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		notFound()
 	default:
-		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: flatten(failed), SkippedRows: flatten(skipped)})
+		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: imports.Flatten(failed), SkippedRows: imports.Flatten(skipped)})
 	}
 }

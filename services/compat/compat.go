@@ -37,6 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/ingest"
@@ -54,7 +55,7 @@ type Importer interface {
 	CheckConcurrency(ctx context.Context, tenant string) error
 	// Wait returns an import's summary once it finished or wait passed;
 	// found is false for an unknown import or another tenant's.
-	Wait(ctx context.Context, tenant, id string, wait time.Duration) (ingest.ImportView, bool, error)
+	Wait(ctx context.Context, tenant, id string, wait time.Duration) (client.Summary, bool, error)
 	// Problems returns the rows with result (failed or skipped) and why.
 	Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error)
 }
@@ -63,7 +64,7 @@ var _ Importer = (*ingest.API)(nil)
 
 // ListFunc lists a tenant's most recent imports, newest first, without
 // their row errors. StoreLister builds one from the store.
-type ListFunc func(ctx context.Context, tenant string, limit int) ([]ingest.ImportView, error)
+type ListFunc func(ctx context.Context, tenant string, limit int) ([]client.Summary, error)
 
 // Config configures the adapters. The zero value (with Auth set) applies
 // the defaults below.
@@ -427,7 +428,7 @@ func asStill(err error, sp *stillProcessing) bool { return errors.As(err, sp) }
 
 // finish waits for a synchronous import. A nil view and nil error cannot
 // happen; an error is stillProcessing or an internal failure (logged).
-func (h *handlers) finish(ctx context.Context, tenant, id, contract string) (ingest.ImportView, error) {
+func (h *handlers) finish(ctx context.Context, tenant, id, contract string) (client.Summary, error) {
 	v, found, err := h.imp.Wait(ctx, tenant, id, h.cfg.SyncWait)
 	switch {
 	case err != nil:
@@ -502,22 +503,11 @@ func reason(o envelope.Outcome) string {
 	return strings.Join(msgs, "; ")
 }
 
-// flatten lists every problem of outcomes, one per problem.
-func flatten(notes []envelope.Outcome) []ingest.RowError {
-	out := []ingest.RowError{}
-	for _, n := range notes {
-		for _, p := range n.Problems {
-			out = append(out, ingest.RowError{Row: n.Row, Field: p.Field, Message: p.Message})
-		}
-	}
-	return out
-}
-
 // ofSchema reports whether v is an import of schema name. An import the
-// reporter has not seen yet is shown from its last lifecycle event, which
-// after "sealed" carries no options: its schema is unknown ("") and it is
-// taken to match (it is the tenant's, which Wait has checked).
-func ofSchema(v ingest.ImportView, name string) bool {
+// reporter has not seen yet is shown from its lifecycle events; should its
+// opened event not be read, its schema is unknown ("") and it is taken to
+// match (it is the tenant's, which Wait has checked).
+func ofSchema(v client.Summary, name string) bool {
 	return v.Schema == name || (v.Schema == "" && v.Status == "processing")
 }
 

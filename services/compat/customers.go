@@ -6,6 +6,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -120,13 +121,13 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	errs := v.Errors
-	if v.ErrorsMore {
+	if v.ErrorsTruncated {
 		notes, err := h.problems(r.Context(), tenant, sub.ID, envelope.Failed, v.Failed, contract)
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import finished but its errors could not be read; see /v1/imports/" + sub.ID})
 			return
 		}
-		errs = flatten(notes)
+		errs = imports.Flatten(notes)
 	}
 	out := CustomerImportResult{Total: v.Total, Created: v.Created, Updated: v.Updated, Skipped: v.Skipped, Errors: make([]CustomerImportError, 0, len(errs))}
 	for _, e := range errs {

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/compat"
@@ -239,8 +240,8 @@ type fakeImporter struct {
 	submits        []ingest.SubmitRequest
 	bodies         []string
 	submitErr      error
-	concurrencyErr error             // CheckConcurrency's answer
-	view           ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
+	concurrencyErr error          // CheckConcurrency's answer
+	view           client.Summary // Wait's answer for the last submitted import, with its ID and tenant
 	waitErr        error
 	notes          []envelope.Outcome // Problems' answer, filtered by result
 	problemsN      int                // calls of Problems
@@ -280,19 +281,19 @@ func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
 	return f.concurrencyErr
 }
 
-func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (ingest.ImportView, bool, error) {
+func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (client.Summary, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.waitErr != nil {
-		return ingest.ImportView{}, false, f.waitErr
+		return client.Summary{}, false, f.waitErr
 	}
 	if owner, ok := f.imports[id]; !ok || owner != tenant {
-		return ingest.ImportView{}, false, nil
+		return client.Summary{}, false, nil
 	}
 	v := f.view
 	v.ID, v.Tenant = id, tenant
 	if v.Errors == nil {
-		v.Errors = []ingest.RowError{}
+		v.Errors = []client.RowError{}
 	}
 	return v, true, nil
 }

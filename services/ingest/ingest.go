@@ -21,6 +21,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/clientip"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -85,9 +86,9 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // New builds the import API.
 func New(cfg Config, d platform.Deps) *API {
 	cfg = cfg.Defaults()
-	a := &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
-	a.streams = newStreamHub(d.NC, a.progressView, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
-		return a.Summary(ctx, tenant, id, summaryErrorLimit)
+	a := &API{cfg: cfg, d: d, imports: imports.FromDeps(d), log: d.Log.With(zap.String("component", "ingest"))}
+	a.streams = newStreamHub(d.NC, a.imports.Progress, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+		return a.Summary(ctx, tenant, id, imports.DefaultErrorLimit)
 	}, d.Metrics, a.log)
 	return a
 }
@@ -132,10 +133,12 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 }
 
 // API is the import API: HTTP handlers, and Submit, Wait and Problems for
-// protocol adapters mounted beside it.
+// protocol adapters mounted beside it. Reading and cancelling imports is
+// the application layer's (pkg/imports); the handlers map it onto HTTP.
 type API struct {
 	cfg     Config
 	d       platform.Deps
+	imports *imports.Service
 	log     *zap.Logger
 	streams *streamHub // event streams' shared readers and per-tenant counts
 }

@@ -362,7 +362,7 @@ func TestMalformedChunkIsDeadLettered(t *testing.T) {
 
 // waitFinished polls the summary until the import has finished; the
 // summary may not exist at first (rows of an import never opened).
-func waitFinished(t *testing.T, c *client.Client, tenant, id string, limit time.Duration) *client.Summary {
+func waitFinished(t *testing.T, c *client.Client, tenant, id string, limit time.Duration) *client.SummaryReply {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
