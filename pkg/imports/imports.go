@@ -1,7 +1,7 @@
-// Package imports is the application layer for imports: reading an
-// import's summary (also while the reporter has not yet seen it), waiting
-// for it to finish, listing a tenant's imports and an import's problem
-// rows, and cancelling one. Every way in calls it: the HTTP API
+// Package imports is the application layer for imports: submitting a
+// file, reading an import's summary (also while the reporter has not yet
+// seen it), waiting for it to finish, listing a tenant's imports and an
+// import's problem rows, replaying and cancelling one. Every way in calls it: the HTTP API
 // (services/ingest), the contract adapters through it (services/compat),
 // and the NATS protocol (services/upstream), so that they answer alike.
 //
@@ -20,12 +20,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/limits"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
-	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -44,25 +48,65 @@ type Store interface {
 	GetSummary(ctx context.Context, tenant, id string) (*store.Summary, bool, error)
 	ListSummaries(ctx context.Context, tenant string, limit int) ([]store.Summary, error)
 	RowNotes(ctx context.Context, sum *store.Summary, result string) ([]envelope.Outcome, error)
+	CountProcessing(ctx context.Context, tenant string) (int, error)
 }
 
 var _ Store = (*store.Store)(nil)
 
-// Service reads and steers imports.
-type Service struct {
-	store Store
-	js    jetstream.JetStream
-	nc    *nats.Conn
+// Schemas checks an import's options against a tenant's schemas.
+// *catalog.Catalog implements it.
+type Schemas interface {
+	CheckOptions(ctx context.Context, tenant string, opts *envelope.Options) (*schema.Schema, error)
 }
 
-// New builds the layer over the summaries, JetStream (events, outcomes) and
-// the connection Wait listens on.
-func New(st Store, js jetstream.JetStream, nc *nats.Conn) *Service {
-	return &Service{store: st, js: js, nc: nc}
+var _ Schemas = (*catalog.Catalog)(nil)
+
+// Deps are what the layer uses. Reading needs Store (and JS, NC for
+// imports not yet summarised and for Wait); submitting and replaying need
+// them all (Metrics and Log may be nil).
+type Deps struct {
+	Store   Store
+	JS      jetstream.JetStream
+	NC      *nats.Conn
+	Schemas Schemas
+	Metrics *metrics.Metrics
+	Log     *zap.Logger
+}
+
+// Config tunes submissions; the HTTP edge, which owns these settings,
+// passes them with its defaults filled in.
+type Config struct {
+	ChunkSize int    // rows per message on intake.rows
+	TempDir   string // where XLSX uploads are spooled while read ("" = the system's)
+	// Limits returns a tenant's limits, filled with the server-wide ones
+	// (MaxRows, MaxConcurrentImports).
+	Limits func(tenant string) limits.Limits
+}
+
+// Service reads, submits and steers imports.
+type Service struct {
+	store   Store
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	schemas Schemas
+	metrics *metrics.Metrics
+	log     *zap.Logger
+	cfg     Config
+}
+
+// New builds the layer.
+func New(d Deps, cfg Config) *Service {
+	log := d.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Service{store: d.Store, js: d.JS, nc: d.NC, schemas: d.Schemas, metrics: d.Metrics, log: log, cfg: cfg}
 }
 
 // FromDeps builds the layer over a service's dependencies.
-func FromDeps(d platform.Deps) *Service { return New(d.Store, d.JS, d.NC) }
+func FromDeps(d platform.Deps, cfg Config) *Service {
+	return New(Deps{Store: d.Store, JS: d.JS, NC: d.NC, Schemas: d.Schemas, Metrics: d.Metrics, Log: d.Log}, cfg)
+}
 
 // ViewOf is a stored summary as the API shows it, without row errors.
 func ViewOf(sum *store.Summary) client.SummaryReply {
@@ -268,11 +312,7 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) error {
 		return &FinishedError{Status: sum.Status}
 	}
 	acc := envelope.Accounting{Kind: envelope.KindCancel, Tenant: tenant, Import: id, At: time.Now().UTC()}
-	out, err := platform.JSONOutput(subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(tenant, id, "cancel", 0), acc)
-	if err == nil {
-		err = runner.PublishAll(ctx, s.js, runner.Msgs([]runner.Output{out}), 30*time.Second)
-	}
-	if err != nil {
+	if err := newWindow(s.js, 1).json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(tenant, id, "cancel", 0), acc); err != nil {
 		return fmt.Errorf("the cancel could not be stored; retry: %w", err)
 	}
 	return nil

@@ -98,7 +98,7 @@ func start(t *testing.T) env {
 	}
 	_, mc := ferrettest.Start(t, "")
 	st := store.New(mc, "intake", nil)
-	return env{svc: imports.New(st, js, nc), js: js, store: st}
+	return env{svc: imports.New(imports.Deps{Store: st, JS: js, NC: nc}, imports.Config{}), js: js, store: st}
 }
 
 func ctxT(t *testing.T) context.Context {

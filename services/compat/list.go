@@ -9,5 +9,5 @@ import (
 // Config.ListImports: the same summaries GET /v1/imports lists (the
 // application layer's List), without row errors.
 func StoreLister(st *store.Store) ListFunc {
-	return imports.New(st, nil, nil).List
+	return imports.New(imports.Deps{Store: st}, imports.Config{}).List
 }

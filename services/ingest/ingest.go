@@ -86,7 +86,9 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // New builds the import API.
 func New(cfg Config, d platform.Deps) *API {
 	cfg = cfg.Defaults()
-	a := &API{cfg: cfg, d: d, imports: imports.FromDeps(d), log: d.Log.With(zap.String("component", "ingest"))}
+	a := &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
+	a.imports = imports.New(imports.Deps{Store: d.Store, JS: d.JS, NC: d.NC, Schemas: d.Schemas, Metrics: d.Metrics, Log: a.log},
+		imports.Config{ChunkSize: cfg.ChunkSize, TempDir: cfg.TempDir, Limits: a.limitsFor})
 	a.streams = newStreamHub(d.NC, a.imports.Progress, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
 		return a.Summary(ctx, tenant, id, imports.DefaultErrorLimit)
 	}, d.Metrics, a.log)

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if err != nil {
 		return err
 	}
-	s := &service{cfg: cfg, d: d, imports: imports.FromDeps(d), kv: kv, log: d.Log.With(zap.String("component", "upstream")), sem: make(chan struct{}, cfg.MaxConcurrent)}
+	s := &service{cfg: cfg, d: d, imports: imports.FromDeps(d, imports.Config{}), kv: kv, log: d.Log.With(zap.String("component", "upstream")), sem: make(chan struct{}, cfg.MaxConcurrent)}
 	svc, err := micro.AddService(d.NC, micro.Config{
 		Name:        "intake-upstream",
 		Version:     "1.0.0",
