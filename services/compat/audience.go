@@ -11,7 +11,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/pkg/imports"
 )
 
 // Contract 4: POST /vpns/api/v1/audience/import and
@@ -107,7 +107,7 @@ func (h *handlers) audienceImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: tenant, Source: fh.Filename, Body: f,
 		Options: envelope.Options{Schema: audienceSchema, Mode: mode, Key: formValue(form, "reconciliationKey")},
 		File:    filereader.Options{Format: filereader.FormatCSV, Delimiter: delim},

@@ -12,7 +12,6 @@ import (
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
-	"github.com/intake/intake/services/ingest"
 )
 
 // Contract 3: POST /apis/v1/users/bulk-import and /bulk-update (seeds/002,
@@ -74,7 +73,7 @@ func (h *handlers) communityImport(mode string) http.HandlerFunc {
 			return
 		}
 		defer f.Close()
-		_, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+		_, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 			Tenant: tenant, Source: fh.Filename, Body: f,
 			Options: envelope.Options{Schema: communitySchema, Mode: mode},
 			File:    filereader.Options{Format: filereader.FormatCSV},

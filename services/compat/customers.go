@@ -7,7 +7,6 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/imports"
-	"github.com/intake/intake/services/ingest"
 )
 
 // Contract 1: POST /customers/import (seeds/000, OpenAPI 3.1).
@@ -106,7 +105,7 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		customers422(w, "value_error.too_many_rows", fmt.Sprintf("the file has %d data rows; at most %d are allowed per file", n, h.cfg.CustomersMaxRows))
 		return
 	}
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: tenant, Source: fh.Filename, Rows: held,
 		Options: envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert},
 		File:    fileOpts, MaxRows: h.cfg.CustomersMaxRows,

@@ -20,8 +20,8 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/compat"
-	"github.com/intake/intake/services/ingest"
 )
 
 const testSecret = "compat-test-secret-0123456789abcdef-0123456789"
@@ -237,7 +237,7 @@ func expect(t *testing.T, r response, status int, want string) {
 // integration tests use the real one.
 type fakeImporter struct {
 	mu             sync.Mutex
-	submits        []ingest.SubmitRequest
+	submits        []imports.SubmitRequest
 	bodies         []string
 	submitErr      error
 	concurrencyErr error          // CheckConcurrency's answer
@@ -248,7 +248,7 @@ type fakeImporter struct {
 	imports        map[string]string  // import ID -> tenant
 }
 
-func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (ingest.Submitted, error) {
+func (f *fakeImporter) Submit(_ context.Context, req imports.SubmitRequest) (imports.Submitted, error) {
 	var data []byte
 	if req.Rows != nil {
 		// The file read already: the rows, as CSV lines, stand for the body.
@@ -256,7 +256,7 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	} else {
 		var err error
 		if data, err = io.ReadAll(req.Body); err != nil {
-			return ingest.Submitted{}, err
+			return imports.Submitted{}, err
 		}
 		req.Body = nil
 	}
@@ -265,14 +265,14 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	f.submits = append(f.submits, req)
 	f.bodies = append(f.bodies, string(data))
 	if f.submitErr != nil {
-		return ingest.Submitted{}, f.submitErr
+		return imports.Submitted{}, f.submitErr
 	}
 	id := fmt.Sprintf("imp_fake%d", len(f.submits))
 	if f.imports == nil {
 		f.imports = map[string]string{}
 	}
 	f.imports[id] = req.Tenant
-	return ingest.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
+	return imports.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
 }
 
 func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
@@ -314,7 +314,7 @@ func (f *fakeImporter) Problems(_ context.Context, tenant, id, result string) ([
 	return out, f.view.Status, true, nil
 }
 
-func (f *fakeImporter) last(t *testing.T) (ingest.SubmitRequest, string) {
+func (f *fakeImporter) last(t *testing.T) (imports.SubmitRequest, string) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
