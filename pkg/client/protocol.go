@@ -38,6 +38,7 @@ const (
 	StatusProcessing = "processing"
 	StatusCompleted  = "completed"
 	StatusFailed     = "failed"
+	StatusCancelled  = "cancelled" // cancelled through the HTTP API
 )
 
 // OpenRequest opens an import (on intake.api.v1.<tenant>.open).

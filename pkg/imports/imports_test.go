@@ -235,3 +235,16 @@ func TestCancel(t *testing.T) {
 		t.Errorf("cancel message ID %q", m.Header.Get(nats.MsgIdHdr))
 	}
 }
+
+// The summary's status is the stored one as it is: the protocol's names
+// must be the store's.
+func TestStatusesAgree(t *testing.T) {
+	for stored, protocol := range map[string]string{
+		store.StatusProcessing: client.StatusProcessing, store.StatusCompleted: client.StatusCompleted,
+		store.StatusFailed: client.StatusFailed, store.StatusCancelled: client.StatusCancelled,
+	} {
+		if stored != protocol {
+			t.Errorf("stored status %q is %q in the protocol", stored, protocol)
+		}
+	}
+}
