@@ -170,5 +170,3 @@ func writeRequestError(w http.ResponseWriter, err error) {
 	}
 	writeError(w, http.StatusInternalServerError, err.Error())
 }
-
-func reqErr(status int, msg string) error { return &RequestError{Status: status, Message: msg} }
