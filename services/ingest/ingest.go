@@ -135,8 +135,9 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 }
 
 // API is the import API: HTTP handlers, and Submit, Wait and Problems for
-// protocol adapters mounted beside it. Reading and cancelling imports is
-// the application layer's (pkg/imports); the handlers map it onto HTTP.
+// protocol adapters mounted beside it. What imports do (submit, read,
+// wait, replay, cancel) is the application layer's (pkg/imports); the
+// handlers map requests and answers onto HTTP.
 type API struct {
 	cfg     Config
 	d       platform.Deps
