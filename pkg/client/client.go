@@ -231,13 +231,13 @@ func (c *Client) SealImport(ctx context.Context, tenant string, req SealRequest)
 }
 
 // Summary reads an import's summary with its first 100 row errors.
-func (c *Client) Summary(ctx context.Context, tenant, id string) (*Summary, error) {
+func (c *Client) Summary(ctx context.Context, tenant, id string) (*SummaryReply, error) {
 	return c.SummaryOf(ctx, tenant, SummaryRequest{ID: id})
 }
 
 // SummaryOf sends a summary request as it is.
-func (c *Client) SummaryOf(ctx context.Context, tenant string, req SummaryRequest) (*Summary, error) {
-	var s Summary
+func (c *Client) SummaryOf(ctx context.Context, tenant string, req SummaryRequest) (*SummaryReply, error) {
+	var s SummaryReply
 	if err := c.request(ctx, tenant, APISubject(tenant, OpSummary), req, &s, true); err != nil {
 		return nil, err
 	}
@@ -393,17 +393,17 @@ func (im *Import) seal(ctx context.Context, reason string) error {
 // failed), or the last summary read with ctx's error. It listens for the
 // import's events (intake.events.<tenant>.<id>) and reads the summary when
 // one arrives, and at least every poll interval.
-func (im *Import) Wait(ctx context.Context) (*Summary, error) {
+func (im *Import) Wait(ctx context.Context) (*SummaryReply, error) {
 	return im.c.Wait(ctx, im.Tenant, im.ID)
 }
 
 // Wait waits for an import to finish (see Import.Wait).
-func (c *Client) Wait(ctx context.Context, tenant, id string) (*Summary, error) {
+func (c *Client) Wait(ctx context.Context, tenant, id string) (*SummaryReply, error) {
 	sub, err := c.nc.SubscribeSync(subjects.For(subjects.Events, tenant, id))
 	if err == nil {
 		defer func() { _ = sub.Unsubscribe() }()
 	}
-	var last *Summary
+	var last *SummaryReply
 	for {
 		// Polls leave the row errors out; the final read has them.
 		s, err := c.SummaryOf(ctx, tenant, SummaryRequest{ID: id, NoErrors: true})

@@ -418,7 +418,7 @@ func TestWaitWakesOnEvent(t *testing.T) {
 	b.summary = func(tenant, id string) (any, int) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		s := Summary{ID: id, Tenant: tenant, Status: StatusProcessing, Errors: []RowError{}}
+		s := SummaryReply{Summary: Summary{ID: id, Tenant: tenant, Status: StatusProcessing, Errors: []RowError{}}}
 		if done {
 			s.Status, s.Sealed, s.Total, s.Processed, s.Created = StatusCompleted, true, 1, 1, 1
 		}

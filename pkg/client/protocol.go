@@ -39,6 +39,7 @@ const (
 	StatusProcessing = "processing"
 	StatusCompleted  = "completed"
 	StatusFailed     = "failed"
+	StatusCancelled  = "cancelled" // cancelled through the HTTP API
 )
 
 // OpenRequest opens an import (on intake.api.v1.<tenant>.open).
@@ -118,17 +119,23 @@ type SummaryRequest struct {
 	NoErrors bool `json:"no_errors,omitempty"`
 }
 
-// Summary is an import's account, as GET /v1/imports/{id} shows it.
+// Summary is an import's account, as GET /v1/imports/{id} shows it: the one
+// read model of an import, served by the HTTP API (services/ingest) and, in
+// a SummaryReply, by the NATS protocol (services/upstream). It lives here
+// because this library module may not import the services.
 type Summary struct {
-	ID              string     `json:"id"`
-	Tenant          string     `json:"tenant"`
-	Status          string     `json:"status"`
-	Schema          string     `json:"schema,omitempty"`
-	Mode            string     `json:"mode,omitempty"`
-	Key             string     `json:"key,omitempty"`
-	DryRun          bool       `json:"dry_run,omitempty"`
-	Source          string     `json:"source,omitempty"`
-	Sealed          bool       `json:"sealed"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Status string `json:"status"`
+	Schema string `json:"schema,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	Key    string `json:"key,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	Source string `json:"source,omitempty"`
+	// ReplayOf is the import whose rows a replay imports again.
+	ReplayOf string `json:"replay_of,omitempty"`
+	// Total is the rows in the source: final once sealed; before, the rows
+	// accounted for so far.
 	Total           int        `json:"total"`
 	Processed       int        `json:"processed"`
 	Created         int        `json:"created"`
@@ -145,10 +152,19 @@ type Summary struct {
 	CompletedAt     *time.Time `json:"completed_at,omitempty"`
 }
 
+// SummaryReply answers a summary request: the summary, and whether the seal
+// has been applied (the protocol's publishers seal imports themselves, so
+// they are told; the HTTP API seals its uploads and does not show it).
+type SummaryReply struct {
+	Summary
+	// Sealed: the seal has been applied, so Total is final.
+	Sealed bool `json:"sealed"`
+}
+
 // Done reports whether the import has finished.
 func (s *Summary) Done() bool { return s.Status != "" && s.Status != StatusProcessing }
 
-// RowError is one problem of a failed row.
+// RowError is one problem with one row, as people read it.
 type RowError struct {
 	Row     int    `json:"row"`
 	Field   string `json:"field,omitempty"`

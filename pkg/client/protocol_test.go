@@ -27,7 +27,7 @@ var protocolTypes = map[string]reflect.Type{
 	"seal-request":    reflect.TypeFor[SealRequest](),
 	"seal-reply":      reflect.TypeFor[SealReply](),
 	"summary-request": reflect.TypeFor[SummaryRequest](),
-	"summary":         reflect.TypeFor[Summary](),
+	"summary":         reflect.TypeFor[SummaryReply](),
 	"error-reply":     reflect.TypeFor[ErrorReply](),
 }
 
@@ -82,7 +82,7 @@ func TestProtocolEnums(t *testing.T) {
 		{"open-request", "properties/mode", modes},
 		{"open-reply", "$defs/options/properties/mode", modes},
 		{"summary", "properties/mode", modes},
-		{"summary", "properties/status", []any{StatusProcessing, StatusCompleted, StatusFailed}},
+		{"summary", "properties/status", []any{StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled}},
 		{"error-reply", "properties/code", []any{float64(CodeBadRequest), float64(CodeNotFound), float64(CodeConflict), float64(CodeUnavailable)}},
 	} {
 		data, err := os.ReadFile(filepath.Join(protocolDir, tt.file+".json"))
@@ -160,7 +160,7 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 			required[r.(string)] = true
 		}
 		seen := map[string]bool{}
-		for f := range typ.Fields() {
+		for _, f := range jsonFields(typ) {
 			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "-" || !f.IsExported() {
 				continue
@@ -182,4 +182,18 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 			}
 		}
 	}
+}
+
+// jsonFields are the fields of a struct as encoding/json writes them: those
+// of an untagged embedded struct in its place.
+func jsonFields(typ reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for f := range typ.Fields() {
+		if f.Anonymous && f.Tag.Get("json") == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }

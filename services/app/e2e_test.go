@@ -97,8 +97,8 @@ func checkImport(t *testing.T, s *system, id string, f contactsFile, v ingest.Im
 	}
 	var all struct{ Errors []ingest.RowError }
 	s.getInto("/v1/imports/"+v.ID+"/errors", &all)
-	if len(v.Errors) > 100 || (len(all.Errors) > 100) != v.ErrorsMore {
-		t.Fatalf("summary lists %d errors (truncated %v) of %d", len(v.Errors), v.ErrorsMore, len(all.Errors))
+	if len(v.Errors) > 100 || (len(all.Errors) > 100) != v.ErrorsTruncated {
+		t.Fatalf("summary lists %d errors (truncated %v) of %d", len(v.Errors), v.ErrorsTruncated, len(all.Errors))
 	}
 	gotFailed := map[int][]string{}
 	for _, e := range all.Errors {

@@ -7,10 +7,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/pkg/imports"
 )
 
 // Contract 4: POST /vpns/api/v1/audience/import and
@@ -106,7 +107,7 @@ func (h *handlers) audienceImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: tenant, Source: fh.Filename, Body: f,
 		Options: envelope.Options{Schema: audienceSchema, Mode: mode, Key: formValue(form, "reconciliationKey")},
 		File:    filereader.Options{Format: filereader.FormatCSV, Delimiter: delim},
@@ -141,7 +142,7 @@ type AudienceStatus struct {
 	SkippedRecords    int               `json:"skippedRecords"`
 	FailedRecords     int               `json:"failedRecords"`
 	DeletedRecords    int               `json:"deletedRecords"`
-	Errors            []ingest.RowError `json:"errors"`
+	Errors            []client.RowError `json:"errors"`
 	ErrorsTruncated   bool              `json:"errorsTruncated,omitempty"`
 	CreatedAt         *time.Time        `json:"createdAt,omitempty"`
 	CompletedAt       *time.Time        `json:"completedAt,omitempty"`
@@ -149,15 +150,15 @@ type AudienceStatus struct {
 
 var audienceKeys = map[string]string{"email": "email", "mobile_number": "mobileNumber"}
 
-func audienceStatusOf(v ingest.ImportView) AudienceStatus {
+func audienceStatusOf(v client.Summary) AudienceStatus {
 	s := AudienceStatus{
 		ID: v.ID, FileName: v.Source, ReconciliationKey: audienceKeys[v.Key],
 		TotalRecords: v.Total, ProcessedRecords: v.Processed, InsertedRecords: v.Created, UpdatedRecords: v.Updated,
 		SkippedRecords: v.Skipped, FailedRecords: v.Failed, DeletedRecords: v.Deleted,
-		Errors: v.Errors, ErrorsTruncated: v.ErrorsMore, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
+		Errors: v.Errors, ErrorsTruncated: v.ErrorsTruncated, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
 	}
 	if s.Errors == nil {
-		s.Errors = []ingest.RowError{}
+		s.Errors = []client.RowError{}
 	}
 	for t, m := range audienceModes {
 		if m == v.Mode {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/compat"
@@ -92,7 +93,7 @@ func TestAudienceBadRequests(t *testing.T) {
 
 func TestAudienceStatus(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	imp := &fakeImporter{view: ingest.ImportView{Status: "processing", Schema: "audience_users", Mode: "replace", Key: "mobile_number", Source: "users.csv", Total: 3, Processed: 1, Created: 1, CreatedAt: &at}}
+	imp := &fakeImporter{view: client.Summary{Status: "processing", Schema: "audience_users", Mode: "replace", Key: "mobile_number", Source: "users.csv", Total: 3, Processed: 1, Created: 1, CreatedAt: &at}}
 	base, creds := audienceServer(t, imp)
 	expect(t, post(t, base+"/vpns/api/v1/audience/import", creds, file("uploadFile", "users.csv", audienceCSV), field("importType", "delsert")), 200, "")
 
@@ -103,14 +104,14 @@ func TestAudienceStatus(t *testing.T) {
 	var st compat.AudienceStatus
 	r.decode(t, &st)
 
-	imp.view = ingest.ImportView{Status: "completed", Schema: "audience_users", Mode: "insert", Key: "email", Source: "users.csv", Total: 3, Processed: 3,
-		Created: 2, Failed: 1, Errors: []ingest.RowError{{Row: 4, Field: "email", Message: "email: required"}}, CreatedAt: &at, CompletedAt: &at}
+	imp.view = client.Summary{Status: "completed", Schema: "audience_users", Mode: "insert", Key: "email", Source: "users.csv", Total: 3, Processed: 3,
+		Created: 2, Failed: 1, Errors: []client.RowError{{Row: 4, Field: "email", Message: "email: required"}}, CreatedAt: &at, CompletedAt: &at}
 	expect(t, get(t, base+"/vpns/api/v1/audience/import/imp_fake1", creds), 200, `{"id":"imp_fake1","status":"COMPLETED","message":"Import completed; some records failed.",
 		"importType":"insert","reconciliationKey":"email","fileName":"users.csv","totalRecords":3,"processedRecords":3,"insertedRecords":2,"updatedRecords":0,
 		"skippedRecords":0,"failedRecords":1,"deletedRecords":0,"errors":[{"row":4,"field":"email","message":"email: required"}],
 		"createdAt":"2026-03-01T12:00:00Z","completedAt":"2026-03-01T12:00:00Z"}`)
 
-	imp.view = ingest.ImportView{Status: "failed", Schema: "audience_users", Mode: "upsert", Key: "email", Total: 2, Processed: 2, Created: 2, Reason: "the file could not be read to the end"}
+	imp.view = client.Summary{Status: "failed", Schema: "audience_users", Mode: "upsert", Key: "email", Total: 2, Processed: 2, Created: 2, Reason: "the file could not be read to the end"}
 	r = get(t, base+"/vpns/api/v1/audience/import/imp_fake1", creds)
 	if m := r.object(t); m["status"] != "FAILED" || m["message"] != "Import failed: the file could not be read to the end" || m["importType"] != "upsert" {
 		t.Fatalf("failed import: %s", r.raw)
@@ -118,7 +119,7 @@ func TestAudienceStatus(t *testing.T) {
 
 	// Just accepted, not yet seen by the reporter: ingest's pending view
 	// has no schema; it is shown as in progress.
-	imp.view = ingest.ImportView{Status: "processing", Total: 3}
+	imp.view = client.Summary{Status: "processing", Total: 3}
 	expect(t, get(t, base+"/vpns/api/v1/audience/import/imp_fake1", creds), 200, `{"id":"imp_fake1","status":"IN_PROGRESS",
 		"message":"File uploaded successfully, import is in progress.","importType":"","reconciliationKey":"","totalRecords":3,"processedRecords":0,
 		"insertedRecords":0,"updatedRecords":0,"skippedRecords":0,"failedRecords":0,"deletedRecords":0,"errors":[]}`)

@@ -7,10 +7,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/pkg/imports"
 )
 
 // Contract 3: POST /apis/v1/users/bulk-import and /bulk-update (seeds/002,
@@ -72,7 +73,7 @@ func (h *handlers) communityImport(mode string) http.HandlerFunc {
 			return
 		}
 		defer f.Close()
-		_, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+		_, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 			Tenant: tenant, Source: fh.Filename, Body: f,
 			Options: envelope.Options{Schema: communitySchema, Mode: mode},
 			File:    filereader.Options{Format: filereader.FormatCSV},
@@ -109,11 +110,11 @@ type CommunityLog struct {
 // CommunityLogDetail is one import with every problem of its rows.
 type CommunityLogDetail struct {
 	CommunityLog
-	Errors      []ingest.RowError `json:"errors"`       // every problem of every failed row
-	SkippedRows []ingest.RowError `json:"skipped_rows"` // why rows were skipped
+	Errors      []client.RowError `json:"errors"`       // every problem of every failed row
+	SkippedRows []client.RowError `json:"skipped_rows"` // why rows were skipped
 }
 
-func communityLogOf(v ingest.ImportView) CommunityLog {
+func communityLogOf(v client.Summary) CommunityLog {
 	typ := "bulk-import"
 	if v.Mode == envelope.ModeUpdate {
 		typ = "bulk-update"
@@ -194,6 +195,6 @@ func (h *handlers) communityLog(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		notFound()
 	default:
-		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: flatten(failed), SkippedRows: flatten(skipped)})
+		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: imports.Flatten(failed), SkippedRows: imports.Flatten(skipped)})
 	}
 }

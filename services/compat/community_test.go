@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/compat"
@@ -76,9 +77,9 @@ func TestCommunityLogs(t *testing.T) {
 		tenant string
 		limit  int
 	}
-	list := func(_ context.Context, tenant string, limit int) ([]ingest.ImportView, error) {
+	list := func(_ context.Context, tenant string, limit int) ([]client.Summary, error) {
 		asked.tenant, asked.limit = tenant, limit
-		return []ingest.ImportView{
+		return []client.Summary{
 			{ID: "imp_3", Tenant: tenant, Status: "processing", Schema: "community_users", Mode: "update", Source: "b.csv", Total: 10, Processed: 4, Updated: 4, CreatedAt: &at},
 			{ID: "imp_2", Tenant: tenant, Status: "completed", Schema: "contacts", Mode: "upsert"},
 			{ID: "imp_1", Tenant: tenant, Status: "completed", Schema: "community_users", Mode: "upsert", Source: "a.csv", Total: 3, Processed: 3,
@@ -106,7 +107,7 @@ func TestCommunityLogs(t *testing.T) {
 	expect(t, get(t, base2+"/apis/v1/users/bulk-import/logs?communityId=comm1", creds2), 501, `{"message":"the import log is not available on this server"}`)
 
 	// A failing lister is a 500 that says nothing of the cause.
-	base3, creds3 := communityServer(t, imp, func(context.Context, string, int) ([]ingest.ImportView, error) {
+	base3, creds3 := communityServer(t, imp, func(context.Context, string, int) ([]client.Summary, error) {
 		return nil, errors.New("mongodb://10.0.0.5 timeout")
 	})
 	expect(t, get(t, base3+"/apis/v1/users/bulk-import/logs?communityId=comm1", creds3), 500, `{"message":"the import log could not be read; try again"}`)
@@ -114,7 +115,7 @@ func TestCommunityLogs(t *testing.T) {
 
 func TestCommunityLogDetail(t *testing.T) {
 	imp := &fakeImporter{
-		view: ingest.ImportView{Status: "completed", Schema: "community_users", Mode: "update", Source: "u.csv", Total: 3, Processed: 3, Updated: 1, Skipped: 1, Failed: 1},
+		view: client.Summary{Status: "completed", Schema: "community_users", Mode: "update", Source: "u.csv", Total: 3, Processed: 3, Updated: 1, Skipped: 1, Failed: 1},
 		notes: []envelope.Outcome{
 			outcome(2, envelope.Failed, "email|email: 'x@' is not a valid email address"),
 			outcome(3, envelope.Skipped, "no existing record with email zed@example.com (update mode does not create records)"),

@@ -11,8 +11,8 @@
 //	GET  /vpns/api/v1/audience/import/{id}  status of one audience import
 //	POST /phonebook/import/                 phonebook_contacts (sync)
 //
-// Every adapter is thin: it maps the request onto an ingest.SubmitRequest,
-// calls Submit (which parses, checks the header and publishes the rows, as
+// Every adapter is thin: it maps the request onto an imports.SubmitRequest,
+// calls Submit of the application layer (pkg/imports) (which parses, checks the header and publishes the rows, as
 // the native upload does), waits for the summary where the contract is
 // synchronous, and maps the summary onto the contract's response. Parsing,
 // validation, de-duplication and writing are the pipeline's; an adapter
@@ -37,33 +37,39 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/ingest"
 )
 
-// Importer is what the adapters need from the pipeline. *ingest.API
-// implements it.
+// Importer is what the adapters need from the application layer:
+// *imports.Service implements it, and so does *ingest.API, which the
+// routes are mounted beside and which hands every call to its layer.
 type Importer interface {
 	// Submit reads a file and publishes its rows as a new import of
-	// req.Tenant; errors that concern the request are *ingest.RequestError.
-	Submit(ctx context.Context, req ingest.SubmitRequest) (ingest.Submitted, error)
+	// req.Tenant; errors that concern the request are *imports.RequestError.
+	Submit(ctx context.Context, req imports.SubmitRequest) (imports.Submitted, error)
 	// CheckConcurrency refuses a new import of a tenant at its limit of
-	// imports at once (*ingest.RequestError, 429); adapters that read the
+	// imports at once (*imports.RequestError, 429); adapters that read the
 	// file before Submit call it before reading.
 	CheckConcurrency(ctx context.Context, tenant string) error
 	// Wait returns an import's summary once it finished or wait passed;
 	// found is false for an unknown import or another tenant's.
-	Wait(ctx context.Context, tenant, id string, wait time.Duration) (ingest.ImportView, bool, error)
+	Wait(ctx context.Context, tenant, id string, wait time.Duration) (client.Summary, bool, error)
 	// Problems returns the rows with result (failed or skipped) and why.
 	Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error)
 }
 
-var _ Importer = (*ingest.API)(nil)
+var (
+	_ Importer = (*imports.Service)(nil)
+	_ Importer = (*ingest.API)(nil)
+)
 
 // ListFunc lists a tenant's most recent imports, newest first, without
 // their row errors. StoreLister builds one from the store.
-type ListFunc func(ctx context.Context, tenant string, limit int) ([]ingest.ImportView, error)
+type ListFunc func(ctx context.Context, tenant string, limit int) ([]client.Summary, error)
 
 // Config configures the adapters. The zero value (with Auth set) applies
 // the defaults below.
@@ -403,7 +409,7 @@ func fileError(err error) *reqError {
 // with its message for people), or nil when the failure is the server's
 // (logged here, never shown).
 func (h *handlers) submitError(err error, contract string) *reqError {
-	var re *ingest.RequestError
+	var re *imports.RequestError
 	if errors.As(err, &re) && re.Status < 500 {
 		kind := "invalid"
 		if re.Status == http.StatusRequestEntityTooLarge {
@@ -427,7 +433,7 @@ func asStill(err error, sp *stillProcessing) bool { return errors.As(err, sp) }
 
 // finish waits for a synchronous import. A nil view and nil error cannot
 // happen; an error is stillProcessing or an internal failure (logged).
-func (h *handlers) finish(ctx context.Context, tenant, id, contract string) (ingest.ImportView, error) {
+func (h *handlers) finish(ctx context.Context, tenant, id, contract string) (client.Summary, error) {
 	v, found, err := h.imp.Wait(ctx, tenant, id, h.cfg.SyncWait)
 	switch {
 	case err != nil:
@@ -502,22 +508,11 @@ func reason(o envelope.Outcome) string {
 	return strings.Join(msgs, "; ")
 }
 
-// flatten lists every problem of outcomes, one per problem.
-func flatten(notes []envelope.Outcome) []ingest.RowError {
-	out := []ingest.RowError{}
-	for _, n := range notes {
-		for _, p := range n.Problems {
-			out = append(out, ingest.RowError{Row: n.Row, Field: p.Field, Message: p.Message})
-		}
-	}
-	return out
-}
-
 // ofSchema reports whether v is an import of schema name. An import the
-// reporter has not seen yet is shown from its last lifecycle event, which
-// after "sealed" carries no options: its schema is unknown ("") and it is
-// taken to match (it is the tenant's, which Wait has checked).
-func ofSchema(v ingest.ImportView, name string) bool {
+// reporter has not seen yet is shown from its lifecycle events; should its
+// opened event not be read, its schema is unknown ("") and it is taken to
+// match (it is the tenant's, which Wait has checked).
+func ofSchema(v client.Summary, name string) bool {
 	return v.Schema == name || (v.Schema == "" && v.Status == "processing")
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/pkg/imports"
 )
 
 // Contract 1: POST /customers/import (seeds/000, OpenAPI 3.1).
@@ -105,7 +105,7 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		customers422(w, "value_error.too_many_rows", fmt.Sprintf("the file has %d data rows; at most %d are allowed per file", n, h.cfg.CustomersMaxRows))
 		return
 	}
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: tenant, Source: fh.Filename, Rows: held,
 		Options: envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert},
 		File:    fileOpts, MaxRows: h.cfg.CustomersMaxRows,
@@ -120,13 +120,13 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	errs := v.Errors
-	if v.ErrorsMore {
+	if v.ErrorsTruncated {
 		notes, err := h.problems(r.Context(), tenant, sub.ID, envelope.Failed, v.Failed, contract)
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, customersDetail{Detail: "the import finished but its errors could not be read; see /v1/imports/" + sub.ID})
 			return
 		}
-		errs = flatten(notes)
+		errs = imports.Flatten(notes)
 	}
 	out := CustomerImportResult{Total: v.Total, Created: v.Created, Updated: v.Updated, Skipped: v.Skipped, Errors: make([]CustomerImportError, 0, len(errs))}
 	for _, e := range errs {

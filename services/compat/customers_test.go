@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/templates"
@@ -42,8 +43,8 @@ func customers422(typ, msg string) string {
 const msgCustomersNoFile = "Field required: send the CSV or XLSX file in a multipart field named \"file\""
 
 func TestCustomersResult(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 4, Processed: 4, Created: 2, Updated: 0, Skipped: 1, Failed: 1,
-		Errors: []ingest.RowError{{Row: 3, Field: "email", Message: "email: 'bob@' is not a valid email address"}}}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 4, Processed: 4, Created: 2, Updated: 0, Skipped: 1, Failed: 1,
+		Errors: []client.RowError{{Row: 3, Field: "email", Message: "email: 'bob@' is not a valid email address"}}}}
 	base, creds := customersServer(t, imp, nil)
 	csv := "Name,E-mail\nAnn,ann@example.com\nBob,bob@\nAnn L.,ANN@example.com\nCy,cy@example.com\n"
 	r := post(t, base+"/customers/import", creds, file("file", "customers.csv", csv))
@@ -60,7 +61,7 @@ func TestCustomersResult(t *testing.T) {
 }
 
 func TestCustomersNoErrorsIsEmptyList(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 1, Processed: 1, Created: 1}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
@@ -69,16 +70,16 @@ func TestCustomersNoErrorsIsEmptyList(t *testing.T) {
 // A row without a field (e.g. a ragged row) has no "field" key, as the
 // contract's optional field allows.
 func TestCustomersErrorWithoutField(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 1, Processed: 1, Failed: 1,
-		Errors: []ingest.RowError{{Row: 2, Message: "row has 3 cells but the header has 2 columns"}}}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Failed: 1,
+		Errors: []client.RowError{{Row: 2, Message: "row has 3 cells but the header has 2 columns"}}}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", "name,email\na,b,c\n"))
 	expect(t, r, 200, `{"total":1,"created":0,"updated":0,"skipped":0,"errors":[{"row":2,"message":"row has 3 cells but the header has 2 columns"}]}`)
 }
 
 func TestCustomersAllErrorsWhenTruncated(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 2, Processed: 2, Failed: 2, ErrorsMore: true,
-		Errors: []ingest.RowError{{Row: 2, Field: "email", Message: "e1"}}},
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Failed: 2, ErrorsTruncated: true,
+		Errors: []client.RowError{{Row: 2, Field: "email", Message: "e1"}}},
 		notes: []envelope.Outcome{outcome(2, envelope.Failed, "email|e1", "phone|p1"), outcome(3, envelope.Failed, "email|e2")}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", csvRows(2)))
@@ -87,7 +88,7 @@ func TestCustomersAllErrorsWhenTruncated(t *testing.T) {
 }
 
 func TestCustomersRowLimit(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 100, Processed: 100, Created: 100}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 100, Processed: 100, Created: 100}}
 	base, creds := customersServer(t, imp, nil)
 
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", csvRows(101)))
@@ -118,7 +119,7 @@ func TestCustomersXLSX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp := &fakeImporter{view: ingest.ImportView{Status: "completed", Total: 1, Processed: 1, Created: 1}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "customers.xlsx", string(x)))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
@@ -176,7 +177,7 @@ func TestCustomersSubmitErrors(t *testing.T) {
 }
 
 func TestCustomersWaitErrors(t *testing.T) {
-	imp := &fakeImporter{view: ingest.ImportView{Status: "processing", Total: 1}}
+	imp := &fakeImporter{view: client.Summary{Status: "processing", Total: 1}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 504, `{"detail":"the import imp_fake1 is still processing; its summary is at /v1/imports/imp_fake1"}`)

@@ -17,10 +17,11 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/compat"
-	"github.com/intake/intake/services/ingest"
 )
 
 const testSecret = "compat-test-secret-0123456789abcdef-0123456789"
@@ -236,18 +237,18 @@ func expect(t *testing.T, r response, status int, want string) {
 // integration tests use the real one.
 type fakeImporter struct {
 	mu             sync.Mutex
-	submits        []ingest.SubmitRequest
+	submits        []imports.SubmitRequest
 	bodies         []string
 	submitErr      error
-	concurrencyErr error             // CheckConcurrency's answer
-	view           ingest.ImportView // Wait's answer for the last submitted import, with its ID and tenant
+	concurrencyErr error          // CheckConcurrency's answer
+	view           client.Summary // Wait's answer for the last submitted import, with its ID and tenant
 	waitErr        error
 	notes          []envelope.Outcome // Problems' answer, filtered by result
 	problemsN      int                // calls of Problems
 	imports        map[string]string  // import ID -> tenant
 }
 
-func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (ingest.Submitted, error) {
+func (f *fakeImporter) Submit(_ context.Context, req imports.SubmitRequest) (imports.Submitted, error) {
 	var data []byte
 	if req.Rows != nil {
 		// The file read already: the rows, as CSV lines, stand for the body.
@@ -255,7 +256,7 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	} else {
 		var err error
 		if data, err = io.ReadAll(req.Body); err != nil {
-			return ingest.Submitted{}, err
+			return imports.Submitted{}, err
 		}
 		req.Body = nil
 	}
@@ -264,14 +265,14 @@ func (f *fakeImporter) Submit(_ context.Context, req ingest.SubmitRequest) (inge
 	f.submits = append(f.submits, req)
 	f.bodies = append(f.bodies, string(data))
 	if f.submitErr != nil {
-		return ingest.Submitted{}, f.submitErr
+		return imports.Submitted{}, f.submitErr
 	}
 	id := fmt.Sprintf("imp_fake%d", len(f.submits))
 	if f.imports == nil {
 		f.imports = map[string]string{}
 	}
 	f.imports[id] = req.Tenant
-	return ingest.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
+	return imports.Submitted{ID: id, Rows: strings.Count(string(data), "\n")}, nil
 }
 
 func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
@@ -280,19 +281,19 @@ func (f *fakeImporter) CheckConcurrency(context.Context, string) error {
 	return f.concurrencyErr
 }
 
-func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (ingest.ImportView, bool, error) {
+func (f *fakeImporter) Wait(_ context.Context, tenant, id string, _ time.Duration) (client.Summary, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.waitErr != nil {
-		return ingest.ImportView{}, false, f.waitErr
+		return client.Summary{}, false, f.waitErr
 	}
 	if owner, ok := f.imports[id]; !ok || owner != tenant {
-		return ingest.ImportView{}, false, nil
+		return client.Summary{}, false, nil
 	}
 	v := f.view
 	v.ID, v.Tenant = id, tenant
 	if v.Errors == nil {
-		v.Errors = []ingest.RowError{}
+		v.Errors = []client.RowError{}
 	}
 	return v, true, nil
 }
@@ -313,7 +314,7 @@ func (f *fakeImporter) Problems(_ context.Context, tenant, id, result string) ([
 	return out, f.view.Status, true, nil
 }
 
-func (f *fakeImporter) last(t *testing.T) (ingest.SubmitRequest, string) {
+func (f *fakeImporter) last(t *testing.T) (imports.SubmitRequest, string) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()

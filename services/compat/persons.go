@@ -10,8 +10,8 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/templates"
-	"github.com/intake/intake/services/ingest"
 )
 
 // Contract 2: POST /persons/bulk-import (seeds/001, SlashID).
@@ -124,7 +124,7 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		personsError(w, http.StatusPaymentRequired, fmt.Sprintf("Pricing Tier Violation: the file has %d persons; the organization's plan allows at most %d per import", len(sc.rows), limit))
 		return
 	}
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: org, Source: fh.Filename, Rows: &heldRows{header: sc.header, rows: sc.rows},
 		Options: envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}, // matched on any handle
 		File:    fileOpts,

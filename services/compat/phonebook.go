@@ -12,7 +12,7 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/pkg/imports"
 )
 
 // Contract 5: POST /phonebook/import/ (seeds/004).
@@ -110,7 +110,7 @@ func (h *handlers) phonebook(w http.ResponseWriter, r *http.Request) {
 			Error: "send the CSV in a multipart file field named \"file\" (or its text in a form field named \"csv_content\")"})
 		return
 	}
-	sub, err := h.imp.Submit(r.Context(), ingest.SubmitRequest{
+	sub, err := h.imp.Submit(r.Context(), imports.SubmitRequest{
 		Tenant: tenant, Source: source, Body: bytes.NewReader(data),
 		Options: envelope.Options{Schema: phonebookSchema, Mode: envelope.ModeUpsert},
 		File:    filereader.Options{Format: filereader.FormatCSV},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/clientip"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -94,8 +95,10 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 func New(cfg Config, d platform.Deps) *API {
 	cfg = cfg.Defaults()
 	a := &API{cfg: cfg, d: d, log: d.Log.With(zap.String("component", "ingest"))}
-	a.streams = newStreamHub(d.NC, a.progressView, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
-		return a.Summary(ctx, tenant, id, summaryErrorLimit)
+	a.imports = imports.New(imports.Deps{Store: d.Store, JS: d.JS, NC: d.NC, Schemas: d.Schemas, Metrics: d.Metrics, Log: a.log},
+		imports.Config{ChunkSize: cfg.ChunkSize, TempDir: cfg.TempDir, Limits: a.limitsFor})
+	a.streams = newStreamHub(d.NC, a.imports.Progress, func(ctx context.Context, tenant, id string) (ImportView, bool, error) {
+		return a.Summary(ctx, tenant, id, imports.DefaultErrorLimit)
 	}, d.Metrics, a.log)
 	return a
 }
@@ -140,10 +143,13 @@ func Serve(ctx context.Context, addr string, handler http.Handler, grace time.Du
 }
 
 // API is the import API: HTTP handlers, and Submit, Wait and Problems for
-// protocol adapters mounted beside it.
+// protocol adapters mounted beside it. What imports do (submit, read,
+// wait, replay, cancel) is the application layer's (pkg/imports); the
+// handlers map requests and answers onto HTTP.
 type API struct {
 	cfg     Config
 	d       platform.Deps
+	imports *imports.Service
 	log     *zap.Logger
 	streams *streamHub // event streams' shared readers and per-tenant counts
 }

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,157 +10,26 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/templates"
 )
 
-// summaryErrorLimit bounds the errors listed inside a summary; all of them
-// are at /v1/imports/{id}/errors.
-const summaryErrorLimit = 100
-
 // RowError is one problem with one row, as people read it.
-type RowError struct {
-	Row     int    `json:"row"`
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-}
+type RowError = client.RowError
 
-// ImportView is an import's summary as the API shows it.
-type ImportView struct {
-	ID          string     `json:"id"`
-	Tenant      string     `json:"tenant"`
-	Status      string     `json:"status"`
-	Schema      string     `json:"schema,omitempty"`
-	Mode        string     `json:"mode,omitempty"`
-	Key         string     `json:"key,omitempty"`
-	DryRun      bool       `json:"dry_run,omitempty"`
-	Source      string     `json:"source,omitempty"`
-	ReplayOf    string     `json:"replay_of,omitempty"`
-	Total       int        `json:"total"`
-	Processed   int        `json:"processed"`
-	Created     int        `json:"created"`
-	Updated     int        `json:"updated"`
-	Skipped     int        `json:"skipped"`
-	Failed      int        `json:"failed"`
-	Deleted     int        `json:"deleted"`
-	Errors      []RowError `json:"errors"`
-	ErrorsMore  bool       `json:"errors_truncated,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
-	Notice      string     `json:"notice,omitempty"`
-	CreatedAt   *time.Time `json:"created_at,omitempty"`
-	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
-	CompletedAt *time.Time `json:"completed_at,omitempty"`
-}
-
-func viewOf(sum *store.Summary) ImportView {
-	v := ImportView{
-		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
-		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, Source: sum.Source,
-		Total: sum.Total, Processed: sum.Counts.Sum(),
-		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
-		Errors: []RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
-		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
-	}
-	if !sum.Sealed && v.Processed > v.Total {
-		v.Total = v.Processed // rows known so far; final once sealed
-	}
-	if !sum.CreatedAt.IsZero() {
-		v.CreatedAt = &sum.CreatedAt
-	}
-	if !sum.UpdatedAt.IsZero() {
-		v.UpdatedAt = &sum.UpdatedAt
-	}
-	return v
-}
-
-// flatten turns noted rows into one error per problem.
-func flatten(notes []envelope.Outcome) []RowError {
-	out := []RowError{}
-	for _, n := range notes {
-		for _, p := range n.Problems {
-			out = append(out, RowError{Row: n.Row, Field: p.Field, Message: p.Message})
-		}
-	}
-	return out
-}
+// ImportView is an import's summary as the API shows it: the one read
+// model, client.Summary, which the NATS protocol answers too.
+type ImportView = client.Summary
 
 // Summary reads an import of tenant, with up to errorLimit row errors. found
 // is false for an unknown import or another tenant's.
 func (a *API) Summary(ctx context.Context, tenant, id string, errorLimit int) (ImportView, bool, error) {
-	if ids.ValidImport(id) != nil {
-		return ImportView{}, false, nil // also keeps wildcards out of subject filters
-	}
-	sum, found, err := a.d.Store.FindSummary(ctx, tenant, id)
-	switch {
-	case errors.Is(err, store.ErrOtherTenant):
-		return ImportView{}, false, nil
-	case err != nil:
-		return ImportView{}, false, err
-	case !found:
-		// Accepted but not yet seen by the reporter: the opened event says it exists.
-		return a.pendingView(ctx, tenant, id)
-	}
-	v := viewOf(sum)
-	if sum.Counts.Failed > 0 {
-		notes, err := a.d.Store.RowNotes(ctx, sum, envelope.Failed)
-		if err != nil {
-			return ImportView{}, false, err
-		}
-		v.Errors = flatten(notes)
-		if len(v.Errors) > errorLimit {
-			v.Errors, v.ErrorsMore = v.Errors[:errorLimit], true
-		}
-	}
-	return v, true, nil
-}
-
-func (a *API) pendingView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
-	st, err := a.d.JS.Stream(ctx, subjects.StreamEvents)
-	if err != nil {
-		return ImportView{}, false, err
-	}
-	subj := subjects.For(subjects.Events, tenant, id)
-	last, err := st.GetLastMsgForSubject(ctx, subj)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return ImportView{}, false, nil
-	}
-	if err != nil {
-		return ImportView{}, false, err
-	}
-	v := ImportView{ID: id, Tenant: tenant, Status: store.StatusProcessing, Errors: []RowError{}}
-	// The options travel on the opened event (the first); the row count on the sealed one.
-	var ev envelope.Event
-	if err := json.Unmarshal(last.Data, &ev); err != nil {
-		return ImportView{}, false, err
-	}
-	if ev.Total != nil {
-		v.Total = *ev.Total
-	}
-	if first, err := a.firstEvent(ctx, st, subj); err == nil && first.Options != nil {
-		v.Schema, v.Mode, v.Key, v.DryRun = first.Options.Schema, first.Options.Mode, first.Options.Key, first.Options.DryRun
-	}
-	return v, true, nil
-}
-
-// firstEvent reads the first event of an import (opened).
-func (a *API) firstEvent(ctx context.Context, st jetstream.Stream, subj string) (envelope.Event, error) {
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
-	if err != nil {
-		return envelope.Event{}, err
-	}
-	m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
-	if err != nil {
-		return envelope.Event{}, err
-	}
-	var ev envelope.Event
-	return ev, json.Unmarshal(m.Data(), &ev)
+	v, found, err := a.imports.Summary(ctx, tenant, id, errorLimit)
+	return v.Summary, found, err
 }
 
 func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
@@ -189,36 +57,7 @@ func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
 
 // Wait returns an import's summary once it has finished or wait has passed.
 func (a *API) Wait(ctx context.Context, tenant, id string, wait time.Duration) (ImportView, bool, error) {
-	if ids.ValidImport(id) != nil {
-		return ImportView{}, false, nil
-	}
-	var sub *nats.Subscription
-	if wait > 0 {
-		// Subscribe before reading, so a completion in between is not missed.
-		var err error
-		sub, err = a.d.NC.SubscribeSync(subjects.For(subjects.Events, tenant, id))
-		if err != nil {
-			return ImportView{}, false, fmt.Errorf("broker unavailable: %w", err)
-		}
-		defer func() { _ = sub.Unsubscribe() }()
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		v, found, err := a.Summary(ctx, tenant, id, summaryErrorLimit)
-		if err != nil || !found {
-			return v, found, err
-		}
-		left := time.Until(deadline)
-		if v.Status != store.StatusProcessing || sub == nil || left <= 0 {
-			return v, true, nil
-		}
-		wctx, cancel := context.WithTimeout(ctx, left)
-		_, _ = sub.NextMsgWithContext(wctx)
-		cancel()
-		if ctx.Err() != nil {
-			return v, true, ctx.Err()
-		}
-	}
+	return a.imports.Wait(ctx, tenant, id, wait)
 }
 
 func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
@@ -231,20 +70,14 @@ func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	sums, err := a.d.Store.ListSummaries(r.Context(), tenantOf(r), limit)
+	out, err := a.imports.List(r.Context(), tenantOf(r), limit) // errors: [] here; they are in each import's summary
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "cannot list imports: "+err.Error())
 		return
 	}
-	out := make([]ImportView, 0, len(sums))
-	for i := range sums {
-		out = append(out, viewOf(&sums[i])) // errors: [] here; they are in each import's summary
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"imports": out})
 }
 
-// getErrors lists every row problem of an import; ?result=skipped lists the
-// reasons rows were skipped instead.
 // getErrors lists every row problem of an import; ?result=skipped lists the
 // reasons rows were skipped instead.
 func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
@@ -264,22 +97,14 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		writeError(w, http.StatusNotFound, "import not found")
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status, "result": result, "rows": len(notes), "errors": flatten(notes)})
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status, "result": result, "rows": len(notes), "errors": imports.Flatten(notes)})
 	}
 }
 
 // Problems returns the rows of an import with the given result (failed or
 // skipped) and why, by row number, and the import's status.
 func (a *API) Problems(ctx context.Context, tenant, id, result string) ([]envelope.Outcome, string, bool, error) {
-	if ids.ValidImport(id) != nil {
-		return nil, "", false, nil
-	}
-	sum, found, err := a.d.Store.GetSummary(ctx, tenant, id)
-	if err != nil || !found {
-		return nil, "", false, err
-	}
-	notes, err := a.d.Store.RowNotes(ctx, sum, result)
-	return notes, sum.Status, err == nil, err
+	return a.imports.Problems(ctx, tenant, id, result)
 }
 
 func (a *API) listSchemas(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -19,7 +18,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/pkg/store"
 )
 
 // The upload page: plain HTML, CSS and a little JavaScript, embedded in the
@@ -193,24 +191,6 @@ func (a *API) getEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-// progressView is an import's summary without its row errors: cheap enough
-// to read every few hundred milliseconds.
-func (a *API) progressView(ctx context.Context, tenant, id string) (ImportView, bool, error) {
-	if ids.ValidImport(id) != nil {
-		return ImportView{}, false, nil
-	}
-	sum, found, err := a.d.Store.FindSummary(ctx, tenant, id)
-	switch {
-	case errors.Is(err, store.ErrOtherTenant):
-		return ImportView{}, false, nil
-	case err != nil:
-		return ImportView{}, false, err
-	case !found:
-		return a.pendingView(ctx, tenant, id)
-	}
-	return viewOf(sum), true, nil
 }
 
 // sseWriter writes server-sent events and flushes each one.

@@ -31,6 +31,7 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -92,7 +93,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if err != nil {
 		return err
 	}
-	s := &service{cfg: cfg, d: d, kv: kv, log: d.Log.With(zap.String("component", "upstream")), sem: make(chan struct{}, cfg.MaxConcurrent)}
+	s := &service{cfg: cfg, d: d, imports: imports.FromDeps(d, imports.Config{}), kv: kv, log: d.Log.With(zap.String("component", "upstream")), sem: make(chan struct{}, cfg.MaxConcurrent)}
 	svc, err := micro.AddService(d.NC, micro.Config{
 		Name:        "intake-upstream",
 		Version:     "1.0.0",
@@ -150,12 +151,13 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 }
 
 type service struct {
-	cfg Config
-	d   platform.Deps
-	kv  jetstream.KeyValue
-	log *zap.Logger
-	sem chan struct{}
-	wg  sync.WaitGroup
+	cfg     Config
+	d       platform.Deps
+	imports *imports.Service // reads summaries as the HTTP API does
+	kv      jetstream.KeyValue
+	log     *zap.Logger
+	sem     chan struct{}
+	wg      sync.WaitGroup
 }
 
 // reqError is a request that cannot be served, with its code.
@@ -470,7 +472,8 @@ func notFound(id string) error {
 }
 
 // openedEvent reads the last event of an import the reporter has not yet
-// summarised; ok is false when there is none.
+// summarised; ok is false when there is none (the seal only needs to know
+// that the import was opened).
 func (s *service) openedEvent(ctx context.Context, tenant, id string) (*envelope.Event, bool, error) {
 	st, err := s.d.JS.Stream(ctx, subjects.StreamEvents)
 	if err != nil {
@@ -492,11 +495,8 @@ func (s *service) openedEvent(ctx context.Context, tenant, id string) (*envelope
 
 // --- summary ---
 
-const (
-	defaultErrorLimit = 100
-	maxErrorLimit     = 1000
-)
-
+// summary answers as GET /v1/imports/{id} does (the application layer's
+// Summary), plus whether the import is sealed.
 func (s *service) summary(ctx context.Context, tenant string, data []byte) (any, error) {
 	var req client.SummaryRequest
 	if err := decode(data, &req); err != nil {
@@ -509,63 +509,19 @@ func (s *service) summary(ctx context.Context, tenant string, data []byte) (any,
 	switch {
 	case limit < 0:
 		return nil, badRequest("error_limit: not negative")
+	case req.NoErrors:
+		limit = 0
 	case limit == 0:
-		limit = defaultErrorLimit
-	case limit > maxErrorLimit:
-		limit = maxErrorLimit
+		limit = imports.DefaultErrorLimit
+	case limit > imports.MaxErrorLimit:
+		limit = imports.MaxErrorLimit
 	}
-	sum, found, err := s.d.Store.FindSummary(ctx, tenant, req.ID)
-	if errors.Is(err, store.ErrOtherTenant) {
-		return nil, notFound(req.ID)
-	}
-	if err != nil {
+	v, found, err := s.imports.Summary(ctx, tenant, req.ID, limit)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if !found {
-		ev, ok, err := s.openedEvent(ctx, tenant, req.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, notFound(req.ID)
-		}
-		v := client.Summary{ID: req.ID, Tenant: tenant, Status: client.StatusProcessing, Errors: []client.RowError{}}
-		if ev.Options != nil {
-			v.Schema, v.Mode, v.Key, v.DryRun = ev.Options.Schema, ev.Options.Mode, ev.Options.Key, ev.Options.DryRun
-		}
-		if ev.Total != nil {
-			v.Total, v.Sealed = *ev.Total, true
-		}
-		return v, nil
-	}
-	v := client.Summary{
-		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
-		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, DryRun: sum.Options.DryRun, Source: sum.Source,
-		Sealed: sum.Sealed, Total: sum.Total, Processed: sum.Counts.Sum(),
-		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
-		Deleted: sum.Deleted, Errors: []client.RowError{}, Reason: sum.Reason, Notice: sum.Notice, CompletedAt: sum.CompletedAt,
-	}
-	if !sum.CreatedAt.IsZero() {
-		v.CreatedAt = &sum.CreatedAt
-	}
-	if !sum.UpdatedAt.IsZero() {
-		v.UpdatedAt = &sum.UpdatedAt
-	}
-	if sum.Counts.Failed > 0 && !req.NoErrors {
-		notes, err := s.d.Store.RowNotes(ctx, sum, envelope.Failed)
-		if err != nil {
-			return nil, err
-		}
-	rows:
-		for _, n := range notes {
-			for _, p := range n.Problems {
-				if len(v.Errors) == limit {
-					v.ErrorsTruncated = true
-					break rows
-				}
-				v.Errors = append(v.Errors, client.RowError{Row: n.Row, Field: p.Field, Message: p.Message})
-			}
-		}
+	case !found:
+		return nil, notFound(req.ID)
 	}
 	return v, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -362,7 +364,7 @@ func TestMalformedChunkIsDeadLettered(t *testing.T) {
 
 // waitFinished polls the summary until the import has finished; the
 // summary may not exist at first (rows of an import never opened).
-func waitFinished(t *testing.T, c *client.Client, tenant, id string, limit time.Duration) *client.Summary {
+func waitFinished(t *testing.T, c *client.Client, tenant, id string, limit time.Duration) *client.SummaryReply {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -592,5 +594,56 @@ func TestAnswersOnlyOnTheTenantsInbox(t *testing.T) {
 	var rep client.OpenReply
 	if err := json.Unmarshal(m.Data, &rep); err != nil || rep.ID == "" || rep.ID == v.ID || rep.Existing || !strings.HasPrefix(rep.RowsMsgIDPrefix, tenant+"."+rep.ID+".") {
 		t.Fatalf("requester's own open: %s (%v)", m.Data, err)
+	}
+}
+
+// The protocol's summary is the HTTP API's: for a replay of an import
+// published over NATS, the summary reply holds exactly what
+// GET /v1/imports/{id} shows (replay_of included), plus sealed.
+func TestSummaryAnswersAsTheHTTPAPI(t *testing.T) {
+	const tenant = "default" // the tenant of the test's open HTTP API
+	ctx := ctxFor(t, 2*time.Minute)
+	c := newClient(t)
+	rows, _, _ := contacts(60, "same")
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant, Schema: "contacts", Source: "crm", Header: contactsHeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Publish(ctx, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+env.info.HTTPAddr+"/v1/imports/"+im.ID+"/replay", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replay struct{ ID string }
+	err = json.NewDecoder(resp.Body).Decode(&replay)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted || replay.ID == "" {
+		t.Fatalf("replay: %s %+v %v", resp.Status, replay, err)
+	}
+	rep := waitFinished(t, c, tenant, replay.ID, time.Minute)
+
+	resp, err = http.Get("http://" + env.info.HTTPAddr + "/v1/imports/" + replay.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaHTTP client.Summary
+	err = json.NewDecoder(resp.Body).Decode(&viaHTTP)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %s %v", resp.Status, err)
+	}
+	if rep.ReplayOf != im.ID || !rep.Sealed || rep.Schema != "contacts" || rep.Processed != 60 || rep.Failed == 0 || len(rep.Errors) == 0 {
+		t.Errorf("summary reply %+v, want a sealed replay of %s with its row errors", *rep, im.ID)
+	}
+	if !reflect.DeepEqual(rep.Summary, viaHTTP) {
+		t.Errorf("over NATS %+v,\nover HTTP %+v", rep.Summary, viaHTTP)
 	}
 }

@@ -1,0 +1,229 @@
+package imports
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/subjects"
+)
+
+// ReplayRequest changes what a replay does; empty fields keep the original's.
+type ReplayRequest struct {
+	Mode   string `json:"mode,omitempty"`
+	DryRun *bool  `json:"dry_run,omitempty"`
+	Key    string `json:"key,omitempty"`
+}
+
+// errExpired: the raw rows are gone from the stream (past retention).
+var errExpired = errors.New("expired")
+
+// Replay runs an import's raw rows again, through the tenant's current
+// schemas and rules, as a new import linked to the original. It reads the
+// rows stream, never the database, so it also works for imports whose rows
+// all failed.
+func (s *Service) Replay(ctx context.Context, tenant, original string, req ReplayRequest) (Submitted, error) {
+	if ids.ValidImport(original) != nil {
+		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
+	}
+	sum, found, err := s.store.FindSummary(ctx, tenant, original)
+	if errors.Is(err, store.ErrOtherTenant) {
+		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
+	}
+	if err != nil {
+		return Submitted{}, err
+	}
+	if found && sum.Status == "processing" {
+		return Submitted{}, reqErr(http.StatusConflict, "the import is still processing; replay it once it has finished")
+	}
+	// Without a summary (e.g. after a database restore) the options and the
+	// row count come from the stream itself.
+	var base *envelope.Options
+	want := -1
+	if found {
+		base, want = &sum.Options, sum.Total
+	}
+	id := ids.NewImport()
+	rows, err := s.publishReplay(ctx, tenant, original, id, base, req, want)
+	var re *RequestError
+	switch {
+	case errors.Is(err, errExpired):
+		return Submitted{}, reqErr(http.StatusGone, fmt.Sprintf("the raw rows of import %s are no longer kept (rows are kept for %s); it cannot be replayed",
+			original, s.retention(ctx)))
+	case errors.As(err, &re):
+		return Submitted{}, err
+	case err != nil:
+		s.log.Error("replay failed", zap.String("import_id", id), zap.String("replay_of", original), zap.Error(err))
+		return Submitted{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "the replay could not be stored; retry: " + err.Error(), ImportID: id}
+	}
+	s.log.Info("replay stored", zap.String("import_id", id), zap.String("replay_of", original), zap.String("tenant", tenant), zap.Int("rows", rows))
+	return Submitted{ID: id, Rows: rows}, nil
+}
+
+// options applies a replay's overrides to the original's options and checks them.
+func (s *Service) replayOptions(ctx context.Context, tenant string, orig envelope.Options, req ReplayRequest) (envelope.Options, error) {
+	opts := orig
+	if req.Mode != "" {
+		opts.Mode = req.Mode
+	}
+	if req.Key != "" {
+		opts.Key = req.Key
+	}
+	if req.DryRun != nil {
+		opts.DryRun = *req.DryRun
+	}
+	_, err := s.checkOptions(ctx, tenant, &opts)
+	return opts, err
+}
+
+// publishReplay copies the original's row chunks into a new import. base
+// are the original's options when known (else the first chunk's); want is
+// its row count when known (else -1).
+func (s *Service) publishReplay(ctx context.Context, tenant, original, id string, base *envelope.Options, req ReplayRequest, want int) (int, error) {
+	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.For(subjects.Rows, tenant, original)},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read rows: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read rows: %w", err)
+	}
+	if info.NumPending == 0 {
+		if want < 0 {
+			return 0, reqErr(http.StatusNotFound, "import not found")
+		}
+		if want == 0 {
+			base = &envelope.Options{} // an empty original replays as an empty import
+		} else {
+			return 0, errExpired
+		}
+	}
+	pub := newWindow(s.js, 64)
+	var opts envelope.Options
+	opened := false
+	openWith := func(orig envelope.Options) error {
+		var err error
+		if opts, err = s.replayOptions(ctx, tenant, orig, req); err != nil {
+			return err
+		}
+		opened = true
+		return pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: "replay of " + original, ReplayOf: original})
+	}
+	if base != nil {
+		if err := openWith(*base); err != nil {
+			return 0, err
+		}
+	}
+	rows, rowsPrefix := 0, subjects.RowsPrefix(tenant, id, ids.NewSecret())
+	for seq, left := 0, info.NumPending; left > 0; seq++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			return rows, fmt.Errorf("read rows: %w", err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return rows, fmt.Errorf("read rows: %w", err)
+		}
+		left = meta.NumPending
+		var ch envelope.RowChunk
+		if err := json.Unmarshal(m.Data(), &ch); err != nil {
+			return rows, fmt.Errorf("chunk %d of %s: %w", seq, original, err)
+		}
+		if !opened {
+			if err := openWith(ch.Options); err != nil {
+				return 0, err
+			}
+		}
+		ch.Import, ch.Chunk, ch.Options = id, seq, opts
+		rows += len(ch.Rows)
+		if err := pub.json(ctx, subjects.For(subjects.Rows, tenant, id), subjects.RowsMsgID(rowsPrefix, seq), ch); err != nil {
+			return rows, err
+		}
+	}
+	reason := ""
+	if want >= 0 && rows < want {
+		reason = "only " + strconv.Itoa(rows) + " of the original's " + strconv.Itoa(want) + " rows are still kept"
+	}
+	return rows, pub.seal(ctx, tenant, id, rows, reason)
+}
+
+// ReplayWindow replays every import of a tenant whose raw rows were stored
+// since a time, oldest first, skipping imports that are themselves replays.
+// Each replay runs in upsert mode unless req says otherwise, so running the
+// same window twice changes nothing the second time.
+func (s *Service) ReplayWindow(ctx context.Context, tenant string, since time.Time, req ReplayRequest) ([]Replayed, error) {
+	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.Rows + "." + tenant + ".*"},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &since,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	var originals []string
+	seen := map[string]bool{}
+	for left := info.NumPending; left > 0; {
+		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read rows: %w", err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		left = meta.NumPending
+		tokens := strings.Split(m.Subject(), ".")
+		if id := tokens[len(tokens)-1]; !seen[id] {
+			seen[id] = true
+			originals = append(originals, id)
+		}
+	}
+	if req.Mode == "" {
+		req.Mode = envelope.ModeUpsert
+	}
+	var out []Replayed
+	for _, orig := range originals {
+		if sum, found, err := s.store.GetSummary(ctx, tenant, orig); err == nil && found && (sum.ReplayOf != "" || sum.Status == "processing") {
+			continue // a replay itself, or not finished
+		}
+		res, err := s.Replay(ctx, tenant, orig, req)
+		if err != nil {
+			return out, fmt.Errorf("replay %s: %w", orig, err)
+		}
+		out = append(out, Replayed{Original: orig, ID: res.ID, Rows: res.Rows})
+	}
+	return out, nil
+}
+
+// Replayed is one import of a replayed window.
+type Replayed struct {
+	Original string `json:"replay_of"`
+	ID       string `json:"id"`
+	Rows     int    `json:"rows"`
+}
+
+func (s *Service) retention(ctx context.Context) string {
+	st, err := s.js.Stream(ctx, subjects.StreamRows)
+	if err != nil {
+		return "the configured retention"
+	}
+	return st.CachedInfo().Config.MaxAge.String()
+}
