@@ -207,10 +207,6 @@ func (f *Ferret) FastPath() *SQLiteFastPath {
 	return p
 }
 
-// IDIndexer is the former name of FastPath, kept while a test of another
-// package (services/ingest) still calls it; remove with it.
-func (f *Ferret) IDIndexer() *SQLiteFastPath { return f.FastPath() }
-
 // SQLiteFastPath is the store.FastPath of the embedded FerretDB: it goes
 // around FerretDB v1's slow paths straight to its SQLite tables. It indexes
 // _id for FerretDB's own filter (Ensure, below), reads records by _id in one

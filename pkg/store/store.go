@@ -49,10 +49,6 @@ func (NoFastPath) Ensure(context.Context, *mongo.Database, string) error { retur
 // Forget does nothing.
 func (NoFastPath) Forget(*mongo.Database, string) {}
 
-// NoIndexer is the former name of NoFastPath, kept while a test of another
-// package (services/compat) still uses it; remove with it.
-type NoIndexer = NoFastPath
-
 // Store is the MongoDB state of Intake.
 type Store struct {
 	Meta    *mongo.Database

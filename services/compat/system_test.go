@@ -113,7 +113,7 @@ func startSystem() (*system, error) {
 		cancel()
 		return nil, err
 	}
-	st := store.New(client, "intake", store.NoIndexer{})
+	st := store.New(client, "intake", store.NoFastPath{})
 	api := ingest.New(ingest.Config{}, platform.Deps{NC: nc, JS: js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()})
 	s := &system{api: api, store: st, mongo: client}
 	s.stop = func() {

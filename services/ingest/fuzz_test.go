@@ -71,7 +71,7 @@ func fuzzDeps(tb testing.TB) platform.Deps {
 		}
 		reg.Put(s)
 	}
-	st := store.New(client, "intake", fr.IDIndexer())
+	st := store.New(client, "intake", fr.FastPath())
 	return platform.Deps{NC: nc, JS: js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()}
 }
 

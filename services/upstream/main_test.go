@@ -211,7 +211,7 @@ func waitServing() error {
 
 // warmIndexes has app's store prepare the imports collection. On the
 // embedded FerretDB, app's store adds the SQLite index that makes look-ups
-// by _id fast (embedded.IDIndexer); the store of these tests cannot (it has
+// by _id fast (embedded.SQLiteFastPath); the store of these tests cannot (it has
 // no handle on the embedded FerretDB), but profits from the index once it
 // exists. Without it every summary read and write of the reporter scans
 // every summary.
