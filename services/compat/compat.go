@@ -1,4 +1,4 @@
-// Package compat serves the five public import APIs of CONTRACTS.md beside
+// Package compat serves the five public import APIs of docs/compat.md beside
 // Intake's own /v1 API, each at its documented path with its documented
 // request and response shapes:
 //
