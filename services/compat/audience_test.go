@@ -15,8 +15,7 @@ import (
 
 func audienceServer(t *testing.T, imp *fakeImporter) (string, map[string]string) {
 	t.Helper()
-	ev := newEnv(t)
-	return serve(t, imp, compat.Config{Auth: ev.auth}), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite, auth.CapImportsRead))
+	return serveAuth(t, imp, nil), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite, auth.CapImportsRead))
 }
 
 const audienceCSV = "First Name;Last Name;Email;Mobile Number;Country;State;Last Active Date\n" +

@@ -235,8 +235,7 @@ func TestSlashIDKeyHeader(t *testing.T) {
 
 // TestAuthErrorsDoNotLeak: no body echoes a credential.
 func TestAuthErrorsDoNotLeak(t *testing.T) {
-	ev := newEnv(t)
-	base := serve(t, &fakeImporter{}, compat.Config{Auth: ev.auth})
+	base := serveAuth(t, &fakeImporter{}, nil)
 	bad := jwtWith(t, []byte(strings.Repeat("y", 40)), "acme", "ann", time.Now().Add(time.Hour), "admin")
 	for _, e := range endpoints() {
 		for _, creds := range []map[string]string{bearer(bad), {"X-API-Key": "ik_" + strings.Repeat("z", 52)}} {

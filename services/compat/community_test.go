@@ -16,8 +16,7 @@ import (
 
 func communityServer(t *testing.T, imp *fakeImporter, list compat.ListFunc) (string, map[string]string) {
 	t.Helper()
-	ev := newEnv(t)
-	return serve(t, imp, compat.Config{Auth: ev.auth, ListImports: list}),
+	return serveAuth(t, imp, func(c *compat.Config) { c.ListImports = list }),
 		bearer(jwt(t, "comm1", "ann", auth.CapImportsWrite, auth.CapImportsRead))
 }
 

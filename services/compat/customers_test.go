@@ -10,21 +10,13 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/templates"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/compat"
 	"github.com/intake/intake/services/ingest"
 )
 
 func customersServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
 	t.Helper()
-	ev := newEnv(t)
-	cfg := compat.Config{Auth: ev.auth}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	return serve(t, imp, cfg), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite))
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite))
 }
 
 func csvRows(n int) string {
@@ -107,18 +99,7 @@ func TestCustomersRowLimit(t *testing.T) {
 }
 
 func TestCustomersXLSX(t *testing.T) {
-	data, err := schemas.Entities.ReadFile("entities/customers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := schema.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := templates.XLSX(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, x := customersTemplate(t)
 	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "customers.xlsx", string(x)))

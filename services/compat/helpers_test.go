@@ -21,6 +21,9 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/templates"
+	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/compat"
 )
 
@@ -113,6 +116,17 @@ func serve(t *testing.T, imp compat.Importer, cfg compat.Config) string {
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// serveAuth serves the routes with a fresh Authenticator (HS256 JWTs
+// signed with testSecret) and the defaults, changed by tweak when not nil.
+func serveAuth(t *testing.T, imp compat.Importer, tweak func(*compat.Config)) string {
+	t.Helper()
+	cfg := compat.Config{Auth: newEnv(t).auth}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	return serve(t, imp, cfg)
 }
 
 // part is one multipart part: a file part when filename is set.
@@ -230,6 +244,25 @@ func expect(t *testing.T, r response, status int, want string) {
 	if !bytes.Equal(g, e) {
 		t.Fatalf("body\n got %s\nwant %s", g, e)
 	}
+}
+
+// customersTemplate returns the shipped customers schema and its XLSX
+// template (the header and one example row).
+func customersTemplate(t *testing.T) (*schema.Schema, []byte) {
+	t.Helper()
+	data, err := schemas.Entities.ReadFile("entities/customers.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schema.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := templates.XLSX(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, x
 }
 
 // fakeImporter records submissions and answers with a scripted summary.

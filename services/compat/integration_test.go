@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/templates"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/compat"
 )
 
@@ -91,18 +88,7 @@ func TestRealCustomersXLSX(t *testing.T) {
 	custXLSX := uniq("cust-xlsx")
 	s := realSystem(t)
 	base := s.serveReal(t, nil)
-	data, err := schemas.Entities.ReadFile("entities/customers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := schema.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := templates.XLSX(sc) // the header and one example row
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, x := customersTemplate(t)
 	r := post(t, base+"/customers/import", bearer(jwt(t, custXLSX, "ann", auth.CapImportsWrite)), file("file", "customers.xlsx", string(x)))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
 }

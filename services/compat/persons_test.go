@@ -16,12 +16,7 @@ import (
 
 func personsServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
 	t.Helper()
-	ev := newEnv(t)
-	cfg := compat.Config{Auth: ev.auth}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	return serve(t, imp, cfg), withHeaders(bearer(jwt(t, "acme", "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": "acme"})
+	return serveAuth(t, imp, tweak), withHeaders(bearer(jwt(t, "acme", "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": "acme"})
 }
 
 func personsErr(status int, msg string) string {
@@ -157,8 +152,7 @@ func TestPersonsTooLarge(t *testing.T) {
 func TestPersonsSeedOrgID(t *testing.T) {
 	const org = "af5fbd30-7ce7-4548-8b30-4cd59cb2aba1"
 	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
-	ev := newEnv(t)
-	base := serve(t, imp, compat.Config{Auth: ev.auth})
+	base := serveAuth(t, imp, nil)
 	h := withHeaders(bearer(jwt(t, org, "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": org})
 	r := post(t, base+"/persons/bulk-import", h, file("persons", "persons.csv", "slashid:emails\nann@example.com\n"))
 	expect(t, r, 200, `{"meta":{"pagination":{"limit":0,"offset":0,"total_count":1}},"errors":[],"result":{"successful_imports":1,"failed_imports":0,"failed_csv":""}}`)

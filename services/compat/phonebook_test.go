@@ -16,12 +16,7 @@ import (
 
 func phonebookServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
 	t.Helper()
-	ev := newEnv(t)
-	cfg := compat.Config{Auth: ev.auth}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	return serve(t, imp, cfg), bearer(jwt(t, "acme", "user-1", compat.CapPhonebook))
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "user-1", compat.CapPhonebook))
 }
 
 // The seed's csv_content, verbatim.

@@ -8,15 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
-
-	"net/http/httptest"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/catalog"
@@ -141,11 +138,7 @@ func (s *system) serveReal(t *testing.T, tweak func(*compat.Config)) string {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	r := chi.NewRouter()
-	compat.Routes(r, s.api, cfg)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serve(t, s.api, cfg)
 }
 
 // records returns a tenant's records of schema by _id.
