@@ -96,12 +96,7 @@ func (h *handlers) audienceImport(w http.ResponseWriter, r *http.Request) {
 		audienceBadFile(w, http.StatusBadRequest, "importType: want insert, upsert or delsert")
 		return
 	}
-	fh, ok := formFile(form, "uploadFile")
-	if !ok {
-		audienceBadFile(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"uploadFile\"")
-		return
-	}
-	f, rerr := openPart(fh)
+	f, fh, rerr := openCSVPart(form, "uploadFile")
 	if rerr != nil {
 		audienceBadFile(w, rerr.status, rerr.msg)
 		return

@@ -62,12 +62,7 @@ func (h *handlers) communityImport(mode string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		fh, ok := formFile(form, "data")
-		if !ok {
-			writeJSON(w, http.StatusBadRequest, messageBody{Message: "no file: send the CSV file in a multipart field named \"data\""})
-			return
-		}
-		f, rerr := openPart(fh)
+		f, fh, rerr := openCSVPart(form, "data")
 		if rerr != nil {
 			writeJSON(w, rerr.status, messageBody{Message: rerr.msg})
 			return

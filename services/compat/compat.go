@@ -335,6 +335,50 @@ func openPart(fh *multipart.FileHeader) (multipart.File, *reqError) {
 	return f, nil
 }
 
+// csvPart returns the file part name of a contract that takes a CSV file;
+// without one it is a "missing" request error that names the field.
+func csvPart(form *multipart.Form, name string) (*multipart.FileHeader, *reqError) {
+	fh, ok := formFile(form, name)
+	if !ok {
+		return nil, badRequest("missing", "no file: send the CSV file in a multipart field named %q", name)
+	}
+	return fh, nil
+}
+
+// openCSVPart opens the CSV file part name for streaming into Submit; the
+// caller closes it.
+func openCSVPart(form *multipart.Form, name string) (multipart.File, *multipart.FileHeader, *reqError) {
+	fh, rerr := csvPart(form, name)
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	f, rerr := openPart(fh)
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	return f, fh, nil
+}
+
+// readUpload reads an uploaded part before Submit, for the contracts that
+// need its rows first (readRows). The tenant's limit of imports at once is
+// checked before anything is read. The error is CheckConcurrency's or a
+// *reqError about the file, both for submitError.
+func (h *handlers) readUpload(ctx context.Context, tenant string, fh *multipart.FileHeader, opts filereader.Options, keep int) (*heldRows, int, error) {
+	if err := h.imp.CheckConcurrency(ctx, tenant); err != nil {
+		return nil, 0, err
+	}
+	f, rerr := openPart(fh)
+	if rerr != nil {
+		return nil, 0, rerr
+	}
+	defer f.Close()
+	held, n, rerr := readRows(f, opts, keep)
+	if rerr != nil {
+		return nil, 0, rerr
+	}
+	return held, n, nil
+}
+
 func formValue(form *multipart.Form, name string) string {
 	if v := form.Value[name]; len(v) > 0 {
 		return strings.TrimSpace(v[0])
@@ -405,10 +449,14 @@ func fileError(err error) *reqError {
 	return badRequest("invalid", "cannot read the file: %v", err)
 }
 
-// submitError classifies an error of Submit: a request error (status < 500,
-// with its message for people), or nil when the failure is the server's
-// (logged here, never shown).
+// submitError classifies an error of Submit (or of readUpload): a request
+// error (status < 500, with its message for people), or nil when the
+// failure is the server's (logged here, never shown).
 func (h *handlers) submitError(err error, contract string) *reqError {
+	var rq *reqError
+	if errors.As(err, &rq) {
+		return rq
+	}
 	var re *imports.RequestError
 	if errors.As(err, &re) && re.Status < 500 {
 		kind := "invalid"

@@ -82,23 +82,13 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 		customersRequestError(w, &reqError{kind: "missing"})
 		return
 	}
-	if err := h.imp.CheckConcurrency(r.Context(), tenant); err != nil {
-		h.customersSubmitError(w, err, contract)
-		return
-	}
-	f, rerr := openPart(fh)
-	if rerr != nil {
-		customersRequestError(w, rerr)
-		return
-	}
-	defer f.Close()
 	// "More is a 422": count before anything is imported, with the
 	// pipeline's reader (blank rows do not count, as in the pipeline), in
 	// the one reading of the file, which keeps the rows it may import.
 	fileOpts := filereader.Options{TempDir: h.cfg.TempDir}
-	held, n, rerr := readRows(f, fileOpts, h.cfg.CustomersMaxRows)
-	if rerr != nil {
-		customersRequestError(w, rerr)
+	held, n, err := h.readUpload(r.Context(), tenant, fh, fileOpts, h.cfg.CustomersMaxRows)
+	if err != nil {
+		h.customersSubmitError(w, err, contract)
 		return
 	}
 	if n > h.cfg.CustomersMaxRows {

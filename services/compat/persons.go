@@ -95,28 +95,18 @@ func (h *handlers) persons(w http.ResponseWriter, r *http.Request) {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
-	fh, ok := formFile(form, "persons")
-	if !ok {
-		personsError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"persons\"")
-		return
-	}
-	if err := h.imp.CheckConcurrency(r.Context(), org); err != nil {
-		h.personsSubmitError(w, err, contract)
-		return
-	}
-	f, rerr := openPart(fh)
+	fh, rerr := csvPart(form, "persons")
 	if rerr != nil {
 		personsError(w, rerr.status, rerr.msg)
 		return
 	}
-	defer f.Close()
 	// The rows are read here, once (with the pipeline's reader), to apply
 	// the plan limit before anything is imported, and to give failed_csv
 	// the original cells of the failed rows; the rows read are imported.
 	fileOpts := filereader.Options{Format: filereader.FormatCSV}
-	held, _, rerr := readRows(f, fileOpts, math.MaxInt)
-	if rerr != nil {
-		personsError(w, rerr.status, rerr.msg)
+	held, _, err := h.readUpload(r.Context(), org, fh, fileOpts, math.MaxInt)
+	if err != nil {
+		h.personsSubmitError(w, err, contract)
 		return
 	}
 	sc := scanned{header: held.header, rows: held.rows}
