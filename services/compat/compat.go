@@ -128,28 +128,26 @@ const (
 const CapPhonebook = "phonebook.ad_phonebook"
 
 func (c Config) withDefaults() Config {
-	if c.SyncWait <= 0 {
-		c.SyncWait = DefaultSyncWait
-	}
-	if c.CustomersMaxRows <= 0 {
-		c.CustomersMaxRows = DefaultCustomersMaxRows
-	}
-	if c.CustomersMaxBytes <= 0 {
-		c.CustomersMaxBytes = DefaultCustomersMaxBytes
-	}
+	positiveOr(&c.SyncWait, DefaultSyncWait)
+	positiveOr(&c.CustomersMaxRows, DefaultCustomersMaxRows)
+	positiveOr(&c.CustomersMaxBytes, DefaultCustomersMaxBytes)
 	if c.PersonsRowLimit == nil {
 		c.PersonsRowLimit = func(string) int { return DefaultPersonsRowLimit }
 	}
-	if c.SyncMaxBytes <= 0 {
-		c.SyncMaxBytes = DefaultSyncMaxBytes
-	}
-	if c.AsyncMaxBytes <= 0 {
-		c.AsyncMaxBytes = DefaultAsyncMaxBytes
-	}
+	positiveOr(&c.SyncMaxBytes, DefaultSyncMaxBytes)
+	positiveOr(&c.AsyncMaxBytes, DefaultAsyncMaxBytes)
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
 	return c
+}
+
+// positiveOr sets *v to def unless *v is positive: zero (unset) and
+// negative settings take the default.
+func positiveOr[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // handlers holds what every adapter uses.
