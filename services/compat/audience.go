@@ -109,11 +109,7 @@ func (h *handlers) audienceImport(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if rerr := h.submitError(err, "audience"); rerr != nil {
-			status := rerr.status
-			if status != http.StatusRequestEntityTooLarge {
-				status = http.StatusBadRequest
-			}
-			audienceBadFile(w, status, rerr.msg)
+			audienceBadFile(w, rerr.badRequestStatus(), rerr.msg)
 			return
 		}
 		writeJSON(w, http.StatusInternalServerError, AudienceError{Message: AudienceServerFailure})

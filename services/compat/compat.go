@@ -276,6 +276,15 @@ type reqError struct {
 
 func (e *reqError) Error() string { return e.msg }
 
+// badRequestStatus is e's status for the contracts whose only refusals of
+// a file are 400 and, for an upload over the limit, 413.
+func (e *reqError) badRequestStatus() int {
+	if e.status == http.StatusRequestEntityTooLarge {
+		return e.status
+	}
+	return http.StatusBadRequest
+}
+
 func badRequest(kind, format string, args ...any) *reqError {
 	return &reqError{status: http.StatusBadRequest, kind: kind, msg: fmt.Sprintf(format, args...)}
 }

@@ -61,11 +61,7 @@ func personsError(w http.ResponseWriter, status int, msg string) {
 // personsSubmitError answers an error of Submit (or of its checks).
 func (h *handlers) personsSubmitError(w http.ResponseWriter, err error, contract string) {
 	if rerr := h.submitError(err, contract); rerr != nil {
-		status := rerr.status
-		if status != http.StatusRequestEntityTooLarge {
-			status = http.StatusBadRequest
-		}
-		personsError(w, status, rerr.msg)
+		personsError(w, rerr.badRequestStatus(), rerr.msg)
 		return
 	}
 	personsError(w, http.StatusInternalServerError, "the import could not be started; try again")

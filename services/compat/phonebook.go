@@ -117,11 +117,7 @@ func (h *handlers) phonebook(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if rerr := h.submitError(err, contract); rerr != nil {
-			status := rerr.status
-			if status != http.StatusRequestEntityTooLarge {
-				status = http.StatusBadRequest
-			}
-			writeJSON(w, status, PhonebookBadRequest{Message: "invalid CSV", Error: rerr.msg})
+			writeJSON(w, rerr.badRequestStatus(), PhonebookBadRequest{Message: "invalid CSV", Error: rerr.msg})
 			return
 		}
 		writeJSON(w, http.StatusInternalServerError, PhonebookBadRequest{Message: "server error", Error: "the import could not be started; try again"})
