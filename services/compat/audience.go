@@ -10,7 +10,6 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
 )
 
@@ -179,18 +178,13 @@ func audienceStatusOf(v client.Summary) AudienceStatus {
 func (h *handlers) audienceStatus(w http.ResponseWriter, r *http.Request) {
 	tenant := principal(r).Tenant
 	id := chi.URLParam(r, "id")
-	notFound := func() { writeJSON(w, http.StatusNotFound, AudienceError{Message: "Import not found"}) }
-	if ids.ValidImport(id) != nil {
-		notFound()
-		return
-	}
-	v, found, err := h.imp.Wait(r.Context(), tenant, id, 0)
+	v, found, err := h.importOf(r.Context(), tenant, id, audienceSchema)
 	switch {
 	case err != nil:
 		h.log.Error("read import failed", logTenant(tenant), logErr(err))
 		writeJSON(w, http.StatusInternalServerError, AudienceError{Message: AudienceServerFailure})
-	case !found || !ofSchema(v, audienceSchema):
-		notFound()
+	case !found:
+		writeJSON(w, http.StatusNotFound, AudienceError{Message: "Import not found"})
 	default:
 		writeJSON(w, http.StatusOK, audienceStatusOf(v))
 	}

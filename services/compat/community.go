@@ -167,15 +167,7 @@ func (h *handlers) communityLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "id")
-	notFound := func() { writeJSON(w, http.StatusNotFound, messageBody{Message: "import not found"}) }
-	if ids.ValidImport(id) != nil {
-		notFound()
-		return
-	}
-	v, found, err := h.imp.Wait(r.Context(), tenant, id, 0)
-	if err == nil && found && !ofSchema(v, communitySchema) {
-		found = false
-	}
+	v, found, err := h.importOf(r.Context(), tenant, id, communitySchema)
 	var failed, skipped []envelope.Outcome
 	if err == nil && found {
 		failed, err = h.problems(r.Context(), tenant, id, envelope.Failed, v.Failed, "community_users")
@@ -188,7 +180,7 @@ func (h *handlers) communityLog(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("read import failed", logTenant(tenant), logErr(err))
 		writeJSON(w, http.StatusInternalServerError, messageBody{Message: "the import could not be read; try again"})
 	case !found:
-		notFound()
+		writeJSON(w, http.StatusNotFound, messageBody{Message: "import not found"})
 	default:
 		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: imports.Flatten(failed), SkippedRows: imports.Flatten(skipped)})
 	}

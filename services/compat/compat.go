@@ -40,6 +40,7 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/services/ingest"
 )
@@ -561,6 +562,20 @@ func reason(o envelope.Outcome) string {
 		return o.Result
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// importOf reads one import of schema for a status endpoint of an
+// asynchronous contract. found is false for an ID that is not an import
+// ID, an unknown import, another tenant's, and one of another schema.
+func (h *handlers) importOf(ctx context.Context, tenant, id, schema string) (client.Summary, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return client.Summary{}, false, nil
+	}
+	v, found, err := h.imp.Wait(ctx, tenant, id, 0)
+	if err != nil {
+		return v, false, err
+	}
+	return v, found && ofSchema(v, schema), nil
 }
 
 // ofSchema reports whether v is an import of schema name. An import the
