@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,23 +177,7 @@ func withHeader(t *testing.T, tok, header string) string {
 
 func doURL(t *testing.T, url string, headers map[string]string) result {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{status: resp.StatusCode, body: string(b), retryAfter: resp.Header.Get("Retry-After")}
+	return get(t, http.DefaultClient, url, headers)
 }
 
 // TestPrincipal checks what the handler sees for each method.

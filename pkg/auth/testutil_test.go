@@ -195,14 +195,20 @@ type result struct {
 
 func do(t *testing.T, srv *httptest.Server, path string, headers map[string]string) result {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	return get(t, srv.Client(), srv.URL+path, headers)
+}
+
+// get sends a GET with headers through hc and reads the whole answer.
+func get(t *testing.T, hc *http.Client, url string, headers map[string]string) result {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

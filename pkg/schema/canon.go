@@ -129,14 +129,8 @@ func restoreValue(f *Field, v any) any {
 
 // scalarText writes a list item as a string.
 func scalarText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	}
-	if n, ok := toNumber(v); ok {
-		return n.text()
+	if s, ok := plainText(v); ok {
+		return s
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.String {

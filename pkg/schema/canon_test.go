@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-func canonSchema(t *testing.T) *Schema {
+// everyTypeSchema has one field of every type but string.
+func everyTypeSchema(t testing.TB) *Schema {
 	t.Helper()
-	s, err := Parse([]byte(`{"name": "t", "keys": ["email"], "fields": [
+	return mustParse(t, `{"name": "t", "keys": ["email"], "fields": [
 		{"name": "email", "type": "email"},
 		{"name": "age", "type": "int"},
 		{"name": "active", "type": "bool"},
@@ -18,15 +19,11 @@ func canonSchema(t *testing.T) *Schema {
 		{"name": "tags", "type": "list"},
 		{"name": "meta", "type": "json"},
 		{"name": "tier", "type": "enum", "values": ["free", "pro"]}
-	]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	]}`)
 }
 
 func TestRestoreAfterJSON(t *testing.T) {
-	s := canonSchema(t)
+	s := everyTypeSchema(t)
 	hm, _ := s.MapHeader([]string{"email", "age", "active", "price", "born", "tags", "meta", "tier"})
 	rec, errs := s.Validate(hm, []string{"a@b.co", "9007199254740993", "yes", "12.50", "03/31/2024", "x,y", `{"n": 1, "l": [1, {"z": true}]}`, "PRO"}, "email")
 	if len(errs) > 0 {
@@ -88,7 +85,7 @@ type strList []any
 type named string
 
 func TestRestoreOtherRepresentations(t *testing.T) {
-	s := canonSchema(t)
+	s := everyTypeSchema(t)
 	got := s.Restore(map[string]any{
 		"age":    int32(42),
 		"active": "TRUE",

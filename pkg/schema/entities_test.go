@@ -12,23 +12,35 @@ import (
 
 const entitiesDir = "../../schemas/entities"
 
-// loadEntities parses every schema file of schemas/entities.
-func loadEntities(t testing.TB) map[string]*Schema {
+// parseEntities parses every schema file of schemas/entities and returns
+// the files and their schemas, in the same order.
+func parseEntities(t testing.TB) ([]string, []*Schema) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(entitiesDir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no entity schemas in %s (%v)", entitiesDir, err)
 	}
-	out := map[string]*Schema{}
-	for _, f := range files {
+	schemas := make([]*Schema, len(files))
+	for i, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := Parse(data)
-		if err != nil {
+		if schemas[i], err = Parse(data); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+	}
+	return files, schemas
+}
+
+// loadEntities parses every schema file of schemas/entities, checks that
+// each is named and described as templates need, and fixes their clock.
+func loadEntities(t testing.TB) map[string]*Schema {
+	t.Helper()
+	files, schemas := parseEntities(t)
+	out := map[string]*Schema{}
+	for i, f := range files {
+		s := schemas[i]
 		if want := strings.TrimSuffix(filepath.Base(f), ".json"); s.Name != want {
 			t.Errorf("%s: schema name %q, want the file name %q", f, s.Name, want)
 		}

@@ -621,16 +621,26 @@ func Keys(keyField string, rec map[string]any) []string {
 // keyText formats a scalar key value the same way whatever its Go type:
 // int64(42), int32(42) and float64(42) all give "42".
 func keyText(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case nil:
-		return ""
-	}
-	if n, ok := toNumber(v); ok {
-		return n.text()
+	if s, ok := plainText(v); ok {
+		return s
 	}
 	return fmt.Sprint(v)
+}
+
+// plainText is the text of a string, of nil (empty) and of any number
+// (int64(42), int32(42) and float64(42) all give "42"); ok is false for
+// any other value, which keyText and scalarText each write their own way.
+func plainText(v any) (text string, ok bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case nil:
+		return "", true
+	}
+	if n, ok := toNumber(v); ok {
+		return n.text(), true
+	}
+	return "", false
 }
 
 // Registry holds the schemas by name. Safe for concurrent use.

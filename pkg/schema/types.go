@@ -683,34 +683,31 @@ func fixJSONValues(v any) string {
 			if k == "" || strings.HasPrefix(k, "$") || strings.ContainsAny(k, ".\x00") {
 				return fmt.Sprintf("key %s is not allowed (keys may not be empty, start with $ or contain a dot)", quote(k))
 			}
-			if n, ok := e.(json.Number); ok {
-				f, msg := jsonNumber(n)
-				if msg != "" {
-					return msg
-				}
-				v[k] = f
-				continue
-			}
-			if msg := fixJSONValues(e); msg != "" {
+			f, msg := fixJSONValue(e)
+			if msg != "" {
 				return msg
 			}
+			v[k] = f
 		}
 	case []any:
 		for i, e := range v {
-			if n, ok := e.(json.Number); ok {
-				f, msg := jsonNumber(n)
-				if msg != "" {
-					return msg
-				}
-				v[i] = f
-				continue
-			}
-			if msg := fixJSONValues(e); msg != "" {
+			f, msg := fixJSONValue(e)
+			if msg != "" {
 				return msg
 			}
+			v[i] = f
 		}
 	}
 	return ""
+}
+
+// fixJSONValue is fixJSONValues for one element of an object or array: it
+// returns what the element becomes (a json.Number its float64).
+func fixJSONValue(e any) (any, string) {
+	if n, ok := e.(json.Number); ok {
+		return jsonNumber(n)
+	}
+	return e, fixJSONValues(e)
 }
 
 func jsonNumber(n json.Number) (float64, string) {

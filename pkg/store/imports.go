@@ -203,17 +203,9 @@ func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.Find(ctx, bson.D{{Key: "tenant", Value: tenant}}, options.Find().
+	return findAll[Summary](ctx, c, "list imports", bson.D{{Key: "tenant", Value: tenant}}, options.Find().
 		SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)).
 		SetProjection(bson.D{{Key: "row_docs", Value: 0}, {Key: "noted", Value: 0}, {Key: "applied", Value: 0}}))
-	if err != nil {
-		return nil, fmt.Errorf("list imports: %w", err)
-	}
-	var out []Summary
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("list imports: %w", err)
-	}
-	return out, nil
 }
 
 // RowDoc is one outcome chunk's notes: the rows that were skipped or failed, with why.

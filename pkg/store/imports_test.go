@@ -12,9 +12,7 @@ import (
 // Row notes are found through the summary's per-stage bitsets, and through
 // the id list that summaries saved by earlier versions carry.
 func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
-	f, client := ferrettest.Start(t, "")
-	ix := f.FastPath()
-	t.Cleanup(ix.Close)
+	client, ix := startFerret(t)
 	s := New(client, "intake", ix)
 	ctx := context.Background()
 	note := func(id string, row int, result string) {
@@ -60,9 +58,7 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 // another tenant asking for the same import ID finds nothing and is never
 // cancelled by it. Both the embedded reader and the plain MongoDB path.
 func TestSummaryAndCancelScopedByTenant(t *testing.T) {
-	f, client := ferrettest.Start(t, "")
-	ix := f.FastPath()
-	t.Cleanup(ix.Close)
+	client, ix := startFerret(t)
 	for name, s := range map[string]*Store{"embedded": New(client, "intake", ix), "plain": New(client, "intake_plain", nil)} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()

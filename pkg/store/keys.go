@@ -60,10 +60,6 @@ func (d *keyDoc) key() auth.Key {
 	}
 }
 
-// keyTime is the time stored in key documents: BSON dates hold milliseconds, so
-// the Key returned by CreateKey equals the one read back later.
-func keyTime() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
 // CreateKey issues a new API key for tenant with the given capabilities and
 // returns it: the plaintext is shown to the caller once and never stored.
 func (s *Store) CreateKey(ctx context.Context, tenant, name string, caps []string) (string, auth.Key, error) {
@@ -82,7 +78,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant, name string, caps []strin
 	if err != nil {
 		return "", auth.Key{}, err
 	}
-	d := keyDoc{Hash: auth.HashKey(plain), Prefix: auth.KeyPrefix(plain), Name: name, Tenant: tenant, Capabilities: caps, CreatedAt: keyTime()}
+	d := keyDoc{Hash: auth.HashKey(plain), Prefix: auth.KeyPrefix(plain), Name: name, Tenant: tenant, Capabilities: caps, CreatedAt: bsonNow()}
 	c, err := s.coll(ctx, s.Meta, keysColl)
 	if err != nil {
 		return "", auth.Key{}, err
@@ -136,13 +132,9 @@ func (s *Store) scanKeys(ctx context.Context, tenant string) ([]keyDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.Find(ctx, filter)
+	docs, err := findAll[keyDoc](ctx, c, "list api keys", filter)
 	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	var docs []keyDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
+		return nil, err
 	}
 	// Filter again: a tenant never sees another's keys, whatever the
 	// database made of the filter.
@@ -200,7 +192,7 @@ func (s *Store) RevokeKey(ctx context.Context, tenant, id string) error {
 		return err
 	}
 	if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.Hash}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: keyTime()}}}}); err != nil {
+		bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: bsonNow()}}}}); err != nil {
 		return fmt.Errorf("revoke api key %s: %w", auth.KeyID(d.Hash), err)
 	}
 	return nil
@@ -249,7 +241,7 @@ func (s *Store) EnsureBootstrapKey(ctx context.Context, plaintext string) (auth.
 	}
 	d := keyDoc{
 		Hash: auth.HashKey(plaintext), Prefix: auth.KeyPrefix(plaintext), Name: BootstrapKeyName,
-		Tenant: BootstrapTenant, Capabilities: auth.AllCapabilities(), CreatedAt: keyTime(),
+		Tenant: BootstrapTenant, Capabilities: auth.AllCapabilities(), CreatedAt: bsonNow(),
 	}
 	slices.Sort(d.Capabilities)
 	c, err := s.coll(ctx, s.Meta, keysColl)

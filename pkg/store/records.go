@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -48,13 +47,10 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond) // what BSON keeps
+	now := bsonNow()
 	fields := make([]map[string]any, len(recs))
 	for i, r := range recs {
-		d := make(map[string]any, len(r.Fields)+4)
-		for k, v := range r.Fields {
-			d[k] = v
-		}
+		d := withRoom(r.Fields, 4)
 		stamp := r.Stamp.String()
 		d[lastField], d[createdField], d[createdAtField], d[updatedAtField] = stamp, stamp, now, now
 		fields[i] = d
@@ -246,13 +242,10 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond) // what BSON keeps
+	now := bsonNow()
 	sets := make([]map[string]any, len(ups))
 	for i, u := range ups {
-		set := make(map[string]any, len(u.Set)+2)
-		for k, v := range u.Set {
-			set[k] = v
-		}
+		set := withRoom(u.Set, 2)
 		set[lastField] = u.Stamp.String()
 		set[updatedAtField] = now
 		sets[i] = set

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -30,13 +29,5 @@ func (s *Store) StaleImports(ctx context.Context, olderThan time.Time) ([]Summar
 		{Key: "_id", Value: 1}, {Key: "tenant", Value: 1}, {Key: "status", Value: 1},
 		{Key: "sealed", Value: 1}, {Key: "total", Value: 1}, {Key: "updated_at", Value: 1},
 	}
-	cur, err := c.Find(ctx, filter, options.Find().SetProjection(proj).SetLimit(staleBatch))
-	if err != nil {
-		return nil, fmt.Errorf("list stale imports: %w", err)
-	}
-	var out []Summary
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("list stale imports: %w", err)
-	}
-	return out, nil
+	return findAll[Summary](ctx, c, "list stale imports", filter, options.Find().SetProjection(proj).SetLimit(staleBatch))
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -76,6 +77,33 @@ func (s *Store) coll(ctx context.Context, db *mongo.Database, name string) (*mon
 		return nil, err
 	}
 	return db.Collection(name), nil
+}
+
+// bsonNow is the time now as a BSON date keeps it (milliseconds, UTC), so
+// what a method returns equals what is read back later.
+func bsonNow() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// withRoom copies fields into a new map with room for extra more.
+func withRoom(fields map[string]any, extra int) map[string]any {
+	out := make(map[string]any, len(fields)+extra)
+	for k, v := range fields {
+		out[k] = v
+	}
+	return out
+}
+
+// findAll decodes every document of c that filter matches; what names the
+// listing in the errors.
+func findAll[T any](ctx context.Context, c *mongo.Collection, what string, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	cur, err := c.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var out []T
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // Ping checks the database is reachable.
