@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -31,7 +32,7 @@ func TestTenantLimits(t *testing.T) {
 		// It ends failed; until then it counts against the tenant's one
 		// import at once, which is checked before a body is read.
 		id, _ := out["import_id"].(string)
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 			if v := s.summary(id, ""); v.Status == "processing" || v.Status == "" {
 				return errorString("still processing")
 			}
@@ -56,7 +57,7 @@ func TestTenantLimits(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &opened); err != nil || opened.ID == "" {
 		t.Fatalf("open: %s", msg.Data)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		// Saved by the reporter, not only announced (the limit counts saved summaries).
 		if v := s.summary(opened.ID, ""); v.Status != "processing" || v.CreatedAt == nil {
 			return errorString("not yet saved: " + v.Status)

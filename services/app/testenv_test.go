@@ -177,20 +177,6 @@ func (s *system) records(tenant, schema string) map[string]bson.M {
 	return out
 }
 
-// checkFor polls f until it returns nil or the time runs out (as nats-server's tests do).
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("timed out after %s: %v", total, err)
-}
-
 func (s *system) getInto(path string, out any) {
 	s.t.Helper()
 	resp, err := http.Get(s.base + path)
