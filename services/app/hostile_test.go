@@ -818,10 +818,9 @@ func workbookParts(sheet string, extra ...zpart) []zpart {
 	}, extra...)
 }
 
-// streamWorkbook writes a workbook whose sheet is written by sheet, as a
-// stream (the sheet is never held in memory).
-func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
-	zw := zip.NewWriter(w)
+// writeWorkbookFrame writes every part of a workbook but its sheet (the
+// first four of workbookParts), for writers that stream the sheet.
+func writeWorkbookFrame(zw *zip.Writer) error {
 	for _, p := range workbookParts("")[:4] {
 		fw, err := zw.Create(p.name)
 		if err != nil {
@@ -830,6 +829,16 @@ func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
 		if _, err := io.WriteString(fw, p.data); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// streamWorkbook writes a workbook whose sheet is written by sheet, as a
+// stream (the sheet is never held in memory).
+func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
+	zw := zip.NewWriter(w)
+	if err := writeWorkbookFrame(zw); err != nil {
+		return err
 	}
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) { return flate.NewWriter(out, flate.BestSpeed) })
 	fw, err := zw.Create("xl/worksheets/sheet1.xml")
@@ -984,14 +993,8 @@ func genBomb(size, declared uint64) func(io.Writer) error {
 			declared = total
 		}
 		zw := zip.NewWriter(w)
-		for _, p := range workbookParts("")[:4] {
-			fw, err := zw.Create(p.name)
-			if err != nil {
-				return err
-			}
-			if _, err := io.WriteString(fw, p.data); err != nil {
-				return err
-			}
+		if err := writeWorkbookFrame(zw); err != nil {
+			return err
 		}
 		fw, err := zw.CreateRaw(&zip.FileHeader{
 			Name: "xl/worksheets/sheet1.xml", Method: zip.Deflate, CRC32: crc,
