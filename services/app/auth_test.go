@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 const (
@@ -43,12 +43,8 @@ func (s *system) call(method, path string, headers map[string]string, body io.Re
 }
 
 func (s *system) uploadAs(headers map[string]string, csv string) (int, map[string]any) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "f.csv")
-	_, _ = fw.Write([]byte(csv))
-	_ = mw.Close()
-	return s.call("POST", "/v1/imports", headers, &body, mw.FormDataContentType())
+	body, ctype := testenv.UploadForm("f.csv", []byte(csv), nil)
+	return s.call("POST", "/v1/imports", headers, body, ctype)
 }
 
 func key(k string) map[string]string    { return map[string]string{"X-API-Key": k} }

@@ -426,12 +426,8 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 		return resp.StatusCode, string(data)
 	}
 	upload := func(headers map[string]string, content string) (int, string) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		fw, _ := mw.CreateFormFile("file", "f.csv")
-		_, _ = io.WriteString(fw, content)
-		_ = mw.Close()
-		return do("POST", "/v1/imports", headers, &b, mw.FormDataContentType())
+		body, ctype := testenv.UploadForm("f.csv", []byte(content), nil)
+		return do("POST", "/v1/imports", headers, body, ctype)
 	}
 	good := key(bootstrap)
 	file := "name,email\nAnn,ann@secrets.test\n"

@@ -1,10 +1,8 @@
 package app
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,12 +62,8 @@ func TestTenantLimits(t *testing.T) {
 		}
 		return nil
 	})
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("file", "f.csv")
-	_, _ = fw.Write([]byte("email\na@x.io\n"))
-	_ = mw.Close()
-	resp, err := http.Post(s.base+"/v1/imports", mw.FormDataContentType(), &buf)
+	body, ctype := testenv.UploadForm("f.csv", []byte("email\na@x.io\n"), nil)
+	resp, err := http.Post(s.base+"/v1/imports", ctype, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +80,7 @@ func TestTenantLimits(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/imports", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Content-Type", ctype)
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp2, err := client.Do(req)
 	if err != nil {
