@@ -406,17 +406,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	var answers testenv.SyncBuffer
 	do := func(method, path string, headers map[string]string, body io.Reader, ct string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, s.base+path, body)
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
+		resp := s.request(method, path, headers, body, ct)
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(resp.Body)
 		for k, vs := range resp.Header {
