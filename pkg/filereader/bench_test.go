@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/intake/intake/pkg/filereader/xlsxtest"
 )
 
 const benchRows = 100_000
@@ -186,10 +188,10 @@ func writeSSTXLSX(b *testing.B, path string) {
 		}
 	}
 	for _, p := range []part{
-		{name: "[Content_Types].xml", data: xmlContentTypes},
-		{name: "_rels/.rels", data: xmlRels},
-		{name: "xl/workbook.xml", data: xmlWorkbook},
-		{name: "xl/_rels/workbook.xml.rels", data: strings.Replace(xmlWorkbookRels, "</Relationships>",
+		{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
+		{name: "_rels/.rels", data: xlsxtest.Rels},
+		{name: "xl/workbook.xml", data: xlsxtest.Workbook},
+		{name: "xl/_rels/workbook.xml.rels", data: strings.Replace(xlsxtest.WorkbookRels, "</Relationships>",
 			`<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>`, 1)},
 	} {
 		add(p.name, func(w *bufio.Writer) { _, _ = w.WriteString(p.data) })
@@ -210,7 +212,7 @@ func writeSSTXLSX(b *testing.B, path string) {
 		w.WriteString("</sst>")
 	})
 	add("xl/worksheets/sheet1.xml", func(w *bufio.Writer) {
-		w.WriteString(sheetHead)
+		w.WriteString(xlsxtest.SheetHead)
 		w.WriteString(`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c></row>`)
 		for i := range benchRows {
 			r := i + 2
@@ -218,7 +220,7 @@ func writeSSTXLSX(b *testing.B, path string) {
 			fmt.Fprintf(w, `<row r="%d"><c r="A%d" t="s"><v>%d</v></c><c r="B%d" t="s"><v>%d</v></c><c r="C%d"><v>%d</v></c><c r="D%d" t="s"><v>%d</v></c></row>`,
 				r, r, s, r, s+1, r, 4155550000+i, r, 4+i%companies)
 		}
-		w.WriteString(sheetTail)
+		w.WriteString(xlsxtest.SheetTail)
 	})
 	if err := zw.Close(); err != nil {
 		b.Fatal(err)

@@ -3,10 +3,8 @@ package filereader
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"runtime"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/intake/intake/pkg/filereader/xlsxtest"
 )
 
 // workbook builds an XLSX file with excelize.
@@ -35,32 +35,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// Minimal hand-made workbook parts, for files excelize would not write.
-const (
-	xmlContentTypes = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>`
-	xmlRels = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>`
-	xmlWorkbook = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>`
-	xmlWorkbookRels = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`
-	sheetHead = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`
-	sheetTail = `</sheetData></worksheet>`
-)
-
-// inlineRow is a sheet row of inline strings.
-func inlineRow(n int, cells ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<row r="%d">`, n)
-	for i, c := range cells {
-		fmt.Fprintf(&b, `<c r="%c%d" t="inlineStr"><is><t>%s</t></is></c>`, 'A'+i, n, c)
-	}
-	b.WriteString("</row>")
-	return b.String()
 }
 
 // part is one file of a hand-made ZIP archive.
@@ -91,11 +65,11 @@ func zipParts(t testing.TB, parts ...part) []byte {
 // minimalXLSX is a hand-made workbook with one sheet holding rows.
 func minimalXLSX(t testing.TB, store bool, rows ...string) []byte {
 	return zipParts(t,
-		part{name: "[Content_Types].xml", data: xmlContentTypes},
-		part{name: "_rels/.rels", data: xmlRels},
-		part{name: "xl/workbook.xml", data: xmlWorkbook},
-		part{name: "xl/_rels/workbook.xml.rels", data: xmlWorkbookRels},
-		part{name: "xl/worksheets/sheet1.xml", data: sheetHead + strings.Join(rows, "") + sheetTail, store: store},
+		part{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
+		part{name: "_rels/.rels", data: xlsxtest.Rels},
+		part{name: "xl/workbook.xml", data: xlsxtest.Workbook},
+		part{name: "xl/_rels/workbook.xml.rels", data: xlsxtest.WorkbookRels},
+		part{name: "xl/worksheets/sheet1.xml", data: xlsxtest.SheetHead + strings.Join(rows, "") + xlsxtest.SheetTail, store: store},
 	)
 }
 
@@ -104,63 +78,8 @@ func minimalXLSX(t testing.TB, store bool, rows ...string) []byte {
 // in the archive (0: the true size), to make a bomb that lies.
 func bombXLSX(t testing.TB, size, declared uint64) []byte {
 	t.Helper()
-	// Independently compressed, flushed pieces concatenate into one valid
-	// deflate stream, so a large, highly compressible part costs one chunk
-	// of compression work.
-	deflate := func(data []byte, final bool) []byte {
-		var b bytes.Buffer
-		fw, _ := flate.NewWriter(&b, flate.BestCompression)
-		_, _ = fw.Write(data)
-		if final {
-			_ = fw.Close()
-		} else {
-			_ = fw.Flush()
-		}
-		return b.Bytes()
-	}
-	head := []byte(sheetHead + inlineRow(1, "name", "email"))
-	tail := []byte(sheetTail)
-	chunk := bytes.Repeat([]byte(`<row><c t="inlineStr"><is><t>x</t></is></c></row>`), (1<<20)/50)
-	repeats := (size - uint64(len(head)+len(tail))) / uint64(len(chunk))
-	total := uint64(len(head)+len(tail)) + repeats*uint64(len(chunk))
-
-	var stream bytes.Buffer
-	stream.Write(deflate(head, false))
-	dc := deflate(chunk, false)
-	crc := crc32.Update(0, crc32.IEEETable, head)
-	for range repeats {
-		stream.Write(dc)
-		crc = crc32.Update(crc, crc32.IEEETable, chunk)
-	}
-	stream.Write(deflate(tail, true))
-	crc = crc32.Update(crc, crc32.IEEETable, tail)
-	if declared == 0 {
-		declared = total
-	}
-
 	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for _, p := range []part{
-		{name: "[Content_Types].xml", data: xmlContentTypes},
-		{name: "_rels/.rels", data: xmlRels},
-		{name: "xl/workbook.xml", data: xmlWorkbook},
-		{name: "xl/_rels/workbook.xml.rels", data: xmlWorkbookRels},
-	} {
-		w, err := zw.Create(p.name)
-		must(t, err)
-		_, _ = io.WriteString(w, p.data)
-	}
-	w, err := zw.CreateRaw(&zip.FileHeader{
-		Name:               "xl/worksheets/sheet1.xml",
-		Method:             zip.Deflate,
-		CRC32:              crc,
-		CompressedSize64:   uint64(stream.Len()),
-		UncompressedSize64: declared,
-	})
-	must(t, err)
-	_, err = w.Write(stream.Bytes())
-	must(t, err)
-	must(t, zw.Close())
+	must(t, xlsxtest.WriteBomb(&b, size, declared))
 	return b.Bytes()
 }
 
@@ -168,13 +87,13 @@ func bombXLSX(t testing.TB, size, declared uint64) []byte {
 // number formats, like the files Excel writes.
 func sstXLSX(t testing.TB) []byte {
 	return zipParts(t,
-		part{name: "[Content_Types].xml", data: xmlContentTypes},
-		part{name: "_rels/.rels", data: xmlRels},
-		part{name: "xl/workbook.xml", data: xmlWorkbook},
+		part{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
+		part{name: "_rels/.rels", data: xlsxtest.Rels},
+		part{name: "xl/workbook.xml", data: xlsxtest.Workbook},
 		part{name: "xl/_rels/workbook.xml.rels", data: `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/><Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>`},
 		part{name: "xl/styles.xml", data: `<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><numFmts count="1"><numFmt numFmtId="164" formatCode="0.00%"/></numFmts><cellXfs count="3"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/><xf numFmtId="164" applyNumberFormat="1"/></cellXfs></styleSheet>`},
 		part{name: "xl/sharedStrings.xml", data: `<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="4" uniqueCount="4"><si><t>name</t></si><si><t>since</t></si><si><t>Ann</t></si><si><r><t>B</t></r><r><t>ob</t></r></si></sst>`},
-		part{name: "xl/worksheets/sheet1.xml", data: sheetHead + `<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>45292</v></c><c r="C2" s="2"><v>0.125</v></c></row><row r="4"><c r="A4" t="s"><v>3</v></c><c r="B4"><v>4155550123</v></c><c r="C4" t="b"><v>1</v></c><c r="D4" t="str"><f>A4</f><v>Bob</v></c></row>` + sheetTail},
+		part{name: "xl/worksheets/sheet1.xml", data: xlsxtest.SheetHead + `<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" s="1"><v>45292</v></c><c r="C2" s="2"><v>0.125</v></c></row><row r="4"><c r="A4" t="s"><v>3</v></c><c r="B4"><v>4155550123</v></c><c r="C4" t="b"><v>1</v></c><c r="D4" t="str"><f>A4</f><v>Bob</v></c></row>` + xlsxtest.SheetTail},
 	)
 }
 
@@ -242,13 +161,13 @@ func TestOpenXLSX(t *testing.T) {
 		must(t, f.SetSheetRow("Sheet1", "A4", &[]any{"1", "2", "3"}))
 	})
 	bigSheet := func() []byte {
-		rows := []string{inlineRow(1, "name", "email")}
+		rows := []string{xlsxtest.InlineRow(1, "name", "email")}
 		for i := 2; i <= 500; i++ {
-			rows = append(rows, inlineRow(i, fmt.Sprintf("P%d", i), fmt.Sprintf("p%d@example.com", i)))
+			rows = append(rows, xlsxtest.InlineRow(i, fmt.Sprintf("P%d", i), fmt.Sprintf("p%d@example.com", i)))
 		}
 		return minimalXLSX(t, false, rows...)
 	}()
-	stored := minimalXLSX(t, true, inlineRow(1, "name", "email"), inlineRow(2, "Ann", "ann@example.com"), inlineRow(3, "Bob", "bob@example.com"))
+	stored := minimalXLSX(t, true, xlsxtest.InlineRow(1, "name", "email"), xlsxtest.InlineRow(2, "Ann", "ann@example.com"), xlsxtest.InlineRow(3, "Bob", "bob@example.com"))
 	damaged := bytes.Replace(stored, []byte("ann@example"), []byte("ann@exbmple"), 1)
 
 	cases := []struct {
@@ -296,7 +215,7 @@ func TestOpenXLSX(t *testing.T) {
 		{name: "upload over MaxXLSXBytes", data: basic, opts: Options{MaxXLSXBytes: 1 << 10}, wantErr: ErrTooLarge, errText: "larger than 1 KiB"},
 		{name: "sheet over MaxUnzipBytes", data: bigSheet, opts: Options{MaxUnzipBytes: 16 << 10}, wantErr: ErrTooLarge, errText: "unpacks to more than 16 KiB"},
 		{name: "other part over MaxUnzipXMLBytes", opts: Options{MaxUnzipXMLBytes: 16 << 10},
-			data:    zipParts(t, part{name: "[Content_Types].xml", data: xmlContentTypes}, part{name: "xl/styles.xml", data: strings.Repeat(" ", 20<<10)}),
+			data:    zipParts(t, part{name: "[Content_Types].xml", data: xlsxtest.ContentTypes}, part{name: "xl/styles.xml", data: strings.Repeat(" ", 20<<10)}),
 			wantErr: ErrTooLarge, errText: `the workbook part "xl/styles.xml" unpacks to more than 16 KiB`},
 		{
 			name: "sheet over MaxUnzipXMLBytes is read from disk", data: bigSheet, opts: Options{MaxUnzipXMLBytes: 4 << 10},
@@ -310,13 +229,13 @@ func TestOpenXLSX(t *testing.T) {
 			}(),
 		},
 		{name: "a row over MaxUnzipXMLBytes", opts: Options{MaxUnzipXMLBytes: 4 << 10},
-			data:    minimalXLSX(t, false, inlineRow(1, "name"), inlineRow(2, strings.Repeat("x", 5<<10)), inlineRow(3, "x")),
+			data:    minimalXLSX(t, false, xlsxtest.InlineRow(1, "name"), xlsxtest.InlineRow(2, strings.Repeat("x", 5<<10)), xlsxtest.InlineRow(3, "x")),
 			wantErr: ErrTooLarge, errText: `a row in the workbook part "xl/worksheets/sheet1.xml" takes more than 4 KiB of XML`},
 		{name: "a shared string over MaxUnzipXMLBytes", opts: Options{MaxUnzipXMLBytes: 4 << 10},
-			data: zipParts(t, part{name: "[Content_Types].xml", data: xmlContentTypes},
+			data: zipParts(t, part{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
 				part{name: "xl/sharedStrings.xml", data: "<sst><si><t>" + strings.Repeat("x", 5<<10) + "</t></si></sst>"}),
 			wantErr: ErrTooLarge, errText: `a shared string in the workbook part "xl/sharedStrings.xml" takes more than 4 KiB`},
-		{name: "more rows than a sheet can have", data: minimalXLSX(t, false, inlineRow(1, "name"), strings.Repeat("<row/>", excelize.TotalRows)),
+		{name: "more rows than a sheet can have", data: minimalXLSX(t, false, xlsxtest.InlineRow(1, "name"), strings.Repeat("<row/>", excelize.TotalRows)),
 			wantErr: ErrTooLarge, errText: "has more than 1048576 rows"},
 		{name: "truncated", data: basic[:len(basic)/2], wantErr: ErrCorrupt, errText: "damaged or truncated"},
 		{name: "truncated at the end", data: basic[:len(basic)-10], wantErr: ErrCorrupt, errText: "damaged or truncated"},
@@ -357,9 +276,9 @@ func TestElementScanner(t *testing.T) {
 
 func TestXLSXTempFiles(t *testing.T) {
 	dir := t.TempDir()
-	rows := []string{inlineRow(1, "name")}
+	rows := []string{xlsxtest.InlineRow(1, "name")}
 	for i := 2; i < 200; i++ {
-		rows = append(rows, inlineRow(i, strings.Repeat("x", 50)))
+		rows = append(rows, xlsxtest.InlineRow(i, strings.Repeat("x", 50)))
 	}
 	data := minimalXLSX(t, false, rows...)
 	rd, cleanup, err := Open(bytes.NewReader(data), Options{TempDir: dir, MaxUnzipXMLBytes: 4 << 10})
@@ -436,9 +355,9 @@ func FuzzXLSX(f *testing.F) {
 	// Hand-made seeds stay small: the fuzzer minimizes every input that
 	// finds new code, which is slow for large ones.
 	f.Add(sstXLSX(f))
-	small := minimalXLSX(f, false, inlineRow(1, "name", "email"), inlineRow(2, "Ann", "ann@example.com"), `<row r="5"><c r="C5"><v>42</v></c></row>`)
+	small := minimalXLSX(f, false, xlsxtest.InlineRow(1, "name", "email"), xlsxtest.InlineRow(2, "Ann", "ann@example.com"), `<row r="5"><c r="C5"><v>42</v></c></row>`)
 	f.Add(small)
-	f.Add(minimalXLSX(f, true, inlineRow(1, "a"), `<row r="3"><c r="B3" t="s"><v>7</v></c></row>`))
+	f.Add(minimalXLSX(f, true, xlsxtest.InlineRow(1, "a"), `<row r="3"><c r="B3" t="s"><v>7</v></c></row>`))
 	f.Add(small[:len(small)-30])
 	f.Add([]byte("PK\x03\x04"))
 	dir := f.TempDir()
@@ -470,12 +389,12 @@ func sstBombXLSX(t testing.TB, n int) []byte {
 	}
 	sst.WriteString(`</sst>`)
 	return zipParts(t,
-		part{name: "[Content_Types].xml", data: xmlContentTypes},
-		part{name: "_rels/.rels", data: xmlRels},
-		part{name: "xl/workbook.xml", data: xmlWorkbook},
+		part{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
+		part{name: "_rels/.rels", data: xlsxtest.Rels},
+		part{name: "xl/workbook.xml", data: xlsxtest.Workbook},
 		part{name: "xl/_rels/workbook.xml.rels", data: `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>`},
 		part{name: "xl/sharedStrings.xml", data: sst.String()},
-		part{name: "xl/worksheets/sheet1.xml", data: sheetHead + `<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c></row>` + sheetTail},
+		part{name: "xl/worksheets/sheet1.xml", data: xlsxtest.SheetHead + `<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c></row>` + xlsxtest.SheetTail},
 	)
 }
 

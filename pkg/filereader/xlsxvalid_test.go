@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/intake/intake/pkg/filereader/xlsxtest"
 )
 
 // excelize's row iterator drops XML errors: before sheetCheck, a sheet with
@@ -20,28 +22,28 @@ func TestXLSXMalformedSheetIsNotCutSilently(t *testing.T) {
 	laughs := `<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">` +
 		`<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]>`
 	withDoctype := func(doctype string) string {
-		i := strings.Index(sheetHead, "?>") + 2
-		return sheetHead[:i] + doctype + sheetHead[i:]
+		i := strings.Index(xlsxtest.SheetHead, "?>") + 2
+		return xlsxtest.SheetHead[:i] + doctype + xlsxtest.SheetHead[i:]
 	}
 	rows := func(bad string) string {
-		return inlineRow(1, "name", "email") + inlineRow(2, "Ann", "ann@x.io") + bad + inlineRow(4, "Dee", "dee@x.io") + inlineRow(5, "Eve", "eve@x.io")
+		return xlsxtest.InlineRow(1, "name", "email") + xlsxtest.InlineRow(2, "Ann", "ann@x.io") + bad + xlsxtest.InlineRow(4, "Dee", "dee@x.io") + xlsxtest.InlineRow(5, "Eve", "eve@x.io")
 	}
 	for _, c := range []struct {
 		name, head, rows, problem string
 	}{
-		{"billion laughs", withDoctype(laughs), rows(inlineRow(3, "&lol2;", "cid@x.io")), "invalid character entity &lol2;"},
-		{"external entity", withDoctype(`<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`), rows(inlineRow(3, "&xxe;", "cid@x.io")), "invalid character entity &xxe;"},
-		{"undefined entity", sheetHead, rows(inlineRow(3, "Cid &nbsp; Lee", "cid@x.io")), "invalid character entity &nbsp;"},
-		{"mismatched tag", sheetHead, rows(`<row r="3"><c r="A3" t="inlineStr"><is><t>Cid</t></is></row>`), "element <c> closed by </row>"},
-		{"bad character", sheetHead, rows(inlineRow(3, "Cid \x01", "cid@x.io")), "illegal character code U+0001"},
+		{"billion laughs", withDoctype(laughs), rows(xlsxtest.InlineRow(3, "&lol2;", "cid@x.io")), "invalid character entity &lol2;"},
+		{"external entity", withDoctype(`<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`), rows(xlsxtest.InlineRow(3, "&xxe;", "cid@x.io")), "invalid character entity &xxe;"},
+		{"undefined entity", xlsxtest.SheetHead, rows(xlsxtest.InlineRow(3, "Cid &nbsp; Lee", "cid@x.io")), "invalid character entity &nbsp;"},
+		{"mismatched tag", xlsxtest.SheetHead, rows(`<row r="3"><c r="A3" t="inlineStr"><is><t>Cid</t></is></row>`), "element <c> closed by </row>"},
+		{"bad character", xlsxtest.SheetHead, rows(xlsxtest.InlineRow(3, "Cid \x01", "cid@x.io")), "illegal character code U+0001"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parts := []part{
-				{name: "[Content_Types].xml", data: xmlContentTypes},
-				{name: "_rels/.rels", data: xmlRels},
-				{name: "xl/workbook.xml", data: xmlWorkbook},
-				{name: "xl/_rels/workbook.xml.rels", data: xmlWorkbookRels},
-				{name: "xl/worksheets/sheet1.xml", data: c.head + c.rows + sheetTail},
+				{name: "[Content_Types].xml", data: xlsxtest.ContentTypes},
+				{name: "_rels/.rels", data: xlsxtest.Rels},
+				{name: "xl/workbook.xml", data: xlsxtest.Workbook},
+				{name: "xl/_rels/workbook.xml.rels", data: xlsxtest.WorkbookRels},
+				{name: "xl/worksheets/sheet1.xml", data: c.head + c.rows + xlsxtest.SheetTail},
 			}
 			dir := t.TempDir()
 			rd, cleanup, err := Open(bytes.NewReader(zipParts(t, parts...)), Options{TempDir: dir})
@@ -93,12 +95,12 @@ func TestXLSXSheetCheckReadsTheChosenSheet(t *testing.T) {
 	rels := `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId7" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/xl/worksheets/sheet2.xml"/></Relationships>`
 	data := zipParts(t,
-		part{name: "[Content_Types].xml", data: strings.Replace(xmlContentTypes, "</Types>", `<Override PartName="/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>`, 1)},
-		part{name: "_rels/.rels", data: xmlRels},
+		part{name: "[Content_Types].xml", data: strings.Replace(xlsxtest.ContentTypes, "</Types>", `<Override PartName="/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>`, 1)},
+		part{name: "_rels/.rels", data: xlsxtest.Rels},
 		part{name: "xl/workbook.xml", data: wb},
 		part{name: "xl/_rels/workbook.xml.rels", data: rels},
-		part{name: "xl/worksheets/sheet1.xml", data: sheetHead + inlineRow(1, "name") + inlineRow(2, "&bad;") + sheetTail},
-		part{name: "xl/worksheets/sheet2.xml", data: sheetHead + inlineRow(1, "name") + inlineRow(2, "Ann") + sheetTail},
+		part{name: "xl/worksheets/sheet1.xml", data: xlsxtest.SheetHead + xlsxtest.InlineRow(1, "name") + xlsxtest.InlineRow(2, "&bad;") + xlsxtest.SheetTail},
+		part{name: "xl/worksheets/sheet2.xml", data: xlsxtest.SheetHead + xlsxtest.InlineRow(1, "name") + xlsxtest.InlineRow(2, "Ann") + xlsxtest.SheetTail},
 	)
 	for sheet, wantErr := range map[string]bool{"Good": false, "Bad": true} {
 		res := openAll(t, data, Options{Sheet: sheet, TempDir: t.TempDir()})
@@ -112,9 +114,9 @@ func TestXLSXSheetCheckReadsTheChosenSheet(t *testing.T) {
 // no file is left.
 func TestXLSXSheetCheckStopsOnCleanup(t *testing.T) {
 	var b strings.Builder
-	b.WriteString(inlineRow(1, "name", "email"))
+	b.WriteString(xlsxtest.InlineRow(1, "name", "email"))
 	for i := 2; i < 20000; i++ {
-		b.WriteString(inlineRow(i, fmt.Sprintf("Person %d", i), fmt.Sprintf("p%d@x.io", i)))
+		b.WriteString(xlsxtest.InlineRow(i, fmt.Sprintf("Person %d", i), fmt.Sprintf("p%d@x.io", i)))
 	}
 	data := minimalXLSX(t, false, b.String())
 	before := runtime.NumGoroutine()
@@ -149,10 +151,10 @@ func TestXLSXSheetCheckBeforeReadingForHugeRows(t *testing.T) {
 		row  string
 		ok   bool
 	}{
-		{"well-formed", inlineRow(2, big, "ann@x.io"), true},
-		{"malformed", inlineRow(2, big+"&bad;", "ann@x.io"), false},
+		{"well-formed", xlsxtest.InlineRow(2, big, "ann@x.io"), true},
+		{"malformed", xlsxtest.InlineRow(2, big+"&bad;", "ann@x.io"), false},
 	} {
-		rd, cleanup, err := Open(bytes.NewReader(minimalXLSX(t, false, inlineRow(1, "name", "email"), c.row)), Options{TempDir: t.TempDir()})
+		rd, cleanup, err := Open(bytes.NewReader(minimalXLSX(t, false, xlsxtest.InlineRow(1, "name", "email"), c.row)), Options{TempDir: t.TempDir()})
 		if !c.ok {
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "invalid character entity &bad;") {
 				t.Fatalf("%s: Open = %v, want ErrCorrupt", c.name, err)

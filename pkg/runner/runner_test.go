@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/embedded/natstest"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 type env struct {
@@ -87,19 +88,6 @@ func pending(t testing.TB, c jetstream.Consumer) (unacked int, waiting uint64) {
 	return info.NumAckPending, info.NumPending
 }
 
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("timed out after %s: %v", total, err)
-}
-
 func settled(t testing.TB, c jetstream.Consumer) func() error {
 	return func() error {
 		if unacked, waiting := pending(t, c); unacked != 0 || waiting != 0 {
@@ -120,7 +108,7 @@ func TestOutputsStoredThenAcked(t *testing.T) {
 			{Subject: "out.y", MsgID: "y-" + string(m.Data), Data: m.Data},
 		}, nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
 	if n := streamMsgs(t, e.js, "OUT"); n != 20 {
 		t.Fatalf("OUT holds %d messages, want 20", n)
 	}
@@ -144,7 +132,7 @@ func TestTransientErrorIsRetriedWithDelay(t *testing.T) {
 			return []Output{{Subject: "out.x", Data: m.Data}}, nil
 		}
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if calls.Load() < 2 {
 			return errors.New("not retried yet")
 		}
@@ -176,7 +164,7 @@ func TestPermanentErrorGoesToDeadLetterWithAccounting(t *testing.T) {
 		}
 		return []Output{{Subject: "out.ok", Data: m.Data}}, nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
 	dead, err := e.js.Stream(context.Background(), "DEAD")
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +194,7 @@ func TestExhaustedRetriesGoToDeadLetter(t *testing.T) {
 		calls.Add(1)
 		return nil, errors.New("always failing")
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if streamMsgs(t, e.js, "DEAD") != 1 {
 			return errors.New("not dead-lettered yet")
 		}
@@ -227,7 +215,7 @@ func TestInputNotAckedWhenOutputsCannotBeStored(t *testing.T) {
 			// No stream stores "nowhere.>": JetStream never acknowledges it.
 			return []Output{{Subject: "nowhere.x", Data: []byte("x")}}, nil
 		})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if calls.Load() < 3 {
 			return errors.New("want several attempts")
 		}
@@ -250,7 +238,7 @@ func TestShutdownHandsBackUnprocessedMessages(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return nil, nil
 	})
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if handled.Load() < 5 {
 			return errors.New("not started")
 		}
@@ -263,7 +251,7 @@ func TestShutdownHandsBackUnprocessedMessages(t *testing.T) {
 		handled.Add(1)
 		return nil, nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, settled(t, e.cons))
 	if n := handled.Load(); n < 50 {
 		t.Fatalf("handled %d of 50 (first runner %d)", n, done)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 const (
@@ -22,8 +22,8 @@ const (
 	jwtSecret    = "test-jwt-secret-0123456789-0123456789-abcdef"
 )
 
-// call makes a request with the given headers and decodes a JSON answer.
-func (s *system) call(method, path string, headers map[string]string, body io.Reader, contentType string) (int, map[string]any) {
+// request makes a request with the given headers; the caller closes the answer.
+func (s *system) request(method, path string, headers map[string]string, body io.Reader, contentType string) *http.Response {
 	s.t.Helper()
 	req, _ := http.NewRequest(method, s.base+path, body)
 	for k, v := range headers {
@@ -36,6 +36,13 @@ func (s *system) call(method, path string, headers map[string]string, body io.Re
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
+	return resp
+}
+
+// call makes a request with the given headers and decodes a JSON answer.
+func (s *system) call(method, path string, headers map[string]string, body io.Reader, contentType string) (int, map[string]any) {
+	s.t.Helper()
+	resp := s.request(method, path, headers, body, contentType)
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
@@ -43,12 +50,15 @@ func (s *system) call(method, path string, headers map[string]string, body io.Re
 }
 
 func (s *system) uploadAs(headers map[string]string, csv string) (int, map[string]any) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "f.csv")
-	_, _ = fw.Write([]byte(csv))
-	_ = mw.Close()
-	return s.call("POST", "/v1/imports", headers, &body, mw.FormDataContentType())
+	body, ctype := testenv.UploadForm("f.csv", []byte(csv), nil)
+	return s.call("POST", "/v1/imports", headers, body, ctype)
+}
+
+// firstKeyID is the ID of the first key the bootstrap key lists for tenant.
+func (s *system) firstKeyID(tenant string) string {
+	s.t.Helper()
+	_, keys := s.call("GET", "/v1/keys?tenant="+tenant, key(bootstrapKey), nil, "")
+	return keys["keys"].([]any)[0].(map[string]any)["id"].(string)
 }
 
 func key(k string) map[string]string    { return map[string]string{"X-API-Key": k} }
@@ -138,8 +148,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 	}
 
 	// Revoking a key stops it at once.
-	_, keys := s.call("GET", "/v1/keys?tenant=globex", key(bootstrapKey), nil, "")
-	kid := keys["keys"].([]any)[0].(map[string]any)["id"].(string)
+	kid := s.firstKeyID("globex")
 	if status, _ := s.call("DELETE", "/v1/keys/"+kid+"?tenant=globex", key(bootstrapKey), nil, ""); status != 204 {
 		t.Fatalf("revoke: %d", status)
 	}

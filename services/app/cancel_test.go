@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // Cancelling an import: rows written stay, the rest fail, every row is
@@ -36,7 +37,7 @@ func TestCancelImport(t *testing.T) {
 		t.Fatalf("cancel: %d %v", status, out)
 	}
 	var v map[string]any
-	checkFor(t, time.Minute, 100*time.Millisecond, func() error {
+	testenv.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
 		_, v = s.call("GET", "/v1/imports/"+id+"?wait=5s", key(acme), nil, "")
 		if v["status"] == "processing" {
 			return errorString("still processing")

@@ -1,20 +1,16 @@
 package app
 
 import (
-	"bytes"
-	"mime/multipart"
 	"testing"
+
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // The compatibility endpoints are served by `intake serve` itself.
 func TestCompatibilityEndpointsMounted(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "customers.csv")
-	_, _ = fw.Write([]byte("name,email\nAnn,ann@x.io\nBob,bob@\n"))
-	_ = mw.Close()
-	status, out := s.call("POST", "/customers/import", nil, &body, mw.FormDataContentType())
+	body, ctype := testenv.UploadForm("customers.csv", []byte("name,email\nAnn,ann@x.io\nBob,bob@\n"), nil)
+	status, out := s.call("POST", "/customers/import", nil, body, ctype)
 	if status != 200 || out["total"] != 2.0 || out["created"] != 1.0 || len(out["errors"].([]any)) != 1 {
 		t.Fatalf("POST /customers/import: %d %v", status, out)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -211,7 +212,7 @@ func TestRestartMidImportLosesNothing(t *testing.T) {
 	}
 	id := body["id"].(string)
 	var at ingest.ImportView
-	checkFor(t, 2*time.Minute, 10*time.Millisecond, func() error {
+	testenv.CheckFor(t, 2*time.Minute, 10*time.Millisecond, func() error {
 		at = s.summary(id, "")
 		if at.Processed < 2000 && at.Status == "processing" {
 			return fmt.Errorf("processed %d", at.Processed)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // The embedded default opens no door but its HTTP API: the nats-server has
@@ -85,7 +86,7 @@ func TestEmbeddedDefaultListensOnlyForHTTP(t *testing.T) {
 // are refused before they can read or purge anything.
 func TestEmbeddedNATSAddrRequiresGeneratedCredentials(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.DebugLevel))
 	s := startSystemLogged(t, log, func(c *Config) { c.DataDir = dir; c.EmbeddedNATSAddr = "127.0.0.1:0" })
 	file := filepath.Join(dir, embedded.NATSContextFile)
@@ -149,7 +150,7 @@ func TestEmbeddedMongoAddrOnlyOnLoopback(t *testing.T) {
 			t.Fatalf("--embedded-mongo-addr %s: %v; want refused as not loopback", addr, err)
 		}
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.WarnLevel))
 	s := startSystemLogged(t, log, func(c *Config) { c.DataDir = t.TempDir(); c.EmbeddedMongoAddr = "127.0.0.1:0" })
 	if !strings.HasPrefix(s.info.MongoURI, "mongodb://127.0.0.1:") {

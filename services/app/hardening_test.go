@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/embedded/natstest"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -343,14 +343,14 @@ func TestAbortedUploadsLeaveNoTempFiles(t *testing.T) {
 		_, _ = fw.Write(xlsx[:len(xlsx)/2]) // half of the file, then the client goes away
 		fmt.Fprintf(c, "POST /v1/imports HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", mw.FormDataContentType(), len(xlsx)+1000)
 		_, _ = c.Write(head.Bytes())
-		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 			if left, _ := os.ReadDir(tmp); len(left) == 0 {
 				return fmt.Errorf("the upload is not being spooled yet")
 			}
 			return nil
 		})
 		_ = c.Close()
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if left, _ := os.ReadDir(tmp); len(left) > 0 {
 				return fmt.Errorf("left behind: %v", left)
 			}
@@ -368,26 +368,6 @@ func TestAbortedUploadsLeaveNoTempFiles(t *testing.T) {
 	if got := s.getJSON("/healthz"); got["status"] != "ok" {
 		t.Fatalf("healthz = %v", got)
 	}
-}
-
-// syncBuffer is a goroutine-safe buffer for captured logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Sync() error { return nil }
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Secrets (the bootstrap API key, the JWT secret, the passwords in the
@@ -413,7 +393,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	natsURL := strings.Replace(ns.ClientURL(), "nats://", "nats://intake:"+natsPass+"@", 1)
 	mongoURI := strings.Replace(fr.URI(), "mongodb://", "mongodb://intake:"+mongoPass+"@", 1) + "?authMechanism=PLAIN"
 
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.DebugLevel))
 	s := startSystemLogged(t, log, func(c *Config) {
 		c.DataDir = dir
@@ -423,20 +403,10 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 		c.JWTHS256Secret = jwtSecret
 	})
 
-	var answers syncBuffer
+	var answers testenv.SyncBuffer
 	do := func(method, path string, headers map[string]string, body io.Reader, ct string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, s.base+path, body)
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
+		resp := s.request(method, path, headers, body, ct)
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(resp.Body)
 		for k, vs := range resp.Header {
@@ -446,12 +416,8 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 		return resp.StatusCode, string(data)
 	}
 	upload := func(headers map[string]string, content string) (int, string) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		fw, _ := mw.CreateFormFile("file", "f.csv")
-		_, _ = io.WriteString(fw, content)
-		_ = mw.Close()
-		return do("POST", "/v1/imports", headers, &b, mw.FormDataContentType())
+		body, ctype := testenv.UploadForm("f.csv", []byte(content), nil)
+		return do("POST", "/v1/imports", headers, body, ctype)
 	}
 	good := key(bootstrap)
 	file := "name,email\nAnn,ann@secrets.test\n"
@@ -499,8 +465,8 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	}
 	newKey := created["key"].(string)
 	answersBefore := answers.String()
-	answers = syncBuffer{}
-	answers.b.WriteString(strings.ReplaceAll(answersBefore, newKey, "<the new key, in its creation answer>"))
+	answers = testenv.SyncBuffer{}
+	_, _ = io.WriteString(&answers, strings.ReplaceAll(answersBefore, newKey, "<the new key, in its creation answer>"))
 	do("GET", "/v1/keys?tenant=acme", good, nil, "")
 	if status, body := upload(key(newKey), file); status != 202 {
 		t.Fatalf("upload with the new key: %d %s", status, body)

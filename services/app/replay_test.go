@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 const strictContacts = `{"name": "contacts", "fields": [
@@ -74,7 +75,7 @@ func TestReplayPastRetention(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	testenv.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		st, err := js.Stream(context.Background(), subjects.StreamRows)
 		if err != nil {
 			return err

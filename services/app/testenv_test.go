@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/reconcile"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -28,8 +27,7 @@ type system struct {
 	info    Info
 	base    string
 	mongo   *mongo.Client
-	cancel  context.CancelFunc
-	done    chan error
+	halt    func() // stops app.Run and checks it returned nil
 	stopped bool
 }
 
@@ -52,18 +50,11 @@ func startSystemLogged(t testing.TB, log *zap.Logger, tweak func(*Config)) *syst
 	t.Helper()
 	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
 	tweak(&cfg)
-	ready := make(chan Info, 1)
-	cfg.Ready = func(i Info) { ready <- i }
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- Run(ctx, cfg, log) }()
-	select {
-	case s.info = <-ready:
-	case err := <-s.done:
-		t.Fatalf("intake did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("intake did not start within 60s")
-	}
+	s := &system{t: t}
+	s.info, s.halt = testenv.Run(t, "intake", func(ctx context.Context, ready func(Info)) error {
+		cfg.Ready = ready
+		return Run(ctx, cfg, log)
+	})
 	s.base = "http://" + s.info.HTTPAddr
 	client, err := mongo.Connect(options.Client().ApplyURI(s.info.MongoURI))
 	if err != nil {
@@ -81,29 +72,14 @@ func (s *system) stop() {
 	}
 	s.stopped = true
 	_ = s.mongo.Disconnect(context.Background())
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			s.t.Errorf("intake stopped with an error: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		s.t.Errorf("intake did not stop within 60s")
-	}
+	s.halt()
 }
 
 // upload posts a CSV to /v1/imports and returns the status and decoded body.
 func (s *system) upload(csv []byte, fields map[string]string) (int, map[string]any) {
 	s.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range fields {
-		_ = mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "contacts.csv")
-	_, _ = fw.Write(csv)
-	_ = mw.Close()
-	resp, err := http.Post(s.base+"/v1/imports", mw.FormDataContentType(), &body)
+	body, ctype := testenv.UploadForm("contacts.csv", csv, fields)
+	resp, err := http.Post(s.base+"/v1/imports", ctype, body)
 	if err != nil {
 		s.t.Fatalf("upload: %v", err)
 	}
@@ -175,20 +151,6 @@ func (s *system) records(tenant, schema string) map[string]bson.M {
 		out[id] = d
 	}
 	return out
-}
-
-// checkFor polls f until it returns nil or the time runs out (as nats-server's tests do).
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("timed out after %s: %v", total, err)
 }
 
 func (s *system) getInto(path string, out any) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // `intake ferretdb` follows the embedded default's rules: by default an
@@ -69,9 +69,9 @@ func TestFerretDBCommandListenOnlyOnLoopback(t *testing.T) {
 
 // startFerretDBCommand runs `intake ferretdb ARGS` until stop, and returns
 // the URI it says it listens on.
-func startFerretDBCommand(t *testing.T, args ...string) (string, *lockedBuffer, func() error) {
+func startFerretDBCommand(t *testing.T, args ...string) (string, *testenv.SyncBuffer, func() error) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ferretdb(ctx, args, out) }()
@@ -112,21 +112,4 @@ func pingInsert(t *testing.T, uri string) {
 	if _, err := c.Database("intake").Collection("t").InsertOne(ctx, bson.M{"_id": "x"}); err != nil {
 		t.Fatalf("insert through %s: %v", uri, err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/app"
 	"github.com/intake/intake/services/ingest"
 )
@@ -25,11 +25,8 @@ const adminKey = "ik_browsertest_bootstrap_key_0123456789abcdef"
 // system is a whole Intake started in-process on the embedded default
 // (after services/app's test helper).
 type system struct {
-	t       testing.TB
-	base    string
-	cancel  context.CancelFunc
-	done    chan error
-	stopped bool
+	t    testing.TB
+	base string
 }
 
 // startSystem runs app.Run on a fresh data directory with random ports and
@@ -47,39 +44,13 @@ func startSystem(t testing.TB, tweak func(*app.Config)) *system {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	ready := make(chan app.Info, 1)
-	cfg.Ready = func(i app.Info) { ready <- i }
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &system{t: t, cancel: cancel, done: make(chan error, 1)}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	go func() { s.done <- app.Run(ctx, cfg, log) }()
-	select {
-	case info := <-ready:
-		s.base = "http://" + info.HTTPAddr
-	case err := <-s.done:
-		t.Fatalf("intake did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("intake did not start within 60s")
-	}
-	t.Cleanup(s.stop)
-	return s
-}
-
-// stop shuts the system down gracefully and checks it stopped cleanly.
-func (s *system) stop() {
-	if s.stopped {
-		return
-	}
-	s.stopped = true
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			s.t.Errorf("intake stopped with an error: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		s.t.Errorf("intake did not stop within 60s")
-	}
+	// Stopped, and checked to stop cleanly, when the test ends.
+	info, _ := testenv.Run(t, "intake", func(ctx context.Context, ready func(app.Info)) error {
+		cfg.Ready = ready
+		return app.Run(ctx, cfg, log)
+	})
+	return &system{t: t, base: "http://" + info.HTTPAddr}
 }
 
 // request sends a request with the API key (none if key is empty).
@@ -119,19 +90,12 @@ func (s *system) call(method, path, key string, body io.Reader, ctype string, ou
 // upload posts a CSV to /v1/imports (fields first) and returns the import ID.
 func (s *system) upload(csv []byte, fields map[string]string) string {
 	s.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range fields {
-		_ = mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "contacts.csv")
-	_, _ = fw.Write(csv)
-	_ = mw.Close()
+	body, ctype := testenv.UploadForm("contacts.csv", csv, fields)
 	var out struct {
 		ID    string `json:"id"`
 		Error string `json:"error"`
 	}
-	if status := s.call("POST", "/v1/imports", adminKey, &body, mw.FormDataContentType(), &out); status != http.StatusAccepted {
+	if status := s.call("POST", "/v1/imports", adminKey, body, ctype, &out); status != http.StatusAccepted {
 		s.t.Fatalf("upload: %d %s", status, out.Error)
 	}
 	return out.ID
