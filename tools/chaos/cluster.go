@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -80,15 +80,11 @@ cluster {
 	}
 	// Ready when JetStream has a meta leader: streams can then be created.
 	err := waitFor(ctx, "NATS cluster meta leader", time.Minute, func() error {
-		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
+		nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		_, err = js.AccountInfo(actx)
@@ -132,15 +128,11 @@ func (c *natsCluster) node(name string) *natsNode {
 func (c *natsCluster) streamLeader(ctx context.Context, stream string) (string, error) {
 	var leader string
 	err := waitFor(ctx, "a leader of "+stream, 30*time.Second, func() error {
-		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
+		nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(sctx, stream)
