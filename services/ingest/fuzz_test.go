@@ -15,17 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/catalog"
-	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/schemas"
 )
 
@@ -35,11 +31,7 @@ import (
 func fuzzDeps(tb testing.TB) platform.Deps {
 	tb.Helper()
 	dir := tb.TempDir()
-	ns, err := embedded.StartNATS(dir, "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(ns.Stop)
+	nc, js := startBroker(tb, dir)
 	fr, client := ferrettest.Start(tb, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -48,18 +40,6 @@ func fuzzDeps(tb testing.TB) platform.Deps {
 			tb.Fatal("FerretDB did not answer")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
-		tb.Fatal(err)
 	}
 	reg := schema.NewRegistry()
 	files, _ := fs.Glob(schemas.Entities, "entities/*.json")
