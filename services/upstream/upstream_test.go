@@ -446,7 +446,11 @@ func TestSealCountDisagreesWithRows(t *testing.T) {
 	t.Parallel()
 	const tenant = "count"
 	c := newClient(t, client.WithChunkSize(10))
-	openAndPublish := func(t *testing.T, ctx context.Context, n int) *client.Import {
+	// publishSealWait opens an import, publishes n rows, seals it at sealed
+	// rows and waits for it to end.
+	publishSealWait := func(t *testing.T, n, sealed int) *client.SummaryReply {
+		t.Helper()
+		ctx := ctxFor(t, time.Minute)
 		im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
 		if err != nil {
 			t.Fatal(err)
@@ -461,36 +465,25 @@ func TestSealCountDisagreesWithRows(t *testing.T) {
 		if err := im.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return im
-	}
-	t.Run("more rows than sealed", func(t *testing.T) {
-		t.Parallel()
-		ctx := ctxFor(t, time.Minute)
-		im := openAndPublish(t, ctx, 5)
-		three := 3
-		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &three}); err != nil {
+		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &sealed}); err != nil {
 			t.Fatal(err)
 		}
 		s, err := im.Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return s
+	}
+	t.Run("more rows than sealed", func(t *testing.T) {
+		t.Parallel()
+		s := publishSealWait(t, 5, 3)
 		if s.Status != client.StatusFailed || s.Reason != "accounting error: 5 outcomes for 3 rows" {
 			t.Fatalf("summary %+v, want failed with an accounting error", s)
 		}
 	})
 	t.Run("fewer rows than sealed", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxFor(t, time.Minute)
-		im := openAndPublish(t, ctx, 5)
-		eight := 8
-		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &eight}); err != nil {
-			t.Fatal(err)
-		}
-		s, err := im.Wait(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := publishSealWait(t, 5, 8)
 		want := fmt.Sprintf("timed out: 5 of 8 rows accounted for after %s", unsealedTimeout)
 		if s.Status != client.StatusFailed || s.Reason != want || s.Total != 8 || s.Processed != 5 {
 			t.Fatalf("summary %+v, want failed: %q", s, want)
