@@ -214,6 +214,23 @@ func startClusterRun(ctx context.Context, e *env, rows int, prefix string) (*clu
 	return &clusterRun{cluster: cl, intake: a, jobs: jobsFor(a.tenants, rows, prefix)}, nil
 }
 
+// startClusterFault starts a cluster run, uploads every import and waits
+// for the moment of the fault (faultMoment), which it says; the caller
+// stops the run.
+func startClusterFault(ctx context.Context, e *env, rows int, prefix string, rng *rand.Rand) (*clusterRun, string, error) {
+	r, err := startClusterRun(ctx, e, rows, prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	r.uploadAll()
+	at, err := r.faultMoment(ctx, e, rng)
+	if err != nil {
+		r.stop()
+		return nil, "", err
+	}
+	return r, at, nil
+}
+
 // uploadAll uploads every import at once, in the background.
 func (r *clusterRun) uploadAll() {
 	r.uploaded = make(chan struct{})
@@ -281,16 +298,11 @@ func downTime(rng *rand.Rand) time.Duration {
 }
 
 func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	r, err := startClusterRun(ctx, e, rows, "k")
+	r, at, err := startClusterFault(ctx, e, rows, "k", rng)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	r.uploadAll()
-	at, err := r.faultMoment(ctx, e, rng)
-	if err != nil {
-		return err
-	}
 	nd := r.cluster.nodes[rng.IntN(len(r.cluster.nodes))]
 	leader, _ := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	killedAt := time.Now()
@@ -305,16 +317,11 @@ func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 }
 
 func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	r, err := startClusterRun(ctx, e, rows, "l")
+	r, at, err := startClusterFault(ctx, e, rows, "l", rng)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	r.uploadAll()
-	at, err := r.faultMoment(ctx, e, rng)
-	if err != nil {
-		return err
-	}
 	leader, err := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	if err != nil {
 		return err
