@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io/fs"
 	"mime/multipart"
@@ -13,12 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/catalog"
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
@@ -30,17 +27,7 @@ import (
 // an embedded FerretDB for the schema catalog. Nothing consumes the rows.
 func fuzzDeps(tb testing.TB) platform.Deps {
 	tb.Helper()
-	dir := tb.TempDir()
-	nc, js := startBroker(tb, dir)
-	fr, client := ferrettest.Start(tb, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for client.Ping(ctx, nil) != nil {
-		if ctx.Err() != nil {
-			tb.Fatal("FerretDB did not answer")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b := startBackends(tb)
 	reg := schema.NewRegistry()
 	files, _ := fs.Glob(schemas.Entities, "entities/*.json")
 	for _, f := range files {
@@ -51,8 +38,8 @@ func fuzzDeps(tb testing.TB) platform.Deps {
 		}
 		reg.Put(s)
 	}
-	st := store.New(client, "intake", fr.FastPath())
-	return platform.Deps{NC: nc, JS: js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()}
+	st := store.New(b.client, "intake", b.ferret.FastPath())
+	return platform.Deps{NC: b.nc, JS: b.js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()}
 }
 
 // FuzzUpload sends fuzzer-made requests to the real upload handler (with a

@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -149,21 +148,10 @@ func newEventsEnv(t *testing.T) *eventsEnv { return newEventsEnvWith(t, Config{}
 // newEventsEnvWith is newEventsEnv with the API's configuration and metrics.
 func newEventsEnvWith(t *testing.T, cfg Config, m *metrics.Metrics) *eventsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	nc, js := startBroker(t, dir)
-	_, client := ferrettest.Start(t, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st := store.New(client, "intake", nil)
-	deadline := time.Now().Add(30 * time.Second)
-	for st.Ping(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("FerretDB did not answer within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d := platform.Deps{NC: nc, JS: js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: m}
-	return &eventsEnv{api: New(cfg, d), store: st, nc: nc, js: js}
+	b := startBackends(t)
+	st := store.New(b.client, "intake", nil)
+	d := platform.Deps{NC: b.nc, JS: b.js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: m}
+	return &eventsEnv{api: New(cfg, d), store: st, nc: b.nc, js: b.js}
 }
 
 func (e *eventsEnv) save(t *testing.T, sum *store.Summary) {
