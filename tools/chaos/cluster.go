@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
@@ -80,21 +81,29 @@ cluster {
 	}
 	// Ready when JetStream has a meta leader: streams can then be created.
 	err := waitFor(ctx, "NATS cluster meta leader", time.Minute, func() error {
-		nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
-		if err != nil {
+		return c.ask(ctx, func(actx context.Context, js jetstream.JetStream) error {
+			_, err := js.AccountInfo(actx)
 			return err
-		}
-		defer nc.Close()
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(actx)
-		return err
+		})
 	})
 	if err != nil {
 		c.stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// ask connects to the cluster and calls f with its JetStream and a
+// context of 2 s, so that a question to a cluster without a leader ends.
+func (c *natsCluster) ask(ctx context.Context, f func(context.Context, jetstream.JetStream) error) error {
+	nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return f(actx, js)
 }
 
 // urls is the --nats-url of the cluster: every node.
@@ -128,26 +137,21 @@ func (c *natsCluster) node(name string) *natsNode {
 func (c *natsCluster) streamLeader(ctx context.Context, stream string) (string, error) {
 	var leader string
 	err := waitFor(ctx, "a leader of "+stream, 30*time.Second, func() error {
-		nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		s, err := js.Stream(sctx, stream)
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(sctx)
-		if err != nil {
-			return err
-		}
-		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return fmt.Errorf("stream %s has no leader", stream)
-		}
-		leader = info.Cluster.Leader
-		return nil
+		return c.ask(ctx, func(sctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(sctx, stream)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(sctx)
+			if err != nil {
+				return err
+			}
+			if info.Cluster == nil || info.Cluster.Leader == "" {
+				return fmt.Errorf("stream %s has no leader", stream)
+			}
+			leader = info.Cluster.Leader
+			return nil
+		})
 	})
 	return leader, err
 }
