@@ -234,11 +234,8 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	}
 	defer s.stop()
 	jobs := jobsFor(s.tenants, max(rows, 20_000), "o") // large enough to be caught mid-import
-	if err := uploadJobs(s.base, jobs); err != nil {
-		return err
-	}
 	// Once the imports are counting: every stage is at work.
-	at, err := waitCounted(ctx, e, s.base, jobs, 1, rng)
+	at, err := uploadCounted(ctx, e, s.base, jobs, 1, rng)
 	if err != nil {
 		return err
 	}
