@@ -31,17 +31,27 @@ func startFerretDB(tb testing.TB) (*Ferret, *mongo.Database) {
 	return f, client.Database("t")
 }
 
+// startFastPath starts FerretDB and a fast path on it, closed when the test
+// ends, with colls made ready for the fast path.
+func startFastPath(tb testing.TB, colls ...string) (*SQLiteFastPath, *mongo.Database) {
+	tb.Helper()
+	f, db := startFerretDB(tb)
+	ix := f.FastPath()
+	tb.Cleanup(ix.Close)
+	for _, name := range colls {
+		if err := ix.Ensure(context.Background(), db, name); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ix, db
+}
+
 // SetFields must leave each document exactly as FerretDB's own $set would:
 // twin documents are changed one by each, and read back through the driver.
 func TestSetFieldsMatchesFerretDB(t *testing.T) {
-	f, db := startFerretDB(t)
+	ix, db := startFastPath(t, "records")
 	ctx := context.Background()
-	ix := f.FastPath()
-	t.Cleanup(ix.Close)
 	c := db.Collection("records")
-	if err := ix.Ensure(ctx, db, c.Name()); err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 11, 25, 4, 30, 1, 234_000_000, time.UTC)
 	base := bson.D{
 		{Key: "name", Value: "Ann"}, {Key: "html", Value: "a"}, {Key: "uni", Value: "x"},
@@ -112,14 +122,9 @@ func TestSetFieldsMatchesFerretDB(t *testing.T) {
 // BenchmarkUpdates compares FerretDB's bulk $set with SetFields on a
 // 100,000-record collection, 1,000 changed records an operation.
 func BenchmarkUpdates(b *testing.B) {
-	f, db := startFerretDB(b)
+	ix, db := startFastPath(b, "records")
 	ctx := context.Background()
-	ix := f.FastPath()
-	b.Cleanup(ix.Close)
 	c := db.Collection("records")
-	if err := ix.Ensure(ctx, db, c.Name()); err != nil {
-		b.Fatal(err)
-	}
 	const n = 100_000
 	docs := make([]any, 0, 1000)
 	for i := range n {
@@ -174,10 +179,8 @@ func BenchmarkUpdates(b *testing.B) {
 // InsertDocs must store what FerretDB stores for the same document, byte
 // for byte, and report existing _ids as FerretDB's duplicate key errors would.
 func TestInsertDocsMatchesFerretDB(t *testing.T) {
-	f, db := startFerretDB(t)
+	ix, db := startFastPath(t, "ferret", "sql")
 	ctx := context.Background()
-	ix := f.FastPath()
-	t.Cleanup(ix.Close)
 	at := time.Date(1960, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
 	docs := []map[string]any{
 		{"name": "Ann \"Q\" Smith\\", "html": "<b>&</b>", "uni": "Zoë 日本 \U0001F600\u2028", "empty": ""},
@@ -188,11 +191,6 @@ func TestInsertDocsMatchesFerretDB(t *testing.T) {
 	}
 	ids := []string{"email:ann@x.io", "k2", "k3", "k4", "k5 \"quoted\" é"}
 	ferret, sql := db.Collection("ferret"), db.Collection("sql")
-	for _, c := range []*mongo.Collection{ferret, sql} {
-		if err := ix.Ensure(ctx, db, c.Name()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for i, d := range docs {
 		b := bson.D{{Key: "_id", Value: ids[i]}}
 		for _, k := range sortedKeys(d) {
@@ -299,10 +297,8 @@ func sortedKeys(m map[string]any) []string {
 // BenchmarkInserts compares FerretDB's InsertMany with InsertDocs, 1,000
 // records of the shape Intake writes an operation.
 func BenchmarkInserts(b *testing.B) {
-	f, db := startFerretDB(b)
+	ix, db := startFastPath(b, "ferretdb", "insertdocs")
 	ctx := context.Background()
-	ix := f.FastPath()
-	b.Cleanup(ix.Close)
 	batch := func(op int) (ids []string, docs []map[string]any) {
 		now := time.Now().UTC()
 		for i := range 1000 {
@@ -316,9 +312,6 @@ func BenchmarkInserts(b *testing.B) {
 	}
 	for _, name := range []string{"ferretdb", "insertdocs"} {
 		c := db.Collection(name)
-		if err := ix.Ensure(ctx, db, name); err != nil {
-			b.Fatal(err)
-		}
 		next := 0
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
@@ -348,10 +341,8 @@ func BenchmarkInserts(b *testing.B) {
 
 // BenchmarkFindByIDs reads 500 records of the shape Intake writes.
 func BenchmarkFindByIDs(b *testing.B) {
-	f, db := startFerretDB(b)
+	ix, db := startFastPath(b)
 	ctx := context.Background()
-	ix := f.FastPath()
-	b.Cleanup(ix.Close)
 	var ids []string
 	var docs []map[string]any
 	now := time.Now().UTC()

@@ -46,12 +46,7 @@ func TestEmbeddedNATSWithoutAddressDoesNotListen(t *testing.T) {
 		t.Fatalf("a credentials file was written without a listener: %v", err)
 	}
 	assertMode(t, dir, 0o700)
-	nc, err := n.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	publishToStream(t, nc)
+	publishInProcess(t, n)
 }
 
 // With an address, the server requires the credentials it generated into
@@ -110,12 +105,7 @@ func TestEmbeddedNATSListenerRequiresGeneratedCredentials(t *testing.T) {
 	if again.Password != c.Password || again.URL != n.Server.ClientURL() {
 		t.Fatalf("after a restart: %+v; want the same password and the new URL %s", again, n.Server.ClientURL())
 	}
-	nc, err = n.Connect() // in process, with the credentials
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	publishToStream(t, nc)
+	publishInProcess(t, n) // with the credentials
 }
 
 // A data directory left world-readable by an older version is tightened.
@@ -130,6 +120,17 @@ func TestDataDirIsMadeOwnerOnly(t *testing.T) {
 	}
 	n.Stop()
 	assertMode(t, dir, 0o700)
+}
+
+// publishInProcess publishes to a stream through an in-process client of n.
+func publishInProcess(t *testing.T, n *NATS) {
+	t.Helper()
+	nc, err := n.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	publishToStream(t, nc)
 }
 
 func publishToStream(t *testing.T, nc *nats.Conn) {

@@ -36,6 +36,28 @@ func OutcomeOutput(stage, tenant, importID string, chunk int, outcomes []envelop
 	return JSONOutput(subjects.For(subjects.Outcomes, tenant, importID), subjects.MsgID(tenant, importID, "outcomes-"+stage, chunk), acc)
 }
 
+// PassOutputs are what a filtering stage sends for one chunk: the records
+// that pass, as a record chunk on next's subject (de-duplicated by chunk
+// under name), and the outcomes of the rest; either is left out when empty.
+func PassOutputs(stage, next, name string, ch envelope.RecordChunk, outcomes []envelope.Outcome) ([]runner.Output, error) {
+	var outs []runner.Output
+	if len(ch.Records) > 0 {
+		o, err := JSONOutput(subjects.For(next, ch.Tenant, ch.Import), subjects.MsgID(ch.Tenant, ch.Import, name, ch.Chunk), ch)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	if len(outcomes) > 0 {
+		o, err := OutcomeOutput(stage, ch.Tenant, ch.Import, ch.Chunk, outcomes)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
 // JSONOutput marshals v into an output message.
 func JSONOutput(subject, msgID string, v any) (runner.Output, error) {
 	data, err := json.Marshal(v)

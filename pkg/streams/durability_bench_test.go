@@ -117,15 +117,11 @@ func startServers(b *testing.B, n int, syncAlways bool) string {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := func() error {
-			nc, err := nats.Connect(url)
+			nc, js, err := Connect(url)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			_, err = js.AccountInfo(ctx)

@@ -1,6 +1,6 @@
 // Package streams creates the pipeline's JetStream streams and durable
 // consumers. Creation is idempotent, so any number of instances may start at
-// the same time.
+// the same time. Connect opens a client on them for tools and tests.
 package streams
 
 import (
@@ -9,11 +9,27 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/subjects"
 )
+
+// Connect connects to the servers at url (comma-separated) with opts and
+// opens JetStream on the connection; the caller closes the connection.
+func Connect(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
 
 // Config sizes the streams.
 type Config struct {

@@ -97,23 +97,8 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 		return nil, err
 	}
 	outcomes = append(outcomes, conflicts...)
-	var outs []runner.Output
-	if len(unique) > 0 {
-		out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
-		o, err := platform.JSONOutput(subjects.For(subjects.Unique, ch.Tenant, ch.Import), subjects.MsgID(ch.Tenant, ch.Import, "unique", ch.Chunk), out)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-	}
-	if len(outcomes) > 0 {
-		o, err := platform.OutcomeOutput(envelope.StageDedup, ch.Tenant, ch.Import, ch.Chunk, outcomes)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-	}
-	return outs, nil
+	out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
+	return platform.PassOutputs(envelope.StageDedup, subjects.Unique, "unique", out, outcomes)
 }
 
 // keysOf are the keys a record claims: its handles when the import matches

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io/fs"
 	"mime/multipart"
@@ -13,19 +12,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/catalog"
-	"github.com/intake/intake/pkg/embedded"
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/schemas"
 )
 
@@ -34,33 +27,7 @@ import (
 // an embedded FerretDB for the schema catalog. Nothing consumes the rows.
 func fuzzDeps(tb testing.TB) platform.Deps {
 	tb.Helper()
-	dir := tb.TempDir()
-	ns, err := embedded.StartNATS(dir, "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(ns.Stop)
-	fr, client := ferrettest.Start(tb, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for client.Ping(ctx, nil) != nil {
-		if ctx.Err() != nil {
-			tb.Fatal("FerretDB did not answer")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
-		tb.Fatal(err)
-	}
+	b := startBackends(tb)
 	reg := schema.NewRegistry()
 	files, _ := fs.Glob(schemas.Entities, "entities/*.json")
 	for _, f := range files {
@@ -71,8 +38,8 @@ func fuzzDeps(tb testing.TB) platform.Deps {
 		}
 		reg.Put(s)
 	}
-	st := store.New(client, "intake", fr.FastPath())
-	return platform.Deps{NC: nc, JS: js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()}
+	st := store.New(b.client, "intake", b.ferret.FastPath())
+	return platform.Deps{NC: b.nc, JS: b.js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()}
 }
 
 // FuzzUpload sends fuzzer-made requests to the real upload handler (with a

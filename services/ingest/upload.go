@@ -36,10 +36,22 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
 		return
 	}
+	var (
+		opts                envelope.Options
+		dryRun, emptyClears string
+		fileOpts            = filereader.Options{TempDir: a.cfg.TempDir}
+	)
+	// Each option is a query parameter or a form field before the file (the
+	// field wins); the flags are parsed once the file comes.
+	options := map[string]*string{
+		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key,
+		"dry_run": &dryRun, "empty_means_clear": &emptyClears,
+		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
+	}
 	q := r.URL.Query()
-	opts := envelope.Options{Schema: q.Get("schema"), Mode: q.Get("mode"), Key: q.Get("key")}
-	dryRun, emptyClears := q.Get("dry_run"), q.Get("empty_means_clear")
-	fileOpts := filereader.Options{Delimiter: q.Get("delimiter"), Sheet: q.Get("sheet"), Format: q.Get("format"), TempDir: a.cfg.TempDir}
+	for name, to := range options {
+		*to = q.Get(name)
+	}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -50,52 +62,35 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			a.bodyError(w, r, err)
 			return
 		}
-		switch part.FormName() {
-		case "schema", "mode", "key", "dry_run", "empty_means_clear", "delimiter", "sheet", "format":
+		if to, ok := options[part.FormName()]; ok {
 			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
 			if err != nil {
 				a.bodyError(w, r, err)
 				return
 			}
-			val := strings.TrimSpace(string(v))
-			switch part.FormName() {
-			case "schema":
-				opts.Schema = val
-			case "mode":
-				opts.Mode = val
-			case "key":
-				opts.Key = val
-			case "dry_run":
-				dryRun = val
-			case "empty_means_clear":
-				emptyClears = val
-			case "delimiter":
-				fileOpts.Delimiter = val
-			case "sheet":
-				fileOpts.Sheet = val
-			case "format":
-				fileOpts.Format = val
-			}
-		case "file":
-			for name, flag := range map[string]struct {
-				val string
-				to  *bool
-			}{"dry_run": {dryRun, &opts.DryRun}, "empty_means_clear": {emptyClears, &opts.EmptyMeansClear}} {
-				if flag.val == "" {
-					continue
-				}
-				b, err := strconv.ParseBool(flag.val)
-				if err != nil {
-					writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false", name, flag.val))
-					return
-				}
-				*flag.to = b
-			}
-			a.importFile(w, r, part, opts, fileOpts)
-			return
-		default:
-			_, _ = io.Copy(io.Discard, part)
+			*to = strings.TrimSpace(string(v))
+			continue
 		}
+		if part.FormName() != "file" {
+			_, _ = io.Copy(io.Discard, part)
+			continue
+		}
+		for name, flag := range map[string]struct {
+			val string
+			to  *bool
+		}{"dry_run": {dryRun, &opts.DryRun}, "empty_means_clear": {emptyClears, &opts.EmptyMeansClear}} {
+			if flag.val == "" {
+				continue
+			}
+			b, err := strconv.ParseBool(flag.val)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false", name, flag.val))
+				return
+			}
+			*flag.to = b
+		}
+		a.importFile(w, r, part, opts, fileOpts)
+		return
 	}
 }
 

@@ -18,13 +18,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/intake/intake/pkg/embedded"
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -151,37 +148,10 @@ func newEventsEnv(t *testing.T) *eventsEnv { return newEventsEnvWith(t, Config{}
 // newEventsEnvWith is newEventsEnv with the API's configuration and metrics.
 func newEventsEnvWith(t *testing.T, cfg Config, m *metrics.Metrics) *eventsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	ns, err := embedded.StartNATS(dir, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	_, client := ferrettest.Start(t, dir)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := streams.Ensure(ctx, js, streams.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(client, "intake", nil)
-	deadline := time.Now().Add(30 * time.Second)
-	for st.Ping(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("FerretDB did not answer within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d := platform.Deps{NC: nc, JS: js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: m}
-	return &eventsEnv{api: New(cfg, d), store: st, nc: nc, js: js}
+	b := startBackends(t)
+	st := store.New(b.client, "intake", nil)
+	d := platform.Deps{NC: b.nc, JS: b.js, Store: st, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: m}
+	return &eventsEnv{api: New(cfg, d), store: st, nc: b.nc, js: b.js}
 }
 
 func (e *eventsEnv) save(t *testing.T, sum *store.Summary) {

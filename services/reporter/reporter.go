@@ -168,11 +168,23 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 			return nil, err
 		}
 	}
-	now := time.Now().UTC()
+	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {
+		return nil, err
+	}
+	rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
+		zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed),
+		zap.Int("deleted", sum.Deleted))
+	return completionEvent(sum)
+}
+
+// complete saves sum as completed at now, drops the import's claims (the
+// deduplicator's, no longer needed) and counts the import finished.
+func (rp *reporter) complete(ctx context.Context, sum *store.Summary, now time.Time) error {
 	sum.CompletedAt = &now
 	sum.UpdatedAt = now
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
-		return nil, err
+		return err
 	}
 	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
 		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
@@ -180,11 +192,7 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 	if rp.metrics != nil {
 		rp.metrics.ImportsFinished.WithLabelValues(sum.Status).Inc()
 	}
-	rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
-		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
-		zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed),
-		zap.Int("deleted", sum.Deleted))
-	return completionEvent(sum)
+	return nil
 }
 
 // replace removes the tenant's records of the entity that no row of this
@@ -342,20 +350,11 @@ func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, 
 	case expireAnnounce:
 		return completionEvent(sum) // applied before a crash
 	}
-	now := time.Now().UTC()
 	sum.Status = store.StatusFailed
 	sum.Reason = reason
 	sum.LastSeq = seq
-	sum.UpdatedAt = now
-	sum.CompletedAt = &now
-	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {
 		return nil, err
-	}
-	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
-		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
-	}
-	if rp.metrics != nil {
-		rp.metrics.ImportsFinished.WithLabelValues(sum.Status).Inc()
 	}
 	rp.log.Warn("import timed out", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
 		zap.String("reason", sum.Reason), zap.Bool("sealed", sum.Sealed), zap.Int("total", sum.Total),

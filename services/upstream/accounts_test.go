@@ -244,16 +244,7 @@ func TestTenantCannotTakeOverAnotherTenantsImport(t *testing.T) {
 
 	// globex's import is untouched: every row is its own, none a duplicate
 	// of acme's, and its counts are exact.
-	if err := g.Publish(ctx, rows, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := g.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := publishSealWait(t, ctx, g, rows, nil)
 	if sum.Status != client.StatusCompleted || sum.Total != want.Total || sum.Created != want.Created || sum.Skipped != want.Skipped || sum.Failed != want.Failed {
 		t.Fatalf("globex's summary %+v, want completed with created %d, skipped %d, failed %d", *sum, want.Created, want.Skipped, want.Failed)
 	}

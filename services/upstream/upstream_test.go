@@ -31,6 +31,23 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// publishSealWait publishes rows (with header, or nil once the import has
+// one), seals the import and waits for it to end.
+func publishSealWait(t *testing.T, ctx context.Context, im *client.Import, rows [][]string, header []string) *client.SummaryReply {
+	t.Helper()
+	if err := im.Publish(ctx, rows, header); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := im.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newClient(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.New(env.nc, opts...)
@@ -286,15 +303,9 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil || im.ID != id || !im.Existing {
 		t.Fatalf("retry after a crash: %+v, %v; want import %s", im, err, id)
 	}
-	if err := im.Publish(ctx, [][]string{{"Ann", "ann@example.com", "", ""}}, contactsHeader); err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s, err := im.Wait(ctx)
-	if err != nil || s.Status != client.StatusCompleted || s.Created != 1 || s.Schema != "contacts" {
-		t.Fatalf("summary %+v, %v", s, err)
+	s := publishSealWait(t, ctx, im, [][]string{{"Ann", "ann@example.com", "", ""}}, contactsHeader)
+	if s.Status != client.StatusCompleted || s.Created != 1 || s.Schema != "contacts" {
+		t.Fatalf("summary %+v", s)
 	}
 	// Sealing again with the same count is fine; with another, a conflict.
 	one, two := 1, 2
@@ -336,16 +347,7 @@ func TestMalformedChunkIsDeadLettered(t *testing.T) {
 	if _, err := env.js.PublishMsg(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Publish(ctx, rows[10:], nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s, err := im.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := publishSealWait(t, ctx, im, rows[10:], nil)
 	if s.Status != client.StatusCompleted || s.Total != 20 || s.Processed != 20 || s.Created != want.Created || s.Failed != want.Failed {
 		t.Fatalf("summary %+v, want completed with the 20 good rows", s)
 	}
@@ -446,7 +448,11 @@ func TestSealCountDisagreesWithRows(t *testing.T) {
 	t.Parallel()
 	const tenant = "count"
 	c := newClient(t, client.WithChunkSize(10))
-	openAndPublish := func(t *testing.T, ctx context.Context, n int) *client.Import {
+	// openSealWait opens an import, publishes n rows, seals it at sealed
+	// rows and waits for it to end.
+	openSealWait := func(t *testing.T, n, sealed int) *client.SummaryReply {
+		t.Helper()
+		ctx := ctxFor(t, time.Minute)
 		im, err := c.Open(ctx, client.OpenRequest{Tenant: tenant})
 		if err != nil {
 			t.Fatal(err)
@@ -461,36 +467,25 @@ func TestSealCountDisagreesWithRows(t *testing.T) {
 		if err := im.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return im
-	}
-	t.Run("more rows than sealed", func(t *testing.T) {
-		t.Parallel()
-		ctx := ctxFor(t, time.Minute)
-		im := openAndPublish(t, ctx, 5)
-		three := 3
-		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &three}); err != nil {
+		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &sealed}); err != nil {
 			t.Fatal(err)
 		}
 		s, err := im.Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return s
+	}
+	t.Run("more rows than sealed", func(t *testing.T) {
+		t.Parallel()
+		s := openSealWait(t, 5, 3)
 		if s.Status != client.StatusFailed || s.Reason != "accounting error: 5 outcomes for 3 rows" {
 			t.Fatalf("summary %+v, want failed with an accounting error", s)
 		}
 	})
 	t.Run("fewer rows than sealed", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxFor(t, time.Minute)
-		im := openAndPublish(t, ctx, 5)
-		eight := 8
-		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &eight}); err != nil {
-			t.Fatal(err)
-		}
-		s, err := im.Wait(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openSealWait(t, 5, 8)
 		want := fmt.Sprintf("timed out: 5 of 8 rows accounted for after %s", unsealedTimeout)
 		if s.Status != client.StatusFailed || s.Reason != want || s.Total != 8 || s.Processed != 5 {
 			t.Fatalf("summary %+v, want failed: %q", s, want)
@@ -609,15 +604,7 @@ func TestSummaryAnswersAsTheHTTPAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Publish(ctx, rows, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Seal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := im.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publishSealWait(t, ctx, im, rows, nil)
 	resp, err := http.Post("http://"+env.info.HTTPAddr+"/v1/imports/"+im.ID+"/replay", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)

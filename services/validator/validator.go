@@ -70,23 +70,8 @@ func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		s = nil
 	}
 	records, outcomes := Validate(s, &ch)
-	var outs []runner.Output
-	if len(records) > 0 {
-		rc := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: records}
-		o, err := platform.JSONOutput(subjects.For(subjects.Valid, ch.Tenant, ch.Import), subjects.MsgID(ch.Tenant, ch.Import, "valid", ch.Chunk), rc)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-	}
-	if len(outcomes) > 0 {
-		o, err := platform.OutcomeOutput(envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk, outcomes)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-	}
-	return outs, nil
+	rc := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: records}
+	return platform.PassOutputs(envelope.StageValidate, subjects.Valid, "valid", rc, outcomes)
 }
 
 // Validate splits a chunk into valid records and failed rows; s is the

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -80,25 +81,29 @@ cluster {
 	}
 	// Ready when JetStream has a meta leader: streams can then be created.
 	err := waitFor(ctx, "NATS cluster meta leader", time.Minute, func() error {
-		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
-		if err != nil {
+		return c.ask(ctx, func(actx context.Context, js jetstream.JetStream) error {
+			_, err := js.AccountInfo(actx)
 			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(actx)
-		return err
+		})
 	})
 	if err != nil {
 		c.stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// ask connects to the cluster and calls f with its JetStream and a
+// context of 2 s, so that a question to a cluster without a leader ends.
+func (c *natsCluster) ask(ctx context.Context, f func(context.Context, jetstream.JetStream) error) error {
+	nc, js, err := streams.Connect(c.urls(), nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return f(actx, js)
 }
 
 // urls is the --nats-url of the cluster: every node.
@@ -132,30 +137,21 @@ func (c *natsCluster) node(name string) *natsNode {
 func (c *natsCluster) streamLeader(ctx context.Context, stream string) (string, error) {
 	var leader string
 	err := waitFor(ctx, "a leader of "+stream, 30*time.Second, func() error {
-		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second))
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		s, err := js.Stream(sctx, stream)
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(sctx)
-		if err != nil {
-			return err
-		}
-		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return fmt.Errorf("stream %s has no leader", stream)
-		}
-		leader = info.Cluster.Leader
-		return nil
+		return c.ask(ctx, func(sctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(sctx, stream)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(sctx)
+			if err != nil {
+				return err
+			}
+			if info.Cluster == nil || info.Cluster.Leader == "" {
+				return fmt.Errorf("stream %s has no leader", stream)
+			}
+			leader = info.Cluster.Leader
+			return nil
+		})
 	})
 	return leader, err
 }
@@ -220,6 +216,23 @@ func startClusterRun(ctx context.Context, e *env, rows int, prefix string) (*clu
 		return nil, err
 	}
 	return &clusterRun{cluster: cl, intake: a, jobs: jobsFor(a.tenants, rows, prefix)}, nil
+}
+
+// startClusterFault starts a cluster run, uploads every import and waits
+// for the moment of the fault (faultMoment), which it says; the caller
+// stops the run.
+func startClusterFault(ctx context.Context, e *env, rows int, prefix string, rng *rand.Rand) (*clusterRun, string, error) {
+	r, err := startClusterRun(ctx, e, rows, prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	r.uploadAll()
+	at, err := r.faultMoment(ctx, e, rng)
+	if err != nil {
+		r.stop()
+		return nil, "", err
+	}
+	return r, at, nil
 }
 
 // uploadAll uploads every import at once, in the background.
@@ -289,16 +302,11 @@ func downTime(rng *rand.Rand) time.Duration {
 }
 
 func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	r, err := startClusterRun(ctx, e, rows, "k")
+	r, at, err := startClusterFault(ctx, e, rows, "k", rng)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	r.uploadAll()
-	at, err := r.faultMoment(ctx, e, rng)
-	if err != nil {
-		return err
-	}
 	nd := r.cluster.nodes[rng.IntN(len(r.cluster.nodes))]
 	leader, _ := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	killedAt := time.Now()
@@ -313,16 +321,11 @@ func killClusterNode(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 }
 
 func killRowsLeader(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	r, err := startClusterRun(ctx, e, rows, "l")
+	r, at, err := startClusterFault(ctx, e, rows, "l", rng)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	r.uploadAll()
-	at, err := r.faultMoment(ctx, e, rng)
-	if err != nil {
-		return err
-	}
 	leader, err := r.cluster.streamLeader(ctx, subjects.StreamRows)
 	if err != nil {
 		return err

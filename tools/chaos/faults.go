@@ -12,10 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -236,11 +234,8 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	}
 	defer s.stop()
 	jobs := jobsFor(s.tenants, max(rows, 20_000), "o") // large enough to be caught mid-import
-	if err := uploadJobs(s.base, jobs); err != nil {
-		return err
-	}
 	// Once the imports are counting: every stage is at work.
-	at, err := waitCounted(ctx, e, s.base, jobs, 1, rng)
+	at, err := uploadCounted(ctx, e, s.base, jobs, 1, rng)
 	if err != nil {
 		return err
 	}
@@ -506,15 +501,11 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 // deadLettered checks that INTAKE_DEAD holds the message stage gave up on
 // from subject, with a reason containing reason.
 func deadLettered(ctx context.Context, natsURL, stage, subject, reason string) error {
-	nc, err := nats.Connect(natsURL)
+	nc, js, err := streams.Connect(natsURL)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	st, err := js.Stream(ctx, subjects.StreamDead)
 	if err != nil {
 		return err

@@ -142,10 +142,7 @@ func killAllInOne(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	}
 	defer a.p.stop()
 	jobs := jobsFor(a.tenants, rows, "a")
-	if err := uploadJobs(a.base, jobs); err != nil {
-		return err
-	}
-	at, err := waitCounted(ctx, e, a.base, jobs, 0, rng)
+	at, err := uploadCounted(ctx, e, a.base, jobs, 0, rng)
 	if err != nil {
 		return err
 	}
@@ -191,10 +188,7 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 		return err
 	}
 	jobs := jobsFor(tenants, rows/2, "n")
-	if err := uploadJobs(base, jobs); err != nil {
-		return err
-	}
-	at, err := waitCounted(ctx, e, base, jobs, 0, rng)
+	at, err := uploadCounted(ctx, e, base, jobs, 0, rng)
 	if err != nil {
 		return err
 	}

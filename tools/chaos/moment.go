@@ -31,6 +31,15 @@ const (
 	momentLimit = 5 * time.Minute
 )
 
+// uploadCounted uploads jobs (every upload answered) and then waits, as
+// waitCounted does, for the moment of the fault.
+func uploadCounted(ctx context.Context, e *env, base string, jobs []*job, least int, rng *rand.Rand) (string, error) {
+	if err := uploadJobs(base, jobs); err != nil {
+		return "", err
+	}
+	return waitCounted(ctx, e, base, jobs, least, rng)
+}
+
 // waitCounted waits until the imports have counted a random number of
 // their rows, from least to 75% of them, and says how far they were.
 func waitCounted(ctx context.Context, e *env, base string, jobs []*job, least int, rng *rand.Rand) (string, error) {
