@@ -17,6 +17,7 @@ import (
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // metricValue scrapes /metrics and returns the value of an unlabelled metric.
@@ -106,28 +107,12 @@ func TestEventStreamsShareOneReader(t *testing.T) {
 	if got := metricValue(t, srv.URL, "intake_event_stream_reads_total"); got != 4 {
 		t.Errorf("completion with %d clients: %v reads in all, want 4", clients, got)
 	}
-	checkFor(t, 5*time.Second, func() error {
+	testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if got := metricValue(t, srv.URL, "intake_event_streams"); got != 0 {
 			return fmt.Errorf("intake_event_streams = %v after every stream ended", got)
 		}
 		return nil
 	})
-}
-
-// checkFor retries f until it succeeds or total has passed.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestEventStreamsCap: a tenant may hold max_event_streams streams; the
@@ -167,7 +152,7 @@ func TestEventStreamsCap(t *testing.T) {
 		t.Fatalf("a fourth stream = %d %s, want 429 with a message", status, body)
 	}
 	_ = open[0].Body.Close()
-	checkFor(t, 5*time.Second, func() error {
+	testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if status, body := over(); status != http.StatusOK {
 			return fmt.Errorf("after closing a stream: %d %s, want 200", status, body)
 		}
@@ -194,7 +179,7 @@ func TestEventWatcherStopsWithLastClient(t *testing.T) {
 		t.Fatalf("%d watchers with one stream open, want 1", n)
 	}
 	_ = resp.Body.Close()
-	checkFor(t, 5*time.Second, func() error {
+	testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if n := watchers(); n != 0 {
 			return fmt.Errorf("%d watchers after the last client left", n)
 		}
