@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The whole system's answers are tested in services/app (TestRESTClient);
+// The whole system's answers are tested in services/intake/app (TestRESTClient);
 // these are the wire details a server there does not vary.
 
 func TestRESTUploadSendsOptionsBeforeTheFile(t *testing.T) {

@@ -2,7 +2,7 @@
 // file, reading an import's summary (also while the reporter has not yet
 // seen it), waiting for it to finish, listing a tenant's imports and an
 // import's problem rows, replaying and cancelling one. Every way in calls it: the HTTP API
-// (services/ingest), the contract adapters through it (services/compat),
+// (services/ingest), the contract adapters through it (services/ingest/compat),
 // and the NATS protocol (services/upstream), so that they answer alike.
 //
 // It lives in pkg, not inside one of those services, because three

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 )
 
 func startServer(t *testing.T) string {

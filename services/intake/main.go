@@ -30,7 +30,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/logging"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 )
 
 func main() {

@@ -22,7 +22,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/upstream"
 )
 

@@ -29,7 +29,7 @@ import (
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/schemas"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/reporter"
 	"github.com/intake/intake/services/upstream"
 )

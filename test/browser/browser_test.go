@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/intake/intake/pkg/templates"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // browser starts headless Chromium for a test (skipped unless

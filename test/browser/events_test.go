@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/ingest"
 )
 

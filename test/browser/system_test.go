@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/testenv"
-	"github.com/intake/intake/services/app"
+	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/ingest"
 )
 
@@ -23,7 +23,7 @@ import (
 const adminKey = "ik_browsertest_bootstrap_key_0123456789abcdef"
 
 // system is a whole Intake started in-process on the embedded default
-// (after services/app's test helper).
+// (after services/intake/app's test helper).
 type system struct {
 	t    testing.TB
 	base string

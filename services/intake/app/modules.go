@@ -21,7 +21,7 @@ import (
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/reporter"

@@ -48,7 +48,7 @@ import (
 	"github.com/intake/intake/services/ingest"
 )
 
-const hostileDir = "../../testdata/hostile"
+const hostileDir = "../../../testdata/hostile"
 
 // rowProblem is one problem of one failed row: its field ("" for the row)
 // and a substring of its message.

@@ -11,7 +11,7 @@ import (
 // form one three-node cluster and use the safe durability setting
 // (docs/architecture.md, "Durability").
 func TestDeployNATSConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../deploy/nats/nats-*.conf")
+	files, err := filepath.Glob("../../../deploy/nats/nats-*.conf")
 	if err != nil || len(files) != 3 {
 		t.Fatalf("want three NATS configs, got %v (%v)", files, err)
 	}

@@ -36,9 +36,9 @@ import (
 // `go test -run Kubernetes` runs every deployment-file check.)
 
 const (
-	k8sDir      = "../../deploy/kubernetes"
-	composeFile = "../../docker-compose.yml"
-	intakeMain  = "../intake/main.go"
+	k8sDir      = "../../../deploy/kubernetes"
+	composeFile = "../../../docker-compose.yml"
+	intakeMain  = "../main.go"
 )
 
 // k8sObject is one YAML document of a manifest file.
@@ -766,7 +766,7 @@ func TestKubernetesNATSAccounts(t *testing.T) {
 
 	// The same accounts as accounts.conf, as nats-server parses them (with
 	// the same passwords in the environment).
-	const accountsConf = "../../deploy/nats/accounts.conf"
+	const accountsConf = "../../../deploy/nats/accounts.conf"
 	t.Setenv("GLOBEX_NATS_PASSWORD", "nats-globex") // the second example tenant of accounts.conf
 	fromValues, err := conf.ParseFile(path)
 	if err != nil {

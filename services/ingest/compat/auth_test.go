@@ -11,7 +11,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 // Auth error bodies of each contract, for status and the auth package's message.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 // These tests run every contract through the real pipeline: app.Run's

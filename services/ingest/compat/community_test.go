@@ -10,7 +10,7 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
 )
 

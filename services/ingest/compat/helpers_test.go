@@ -24,7 +24,7 @@ import (
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/templates"
 	"github.com/intake/intake/schemas"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 const testSecret = "compat-test-secret-0123456789abcdef-0123456789"

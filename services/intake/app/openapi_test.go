@@ -32,7 +32,7 @@ import (
 // exactly the routes the ingest router serves, with the capabilities the
 // router checks, and component schemas that match the Go response types.
 
-const openAPIFile = "../../schemas/openapi.yaml"
+const openAPIFile = "../../../schemas/openapi.yaml"
 
 // httpMethods are the operation keys of an OpenAPI path item.
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}

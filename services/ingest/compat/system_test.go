@@ -20,8 +20,8 @@ import (
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/schemas"
-	"github.com/intake/intake/services/app"
-	"github.com/intake/intake/services/compat"
+	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
 )
 
