@@ -8,7 +8,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -34,7 +34,7 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) error {
 		return fmt.Errorf("cannot read the import: %w", err)
 	case !found:
 		return ErrNotFound
-	case sum.Status != store.StatusProcessing:
+	case sum.Status != ledger.StatusProcessing:
 		return &FinishedError{Status: sum.Status}
 	}
 	acc := envelope.Accounting{Kind: envelope.KindCancel, Tenant: tenant, Import: id, At: time.Now().UTC()}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
@@ -37,10 +38,10 @@ const (
 // Store is what the layer reads of the summaries the reporter keeps.
 // *store.Store implements it.
 type Store interface {
-	FindSummary(ctx context.Context, tenant, id string) (*store.Summary, bool, error)
-	GetSummary(ctx context.Context, tenant, id string) (*store.Summary, bool, error)
-	ListSummaries(ctx context.Context, tenant string, limit int) ([]store.Summary, error)
-	RowNotes(ctx context.Context, sum *store.Summary, result string) ([]envelope.Outcome, error)
+	FindSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error)
+	GetSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error)
+	ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error)
+	RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error)
 	CountProcessing(ctx context.Context, tenant string) (int, error)
 }
 

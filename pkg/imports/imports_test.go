@@ -16,6 +16,7 @@ import (
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -28,16 +29,16 @@ func TestViewOf(t *testing.T) {
 	opts := envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true}
 	for _, tt := range []struct {
 		name string
-		sum  store.Summary
+		sum  ledger.Summary
 		want client.SummaryReply
 	}{{
 		name: "before the seal the total is the rows accounted for",
-		sum:  store.Summary{ID: "imp_a", Tenant: "acme", Status: store.StatusProcessing, Options: opts, Source: "a.csv", Counts: envelope.Counts{Created: 2, Failed: 1}},
+		sum:  ledger.Summary{ID: "imp_a", Tenant: "acme", Status: ledger.StatusProcessing, Options: opts, Source: "a.csv", Counts: envelope.Counts{Created: 2, Failed: 1}},
 		want: client.SummaryReply{Summary: client.Summary{ID: "imp_a", Tenant: "acme", Status: "processing", Schema: "contacts", Mode: "replace", Key: "email", DryRun: true,
 			Source: "a.csv", Total: 3, Processed: 3, Created: 2, Failed: 1, Errors: []client.RowError{}}},
 	}, {
 		name: "sealed: the seal's total, whatever was accounted for",
-		sum: store.Summary{ID: "imp_b", Tenant: "acme", Status: store.StatusCompleted, Sealed: true, Total: 4, ReplayOf: "imp_a", Deleted: 5,
+		sum: ledger.Summary{ID: "imp_b", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4, ReplayOf: "imp_a", Deleted: 5,
 			Counts: envelope.Counts{Updated: 1, Skipped: 3}, Notice: "n", Reason: "r", CreatedAt: at, UpdatedAt: at, CompletedAt: &at},
 		want: client.SummaryReply{Sealed: true, Summary: client.Summary{ID: "imp_b", Tenant: "acme", Status: "completed", ReplayOf: "imp_a", Deleted: 5,
 			Total: 4, Processed: 4, Updated: 1, Skipped: 3, Notice: "n", Reason: "r", Errors: []client.RowError{}, CreatedAt: &at, UpdatedAt: &at, CompletedAt: &at}},
@@ -145,7 +146,7 @@ func TestSummaryErrors(t *testing.T) {
 	if err := e.store.InsertRowDoc(ctx, store.RowDoc{ID: "imp_e:doc", Import: "imp_e", Tenant: "acme", Rows: rows}); err != nil {
 		t.Fatal(err)
 	}
-	sum := &store.Summary{ID: "imp_e", Tenant: "acme", Status: store.StatusCompleted, Sealed: true, Total: 4,
+	sum := &ledger.Summary{ID: "imp_e", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4,
 		Counts: envelope.Counts{Failed: 4}, RowDocs: []string{"imp_e:doc"}, CreatedAt: time.Now().UTC()}
 	if err := e.store.SaveSummary(ctx, sum); err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func TestSummaryErrors(t *testing.T) {
 		}
 	}
 	notes, status, found, err := e.svc.Problems(ctx, "acme", "imp_e", envelope.Failed)
-	if err != nil || !found || status != store.StatusCompleted || len(notes) != 4 {
+	if err != nil || !found || status != ledger.StatusCompleted || len(notes) != 4 {
 		t.Errorf("problems: %d notes, status %q, %v %v", len(notes), status, found, err)
 	}
 	if _, _, found, err := e.svc.Problems(ctx, "other", "imp_e", envelope.Failed); found || err != nil {
@@ -185,9 +186,9 @@ func TestSummaryErrors(t *testing.T) {
 func TestCancel(t *testing.T) {
 	e := start(t)
 	ctx := ctxT(t)
-	for _, s := range []*store.Summary{
-		{ID: "imp_run", Tenant: "acme", Status: store.StatusProcessing},
-		{ID: "imp_done", Tenant: "acme", Status: store.StatusCompleted, Sealed: true},
+	for _, s := range []*ledger.Summary{
+		{ID: "imp_run", Tenant: "acme", Status: ledger.StatusProcessing},
+		{ID: "imp_done", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true},
 	} {
 		if err := e.store.SaveSummary(ctx, s); err != nil {
 			t.Fatal(err)
@@ -200,7 +201,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("another tenant's import: %v, want ErrNotFound", err)
 	}
 	var fin *imports.FinishedError
-	if err := e.svc.Cancel(ctx, "acme", "imp_done"); !errors.As(err, &fin) || fin.Status != store.StatusCompleted {
+	if err := e.svc.Cancel(ctx, "acme", "imp_done"); !errors.As(err, &fin) || fin.Status != ledger.StatusCompleted {
 		t.Errorf("finished import: %v, want FinishedError completed", err)
 	}
 	if err := e.svc.Cancel(ctx, "acme", "imp_run"); err != nil {
@@ -223,8 +224,8 @@ func TestCancel(t *testing.T) {
 // must be the store's.
 func TestStatusesAgree(t *testing.T) {
 	for stored, protocol := range map[string]string{
-		store.StatusProcessing: client.StatusProcessing, store.StatusCompleted: client.StatusCompleted,
-		store.StatusFailed: client.StatusFailed, store.StatusCancelled: client.StatusCancelled,
+		ledger.StatusProcessing: client.StatusProcessing, ledger.StatusCompleted: client.StatusCompleted,
+		ledger.StatusFailed: client.StatusFailed, ledger.StatusCancelled: client.StatusCancelled,
 	} {
 		if stored != protocol {
 			t.Errorf("stored status %q is %q in the protocol", stored, protocol)

@@ -14,9 +14,9 @@ import (
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -91,7 +91,7 @@ func TestSubmit(t *testing.T) {
 		t.Errorf("%d chunks with rows %v, want 2 chunks with rows 2, 3, 4", len(chs), rows)
 	}
 	v, found, err := svc.Summary(ctx, "acme", sub.ID, imports.DefaultErrorLimit)
-	if err != nil || !found || !v.Sealed || v.Total != 3 || v.Schema != "people" || v.Status != store.StatusProcessing {
+	if err != nil || !found || !v.Sealed || v.Total != 3 || v.Schema != "people" || v.Status != ledger.StatusProcessing {
 		t.Errorf("summary before the reporter: %+v %v %v", v, found, err)
 	}
 
@@ -128,7 +128,7 @@ func TestCheckConcurrency(t *testing.T) {
 	if err := svc.CheckConcurrency(ctx, "acme"); err != nil {
 		t.Fatalf("no import processing: %v", err)
 	}
-	if err := e.store.SaveSummary(ctx, &store.Summary{ID: "imp_busy", Tenant: "acme", Status: store.StatusProcessing, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := e.store.SaveSummary(ctx, &ledger.Summary{ID: "imp_busy", Tenant: "acme", Status: ledger.StatusProcessing, CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	var re *imports.RequestError

@@ -13,12 +13,13 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
 // ViewOf is a stored summary as the API shows it, without row errors.
-func ViewOf(sum *store.Summary) client.SummaryReply {
+func ViewOf(sum *ledger.Summary) client.SummaryReply {
 	v := client.Summary{
 		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
 		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, Source: sum.Source,
@@ -97,7 +98,7 @@ func (s *Service) pending(ctx context.Context, tenant, id string) (client.Summar
 	if err != nil {
 		return client.SummaryReply{}, false, err
 	}
-	v := client.SummaryReply{Summary: client.Summary{ID: id, Tenant: tenant, Status: store.StatusProcessing, Errors: []client.RowError{}}}
+	v := client.SummaryReply{Summary: client.Summary{ID: id, Tenant: tenant, Status: ledger.StatusProcessing, Errors: []client.RowError{}}}
 	var ev envelope.Event
 	if err := json.Unmarshal(last.Data, &ev); err != nil {
 		return client.SummaryReply{}, false, err
@@ -155,7 +156,7 @@ func (s *Service) Wait(ctx context.Context, tenant, id string, wait time.Duratio
 			return v.Summary, found, err
 		}
 		left := time.Until(deadline)
-		if v.Status != store.StatusProcessing || sub == nil || left <= 0 {
+		if v.Status != ledger.StatusProcessing || sub == nil || left <= 0 {
 			return v.Summary, true, nil
 		}
 		wctx, cancel := context.WithTimeout(ctx, left)

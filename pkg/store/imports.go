@@ -6,20 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/envelope"
-)
-
-// Import statuses.
-const (
-	StatusProcessing = "processing"
-	StatusCompleted  = "completed"
-	StatusFailed     = "failed"
-	StatusCancelled  = "cancelled"
+	"github.com/intake/intake/pkg/ledger"
 )
 
 const (
@@ -27,14 +19,6 @@ const (
 	rowsColl      = "import_rows"
 	deletionsColl = "import_deletions"
 )
-
-// DeletePlan is the fixed list of records a replace import removes,
-// written down before the first delete so the count stays exact if the
-// deleting is interrupted and resumed.
-type DeletePlan struct {
-	Docs  int `bson:"docs"`  // import_deletions documents <import>:<n>
-	Count int `bson:"count"` // records in the plan
-}
 
 const planDocSize = 10_000
 
@@ -44,12 +28,12 @@ type planDoc struct {
 }
 
 // WritePlan stores the records to delete and returns the plan.
-func (s *Store) WritePlan(ctx context.Context, importID string, ids []string) (*DeletePlan, error) {
+func (s *Store) WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error) {
 	c, err := s.coll(ctx, s.Meta, deletionsColl)
 	if err != nil {
 		return nil, err
 	}
-	plan := &DeletePlan{Count: len(ids)}
+	plan := &ledger.DeletePlan{Count: len(ids)}
 	for start := 0; start < len(ids); start += planDocSize {
 		end := min(start+planDocSize, len(ids))
 		d := planDoc{ID: fmt.Sprintf("%s:%d", importID, plan.Docs), IDs: ids[start:end]}
@@ -62,7 +46,7 @@ func (s *Store) WritePlan(ctx context.Context, importID string, ids []string) (*
 }
 
 // PlanIDs reads a plan's record keys.
-func (s *Store) PlanIDs(ctx context.Context, importID string, plan *DeletePlan) ([]string, error) {
+func (s *Store) PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error) {
 	c, err := s.coll(ctx, s.Meta, deletionsColl)
 	if err != nil {
 		return nil, err
@@ -82,53 +66,13 @@ func (s *Store) PlanIDs(ctx context.Context, importID string, plan *DeletePlan) 
 	return ids, nil
 }
 
-// Summary is the reporter's account of one import.
-type Summary struct {
-	ID         string            `bson:"_id"`
-	Tenant     string            `bson:"tenant"`
-	Options    envelope.Options  `bson:"options"`
-	Source     string            `bson:"source,omitempty"`
-	ReplayOf   string            `bson:"replay_of,omitempty"`
-	Status     string            `bson:"status"`
-	Sealed     bool              `bson:"sealed"`
-	Total      int               `bson:"total"` // rows in the source, known once sealed
-	Counts     envelope.Counts   `bson:"counts"`
-	Reason     string            `bson:"reason,omitempty"`
-	Cancelled  bool              `bson:"cancelled,omitempty"` // rows not yet written fail; the import ends cancelled
-	Notice     string            `bson:"notice,omitempty"`    // something the user should know about a completed import
-	Deleted    int               `bson:"deleted"`             // replace mode: records removed (or, in a dry run, that would be)
-	DeletePlan *DeletePlan       `bson:"delete_plan,omitempty"`
-	LastSeq    uint64            `bson:"last_seq"` // last accounting message applied (stream sequence)
-	Applied    map[string][]byte `bson:"applied"`  // per stage, a bitset of the chunks whose outcomes were counted
-	// Noted is, per accounting stage ("write", "dead-write", ...), a bitset
-	// of the chunks that have an import_rows document (RowDocID). A bitset,
-	// not a list of ids: the summary is read and rewritten for every chunk
-	// of every stage, and FerretDB decodes and encodes it whole each time
-	// (a list of 2,000 ids made a 1,000,000-row re-import spend a sixth of
-	// its CPU there, measured).
-	Noted map[string][]byte `bson:"noted,omitempty"`
-	// RowDocs lists import_rows documents by id: how summaries written
-	// before Noted existed name them.
-	RowDocs     []string   `bson:"row_docs,omitempty"`
-	CreatedAt   time.Time  `bson:"created_at"`
-	UpdatedAt   time.Time  `bson:"updated_at"`
-	CompletedAt *time.Time `bson:"completed_at,omitempty"`
-
-	// DeadRows are rows a stage gave up on (dead-lettered: still failing
-	// after MaxDeliver attempts, e.g. the database stayed down, or refused
-	// with a permanent error). They are counted failed, and the import ends
-	// failed. DeadReason is the first one's reason.
-	DeadRows   int    `bson:"dead_rows,omitempty"`
-	DeadReason string `bson:"dead_reason,omitempty"`
-}
-
 // ErrOtherTenant is FindSummary's answer for an import ID that another
 // tenant's import holds.
 var ErrOtherTenant = errors.New("the import belongs to another tenant")
 
 // GetSummary reads one of a tenant's imports: another tenant's is not found.
 // Every read on behalf of a tenant goes through here or FindSummary.
-func (s *Store) GetSummary(ctx context.Context, tenant, id string) (*Summary, bool, error) {
+func (s *Store) GetSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error) {
 	sum, found, err := s.FindSummary(ctx, tenant, id)
 	if errors.Is(err, ErrOtherTenant) {
 		return nil, false, nil
@@ -140,7 +84,7 @@ func (s *Store) GetSummary(ctx context.Context, tenant, id string) (*Summary, bo
 // has no summary yet (its opened event, the rows stream): for another
 // tenant's import it answers ErrOtherTenant, so that they answer "not
 // found" at once instead of asking a broker that may be unavailable.
-func (s *Store) FindSummary(ctx context.Context, tenant, id string) (*Summary, bool, error) {
+func (s *Store) FindSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error) {
 	sum, found, err := s.ReadSummary(ctx, id)
 	switch {
 	case err != nil || !found:
@@ -154,17 +98,17 @@ func (s *Store) FindSummary(ctx context.Context, tenant, id string) (*Summary, b
 // ReadSummary reads an import's summary whichever tenant it belongs to: for
 // the reporter, which must see that an import ID is taken before it
 // creates a summary, and refuses another tenant's accounting for it.
-func (s *Store) ReadSummary(ctx context.Context, id string) (*Summary, bool, error) {
+func (s *Store) ReadSummary(ctx context.Context, id string) (*ledger.Summary, bool, error) {
 	c, err := s.coll(ctx, s.Meta, importsColl)
 	if err != nil {
 		return nil, false, err
 	}
-	var sum Summary
-	found, err := findByID(ctx, c, id, &sum)
+	var d summaryDoc
+	found, err := findByID(ctx, c, id, &d)
 	if err != nil || !found {
 		return nil, found, err
 	}
-	return &sum, true, nil
+	return d.summary(), true, nil
 }
 
 // Cancelled reports whether one of a tenant's imports was cancelled
@@ -185,12 +129,12 @@ func (s *Store) Cancelled(ctx context.Context, tenant, importID string) (bool, e
 }
 
 // SaveSummary writes an import's summary whole.
-func (s *Store) SaveSummary(ctx context.Context, sum *Summary) error {
+func (s *Store) SaveSummary(ctx context.Context, sum *ledger.Summary) error {
 	c, err := s.coll(ctx, s.Meta, importsColl)
 	if err != nil {
 		return err
 	}
-	_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, sum, options.Replace().SetUpsert(true))
+	_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, summaryDocOf(sum), options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("save summary %s: %w", sum.ID, err)
 	}
@@ -198,14 +142,18 @@ func (s *Store) SaveSummary(ctx context.Context, sum *Summary) error {
 }
 
 // ListSummaries lists a tenant's imports, newest first.
-func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]Summary, error) {
+func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error) {
 	c, err := s.coll(ctx, s.Meta, importsColl)
 	if err != nil {
 		return nil, err
 	}
-	return findAll[Summary](ctx, c, "list imports", bson.D{{Key: "tenant", Value: tenant}}, options.Find().
-		SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)).
-		SetProjection(bson.D{{Key: "row_docs", Value: 0}, {Key: "noted", Value: 0}, {Key: "applied", Value: 0}}))
+	proj := bson.D{}
+	for _, f := range projectNoAccounting {
+		proj = append(proj, bson.E{Key: f, Value: 0})
+	}
+	docs, err := findAll[summaryDoc](ctx, c, "list imports", bson.D{{Key: "tenant", Value: tenant}}, options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)).SetProjection(proj))
+	return summariesOf(docs), err
 }
 
 // RowDoc is one outcome chunk's notes: the rows that were skipped or failed, with why.
@@ -243,20 +191,14 @@ func (s *Store) InsertRowDoc(ctx context.Context, d RowDoc) error {
 
 // RowNotes returns the noted rows of an import (skipped and failed), by row
 // number. result filters by result when not empty.
-func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]envelope.Outcome, error) {
+func (s *Store) RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error) {
 	c, err := s.coll(ctx, s.Meta, rowsColl)
 	if err != nil {
 		return nil, err
 	}
 	var out []envelope.Outcome
 	ids := append([]string(nil), sum.RowDocs...)
-	for stage, bits := range sum.Noted {
-		for chunk := range len(bits) * 8 {
-			if bits[chunk/8]&(1<<(chunk%8)) != 0 {
-				ids = append(ids, RowDocID(sum.ID, stage, chunk))
-			}
-		}
-	}
+	sum.NotedChunks(func(stage string, chunk int) { ids = append(ids, RowDocID(sum.ID, stage, chunk)) })
 	for _, id := range ids {
 		var d rowDoc
 		found, err := findByID(ctx, c, id, &d)
@@ -280,39 +222,9 @@ func (s *Store) RowNotes(ctx context.Context, sum *Summary, result string) ([]en
 	return out, nil
 }
 
-// MarkApplied records that a stage's outcomes for a chunk were counted and
-// reports whether they had been already.
-func (s *Summary) MarkApplied(stage string, chunk int) (already bool) {
-	if s.Applied == nil {
-		s.Applied = map[string][]byte{}
-	}
-	return setBit(s.Applied, stage, chunk)
-}
-
-// MarkNoted records that a stage's chunk has an import_rows document.
-func (s *Summary) MarkNoted(stage string, chunk int) {
-	if s.Noted == nil {
-		s.Noted = map[string][]byte{}
-	}
-	setBit(s.Noted, stage, chunk)
-}
-
 // RowDocID names the import_rows document of a stage's chunk.
 func RowDocID(importID, stage string, chunk int) string {
 	return fmt.Sprintf("%s:%s:%d", importID, stage, chunk)
-}
-
-// setBit sets bit n of sets[key] and reports whether it was set already.
-func setBit(sets map[string][]byte, key string, n int) (was bool) {
-	bits := sets[key]
-	if need := n/8 + 1; len(bits) < need {
-		bits = append(bits, make([]byte, need-len(bits))...)
-	}
-	mask := byte(1) << (n % 8)
-	was = bits[n/8]&mask != 0
-	bits[n/8] |= mask
-	sets[key] = bits
-	return was
 }
 
 // CountProcessing counts a tenant's imports still processing (a scan of the
@@ -322,7 +234,7 @@ func (s *Store) CountProcessing(ctx context.Context, tenant string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	n, err := c.CountDocuments(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "status", Value: StatusProcessing}})
+	n, err := c.CountDocuments(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "status", Value: ledger.StatusProcessing}})
 	if err != nil {
 		return 0, fmt.Errorf("count imports: %w", err)
 	}

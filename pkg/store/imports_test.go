@@ -7,6 +7,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 )
 
 // Row notes are found through the summary's per-stage bitsets, and through
@@ -21,7 +22,7 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sum := &Summary{ID: "imp", Tenant: "t", Status: StatusProcessing, RowDocs: []string{"imp:validate:0"}}
+	sum := &ledger.Summary{ID: "imp", Tenant: "t", Status: ledger.StatusProcessing, RowDocs: []string{"imp:validate:0"}}
 	note("imp:validate:0", 3, envelope.Failed)
 	for _, c := range []struct {
 		stage      string
@@ -62,7 +63,7 @@ func TestSummaryAndCancelScopedByTenant(t *testing.T) {
 	for name, s := range map[string]*Store{"embedded": New(client, "intake", ix), "plain": New(client, "intake_plain", nil)} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			if err := s.SaveSummary(ctx, &Summary{ID: "imp_1", Tenant: "globex", Status: StatusProcessing, Cancelled: true}); err != nil {
+			if err := s.SaveSummary(ctx, &ledger.Summary{ID: "imp_1", Tenant: "globex", Status: ledger.StatusProcessing, Cancelled: true}); err != nil {
 				t.Fatal(err)
 			}
 			if sum, found, err := s.GetSummary(ctx, "globex", "imp_1"); err != nil || !found || sum.Tenant != "globex" {

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/metrics"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -191,7 +191,7 @@ func (w *watcher) run(ctx context.Context) {
 				w.publish(last)
 				return
 			}
-		case v.Status != store.StatusProcessing:
+		case v.Status != ledger.StatusProcessing:
 			full := v
 			f, ok, err := w.hub.final(ctx, w.key.tenant, w.key.id)
 			if w.hub.metrics != nil {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/testenv"
 )
@@ -51,7 +51,7 @@ func TestEventStreamsShareOneReader(t *testing.T) {
 	srv := httptest.NewServer(e.api.Router())
 	t.Cleanup(srv.Close) // after the streams' own cleanups: Close waits for open requests
 	id, tenant := "imp_shared", "default"
-	sum := &store.Summary{ID: id, Tenant: tenant, Status: store.StatusProcessing, Sealed: true, Total: 1000,
+	sum := &ledger.Summary{ID: id, Tenant: tenant, Status: ledger.StatusProcessing, Sealed: true, Total: 1000,
 		Counts: envelope.Counts{Created: 100}}
 	e.save(t, sum)
 
@@ -92,7 +92,7 @@ func TestEventStreamsShareOneReader(t *testing.T) {
 
 	// Completed: one progress read and one read of the full summary, for all.
 	now := time.Now().UTC()
-	sum.Status, sum.Counts, sum.CompletedAt = store.StatusCompleted, envelope.Counts{Created: 1000}, &now
+	sum.Status, sum.Counts, sum.CompletedAt = ledger.StatusCompleted, envelope.Counts{Created: 1000}, &now
 	e.save(t, sum)
 	wake()
 	for i, s := range streams {
@@ -126,7 +126,7 @@ func TestEventStreamsCap(t *testing.T) {
 	srv := httptest.NewServer(e.api.Router())
 	t.Cleanup(srv.Close) // after the streams' own cleanups: Close waits for open requests
 	for _, id := range []string{"imp_a", "imp_b"} {
-		e.save(t, &store.Summary{ID: id, Tenant: "default", Status: store.StatusProcessing, Sealed: true, Total: 10})
+		e.save(t, &ledger.Summary{ID: id, Tenant: "default", Status: ledger.StatusProcessing, Sealed: true, Total: 10})
 	}
 	var open []*http.Response
 	for _, id := range []string{"imp_a", "imp_a", "imp_b"} {
@@ -165,7 +165,7 @@ func TestEventWatcherStopsWithLastClient(t *testing.T) {
 	e := newEventsEnv(t)
 	srv := httptest.NewServer(e.api.Router())
 	t.Cleanup(srv.Close) // after the streams' own cleanups: Close waits for open requests
-	e.save(t, &store.Summary{ID: "imp_w", Tenant: "default", Status: store.StatusProcessing, Sealed: true, Total: 10})
+	e.save(t, &ledger.Summary{ID: "imp_w", Tenant: "default", Status: ledger.StatusProcessing, Sealed: true, Total: 10})
 	resp, s := openEvents(t, srv.URL, "imp_w")
 	if _, err := nextWithin(t, s, 5*time.Second); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
@@ -154,7 +155,7 @@ func newEventsEnvWith(t *testing.T, cfg Config, m *metrics.Metrics) *eventsEnv {
 	return &eventsEnv{api: New(cfg, d), store: st, nc: b.nc, js: b.js}
 }
 
-func (e *eventsEnv) save(t *testing.T, sum *store.Summary) {
+func (e *eventsEnv) save(t *testing.T, sum *ledger.Summary) {
 	t.Helper()
 	if sum.CreatedAt.IsZero() {
 		sum.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
@@ -264,10 +265,10 @@ func TestEventsFinishedImport(t *testing.T) {
 	srv := httptest.NewServer(e.api.Router())
 	defer srv.Close()
 	done := time.Now().UTC().Truncate(time.Millisecond)
-	e.save(t, &store.Summary{ID: "imp_done", Tenant: "default", Status: store.StatusCompleted, Sealed: true, Total: 5,
+	e.save(t, &ledger.Summary{ID: "imp_done", Tenant: "default", Status: ledger.StatusCompleted, Sealed: true, Total: 5,
 		Options: envelope.Options{Schema: "contacts", Mode: "upsert", Key: "email"}, Source: "people.csv",
 		Counts: envelope.Counts{Created: 2, Updated: 1, Skipped: 2}, CompletedAt: &done})
-	e.save(t, &store.Summary{ID: "imp_theirs", Tenant: "acme", Status: store.StatusCompleted, Sealed: true, Total: 1,
+	e.save(t, &ledger.Summary{ID: "imp_theirs", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 1,
 		Counts: envelope.Counts{Created: 1}})
 
 	_, s := openEvents(t, srv.URL, "imp_done")
@@ -339,7 +340,7 @@ func TestEventsFollowProgress(t *testing.T) {
 	}
 
 	// The reporter's counts, polled (no event is published for them).
-	sum := &store.Summary{ID: id, Tenant: tenant, Status: store.StatusProcessing, Sealed: true, Total: 1000,
+	sum := &ledger.Summary{ID: id, Tenant: tenant, Status: ledger.StatusProcessing, Sealed: true, Total: 1000,
 		Options: envelope.Options{Schema: "contacts", Mode: "insert", Key: "email"}, Counts: envelope.Counts{Created: 400, Failed: 100}}
 	e.save(t, sum)
 	ev, err = nextWithin(t, s, 5*time.Second)
@@ -351,7 +352,7 @@ func TestEventsFollowProgress(t *testing.T) {
 
 	// Completed: the lifecycle event wakes the stream at once.
 	now := time.Now().UTC()
-	sum.Status, sum.Counts, sum.CompletedAt = store.StatusCompleted, envelope.Counts{Created: 880, Failed: 120}, &now
+	sum.Status, sum.Counts, sum.CompletedAt = ledger.StatusCompleted, envelope.Counts{Created: 880, Failed: 120}, &now
 	e.save(t, sum)
 	data, _ = json.Marshal(envelope.Event{Type: envelope.EventCompleted, Tenant: tenant, Import: id, At: now})
 	if err := e.nc.Publish(subjects.For(subjects.Events, tenant, id), data); err != nil {
@@ -379,7 +380,7 @@ func TestEventsFollowProgress(t *testing.T) {
 // wait for its grace period, and when it is old enough.
 func TestEventsEndOnShutdownAndAge(t *testing.T) {
 	e := newEventsEnv(t)
-	e.save(t, &store.Summary{ID: "imp_slow", Tenant: "default", Status: store.StatusProcessing, Sealed: true, Total: 10})
+	e.save(t, &ledger.Summary{ID: "imp_slow", Tenant: "default", Status: ledger.StatusProcessing, Sealed: true, Total: 10})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)

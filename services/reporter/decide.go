@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/runner"
-	"github.com/intake/intake/pkg/store"
 )
 
 // The reporter's decisions, pure: the handler reads the summary, asks
@@ -31,7 +31,7 @@ type applied struct {
 
 // apply applies one accounting message (not an expire check: see
 // decideExpire) to sum. An error that can never go away is runner.Permanent.
-func apply(sum *store.Summary, acc *envelope.Accounting, seq uint64) (applied, error) {
+func apply(sum *ledger.Summary, acc *envelope.Accounting, seq uint64) (applied, error) {
 	switch acc.Kind {
 	case envelope.KindOpened:
 		if acc.Options != nil {
@@ -43,7 +43,7 @@ func apply(sum *store.Summary, acc *envelope.Accounting, seq uint64) (applied, e
 			sum.CreatedAt = acc.At.UTC()
 		}
 	case envelope.KindCancel:
-		if sum.Status == store.StatusProcessing {
+		if sum.Status == ledger.StatusProcessing {
 			sum.Cancelled = true
 			if !sum.Sealed {
 				// Rows may never come (an upstream import not sealed): end with those counted.
@@ -69,7 +69,7 @@ func apply(sum *store.Summary, acc *envelope.Accounting, seq uint64) (applied, e
 
 // applyOutcomes counts a chunk's outcomes once per stage, whether they come
 // from the stage or from its dead letter, and however often they are published.
-func applyOutcomes(sum *store.Summary, acc *envelope.Accounting) (applied, error) {
+func applyOutcomes(sum *ledger.Summary, acc *envelope.Accounting) (applied, error) {
 	slot := strings.TrimPrefix(acc.Stage, "dead-")
 	if acc.Chunk < 0 || acc.Chunk > maxChunk {
 		return applied{}, runner.Permanent(fmt.Errorf("chunk number %d out of range", acc.Chunk))
@@ -100,16 +100,16 @@ func applyOutcomes(sum *store.Summary, acc *envelope.Accounting) (applied, error
 // replayed reports whether the message at seq was applied to sum before (a
 // redelivery after a crash), and if so whether finishing the import is to
 // be resumed: a replace import that had written its deletion plan.
-func replayed(sum *store.Summary, seq uint64) (again, resumeFinish bool) {
+func replayed(sum *ledger.Summary, seq uint64) (again, resumeFinish bool) {
 	if seq > sum.LastSeq {
 		return false, false
 	}
-	return true, sum.Status == store.StatusProcessing && sum.DeletePlan != nil
+	return true, sum.Status == ledger.StatusProcessing && sum.DeletePlan != nil
 }
 
 // completes reports whether applying a message completed the import: it was
 // processing before (wasDone false), is sealed, and every row is accounted for.
-func completes(wasDone bool, sum *store.Summary) bool {
+func completes(wasDone bool, sum *ledger.Summary) bool {
 	return !wasDone && sum.Sealed && sum.Counts.Sum() >= sum.Total
 }
 
@@ -122,20 +122,20 @@ type ending struct {
 
 // decideEnding decides the final status, reason and notice of an import
 // whose rows are all accounted for, and whether replace mode deletes.
-func decideEnding(sum *store.Summary) ending {
-	e := ending{status: store.StatusCompleted, reason: sum.Reason, notice: sum.Notice}
+func decideEnding(sum *ledger.Summary) ending {
+	e := ending{status: ledger.StatusCompleted, reason: sum.Reason, notice: sum.Notice}
 	switch {
 	case sum.Counts.Sum() > sum.Total:
-		e.status = store.StatusFailed
+		e.status = ledger.StatusFailed
 		e.reason = fmt.Sprintf("accounting error: %d outcomes for %d rows", sum.Counts.Sum(), sum.Total)
 	case sum.Cancelled:
-		e.status = store.StatusCancelled
+		e.status = ledger.StatusCancelled
 		e.reason = "cancelled: rows written before the cancel stay written, the rest failed"
 	case sum.Reason != "" || sum.DeadRows > 0:
 		// The source ended early, or a stage gave up on rows (they are
 		// listed failed): either way rows of the file were not imported
 		// for a reason other than their content.
-		e.status = store.StatusFailed
+		e.status = ledger.StatusFailed
 		e.reason = joinReasons(sum.Reason, deadReason(sum))
 	case sum.Options.Mode == envelope.ModeReplace && sum.Counts.Failed > 0:
 		e.notice = fmt.Sprintf("replace: nothing was deleted because %d rows failed; fix them and import again", sum.Counts.Failed)
@@ -160,7 +160,7 @@ func untouched(all []string, touched map[string]bool) []string {
 }
 
 // deadReason says why an import with dead-lettered rows failed ("" if it has none).
-func deadReason(sum *store.Summary) string {
+func deadReason(sum *ledger.Summary) string {
 	if sum.DeadRows == 0 {
 		return ""
 	}
@@ -185,11 +185,11 @@ func joinReasons(a, b string) string {
 // eventType is the event announcing an import's end, or "" while it is processing.
 func eventType(status string) string {
 	switch status {
-	case store.StatusProcessing:
+	case ledger.StatusProcessing:
 		return ""
-	case store.StatusFailed:
+	case ledger.StatusFailed:
 		return envelope.EventFailed
-	case store.StatusCancelled:
+	case ledger.StatusCancelled:
 		return envelope.EventCancelled
 	}
 	return envelope.EventCompleted
@@ -206,7 +206,7 @@ const (
 
 // decideExpire decides what the expire check acc, at stream sequence seq,
 // does to the import whose summary is sum (found false: none).
-func decideExpire(sum *store.Summary, found bool, acc *envelope.Accounting, seq uint64, timeout time.Duration) (expireAction, string) {
+func decideExpire(sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64, timeout time.Duration) (expireAction, string) {
 	if !found || sum.Tenant != acc.Tenant {
 		return expireNothing, "" // a summary is never created by an expire message
 	}
@@ -222,8 +222,8 @@ func decideExpire(sum *store.Summary, found bool, acc *envelope.Accounting, seq 
 
 // expiry decides whether an import times out at a check made at at, and why.
 // Rows that never arrived are not counted.
-func expiry(sum *store.Summary, at time.Time, timeout time.Duration) (string, bool) {
-	if timeout <= 0 || sum.Status != store.StatusProcessing || sum.DeletePlan != nil {
+func expiry(sum *ledger.Summary, at time.Time, timeout time.Duration) (string, bool) {
+	if timeout <= 0 || sum.Status != ledger.StatusProcessing || sum.DeletePlan != nil {
 		return "", false // off, finished, or replace mode finishing (resumed by redelivery)
 	}
 	if sum.UpdatedAt.After(at.Add(-timeout)) {

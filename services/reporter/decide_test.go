@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/runner"
-	"github.com/intake/intake/pkg/store"
 )
 
-func processing() *store.Summary {
-	return &store.Summary{ID: "imp_1", Tenant: "acme", Status: store.StatusProcessing}
+func processing() *ledger.Summary {
+	return &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing}
 }
 
 func outcomesMsg(stage string, chunk int, os ...envelope.Outcome) *envelope.Accounting {
@@ -25,7 +25,7 @@ func TestApply(t *testing.T) {
 	skipped := envelope.Outcome{Row: 3, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "duplicate of row 2"}}}
 	failed := envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "email", Message: "not an email"}}}
 	dead := envelope.FailedRows([]int{5, 6}, "could not be processed (write stage): database down")
-	counted := func(stage string, chunk int) *store.Summary {
+	counted := func(stage string, chunk int) *ledger.Summary {
 		s := processing()
 		s.MarkApplied(stage, chunk)
 		s.Counts.Created = 2
@@ -33,48 +33,48 @@ func TestApply(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		sum    *store.Summary
+		sum    *ledger.Summary
 		acc    *envelope.Accounting
-		want   func(s *store.Summary) // how the summary changes, applied to a copy of the one before
+		want   func(s *ledger.Summary) // how the summary changes, applied to a copy of the one before
 		result applied
 	}{
 		{name: "opened: options, source, replay_of and its time",
 			sum: processing(),
 			acc: &envelope.Accounting{Kind: envelope.KindOpened, Options: &envelope.Options{Schema: "contacts", Mode: envelope.ModeReplace},
 				Source: "contacts.csv", ReplayOf: "imp_0", At: at},
-			want: func(s *store.Summary) {
+			want: func(s *ledger.Summary) {
 				s.Options = envelope.Options{Schema: "contacts", Mode: envelope.ModeReplace}
 				s.Source, s.ReplayOf, s.CreatedAt = "contacts.csv", "imp_0", at.UTC()
 			}},
 		{name: "opened without options or time keeps them",
-			sum:  &store.Summary{ID: "imp_1", Tenant: "acme", Status: store.StatusProcessing, Options: envelope.Options{Schema: "contacts"}, CreatedAt: at},
+			sum:  &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, Options: envelope.Options{Schema: "contacts"}, CreatedAt: at},
 			acc:  &envelope.Accounting{Kind: envelope.KindOpened, Source: "upstream"},
-			want: func(s *store.Summary) { s.Source = "upstream" }},
+			want: func(s *ledger.Summary) { s.Source = "upstream" }},
 		{name: "sealed: the total, and why the source ended early",
 			sum:  processing(),
 			acc:  &envelope.Accounting{Kind: envelope.KindSealed, Total: intp(12), Reason: "row limit of 10 reached"},
-			want: func(s *store.Summary) { s.Sealed, s.Total, s.Reason = true, 12, "row limit of 10 reached" }},
+			want: func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 12, "row limit of 10 reached" }},
 		{name: "sealed without a reason keeps an earlier one",
-			sum:  &store.Summary{Status: store.StatusProcessing, Reason: "earlier"},
+			sum:  &ledger.Summary{Status: ledger.StatusProcessing, Reason: "earlier"},
 			acc:  &envelope.Accounting{Kind: envelope.KindSealed, Total: intp(0)},
-			want: func(s *store.Summary) { s.Sealed, s.Total = true, 0 }},
+			want: func(s *ledger.Summary) { s.Sealed, s.Total = true, 0 }},
 		{name: "cancel of an unsealed import seals it with the rows counted",
-			sum:  &store.Summary{Status: store.StatusProcessing, Counts: envelope.Counts{Created: 3, Failed: 1}},
+			sum:  &ledger.Summary{Status: ledger.StatusProcessing, Counts: envelope.Counts{Created: 3, Failed: 1}},
 			acc:  &envelope.Accounting{Kind: envelope.KindCancel},
-			want: func(s *store.Summary) { s.Cancelled, s.Sealed, s.Total = true, true, 4 }},
+			want: func(s *ledger.Summary) { s.Cancelled, s.Sealed, s.Total = true, true, 4 }},
 		{name: "cancel of a sealed import keeps its total",
-			sum:  &store.Summary{Status: store.StatusProcessing, Sealed: true, Total: 10, Counts: envelope.Counts{Created: 3}},
+			sum:  &ledger.Summary{Status: ledger.StatusProcessing, Sealed: true, Total: 10, Counts: envelope.Counts{Created: 3}},
 			acc:  &envelope.Accounting{Kind: envelope.KindCancel},
-			want: func(s *store.Summary) { s.Cancelled = true }},
+			want: func(s *ledger.Summary) { s.Cancelled = true }},
 		{name: "cancel of a finished import changes nothing",
-			sum:  &store.Summary{Status: store.StatusCompleted, Sealed: true, Total: 3, Counts: envelope.Counts{Created: 3}},
+			sum:  &ledger.Summary{Status: ledger.StatusCompleted, Sealed: true, Total: 3, Counts: envelope.Counts{Created: 3}},
 			acc:  &envelope.Accounting{Kind: envelope.KindCancel},
-			want: func(s *store.Summary) {}},
+			want: func(s *ledger.Summary) {}},
 		{name: "outcomes are counted; skipped and failed rows are to be noted",
 			sum: processing(),
 			acc: outcomesMsg(envelope.StageWrite, 0, envelope.Outcome{Row: 2, Result: envelope.Created}, skipped, failed,
 				envelope.Outcome{Row: 5, Result: envelope.Updated}),
-			want: func(s *store.Summary) {
+			want: func(s *ledger.Summary) {
 				s.MarkApplied(envelope.StageWrite, 0)
 				s.Counts = envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}
 			},
@@ -82,16 +82,16 @@ func TestApply(t *testing.T) {
 		{name: "a dead letter's rows fail, count for its stage, and name the first reason",
 			sum: processing(),
 			acc: outcomesMsg("dead-"+envelope.StageWrite, 3, dead...),
-			want: func(s *store.Summary) {
+			want: func(s *ledger.Summary) {
 				s.MarkApplied(envelope.StageWrite, 3)
 				s.Counts.Failed = 2
 				s.DeadRows, s.DeadReason = 2, "could not be processed (write stage): database down"
 			},
 			result: applied{slot: envelope.StageWrite, noted: dead}},
 		{name: "a later dead letter keeps the first reason",
-			sum: &store.Summary{Status: store.StatusProcessing, DeadRows: 1, DeadReason: "first", Counts: envelope.Counts{Failed: 1}},
+			sum: &ledger.Summary{Status: ledger.StatusProcessing, DeadRows: 1, DeadReason: "first", Counts: envelope.Counts{Failed: 1}},
 			acc: outcomesMsg("dead-"+envelope.StageValidate, 1, dead...),
-			want: func(s *store.Summary) {
+			want: func(s *ledger.Summary) {
 				s.MarkApplied(envelope.StageValidate, 1)
 				s.Counts.Failed, s.DeadRows = 3, 3
 			},
@@ -99,17 +99,17 @@ func TestApply(t *testing.T) {
 		{name: "a chunk counted before is not counted again",
 			sum:    counted(envelope.StageWrite, 7),
 			acc:    outcomesMsg(envelope.StageWrite, 7, envelope.Outcome{Row: 2, Result: envelope.Created}),
-			want:   func(s *store.Summary) {},
+			want:   func(s *ledger.Summary) {},
 			result: applied{duplicate: true, slot: envelope.StageWrite}},
 		{name: "a dead letter of a chunk its stage reported is not counted",
 			sum:    counted(envelope.StageWrite, 7),
 			acc:    outcomesMsg("dead-"+envelope.StageWrite, 7, dead...),
-			want:   func(s *store.Summary) {},
+			want:   func(s *ledger.Summary) {},
 			result: applied{duplicate: true, slot: envelope.StageWrite}},
 		{name: "the same chunk number of another stage counts",
 			sum: counted(envelope.StageWrite, 7),
 			acc: outcomesMsg(envelope.StageValidate, 7, failed),
-			want: func(s *store.Summary) {
+			want: func(s *ledger.Summary) {
 				s.MarkApplied(envelope.StageValidate, 7)
 				s.Counts.Failed = 1
 			},
@@ -117,7 +117,7 @@ func TestApply(t *testing.T) {
 		{name: "created and updated rows only: nothing to note",
 			sum:    processing(),
 			acc:    outcomesMsg(envelope.StageWrite, 0, envelope.Outcome{Row: 2, Result: envelope.Created}),
-			want:   func(s *store.Summary) { s.MarkApplied(envelope.StageWrite, 0); s.Counts.Created = 1 },
+			want:   func(s *ledger.Summary) { s.MarkApplied(envelope.StageWrite, 0); s.Counts.Created = 1 },
 			result: applied{slot: envelope.StageWrite}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestApply(t *testing.T) {
 }
 
 // clone copies a summary deeply enough for apply's changes (its bitsets).
-func clone(s *store.Summary) *store.Summary {
+func clone(s *ledger.Summary) *ledger.Summary {
 	c := *s
 	c.Applied = map[string][]byte{}
 	for k, v := range s.Applied {
@@ -172,18 +172,18 @@ func TestApplyRefuses(t *testing.T) {
 }
 
 func TestReplayedAndCompletes(t *testing.T) {
-	plan := &store.DeletePlan{Count: 2}
+	plan := &ledger.DeletePlan{Count: 2}
 	for _, tc := range []struct {
 		name          string
-		sum           *store.Summary
+		sum           *ledger.Summary
 		seq           uint64
 		again, resume bool
 	}{
-		{"a new message", &store.Summary{Status: store.StatusProcessing, LastSeq: 9}, 10, false, false},
-		{"the last one applied, again", &store.Summary{Status: store.StatusProcessing, LastSeq: 9}, 9, true, false},
-		{"an older one", &store.Summary{Status: store.StatusCompleted, LastSeq: 9}, 3, true, false},
-		{"replace was deleting when it stopped: resume", &store.Summary{Status: store.StatusProcessing, LastSeq: 9, DeletePlan: plan}, 9, true, true},
-		{"replace had finished deleting", &store.Summary{Status: store.StatusCompleted, LastSeq: 9, DeletePlan: plan}, 9, true, false},
+		{"a new message", &ledger.Summary{Status: ledger.StatusProcessing, LastSeq: 9}, 10, false, false},
+		{"the last one applied, again", &ledger.Summary{Status: ledger.StatusProcessing, LastSeq: 9}, 9, true, false},
+		{"an older one", &ledger.Summary{Status: ledger.StatusCompleted, LastSeq: 9}, 3, true, false},
+		{"replace was deleting when it stopped: resume", &ledger.Summary{Status: ledger.StatusProcessing, LastSeq: 9, DeletePlan: plan}, 9, true, true},
+		{"replace had finished deleting", &ledger.Summary{Status: ledger.StatusCompleted, LastSeq: 9, DeletePlan: plan}, 9, true, false},
 	} {
 		again, resume := replayed(tc.sum, tc.seq)
 		if again != tc.again || resume != tc.resume {
@@ -193,15 +193,15 @@ func TestReplayedAndCompletes(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		wasDone bool
-		sum     *store.Summary
+		sum     *ledger.Summary
 		want    bool
 	}{
-		{"sealed, every row accounted for", false, &store.Summary{Sealed: true, Total: 3, Counts: envelope.Counts{Created: 2, Failed: 1}}, true},
-		{"sealed, a row missing", false, &store.Summary{Sealed: true, Total: 3, Counts: envelope.Counts{Created: 2}}, false},
-		{"sealed, more outcomes than rows (ends failed)", false, &store.Summary{Sealed: true, Total: 1, Counts: envelope.Counts{Created: 2}}, true},
-		{"sealed and empty", false, &store.Summary{Sealed: true}, true},
-		{"not sealed", false, &store.Summary{Counts: envelope.Counts{Created: 2}}, false},
-		{"already finished before this message", true, &store.Summary{Sealed: true, Total: 1, Counts: envelope.Counts{Created: 1}}, false},
+		{"sealed, every row accounted for", false, &ledger.Summary{Sealed: true, Total: 3, Counts: envelope.Counts{Created: 2, Failed: 1}}, true},
+		{"sealed, a row missing", false, &ledger.Summary{Sealed: true, Total: 3, Counts: envelope.Counts{Created: 2}}, false},
+		{"sealed, more outcomes than rows (ends failed)", false, &ledger.Summary{Sealed: true, Total: 1, Counts: envelope.Counts{Created: 2}}, true},
+		{"sealed and empty", false, &ledger.Summary{Sealed: true}, true},
+		{"not sealed", false, &ledger.Summary{Counts: envelope.Counts{Created: 2}}, false},
+		{"already finished before this message", true, &ledger.Summary{Sealed: true, Total: 1, Counts: envelope.Counts{Created: 1}}, false},
 	} {
 		if got := completes(tc.wasDone, tc.sum); got != tc.want {
 			t.Errorf("%s: completes = %v, want %v", tc.name, got, tc.want)
@@ -213,42 +213,42 @@ func TestDecideEnding(t *testing.T) {
 	replace := envelope.Options{Schema: "contacts", Mode: envelope.ModeReplace}
 	for _, tc := range []struct {
 		name string
-		sum  store.Summary
+		sum  ledger.Summary
 		want ending
 	}{
 		{"every row accounted for: completed",
-			store.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, Options: envelope.Options{Mode: envelope.ModeUpsert}},
-			ending{status: store.StatusCompleted}},
+			ledger.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, Options: envelope.Options{Mode: envelope.ModeUpsert}},
+			ending{status: ledger.StatusCompleted}},
 		{"more outcomes than rows: failed, accounting error",
-			store.Summary{Total: 2, Counts: envelope.Counts{Created: 3}, Cancelled: true},
-			ending{status: store.StatusFailed, reason: "accounting error: 3 outcomes for 2 rows"}},
+			ledger.Summary{Total: 2, Counts: envelope.Counts{Created: 3}, Cancelled: true},
+			ending{status: ledger.StatusFailed, reason: "accounting error: 3 outcomes for 2 rows"}},
 		{"cancelled",
-			store.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, Cancelled: true, Reason: "row limit", Options: replace},
-			ending{status: store.StatusCancelled, reason: "cancelled: rows written before the cancel stay written, the rest failed"}},
+			ledger.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, Cancelled: true, Reason: "row limit", Options: replace},
+			ending{status: ledger.StatusCancelled, reason: "cancelled: rows written before the cancel stay written, the rest failed"}},
 		{"the source ended early: failed with its reason, replace deletes nothing",
-			store.Summary{Total: 10, Counts: envelope.Counts{Created: 10}, Reason: "the file ended early", Options: replace},
-			ending{status: store.StatusFailed, reason: "the file ended early"}},
+			ledger.Summary{Total: 10, Counts: envelope.Counts{Created: 10}, Reason: "the file ended early", Options: replace},
+			ending{status: ledger.StatusFailed, reason: "the file ended early"}},
 		{"a dead-lettered row: failed, says so in the singular",
-			store.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, DeadRows: 1, DeadReason: "database down"},
-			ending{status: store.StatusFailed, reason: "1 row was given up on after repeated attempts and listed as failed (database down); import them again once the cause is fixed"}},
+			ledger.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Failed: 1}, DeadRows: 1, DeadReason: "database down"},
+			ending{status: ledger.StatusFailed, reason: "1 row was given up on after repeated attempts and listed as failed (database down); import them again once the cause is fixed"}},
 		{"dead-lettered rows and an early end: both reasons",
-			store.Summary{Total: 3, Counts: envelope.Counts{Failed: 3}, DeadRows: 3, DeadReason: "database down", Reason: "row limit"},
-			ending{status: store.StatusFailed, reason: "row limit; 3 rows were given up on after repeated attempts and listed as failed (database down); import them again once the cause is fixed"}},
+			ledger.Summary{Total: 3, Counts: envelope.Counts{Failed: 3}, DeadRows: 3, DeadReason: "database down", Reason: "row limit"},
+			ending{status: ledger.StatusFailed, reason: "row limit; 3 rows were given up on after repeated attempts and listed as failed (database down); import them again once the cause is fixed"}},
 		{"replace with failed rows: completed, nothing deleted, notice",
-			store.Summary{Total: 3, Counts: envelope.Counts{Created: 1, Failed: 2}, Options: replace},
-			ending{status: store.StatusCompleted, notice: "replace: nothing was deleted because 2 rows failed; fix them and import again"}},
+			ledger.Summary{Total: 3, Counts: envelope.Counts{Created: 1, Failed: 2}, Options: replace},
+			ending{status: ledger.StatusCompleted, notice: "replace: nothing was deleted because 2 rows failed; fix them and import again"}},
 		{"replace of a file without rows: nothing deleted, notice",
-			store.Summary{Options: replace},
-			ending{status: store.StatusCompleted, notice: "replace: nothing was deleted because the file has no rows"}},
+			ledger.Summary{Options: replace},
+			ending{status: ledger.StatusCompleted, notice: "replace: nothing was deleted because the file has no rows"}},
 		{"replace, every row fine: delete the untouched",
-			store.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Skipped: 1}, Options: replace},
-			ending{status: store.StatusCompleted, deleteUntouched: true}},
+			ledger.Summary{Total: 2, Counts: envelope.Counts{Created: 1, Skipped: 1}, Options: replace},
+			ending{status: ledger.StatusCompleted, deleteUntouched: true}},
 		{"replace dry run: counts the untouched (deletes nothing, in replace)",
-			store.Summary{Total: 1, Counts: envelope.Counts{Updated: 1}, Options: envelope.Options{Mode: envelope.ModeReplace, DryRun: true}},
-			ending{status: store.StatusCompleted, deleteUntouched: true}},
+			ledger.Summary{Total: 1, Counts: envelope.Counts{Updated: 1}, Options: envelope.Options{Mode: envelope.ModeReplace, DryRun: true}},
+			ending{status: ledger.StatusCompleted, deleteUntouched: true}},
 		{"replace resumed after a crash: goes on deleting by its plan",
-			store.Summary{Total: 1, Counts: envelope.Counts{Created: 1}, Options: replace, DeletePlan: &store.DeletePlan{Count: 4}},
-			ending{status: store.StatusCompleted, deleteUntouched: true}},
+			ledger.Summary{Total: 1, Counts: envelope.Counts{Created: 1}, Options: replace, DeletePlan: &ledger.DeletePlan{Count: 4}},
+			ending{status: ledger.StatusCompleted, deleteUntouched: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := decideEnding(&tc.sum); got != tc.want {
@@ -270,10 +270,10 @@ func TestUntouched(t *testing.T) {
 
 func TestEventType(t *testing.T) {
 	for status, want := range map[string]string{
-		store.StatusProcessing: "",
-		store.StatusCompleted:  envelope.EventCompleted,
-		store.StatusFailed:     envelope.EventFailed,
-		store.StatusCancelled:  envelope.EventCancelled,
+		ledger.StatusProcessing: "",
+		ledger.StatusCompleted:  envelope.EventCompleted,
+		ledger.StatusFailed:     envelope.EventFailed,
+		ledger.StatusCancelled:  envelope.EventCancelled,
 	} {
 		if got := eventType(status); got != want {
 			t.Errorf("%s: got %q, want %q", status, got, want)
@@ -286,15 +286,15 @@ func TestDecideExpire(t *testing.T) {
 	check := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	stale := check.Add(-timeout - time.Second)
 	acc := &envelope.Accounting{Kind: envelope.KindExpire, Tenant: "acme", Import: "imp_1", At: check}
-	sum := func(f func(s *store.Summary)) *store.Summary {
-		s := &store.Summary{ID: "imp_1", Tenant: "acme", Status: store.StatusProcessing, UpdatedAt: stale, LastSeq: 5,
+	sum := func(f func(s *ledger.Summary)) *ledger.Summary {
+		s := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, UpdatedAt: stale, LastSeq: 5,
 			Options: envelope.Options{Schema: "contacts"}, Counts: envelope.Counts{Created: 3}}
 		f(s)
 		return s
 	}
 	for _, tc := range []struct {
 		name    string
-		sum     *store.Summary
+		sum     *ledger.Summary
 		found   bool
 		seq     uint64
 		timeout time.Duration
@@ -302,17 +302,17 @@ func TestDecideExpire(t *testing.T) {
 		reason  string
 	}{
 		{"no such import", nil, false, 9, timeout, expireNothing, ""},
-		{"another tenant's import", sum(func(s *store.Summary) { s.Tenant = "other" }), true, 9, timeout, expireNothing, ""},
-		{"applied before a crash", sum(func(s *store.Summary) { s.Status = store.StatusFailed }), true, 5, timeout, expireAnnounce, ""},
-		{"progress within the timeout", sum(func(s *store.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, timeout, expireNothing, ""},
-		{"finished", sum(func(s *store.Summary) { s.Status = store.StatusCompleted }), true, 9, timeout, expireNothing, ""},
-		{"replace finishing (resumed by redelivery)", sum(func(s *store.Summary) { s.DeletePlan = &store.DeletePlan{} }), true, 9, timeout, expireNothing, ""},
-		{"the timeout off", sum(func(s *store.Summary) {}), true, 9, -1, expireNothing, ""},
-		{"never sealed", sum(func(s *store.Summary) {}), true, 9, timeout, expireFail,
+		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, timeout, expireNothing, ""},
+		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, timeout, expireAnnounce, ""},
+		{"progress within the timeout", sum(func(s *ledger.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, timeout, expireNothing, ""},
+		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, timeout, expireNothing, ""},
+		{"replace finishing (resumed by redelivery)", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, timeout, expireNothing, ""},
+		{"the timeout off", sum(func(s *ledger.Summary) {}), true, 9, -1, expireNothing, ""},
+		{"never sealed", sum(func(s *ledger.Summary) {}), true, 9, timeout, expireFail,
 			"timed out: 3 rows accounted for after 1h0m0s; the import was never sealed"},
-		{"never opened nor sealed", sum(func(s *store.Summary) { s.Options = envelope.Options{} }), true, 9, timeout, expireFail,
+		{"never opened nor sealed", sum(func(s *ledger.Summary) { s.Options = envelope.Options{} }), true, 9, timeout, expireFail,
 			"timed out: 3 rows accounted for after 1h0m0s; the import was never opened or sealed"},
-		{"sealed, rows missing, with the source's reason", sum(func(s *store.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, timeout, expireFail,
+		{"sealed, rows missing, with the source's reason", sum(func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, timeout, expireFail,
 			"timed out: 3 of 10 rows accounted for after 1h0m0s (row limit)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
@@ -95,15 +96,15 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // the claims (what replace mode's rows touched, dropped at the end), and
 // the records replace mode deletes with their deletion plan.
 type Store interface {
-	ReadSummary(ctx context.Context, id string) (*store.Summary, bool, error)
-	SaveSummary(ctx context.Context, sum *store.Summary) error
+	ReadSummary(ctx context.Context, id string) (*ledger.Summary, bool, error)
+	SaveSummary(ctx context.Context, sum *ledger.Summary) error
 	InsertRowDoc(ctx context.Context, d store.RowDoc) error
-	StaleImports(ctx context.Context, olderThan time.Time) ([]store.Summary, error)
+	StaleImports(ctx context.Context, olderThan time.Time) ([]ledger.Summary, error)
 	ClaimedKeys(ctx context.Context, tenant, importID string) (map[string]bool, error)
 	DropClaims(ctx context.Context, tenant, importID string) error
 	RecordIDs(ctx context.Context, tenant, schema string) ([]string, error)
-	WritePlan(ctx context.Context, importID string, ids []string) (*store.DeletePlan, error)
-	PlanIDs(ctx context.Context, importID string, plan *store.DeletePlan) ([]string, error)
+	WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error)
+	PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error)
 	DeleteRecord(ctx context.Context, tenant, schema, id string) error
 }
 
@@ -131,7 +132,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	}
 	now := time.Now().UTC()
 	if !found {
-		sum = &store.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: store.StatusProcessing, CreatedAt: now}
+		sum = &ledger.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: ledger.StatusProcessing, CreatedAt: now}
 	}
 	if sum.Tenant != acc.Tenant {
 		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
@@ -143,7 +144,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		}
 		return completionEvent(sum)
 	}
-	wasDone := sum.Status != store.StatusProcessing
+	wasDone := sum.Status != ledger.StatusProcessing
 	if err := rp.apply(ctx, sum, &acc, m.StreamSeq); err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 
 // finish ends an import whose rows are all accounted for: it decides the
 // final status, carries out replace mode's deletions, and announces it.
-func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Output, error) {
+func (rp *reporter) finish(ctx context.Context, sum *ledger.Summary) ([]runner.Output, error) {
 	e := decideEnding(sum)
 	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, e.notice
 	if e.deleteUntouched {
@@ -180,7 +181,7 @@ func (rp *reporter) finish(ctx context.Context, sum *store.Summary) ([]runner.Ou
 
 // complete saves sum as completed at now, drops the import's claims (the
 // deduplicator's, no longer needed) and counts the import finished.
-func (rp *reporter) complete(ctx context.Context, sum *store.Summary, now time.Time) error {
+func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.Time) error {
 	sum.CompletedAt = &now
 	sum.UpdatedAt = now
 	if err := rp.store.SaveSummary(ctx, sum); err != nil {
@@ -199,7 +200,7 @@ func (rp *reporter) complete(ctx context.Context, sum *store.Summary, now time.T
 // import touched. The list is written down (and the summary saved with it)
 // before anything is deleted, so an interrupted run resumes with the same
 // list and the same count. A dry run counts and deletes nothing.
-func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
+func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) error {
 	if sum.DeletePlan == nil {
 		touched, err := rp.store.ClaimedKeys(ctx, sum.Tenant, sum.ID)
 		if err != nil {
@@ -234,7 +235,7 @@ func (rp *reporter) replace(ctx context.Context, sum *store.Summary) error {
 }
 
 // apply applies acc to sum, storing the row notes of an outcomes message.
-func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope.Accounting, seq uint64) error {
+func (rp *reporter) apply(ctx context.Context, sum *ledger.Summary, acc *envelope.Accounting, seq uint64) error {
 	a, err := apply(sum, acc, seq)
 	if err != nil {
 		return err
@@ -261,7 +262,7 @@ func (rp *reporter) apply(ctx context.Context, sum *store.Summary, acc *envelope
 
 // completionEvent announces a finished import on intake.events; its message
 // ID makes announcing twice harmless.
-func completionEvent(sum *store.Summary) ([]runner.Output, error) {
+func completionEvent(sum *ledger.Summary) ([]runner.Output, error) {
 	typ := eventType(sum.Status)
 	if typ == "" {
 		return nil, nil
@@ -342,7 +343,7 @@ func expireMsg(tenant, id string, at time.Time) (*nats.Msg, error) {
 
 // expire applies an expire message: it fails the import if it is still
 // processing and has not changed for the timeout before acc.At.
-func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, acc *envelope.Accounting, seq uint64) ([]runner.Output, error) {
+func (rp *reporter) expire(ctx context.Context, sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64) ([]runner.Output, error) {
 	action, reason := decideExpire(sum, found, acc, seq, rp.timeout)
 	switch action {
 	case expireNothing:
@@ -350,7 +351,7 @@ func (rp *reporter) expire(ctx context.Context, sum *store.Summary, found bool, 
 	case expireAnnounce:
 		return completionEvent(sum) // applied before a crash
 	}
-	sum.Status = store.StatusFailed
+	sum.Status = ledger.StatusFailed
 	sum.Reason = reason
 	sum.LastSeq = seq
 	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {

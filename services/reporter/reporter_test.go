@@ -16,6 +16,7 @@ import (
 
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -128,12 +129,12 @@ func (e *testEnv) outcomes(stage, tenant, id string, chunk int, outcomes []envel
 }
 
 // finished waits until the import is no longer processing.
-func (e *testEnv) finished(id string, limit time.Duration) *store.Summary {
+func (e *testEnv) finished(id string, limit time.Duration) *ledger.Summary {
 	e.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		sum, found, err := e.store.ReadSummary(context.Background(), id)
-		if err == nil && found && sum.Status != store.StatusProcessing {
+		if err == nil && found && sum.Status != ledger.StatusProcessing {
 			return sum
 		}
 		if time.Now().After(deadline) {
@@ -173,7 +174,7 @@ func TestDeadLetteredRowsFailTheImport(t *testing.T) {
 	e.publish(e.sealed(tenant, "imp_fine", 2)...)
 
 	sum := e.finished("imp_dead", 30*time.Second)
-	if sum.Status != store.StatusFailed || sum.Counts != (envelope.Counts{Created: 2, Failed: 3}) || sum.DeadRows != 2 {
+	if sum.Status != ledger.StatusFailed || sum.Counts != (envelope.Counts{Created: 2, Failed: 3}) || sum.DeadRows != 2 {
 		t.Fatalf("summary %+v, want failed with 2 created, 3 failed (2 given up on)", sum)
 	}
 	if !strings.Contains(sum.Reason, "2 rows were given up on after repeated attempts") || !strings.Contains(sum.Reason, reason) {
@@ -190,7 +191,7 @@ func TestDeadLetteredRowsFailTheImport(t *testing.T) {
 	if len(got) != 3 || got[4] != reason || got[5] != reason || got[6] != "email: not an email address" {
 		t.Fatalf("failed rows %v", got)
 	}
-	if fine := e.finished("imp_fine", 30*time.Second); fine.Status != store.StatusCompleted || fine.Reason != "" {
+	if fine := e.finished("imp_fine", 30*time.Second); fine.Status != ledger.StatusCompleted || fine.Reason != "" {
 		t.Fatalf("an import with only invalid rows failed: %+v", fine)
 	}
 }
@@ -236,7 +237,7 @@ func TestReporterWaitsOutADatabaseOutage(t *testing.T) {
 	e.startFerret(e.addr)
 
 	sum := e.finished("imp_outage", time.Minute)
-	if sum.Status != store.StatusCompleted || sum.Total != 40 || sum.Counts != (envelope.Counts{Created: 40}) {
+	if sum.Status != ledger.StatusCompleted || sum.Total != 40 || sum.Counts != (envelope.Counts{Created: 40}) {
 		t.Fatalf("summary after the outage %+v, want completed with 40 created", sum)
 	}
 	st, err := e.js.Stream(context.Background(), subjects.StreamDead)

@@ -32,6 +32,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -446,7 +447,7 @@ func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, er
 		return client.SealReply{ID: req.ID, Total: total}, nil // sealed before: a retry
 	case found && sum.Sealed:
 		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s is already sealed with total %d", req.ID, sum.Total)}
-	case found && sum.Status != store.StatusProcessing:
+	case found && sum.Status != ledger.StatusProcessing:
 		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s has already ended %s: %s", req.ID, sum.Status, sum.Reason)}
 	case !found:
 		// The reporter may not have seen it yet: the opened event says it exists.

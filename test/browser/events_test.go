@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 type sseEvent struct {

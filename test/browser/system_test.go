@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/testenv"
-	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // adminKey is the bootstrap key (tenant default) of the systems started here.

@@ -9,8 +9,8 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 func audienceServer(t *testing.T, imp *fakeImporter) (string, map[string]string) {

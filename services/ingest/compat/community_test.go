@@ -10,8 +10,8 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 func communityServer(t *testing.T, imp *fakeImporter, list compat.ListFunc) (string, map[string]string) {

@@ -10,8 +10,8 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 func customersServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {

@@ -10,8 +10,8 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
-	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/ingest/compat"
 )
 
 func phonebookServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {

@@ -20,9 +20,9 @@ import (
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/schemas"
-	"github.com/intake/intake/services/intake/app"
-	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/ingest/compat"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // system is a whole Intake (embedded NATS JetStream and FerretDB, the five

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"time"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/ledger"
+)
+
+// summaryDoc is an import's summary as stored in the imports collection.
+// What people read with mongosh is at the top level under the API's names
+// (schema, mode, dry_run, created, failed, ...); the reporter's bookkeeping,
+// bitsets included, is kept apart under _accounting.
+type summaryDoc struct {
+	ID              string     `bson:"_id"`
+	Tenant          string     `bson:"tenant"`
+	Status          string     `bson:"status"`
+	Schema          string     `bson:"schema"`
+	Mode            string     `bson:"mode"`
+	Key             string     `bson:"key,omitempty"`
+	DryRun          bool       `bson:"dry_run"`
+	EmptyMeansClear bool       `bson:"empty_means_clear,omitempty"`
+	Source          string     `bson:"source,omitempty"`
+	ReplayOf        string     `bson:"replay_of,omitempty"`
+	Sealed          bool       `bson:"sealed"`
+	Total           int        `bson:"total"`
+	Created         int        `bson:"created"`
+	Updated         int        `bson:"updated"`
+	Skipped         int        `bson:"skipped"`
+	Failed          int        `bson:"failed"`
+	Deleted         int        `bson:"deleted"`
+	Reason          string     `bson:"reason,omitempty"`
+	Notice          string     `bson:"notice,omitempty"`
+	Cancelled       bool       `bson:"cancelled,omitempty"`
+	DeadRows        int        `bson:"dead_rows,omitempty"`
+	DeadReason      string     `bson:"dead_reason,omitempty"`
+	CreatedAt       time.Time  `bson:"created_at"`
+	UpdatedAt       time.Time  `bson:"updated_at"`
+	CompletedAt     *time.Time `bson:"completed_at,omitempty"`
+
+	Accounting *accountingDoc `bson:"_accounting,omitempty"`
+
+	Legacy legacySummaryFields `bson:",inline"`
+}
+
+// accountingDoc is the reporter's bookkeeping of a summary.
+type accountingDoc struct {
+	LastSeq    uint64            `bson:"last_seq"`
+	Applied    map[string][]byte `bson:"applied"`
+	Noted      map[string][]byte `bson:"noted,omitempty"`
+	RowDocs    []string          `bson:"row_docs,omitempty"`
+	DeletePlan *deletePlanDoc    `bson:"delete_plan,omitempty"`
+}
+
+type deletePlanDoc struct {
+	Docs  int `bson:"docs"`  // import_deletions documents <import>:<n>
+	Count int `bson:"count"` // records in the plan
+}
+
+// legacySummaryFields are how summaries were stored before the read model's
+// names and _accounting: read, so that an import stored by an earlier
+// version reads the same, and never written (the next save stores the
+// current shape).
+type legacySummaryFields struct {
+	Options    *legacyOptions    `bson:"options,omitempty"`
+	Counts     *envelope.Counts  `bson:"counts,omitempty"`
+	LastSeq    uint64            `bson:"last_seq,omitempty"`
+	Applied    map[string][]byte `bson:"applied,omitempty"`
+	Noted      map[string][]byte `bson:"noted,omitempty"`
+	RowDocs    []string          `bson:"row_docs,omitempty"`
+	DeletePlan *deletePlanDoc    `bson:"delete_plan,omitempty"`
+}
+
+// legacyOptions are envelope.Options as the driver named them by default.
+type legacyOptions struct {
+	Schema          string `bson:"schema"`
+	Mode            string `bson:"mode"`
+	Key             string `bson:"key,omitempty"`
+	DryRun          bool   `bson:"dryrun,omitempty"`
+	EmptyMeansClear bool   `bson:"emptymeansclear,omitempty"`
+}
+
+// projectNoAccounting leaves the bookkeeping out of a summary read for a list.
+var projectNoAccounting = []string{"_accounting", "applied", "noted", "row_docs"}
+
+func summaryDocOf(s *ledger.Summary) summaryDoc {
+	d := summaryDoc{
+		ID: s.ID, Tenant: s.Tenant, Status: s.Status,
+		Schema: s.Options.Schema, Mode: s.Options.Mode, Key: s.Options.Key,
+		DryRun: s.Options.DryRun, EmptyMeansClear: s.Options.EmptyMeansClear,
+		Source: s.Source, ReplayOf: s.ReplayOf, Sealed: s.Sealed, Total: s.Total,
+		Created: s.Counts.Created, Updated: s.Counts.Updated, Skipped: s.Counts.Skipped, Failed: s.Counts.Failed,
+		Deleted: s.Deleted, Reason: s.Reason, Notice: s.Notice, Cancelled: s.Cancelled,
+		DeadRows: s.DeadRows, DeadReason: s.DeadReason,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
+		Accounting: &accountingDoc{LastSeq: s.LastSeq, Applied: s.Applied, Noted: s.Noted, RowDocs: s.RowDocs},
+	}
+	if d.Accounting.Applied == nil {
+		d.Accounting.Applied = map[string][]byte{}
+	}
+	if p := s.DeletePlan; p != nil {
+		d.Accounting.DeletePlan = &deletePlanDoc{Docs: p.Docs, Count: p.Count}
+	}
+	return d
+}
+
+func (d *summaryDoc) summary() *ledger.Summary {
+	s := &ledger.Summary{
+		ID: d.ID, Tenant: d.Tenant, Status: d.Status,
+		Options: envelope.Options{Schema: d.Schema, Mode: d.Mode, Key: d.Key, DryRun: d.DryRun, EmptyMeansClear: d.EmptyMeansClear},
+		Source:  d.Source, ReplayOf: d.ReplayOf, Sealed: d.Sealed, Total: d.Total,
+		Counts:  envelope.Counts{Created: d.Created, Updated: d.Updated, Skipped: d.Skipped, Failed: d.Failed},
+		Deleted: d.Deleted, Reason: d.Reason, Notice: d.Notice, Cancelled: d.Cancelled,
+		DeadRows: d.DeadRows, DeadReason: d.DeadReason,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, CompletedAt: d.CompletedAt,
+	}
+	acc := d.Accounting
+	if acc == nil { // stored by an earlier version
+		l := d.Legacy
+		acc = &accountingDoc{LastSeq: l.LastSeq, Applied: l.Applied, Noted: l.Noted, RowDocs: l.RowDocs, DeletePlan: l.DeletePlan}
+		if o := l.Options; o != nil {
+			s.Options = envelope.Options{Schema: o.Schema, Mode: o.Mode, Key: o.Key, DryRun: o.DryRun, EmptyMeansClear: o.EmptyMeansClear}
+		}
+		if l.Counts != nil {
+			s.Counts = *l.Counts
+		}
+	}
+	s.LastSeq, s.Applied, s.Noted, s.RowDocs = acc.LastSeq, acc.Applied, acc.Noted, acc.RowDocs
+	if p := acc.DeletePlan; p != nil {
+		s.DeletePlan = &ledger.DeletePlan{Docs: p.Docs, Count: p.Count}
+	}
+	return s
+}
+
+func summariesOf(docs []summaryDoc) []ledger.Summary {
+	out := make([]ledger.Summary, len(docs))
+	for i := range docs {
+		out[i] = *docs[i].summary()
+	}
+	return out
+}
