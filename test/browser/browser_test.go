@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
+		chromedp.WindowSize(1280, 900),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
@@ -178,8 +179,14 @@ func TestBrowserImport(t *testing.T) {
 	// The real import. Record what the progress line says on the way.
 	eval[bool](t, ctx, `(() => {
 		window.__progress = [];
+		window.__progressInView = [];
 		const p = document.querySelector('#progress-text');
-		new MutationObserver(() => window.__progress.push(p.textContent)).observe(p, {childList: true, characterData: true, subtree: true});
+		const card = document.querySelector('#progress');
+		new MutationObserver(() => {
+			window.__progress.push(p.textContent);
+			const r = card.getBoundingClientRect();
+			if (!card.hidden) window.__progressInView.push(r.top >= 0 && r.top < window.innerHeight);
+		}).observe(p, {childList: true, characterData: true, subtree: true});
 		return true;
 	})()`)
 	step(t, ctx, "upload 2,000 contacts", 2*time.Minute,
@@ -223,6 +230,14 @@ func TestBrowserImport(t *testing.T) {
 	if !eval[bool](t, ctx, "document.querySelector('#progress').hidden") {
 		t.Errorf("the progress section is still shown after the summary")
 	}
+	// At 1280x900 the progress card starts below the fold: the page
+	// scrolls to it, and then to the summary.
+	if inView := eval[[]bool](t, ctx, "window.__progressInView"); !slices.Contains(inView, true) {
+		t.Errorf("the progress card was not scrolled into view (in view at each progress line: %v)", inView)
+	}
+	step(t, ctx, "see the summary without scrolling", 10*time.Second,
+		chromedp.Poll[chromedp.Void](`(() => { const r = document.querySelector('#summary').getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; })()`, chromedp.WithPollingInterval(100*time.Millisecond)),
+	)
 
 	// Row errors: 50 failed rows, 50 to a page.
 	step(t, ctx, "see the row errors", 15*time.Second,

@@ -13,6 +13,12 @@
   function $(id) { return document.getElementById(id); }
   function fmt(n) { return nf.format(n || 0); }
   function show(el, on) { el.hidden = !on; }
+  // reveal brings a card that just appeared into view: below the form it
+  // starts under the fold of a laptop screen.
+  function reveal(el) {
+    var still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'nearest' });
+  }
 
   function el(tag, attrs, children) {
     var e = document.createElement(tag);
@@ -327,6 +333,7 @@
     $('progress-text').textContent = 'Uploading…';
     ['created', 'updated', 'skipped', 'failed'].forEach(function (k) { $('live-' + k).textContent = '0'; });
     show($('progress'), true);
+    reveal($('progress'));
   }
 
   function renderProgress(v, knownRows, t0) {
@@ -424,6 +431,7 @@
     }
     $('summary-took').textContent = took;
     show($('summary'), true);
+    reveal($('summary'));
 
     var result = v.failed || !v.skipped ? 'failed' : 'skipped';
     $('show-' + result).checked = true;
