@@ -95,6 +95,11 @@ const (
 	// KindCancel cancels an import: rows not yet written fail, and the
 	// import ends cancelled once every row is accounted for.
 	KindCancel = "cancel"
+	// KindUnreadable says that a message on an import's rows subject could
+	// not be read as a row chunk (published by the validator's dead letter):
+	// its rows are unknown and can never be counted, so the import fails at
+	// once with Reason instead of waiting for rows that will not come.
+	KindUnreadable = "unreadable"
 )
 
 // Accounting is what the reporter counts from, on intake.outcomes.<tenant>.<import>:
@@ -110,7 +115,7 @@ type Accounting struct {
 	Source   string    `json:"source,omitempty"`    // opened: where the rows come from, e.g. the file name
 	ReplayOf string    `json:"replay_of,omitempty"` // opened: the import whose raw rows this one replays
 	Total    *int      `json:"total,omitempty"`     // sealed: rows in the source
-	Reason   string    `json:"reason,omitempty"`    // sealed: why the source ended early (the import then ends failed)
+	Reason   string    `json:"reason,omitempty"`    // sealed: why the source ended early (the import then ends failed); unreadable: why the rows could not be read
 	Outcomes []Outcome `json:"outcomes,omitempty"`
 	At       time.Time `json:"at"`
 }

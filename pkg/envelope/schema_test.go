@@ -158,6 +158,7 @@ func envelopeSpecs() []envelopeSpec {
 				"sealed empty": Accounting{Kind: KindSealed, Tenant: "acme", Import: "imp_5q2k8v3m1x", Total: intPtr(0), At: exampleTime},
 				"expire":       Accounting{Kind: KindExpire, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
 				"cancel":       Accounting{Kind: KindCancel, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
+				"unreadable":   Accounting{Kind: KindUnreadable, Tenant: "acme", Import: "imp_5q2k8v3m1x", Reason: "a message of rows could not be read (stream sequence 7: malformed row chunk)", At: exampleTime},
 			},
 		},
 		{
@@ -291,7 +292,7 @@ func TestEnvelopeEnumsMatchConstants(t *testing.T) {
 		{"record-chunk", "$defs/options/properties/mode", modes},
 		{"accounting", "$defs/options/properties/mode", modes},
 		{"event", "$defs/options/properties/mode", modes},
-		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire, KindCancel}},
+		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire, KindCancel, KindUnreadable}},
 		{"accounting", "$defs/outcome/properties/result", []string{Created, Updated, Skipped, Failed}},
 		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed, EventCancelled}},
 	}

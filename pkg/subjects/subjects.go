@@ -3,7 +3,10 @@
 // Every subject carries tenant and import: intake.<stage>.<tenant>.<import>.
 package subjects
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Stream names.
 const (
@@ -28,6 +31,20 @@ const (
 // For returns the subject of a stage for one import.
 func For(stage, tenant, importID string) string {
 	return fmt.Sprintf("%s.%s.%s", stage, tenant, importID)
+}
+
+// ImportOf reads the tenant and import of subject, a stage's subject for
+// one import (For); ok is false for any other subject.
+func ImportOf(stage, subject string) (tenant, importID string, ok bool) {
+	rest, found := strings.CutPrefix(subject, stage+".")
+	if !found {
+		return "", "", false
+	}
+	tenant, importID, found = strings.Cut(rest, ".")
+	if !found || tenant == "" || importID == "" || strings.Contains(importID, ".") {
+		return "", "", false
+	}
+	return tenant, importID, true
 }
 
 // All returns the wildcard subject of a stage.

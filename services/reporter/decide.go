@@ -195,29 +195,52 @@ func eventType(status string) string {
 	return envelope.EventCompleted
 }
 
-// expireAction is what an expire check does to an import.
-type expireAction int
+// endAction is what an expire check, or the news that rows could not be
+// read, does to an import.
+type endAction int
 
 const (
-	expireNothing  expireAction = iota // no such import of this tenant, progress since, finished, or the timeout is off
-	expireAnnounce                     // applied before a crash: announce the end again
-	expireFail                         // the import times out: it fails with the reason
+	endNothing  endAction = iota // no such import of this tenant, progress since, finished, or the timeout off
+	endAnnounce                  // applied before a crash: announce the end again
+	endFail                      // the import fails now with the reason
 )
 
 // decideExpire decides what the expire check acc, at stream sequence seq,
 // does to the import whose summary is sum (found false: none).
-func decideExpire(sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64, timeout time.Duration) (expireAction, string) {
+func decideExpire(sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64, timeout time.Duration) (endAction, string) {
 	if !found || sum.Tenant != acc.Tenant {
-		return expireNothing, "" // a summary is never created by an expire message
+		return endNothing, "" // a summary is never created by an expire message
 	}
 	if seq <= sum.LastSeq {
-		return expireAnnounce, ""
+		return endAnnounce, ""
 	}
 	reason, ok := expiry(sum, acc.At, timeout)
 	if !ok {
-		return expireNothing, ""
+		return endNothing, ""
 	}
-	return expireFail, reason
+	return endFail, reason
+}
+
+// decideUnreadable decides what the news that a message of the import's
+// rows could not be read (acc, at stream sequence seq) does: the import
+// fails now, since those rows can never be counted and its publisher must
+// not wait for the unsealed-import timeout to hear of it. Rows already
+// counted stay counted; rows of other messages still on their way are
+// counted when they arrive.
+func decideUnreadable(sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64) (endAction, string) {
+	switch {
+	case !found || sum.Tenant != acc.Tenant:
+		return endNothing, "" // nothing to fail: no summary is created for rows no one can read
+	case seq <= sum.LastSeq:
+		return endAnnounce, ""
+	case sum.Status != ledger.StatusProcessing || sum.DeletePlan != nil:
+		return endNothing, "" // finished, or replace mode finishing
+	}
+	reason := acc.Reason
+	if reason == "" {
+		reason = "a message of rows could not be read"
+	}
+	return endFail, reason + "; its rows are unknown, so the import ended failed (rows counted before stay as they are)"
 }
 
 // expiry decides whether an import times out at a check made at at, and why.

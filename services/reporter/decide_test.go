@@ -298,25 +298,59 @@ func TestDecideExpire(t *testing.T) {
 		found   bool
 		seq     uint64
 		timeout time.Duration
-		action  expireAction
+		action  endAction
 		reason  string
 	}{
-		{"no such import", nil, false, 9, timeout, expireNothing, ""},
-		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, timeout, expireNothing, ""},
-		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, timeout, expireAnnounce, ""},
-		{"progress within the timeout", sum(func(s *ledger.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, timeout, expireNothing, ""},
-		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, timeout, expireNothing, ""},
-		{"replace finishing (resumed by redelivery)", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, timeout, expireNothing, ""},
-		{"the timeout off", sum(func(s *ledger.Summary) {}), true, 9, -1, expireNothing, ""},
-		{"never sealed", sum(func(s *ledger.Summary) {}), true, 9, timeout, expireFail,
+		{"no such import", nil, false, 9, timeout, endNothing, ""},
+		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, timeout, endNothing, ""},
+		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, timeout, endAnnounce, ""},
+		{"progress within the timeout", sum(func(s *ledger.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, timeout, endNothing, ""},
+		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, timeout, endNothing, ""},
+		{"replace finishing (resumed by redelivery)", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, timeout, endNothing, ""},
+		{"the timeout off", sum(func(s *ledger.Summary) {}), true, 9, -1, endNothing, ""},
+		{"never sealed", sum(func(s *ledger.Summary) {}), true, 9, timeout, endFail,
 			"timed out: 3 rows accounted for after 1h0m0s; the import was never sealed"},
-		{"never opened nor sealed", sum(func(s *ledger.Summary) { s.Options = envelope.Options{} }), true, 9, timeout, expireFail,
+		{"never opened nor sealed", sum(func(s *ledger.Summary) { s.Options = envelope.Options{} }), true, 9, timeout, endFail,
 			"timed out: 3 rows accounted for after 1h0m0s; the import was never opened or sealed"},
-		{"sealed, rows missing, with the source's reason", sum(func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, timeout, expireFail,
+		{"sealed, rows missing, with the source's reason", sum(func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, timeout, endFail,
 			"timed out: 3 of 10 rows accounted for after 1h0m0s (row limit)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			action, reason := decideExpire(tc.sum, tc.found, acc, tc.seq, tc.timeout)
+			if action != tc.action || reason != tc.reason {
+				t.Errorf("got %v %q, want %v %q", action, reason, tc.action, tc.reason)
+			}
+		})
+	}
+}
+
+func TestDecideUnreadable(t *testing.T) {
+	acc := &envelope.Accounting{Kind: envelope.KindUnreadable, Tenant: "acme", Import: "imp_1", Reason: "a message of rows could not be read (stream sequence 7: malformed row chunk)"}
+	sum := func(f func(s *ledger.Summary)) *ledger.Summary {
+		s := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, LastSeq: 5, Counts: envelope.Counts{Created: 3}}
+		f(s)
+		return s
+	}
+	for _, tc := range []struct {
+		name   string
+		sum    *ledger.Summary
+		found  bool
+		seq    uint64
+		action endAction
+		reason string
+	}{
+		{"no such import", nil, false, 9, endNothing, ""},
+		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, endNothing, ""},
+		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, endAnnounce, ""},
+		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, endNothing, ""},
+		{"replace finishing", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, endNothing, ""},
+		{"processing", sum(func(s *ledger.Summary) {}), true, 9, endFail,
+			"a message of rows could not be read (stream sequence 7: malformed row chunk); its rows are unknown, so the import ended failed (rows counted before stay as they are)"},
+		{"sealed and waiting for rows", sum(func(s *ledger.Summary) { s.Sealed, s.Total = true, 20 }), true, 9, endFail,
+			"a message of rows could not be read (stream sequence 7: malformed row chunk); its rows are unknown, so the import ended failed (rows counted before stay as they are)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			action, reason := decideUnreadable(tc.sum, tc.found, acc, tc.seq)
 			if action != tc.action || reason != tc.reason {
 				t.Errorf("got %v %q, want %v %q", action, reason, tc.action, tc.reason)
 			}

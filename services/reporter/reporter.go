@@ -127,8 +127,13 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if err != nil {
 		return nil, err
 	}
-	if acc.Kind == envelope.KindExpire {
-		return rp.expire(ctx, sum, found, &acc, m.StreamSeq)
+	switch acc.Kind {
+	case envelope.KindExpire:
+		action, reason := decideExpire(sum, found, &acc, m.StreamSeq, rp.timeout)
+		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import timed out")
+	case envelope.KindUnreadable:
+		action, reason := decideUnreadable(sum, found, &acc, m.StreamSeq)
+		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import failed: rows could not be read")
 	}
 	now := time.Now().UTC()
 	if !found {
@@ -341,14 +346,14 @@ func expireMsg(tenant, id string, at time.Time) (*nats.Msg, error) {
 	return m, nil
 }
 
-// expire applies an expire message: it fails the import if it is still
-// processing and has not changed for the timeout before acc.At.
-func (rp *reporter) expire(ctx context.Context, sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64) ([]runner.Output, error) {
-	action, reason := decideExpire(sum, found, acc, seq, rp.timeout)
+// endNow carries out what an expire check (decideExpire) or the news of
+// unreadable rows (decideUnreadable) decided: nothing, the end announced
+// again, or the import failed now with reason.
+func (rp *reporter) endNow(ctx context.Context, sum *ledger.Summary, action endAction, reason string, seq uint64, what string) ([]runner.Output, error) {
 	switch action {
-	case expireNothing:
+	case endNothing:
 		return nil, nil
-	case expireAnnounce:
+	case endAnnounce:
 		return completionEvent(sum) // applied before a crash
 	}
 	sum.Status = ledger.StatusFailed
@@ -357,7 +362,7 @@ func (rp *reporter) expire(ctx context.Context, sum *ledger.Summary, found bool,
 	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	rp.log.Warn("import timed out", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+	rp.log.Warn(what, zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
 		zap.String("reason", sum.Reason), zap.Bool("sealed", sum.Sealed), zap.Int("total", sum.Total),
 		zap.Int("accounted", sum.Counts.Sum()))
 	return completionEvent(sum)

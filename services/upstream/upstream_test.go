@@ -322,9 +322,11 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
-// A chunk that is not JSON is dead-lettered by the validator; the import
-// still completes with the other chunks.
-func TestMalformedChunkIsDeadLettered(t *testing.T) {
+// A chunk that is not JSON is dead-lettered by the validator, and its
+// publisher hears at once: its rows are unknown, so the import fails with
+// the reason (in the summary, the failed event and the answer to a later
+// seal) instead of waiting for the unsealed-import timeout.
+func TestMalformedChunkFailsTheImportAtOnce(t *testing.T) {
 	t.Parallel()
 	const tenant = "junk"
 	ctx := ctxFor(t, 2*time.Minute)
@@ -333,7 +335,7 @@ func TestMalformedChunkIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, want, _ := contacts(20, "junk")
+	rows, _, _ := contacts(20, "junk")
 	if err := im.Publish(ctx, rows[:10], contactsHeader); err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +349,28 @@ func TestMalformedChunkIsDeadLettered(t *testing.T) {
 	if _, err := env.js.PublishMsg(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	s := publishSealWait(t, ctx, im, rows[10:], nil)
-	if s.Status != client.StatusCompleted || s.Total != 20 || s.Processed != 20 || s.Created != want.Created || s.Failed != want.Failed {
-		t.Fatalf("summary %+v, want completed with the 20 good rows", s)
+	s := waitFinished(t, c, tenant, im.ID, time.Minute) // no seal: the failure does not wait for one
+	if s.Status != client.StatusFailed || !strings.Contains(s.Reason, "could not be read") || !strings.Contains(s.Reason, "malformed row chunk") {
+		t.Fatalf("summary %+v, want failed with the reason", s)
+	}
+	ev, err := env.js.Stream(ctx, subjects.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := ev.GetLastMsgForSubject(ctx, subjects.For(subjects.Events, tenant, im.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var event envelope.Event
+	if err := json.Unmarshal(last.Data, &event); err != nil || event.Type != envelope.EventFailed || !strings.Contains(event.Reason, "could not be read") {
+		t.Fatalf("last event %s (%v), want failed with the reason", last.Data, err)
+	}
+	// The publisher, going on, is told when it seals.
+	if err := im.Publish(ctx, rows[10:], contactsHeader); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err == nil || !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("seal after the failure: %v, want the failure's reason", err)
 	}
 	st, err := env.js.Stream(ctx, subjects.StreamDead)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
@@ -139,15 +140,37 @@ func rowNumbers(ch *envelope.RowChunk) []int {
 	return rows
 }
 
-// deadLetter reports every row of a chunk the validator gave up on.
+// deadLetter reports every row of a chunk the validator gave up on. A
+// message whose rows cannot be read (not a row chunk, or one claiming
+// another import than its subject) fails the import its subject names at
+// once: its rows are unknown, so the import could never be complete, and
+// its publisher must hear so now rather than at the unsealed-import timeout.
 func deadLetter(m runner.Msg, reason string) []runner.Output {
 	var ch envelope.RowChunk
 	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Import == "" ||
 		m.Subject != subjects.For(subjects.Rows, ch.Tenant, ch.Import) {
-		return nil // cannot be attributed (or claims another subject): it stays in the dead-letter stream
+		return unreadable(m, reason)
 	}
 	o, err := platform.OutcomeOutput("dead-"+envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk,
 		envelope.FailedRows(rowNumbers(&ch), "could not be validated: "+reason))
+	if err != nil {
+		return nil
+	}
+	return []runner.Output{o}
+}
+
+// unreadable is the accounting message failing the import that m's subject
+// names, or nothing if the subject names none (it stays in the dead-letter
+// stream only).
+func unreadable(m runner.Msg, reason string) []runner.Output {
+	tenant, importID, ok := subjects.ImportOf(subjects.Rows, m.Subject)
+	if !ok {
+		return nil
+	}
+	acc := envelope.Accounting{Kind: envelope.KindUnreadable, Tenant: tenant, Import: importID,
+		Reason: fmt.Sprintf("a message of rows could not be read (stream sequence %d: %s)", m.StreamSeq, reason), At: time.Now().UTC()}
+	o, err := platform.JSONOutput(subjects.For(subjects.Outcomes, tenant, importID),
+		subjects.MsgID(tenant, importID, "unreadable", int(m.StreamSeq)), acc)
 	if err != nil {
 		return nil
 	}

@@ -18,7 +18,17 @@ func TestChunkMustMatchItsSubject(t *testing.T) {
 	if _, err := v.handle(context.Background(), m); !runner.IsPermanent(err) {
 		t.Fatalf("a chunk for globex on acme's subject: %v, want a permanent error", err)
 	}
-	if outs := deadLetter(m, "x"); outs != nil {
-		t.Fatalf("its dead letter must not be accounted to globex's import: %v", outs)
+	// Its dead letter is never accounted to globex's import: the import the
+	// subject names (the publisher's own) is told that rows could not be read.
+	outs := deadLetter(m, "x")
+	if len(outs) != 1 || outs[0].Subject != "intake.outcomes.acme.imp_1" {
+		t.Fatalf("dead letter outputs %v, want one accounting message on acme's import", outs)
+	}
+	var acc envelope.Accounting
+	if err := json.Unmarshal(outs[0].Data, &acc); err != nil || acc.Kind != envelope.KindUnreadable || acc.Tenant != "acme" || acc.Import != "imp_1" || len(acc.Outcomes) != 0 {
+		t.Fatalf("accounting %+v (%v), want acme's imp_1 told its rows could not be read", acc, err)
+	}
+	if outs := deadLetter(runner.Msg{Subject: "intake.rows.acme", Data: data}, "x"); outs != nil {
+		t.Fatalf("a subject naming no import must stay in the dead-letter stream only: %v", outs)
 	}
 }
