@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -90,13 +91,29 @@ type DocInserter interface {
 	InsertDocs(ctx context.Context, db *mongo.Database, coll string, ids []string, docs []map[string]any) (existed []bool, handled bool, err error)
 }
 
-// RecordIDs lists the keys of every record of a tenant's entity.
-func (s *Store) RecordIDs(ctx context.Context, tenant, schema string) ([]string, error) {
+// unchangedSince matches the records no write has touched at or after
+// since: those written before it, and those without a write time (stored
+// by something other than Intake). Write times are kept to the
+// millisecond, so since is too: a record written in since's millisecond
+// counts as changed, which keeps it rather than deleting it.
+func unchangedSince(since time.Time) bson.D {
+	since = since.UTC().Truncate(time.Millisecond)
+	return bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: updatedAtField, Value: bson.D{{Key: "$lt", Value: since}}}},
+		bson.D{{Key: updatedAtField, Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}}
+}
+
+// RecordIDsUnchangedSince lists the keys of a tenant's records of an
+// entity that no write has touched since since (replace mode's candidates:
+// records that existed when the replace started and that no import has
+// written since).
+func (s *Store) RecordIDsUnchangedSince(ctx context.Context, tenant, schema string, since time.Time) ([]string, error) {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.Find(ctx, bson.D{}, optionsIDOnly())
+	cur, err := c.Find(ctx, unchangedSince(since), optionsIDOnly())
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
@@ -110,16 +127,40 @@ func (s *Store) RecordIDs(ctx context.Context, tenant, schema string) ([]string,
 	return ids, cur.Err()
 }
 
-// DeleteRecord removes one record by key; deleting a missing one is not an error.
-func (s *Store) DeleteRecord(ctx context.Context, tenant, schema, id string) error {
+// DeleteRecordUnchangedSince removes one record by key unless a write has
+// touched it since since; deleting a missing one is not an error. The
+// condition is part of the delete, so a record another import writes
+// between the plan and the delete is kept.
+func (s *Store) DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, id string, since time.Time) error {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
 	if err != nil {
 		return err
 	}
-	if _, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	filter := append(bson.D{{Key: "_id", Value: id}}, unchangedSince(since)...)
+	if _, err := c.DeleteOne(ctx, filter); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	return nil
+}
+
+// CountRecords counts how many of ids are stored, in batches (a replace's
+// plan may hold millions).
+func (s *Store) CountRecords(ctx context.Context, tenant, schema string, ids []string) (int, error) {
+	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	if err != nil {
+		return 0, err
+	}
+	const batch = 10_000
+	total := 0
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		n, err := c.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: part}}}})
+		if err != nil {
+			return 0, fmt.Errorf("count records: %w", err)
+		}
+		total += int(n)
+	}
+	return total, nil
 }
 
 // BatchReader reads many documents by _id in one go. The embedded FerretDB

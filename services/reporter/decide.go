@@ -159,6 +159,18 @@ func untouched(all []string, touched map[string]bool) []string {
 	return out
 }
 
+// keptNotice tells of the records replace mode planned to delete and kept
+// because another import wrote them meanwhile ("" if none).
+func keptNotice(kept int) string {
+	switch kept {
+	case 0:
+		return ""
+	case 1:
+		return "replace: 1 record was kept because another import wrote it while this one ran"
+	}
+	return fmt.Sprintf("replace: %d records were kept because another import wrote them while this one ran", kept)
+}
+
 // deadReason says why an import with dead-lettered rows failed ("" if it has none).
 func deadReason(sum *ledger.Summary) string {
 	if sum.DeadRows == 0 {

@@ -102,10 +102,11 @@ type Store interface {
 	StaleImports(ctx context.Context, olderThan time.Time) ([]ledger.Summary, error)
 	ClaimedKeys(ctx context.Context, tenant, importID string) (map[string]bool, error)
 	DropClaims(ctx context.Context, tenant, importID string) error
-	RecordIDs(ctx context.Context, tenant, schema string) ([]string, error)
+	RecordIDsUnchangedSince(ctx context.Context, tenant, schema string, since time.Time) ([]string, error)
 	WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error)
 	PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error)
-	DeleteRecord(ctx context.Context, tenant, schema, id string) error
+	DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, id string, since time.Time) error
+	CountRecords(ctx context.Context, tenant, schema string, ids []string) (int, error)
 }
 
 type reporter struct {
@@ -201,21 +202,27 @@ func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.
 	return nil
 }
 
-// replace removes the tenant's records of the entity that no row of this
-// import touched. The list is written down (and the summary saved with it)
-// before anything is deleted, so an interrupted run resumes with the same
-// list and the same count. A dry run counts and deletes nothing.
+// replace removes the tenant's records of the entity that existed when the
+// import started, that no row of it touched and that no import has written
+// since: a record another import creates or changes while the replace runs
+// is kept. The list is written down (and the summary saved with it) before
+// anything is deleted, so an interrupted run resumes with the same list;
+// each delete is conditional on the record being unchanged, and the count
+// is what the list lost, so it stays exact when a planned record is
+// written after the plan or the deleting is resumed. A dry run counts and
+// deletes nothing.
 func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) error {
+	since := sum.CreatedAt
 	if sum.DeletePlan == nil {
 		touched, err := rp.store.ClaimedKeys(ctx, sum.Tenant, sum.ID)
 		if err != nil {
 			return err
 		}
-		all, err := rp.store.RecordIDs(ctx, sum.Tenant, sum.Options.Schema)
+		before, err := rp.store.RecordIDsUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, since)
 		if err != nil {
 			return err
 		}
-		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched(all, touched))
+		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched(before, touched))
 		if err != nil {
 			return err
 		}
@@ -224,18 +231,25 @@ func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) error {
 			return err
 		}
 	}
-	if !sum.Options.DryRun {
-		ids, err := rp.store.PlanIDs(ctx, sum.ID, sum.DeletePlan)
-		if err != nil {
+	if sum.Options.DryRun {
+		sum.Deleted = sum.DeletePlan.Count
+		return nil
+	}
+	ids, err := rp.store.PlanIDs(ctx, sum.ID, sum.DeletePlan)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := rp.store.DeleteRecordUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, id, since); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := rp.store.DeleteRecord(ctx, sum.Tenant, sum.Options.Schema, id); err != nil {
-				return err
-			}
-		}
 	}
-	sum.Deleted = sum.DeletePlan.Count
+	kept, err := rp.store.CountRecords(ctx, sum.Tenant, sum.Options.Schema, ids)
+	if err != nil {
+		return err
+	}
+	sum.Deleted = sum.DeletePlan.Count - kept
+	sum.Notice = joinReasons(sum.Notice, keptNotice(kept))
 	return nil
 }
 
