@@ -103,6 +103,9 @@ type Accepted struct {
 	ID       string `json:"id"`
 	Rows     int    `json:"rows"`
 	ReplayOf string `json:"replay_of,omitempty"`
+	// Status is "processing" in an upload's answer, and how each replay of
+	// a window ended in ReplayAll's (it waits for each).
+	Status string `json:"status,omitempty"`
 }
 
 // Upload streams file as a multipart upload named name (POST /v1/imports),

@@ -43,6 +43,7 @@ type Store interface {
 	ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error)
 	RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error)
 	CountProcessing(ctx context.Context, tenant string) (int, error)
+	GetSchema(ctx context.Context, tenant, name string) (*store.SchemaDoc, bool, error)
 }
 
 var _ Store = (*store.Store)(nil)

@@ -13,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -161,10 +163,67 @@ func (s *Service) publishReplay(ctx context.Context, tenant, original, id string
 }
 
 // ReplayWindow replays every import of a tenant whose raw rows were stored
-// since a time, oldest first, skipping imports that are themselves replays.
-// Each replay runs in upsert mode unless req says otherwise, so running the
-// same window twice changes nothing the second time.
+// since a time, oldest first, one after another (each finishes before the
+// next starts), skipping imports that are themselves replays and dry runs.
+//
+// Without a mode or key in req it reproduces the window: each import runs
+// again with its own mode, key and options, so on a database in the state
+// it had when the window began every row gets the outcome it got the first
+// time (insert refusals stay refusals, update skips stay skips, replace
+// deletes again). A window it cannot reproduce is refused before anything
+// runs, with the reason (planWindowImport). With a mode or key, every
+// import runs in that mode instead (e.g. upsert, to rebuild over whatever
+// the database holds), and nothing is refused for reproduction's sake.
 func (s *Service) ReplayWindow(ctx context.Context, tenant string, since time.Time, req ReplayRequest) ([]Replayed, error) {
+	originals, err := s.windowImports(ctx, tenant, since)
+	if err != nil {
+		return nil, err
+	}
+	reproduce := req.Mode == "" && req.Key == ""
+	var run []string
+	for _, orig := range originals {
+		sum, found, err := s.store.GetSummary(ctx, tenant, orig)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			sum = nil // options from the rows themselves
+		}
+		var changed time.Time
+		if sum != nil && reproduce {
+			if changed, err = s.schemaChangedAt(ctx, tenant, sum.Options.Schema); err != nil {
+				return nil, err
+			}
+		}
+		replay, refuse := planWindowImport(orig, sum, changed)
+		switch {
+		case refuse != "" && reproduce:
+			return nil, reqErr(http.StatusConflict, "the window cannot be replayed as it happened: "+refuse+
+				"; replay it with a mode (e.g. {\"mode\": \"upsert\"}) to rebuild regardless")
+		case refuse != "" && sum != nil && sum.Status == ledger.StatusProcessing:
+			continue // not finished: never replayed, whatever the mode
+		case replay || refuse != "":
+			run = append(run, orig)
+		}
+	}
+	var out []Replayed
+	for _, orig := range run {
+		res, err := s.Replay(ctx, tenant, orig, req)
+		if err != nil {
+			return out, fmt.Errorf("replay %s: %w", orig, err)
+		}
+		sum, err := s.waitFinished(ctx, tenant, res.ID)
+		if err != nil {
+			return out, fmt.Errorf("replay %s (as %s): %w", orig, res.ID, err)
+		}
+		out = append(out, Replayed{Original: orig, ID: res.ID, Rows: res.Rows, Status: sum.Status})
+	}
+	return out, nil
+}
+
+// windowImports lists the imports of a tenant with raw rows stored since a
+// time, in the order their first rows were stored.
+func (s *Service) windowImports(ctx context.Context, tenant string, since time.Time) ([]string, error) {
 	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.Rows + "." + tenant + ".*"},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
@@ -196,21 +255,59 @@ func (s *Service) ReplayWindow(ctx context.Context, tenant string, since time.Ti
 			originals = append(originals, id)
 		}
 	}
-	if req.Mode == "" {
-		req.Mode = envelope.ModeUpsert
+	return originals, nil
+}
+
+// schemaChangedAt is when the tenant last registered its own schema of that
+// name (zero for a built-in one).
+func (s *Service) schemaChangedAt(ctx context.Context, tenant, name string) (time.Time, error) {
+	doc, found, err := s.store.GetSchema(ctx, tenant, name)
+	if err != nil || !found {
+		return time.Time{}, err
 	}
-	var out []Replayed
-	for _, orig := range originals {
-		if sum, found, err := s.store.GetSummary(ctx, tenant, orig); err == nil && found && (sum.ReplayOf != "" || sum.Status == "processing") {
-			continue // a replay itself, or not finished
+	return doc.UpdatedAt, nil
+}
+
+// waitFinished waits until an import has finished and returns its summary.
+func (s *Service) waitFinished(ctx context.Context, tenant, id string) (client.Summary, error) {
+	for {
+		v, found, err := s.Wait(ctx, tenant, id, 30*time.Second)
+		switch {
+		case err != nil:
+			return v, err
+		case found && v.Done():
+			return v, nil
 		}
-		res, err := s.Replay(ctx, tenant, orig, req)
-		if err != nil {
-			return out, fmt.Errorf("replay %s: %w", orig, err)
+		if err := ctx.Err(); err != nil {
+			return v, err
 		}
-		out = append(out, Replayed{Original: orig, ID: res.ID, Rows: res.Rows})
 	}
-	return out, nil
+}
+
+// planWindowImport decides what a reproducing window replay does with one
+// of the window's imports, from its summary (nil when none is kept, e.g.
+// after a database restore: its rows carry its options): run it again
+// (replay), leave it out (neither: a replay itself, or a dry run, which
+// wrote nothing), or refuse the window because what the import did cannot
+// be reproduced (refuse says why). schemaChanged is when the tenant last
+// registered the import's schema.
+func planWindowImport(id string, sum *ledger.Summary, schemaChanged time.Time) (replay bool, refuse string) {
+	switch {
+	case sum == nil:
+		return true, ""
+	case sum.ReplayOf != "" || sum.Options.DryRun:
+		return false, ""
+	case sum.Status == ledger.StatusProcessing:
+		return false, fmt.Sprintf("import %s is still processing", id)
+	case sum.Status == ledger.StatusCancelled:
+		return false, fmt.Sprintf("import %s was cancelled, and which of its rows were written depended on when", id)
+	case sum.Status == ledger.StatusFailed:
+		return false, fmt.Sprintf("import %s failed (%s), so not every row got the outcome its content deserved", id, sum.Reason)
+	case !schemaChanged.IsZero() && schemaChanged.After(sum.CreatedAt):
+		return false, fmt.Sprintf("schema %s was registered again at %s, after import %s ran, and a replay validates with today's schema",
+			sum.Options.Schema, schemaChanged.UTC().Format(time.RFC3339), id)
+	}
+	return true, ""
 }
 
 // Replayed is one import of a replayed window.
@@ -218,6 +315,7 @@ type Replayed struct {
 	Original string `json:"replay_of"`
 	ID       string `json:"id"`
 	Rows     int    `json:"rows"`
+	Status   string `json:"status"` // how the replay ended
 }
 
 func (s *Service) retention(ctx context.Context) string {
