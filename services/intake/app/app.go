@@ -77,7 +77,13 @@ type Info struct {
 	HTTPAddr string
 	NATSURL  string // with credentials; empty when the embedded nats-server is reached in process only
 	MongoURI string
-	natsOpts []nats.Option
+	MongoDB  string // the database name prefix
+	// What Banner shows besides the addresses.
+	DataDir     string // absolute; empty when nothing is embedded
+	NATSContext string // the nats CLI context with the embedded listener's credentials; empty without one
+	MongoSocket string // the embedded FerretDB's Unix socket; empty on TCP or an external database
+	Auth        string // AuthOpen, AuthAPIKeys, AuthKeysJWT or AuthNone
+	natsOpts    []nats.Option
 }
 
 // ConnectNATS connects to Intake's NATS the way its services do: in process
