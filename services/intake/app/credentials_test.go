@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
@@ -120,4 +121,25 @@ func TestKeysSurviveRestart(t *testing.T) {
 		t.Fatalf("acme's import after a restart: %d %v, want tenant acme", status, v)
 	}
 	refusesBogus(t, s, "api keys and jwt after restart")
+}
+
+func TestHasOperatorKey(t *testing.T) {
+	now := time.Now()
+	tenantAdmin := auth.Key{Tenant: "acme", Capabilities: []string{auth.CapAdmin}}
+	operator := auth.Key{Tenant: "default", Capabilities: []string{auth.CapOperator}}
+	revoked := operator
+	revoked.RevokedAt = &now
+	for _, c := range []struct {
+		keys []auth.Key
+		want bool
+	}{
+		{nil, false},
+		{[]auth.Key{tenantAdmin}, false},
+		{[]auth.Key{tenantAdmin, revoked}, false},
+		{[]auth.Key{tenantAdmin, operator}, true},
+	} {
+		if got := hasOperatorKey(c.keys); got != c.want {
+			t.Errorf("hasOperatorKey(%+v) = %v, want %v", c.keys, got, c.want)
+		}
+	}
 }
