@@ -250,19 +250,15 @@ func HTTPMetrics(m *metrics.Metrics) func(http.Handler) http.Handler {
 	}
 }
 
-// OpenPrincipal acts for every request when no credential is configured
-// (allowed on a loopback address only: the `make run` experience). It is the
-// operator, as the bootstrap key would be, so the first keys can be created.
-var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapOperator}, Method: "open"}
+// OpenPrincipal acts for every request without credentials when no
+// credential is configured (allowed on a loopback address only: the `make
+// run` experience). It may do everything but create keys (see createKey).
+var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapOperator}, Method: auth.MethodOpen}
 
 // authenticate puts the request's principal in its context.
 func (a *API) authenticate() func(http.Handler) http.Handler {
 	if a.cfg.Auth == nil {
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), openPrincipal)))
-			})
-		}
+		return auth.Open(openPrincipal, jsonAuthError)
 	}
 	return a.cfg.Auth.Middleware(jsonAuthError)
 }

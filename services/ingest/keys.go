@@ -24,15 +24,27 @@ type createKeyRequest struct {
 	Capabilities []string `json:"capabilities"`
 }
 
+// errOpenNoKeys answers POST /v1/keys on a server without credentials.
+const errOpenNoKeys = "this server has no credential configured, so it runs open on loopback and creates no keys: " +
+	"set an admin key (INTAKE_BOOTSTRAP_API_KEY=<32 or more random characters>, or --bootstrap-api-key) and restart it, " +
+	"then create keys with --api-key set to that key"
+
 // createKey: POST /v1/keys {name, tenant?, capabilities?} -> 201 with the
 // plaintext key, shown this once.
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
+	if p.Method == auth.MethodOpen {
+		// A key made here would not be required (the server stays open, so
+		// it would accept anything), and after a restart it would switch
+		// authentication on with no admin key left: locked out.
+		writeError(w, http.StatusForbidden, errOpenNoKeys)
+		return
+	}
 	var req createKeyRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "expected a JSON body {name, tenant, capabilities}")
 		return
 	}
-	p, _ := auth.FromContext(r.Context())
 	if req.Tenant == "" {
 		req.Tenant = p.Tenant
 	}

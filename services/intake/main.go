@@ -168,6 +168,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cfg.Ready = func(i app.Info) { app.Banner(stderr, i) }
 	if err := app.Run(ctx, cfg, log); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		return err

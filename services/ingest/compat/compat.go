@@ -81,7 +81,8 @@ type Config struct {
 	Auth *auth.Authenticator
 	// Open, with Auth nil, lets every request act as tenant "default" with
 	// every capability, as the native API does when run without
-	// credentials on loopback. Organisation and community IDs are then
+	// credentials on loopback; a request that sends a credential is refused
+	// (401), since there is nothing to check it against. Organisation and community IDs are then
 	// taken as given (there is no principal to compare them with).
 	Open bool
 
@@ -180,10 +181,7 @@ func Routes(r chi.Router, imp Importer, cfg Config) {
 	pb.Post("/phonebook/import", h.phonebook)
 }
 
-// methodOpen marks the principal of Config.Open.
-const methodOpen = "open"
-
-var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapAdmin}, Method: methodOpen}
+var openPrincipal = auth.Principal{Tenant: "default", Subject: "anonymous", Capabilities: []string{auth.CapAdmin}, Method: auth.MethodOpen}
 
 // guard authenticates and requires capability c, rendering failures with onError.
 func (h *handlers) guard(onError auth.ErrorFunc, c string) func(http.Handler) http.Handler {
@@ -196,11 +194,7 @@ func (h *handlers) authenticate(onError auth.ErrorFunc) func(http.Handler) http.
 	case h.cfg.Auth != nil:
 		return h.cfg.Auth.Middleware(onError)
 	case h.cfg.Open:
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), openPrincipal)))
-			})
-		}
+		return auth.Open(openPrincipal, onError)
 	default:
 		return func(http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -219,7 +213,7 @@ func jwtOnly(onError auth.ErrorFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := auth.FromContext(r.Context())
-			if !ok || (p.Method != auth.MethodJWT && p.Method != methodOpen) {
+			if !ok || (p.Method != auth.MethodJWT && p.Method != auth.MethodOpen) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="intake"`)
 				onError(w, r, http.StatusUnauthorized, errNotJWT)
 				return
@@ -258,7 +252,7 @@ func principal(r *http.Request) auth.Principal {
 
 // sameTenant reports whether p may act for tenant t.
 func sameTenant(p auth.Principal, t string) bool {
-	return p.Method == methodOpen || p.Tenant == t
+	return p.Method == auth.MethodOpen || p.Tenant == t
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -77,7 +77,13 @@ type Info struct {
 	HTTPAddr string
 	NATSURL  string // with credentials; empty when the embedded nats-server is reached in process only
 	MongoURI string
-	natsOpts []nats.Option
+	MongoDB  string // the database name prefix
+	// What Banner shows besides the addresses.
+	DataDir     string // absolute; empty when nothing is embedded
+	NATSContext string // the nats CLI context with the embedded listener's credentials; empty without one
+	MongoSocket string // the embedded FerretDB's Unix socket; empty on TCP or an external database
+	Auth        string // AuthOpen, AuthAPIKeys, AuthKeysJWT or AuthNone
+	natsOpts    []nats.Option
 }
 
 // ConnectNATS connects to Intake's NATS the way its services do: in process
@@ -336,6 +342,11 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool,
 			"set INTAKE_BOOTSTRAP_API_KEY to require API keys")
 		return nil, nil
 	}
+	if cfg.BootstrapAPIKey == "" && len(keys) > 0 && !hasOperatorKey(keys) {
+		// Keys made by an open server of an older version: they work, but
+		// nobody can create or revoke keys of other tenants.
+		log.Warn("no operator key exists: set INTAKE_BOOTSTRAP_API_KEY (created as tenant default's operator key) and restart to manage keys")
+	}
 	a, err := auth.New(auth.Config{HS256Secret: []byte(cfg.JWTHS256Secret), JWKSFile: cfg.JWTJWKSFile,
 		MaxLifetime: cfg.JWTMaxLifetime, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		OnBlock: func(client string, d time.Duration) {
@@ -346,6 +357,16 @@ func setupAuth(ctx context.Context, cfg Config, st *store.Store, servesAPI bool,
 		return nil, fmt.Errorf("authentication: %w", err)
 	}
 	return a, nil
+}
+
+// hasOperatorKey reports whether one of keys, not revoked, is an operator's.
+func hasOperatorKey(keys []auth.Key) bool {
+	for _, k := range keys {
+		if k.RevokedAt == nil && slices.Contains(k.Capabilities, auth.CapOperator) {
+			return true
+		}
+	}
+	return false
 }
 
 func isLoopback(addr string) bool {

@@ -24,8 +24,12 @@ type backends struct {
 	natsURL  string        // empty when the embedded nats-server is reached in process only
 	natsOpts []nats.Option // how to reach the embedded nats-server in process
 	mongoURI string
-	store    *store.Store
-	closers  []func() // in the order things were started; Close runs them backwards
+	// Where the embedded parts are, for the banner ("" when not embedded).
+	dataDir     string
+	natsContext string
+	mongoSocket string
+	store       *store.Store
+	closers     []func() // in the order things were started; Close runs them backwards
 }
 
 // startBackends starts the embedded broker and database where no URL is
@@ -45,6 +49,10 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 		}
 		b.closers = append(b.closers, ns.Stop)
 		b.natsURL, b.natsOpts = ns.URL(), ns.ClientOptions()
+		b.dataDir = absPath(cfg.DataDir)
+		if b.natsURL != "" {
+			b.natsContext = filepath.Join(b.dataDir, embedded.NATSContextFile)
+		}
 		if b.natsURL == "" {
 			log.Info("embedded nats-server started, reachable in this process only", zap.String("store", cfg.DataDir))
 		} else {
@@ -61,6 +69,7 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 		}
 		b.closers = append(b.closers, fr.Stop)
 		b.mongoURI = fr.URI()
+		b.dataDir, b.mongoSocket = absPath(cfg.DataDir), fr.Socket()
 		sqlite := fr.FastPath()
 		b.closers = append(b.closers, sqlite.Close)
 		fast = sqlite
@@ -94,6 +103,14 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 	}
 	b.store = store.New(client, cfg.MongoDB, fast)
 	return b, nil
+}
+
+// absPath is path made absolute, or path as it is if that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // connect opens a NATS connection named name to the broker.

@@ -143,7 +143,9 @@ func (s *stack) serve(ctx context.Context) error {
 		go func() {
 			select {
 			case <-s.upstreamServing:
-				s.cfg.Ready(Info{HTTPAddr: addr, NATSURL: s.b.natsURL, MongoURI: s.b.mongoURI, natsOpts: s.b.natsOpts})
+				s.cfg.Ready(Info{HTTPAddr: addr, NATSURL: s.b.natsURL, MongoURI: s.b.mongoURI, MongoDB: s.cfg.MongoDB, natsOpts: s.b.natsOpts,
+					DataDir: s.b.dataDir, NATSContext: s.b.natsContext, MongoSocket: s.b.mongoSocket,
+					Auth: authMode(s.cfg, slices.Contains(s.cfg.Targets, "ingest"), s.authn == nil)})
 			case <-gctx.Done():
 			}
 		}()

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestMongoshURI(t *testing.T) {
+	for uri, want := range map[string]string{
+		"mongodb://%2Fd%2Fmongodb.sock/":         "mongodb://%2Fd%2Fmongodb.sock/intake",
+		"mongodb://127.0.0.1:27017":              "mongodb://127.0.0.1:27017/intake",
+		"mongodb://a:1,b:2/?replicaSet=rs0":      "mongodb://a:1,b:2/intake?replicaSet=rs0",
+		"mongodb://h/other?tls=true":             "mongodb://h/other?tls=true",
+		"mongodb+srv://u:xxxxx@cluster.example/": "mongodb+srv://u:xxxxx@cluster.example/intake",
+	} {
+		if got := mongoshURI(uri, "intake"); got != want {
+			t.Errorf("mongoshURI(%q) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
+func TestHTTPURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080/",
+		"0.0.0.0:9000":   "http://127.0.0.1:9000/",
+		"[::]:9000":      "http://127.0.0.1:9000/",
+		":9000":          "http://127.0.0.1:9000/",
+		"[::1]:9000":     "http://[::1]:9000/",
+	} {
+		if got := httpURL(addr); got != want {
+			t.Errorf("httpURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// TestBannerExternal: with external servers the banner names them without
+// their passwords, and a health-only target offers no import to try.
+func TestBannerExternal(t *testing.T) {
+	var b bytes.Buffer
+	Banner(&b, Info{HTTPAddr: "0.0.0.0:8081", NATSURL: "nats://intake:s3cret@nats:4222", MongoURI: "mongodb://app:s3cret@mongo:27017/",
+		MongoDB: "intake", Auth: AuthNone})
+	out := b.String()
+	for _, want := range []string{"http://127.0.0.1:8081/healthz", "nats://intake:xxxxx@nats:4222", `mongosh "mongodb://app:xxxxx@mongo:27017/intake"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "intake import") || strings.Contains(out, "Data directory") {
+		t.Errorf("banner shows a password, an import or a data directory it has not:\n%s", out)
+	}
+}
