@@ -40,12 +40,13 @@ type NewRecord struct {
 	Stamp  reconcile.Stamp
 }
 
-// InsertRecords creates records, unordered, and returns the indexes of those
-// whose key already exists (they were not written).
-func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs []NewRecord) (map[int]bool, error) {
+// InsertRecords creates records, unordered, and tells which were not
+// written: those whose key already exists, and those the database refused
+// (with its reason); the others were.
+func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs []NewRecord) (Inserted, error) {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
 	if err != nil {
-		return nil, err
+		return Inserted{}, err
 	}
 	now := bsonNow()
 	fields := make([]map[string]any, len(recs))
@@ -62,17 +63,19 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		}
 		existed, handled, err := di.InsertDocs(ctx, s.Records, c.Name(), ids, fields)
 		if err != nil {
-			return nil, err
+			return Inserted{}, err
 		}
 		if handled {
-			dups := map[int]bool{}
+			in := Inserted{Existed: map[int]bool{}, Refused: map[int]*Refusal{}}
 			for i, e := range existed {
 				if e {
-					dups[i] = true
+					in.Existed[i] = true
 				}
 			}
-			return dups, nil
+			return in, nil
 		}
+		// Something in the chunk it does not encode: the database itself
+		// says what it stores and what it refuses.
 	}
 	docs := make([]any, len(recs))
 	for i, r := range recs {
@@ -80,7 +83,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		d["_id"] = r.ID
 		docs[i] = d
 	}
-	return insertMany(ctx, c, docs)
+	return insertEach(ctx, c, docs)
 }
 
 // DocInserter inserts documents without the database's insert command,

@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 type Store interface {
 	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
 	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
-	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (existed map[int]bool, err error)
+	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
 	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) error
 }
 
@@ -187,13 +187,16 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 			recs = append(recs, store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: stampOf(ch.Import, r)})
 			at = append(at, i)
 		}
-		dups, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
+		in, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
 		if err != nil {
 			return nil, err
 		}
 		for j, i := range at {
-			existing[i] = dups[j]
-			if !dups[j] {
+			existing[i] = in.Existed[j]
+			switch {
+			case in.Refused[j] != nil:
+				outcomes[i] = refusedOutcome(ch.Records[i].Row, in.Refused[j])
+			case !in.Existed[j]:
 				outcomes[i] = envelope.Outcome{Row: ch.Records[i].Row, Result: envelope.Created}
 			}
 		}
