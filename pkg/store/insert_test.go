@@ -58,3 +58,45 @@ func TestInsertRefusesOnlyThePoisonedRecord(t *testing.T) {
 		})
 	}
 }
+
+// An update the database refuses fails alone too: the others of its bulk
+// write are applied, on both paths.
+func TestUpdateRefusesOnlyThePoisonedRecord(t *testing.T) {
+	client, fast := startFerret(t)
+	for name, fp := range map[string]FastPath{"embedded": fast, "plain": nil} {
+		t.Run(name, func(t *testing.T) {
+			s := New(client, "intake_up_"+name, fp)
+			ctx := context.Background()
+			var recs []NewRecord
+			var ups []FieldUpdate
+			const poisoned = 5
+			for i := range 20 {
+				id := fmt.Sprintf("email:u%d@x.io", i)
+				recs = append(recs, NewRecord{ID: id, Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: i + 2}})
+				set := map[string]any{"name": "B"}
+				if i == poisoned {
+					set["extra"] = map[string]any{"m": []any{[]any{1.0}}}
+				}
+				ups = append(ups, FieldUpdate{ID: id, Set: set, Stamp: reconcile.Stamp{Import: "j", Row: i + 2}})
+			}
+			if _, err := s.InsertRecords(ctx, "t", "contacts", recs); err != nil {
+				t.Fatal(err)
+			}
+			refused, err := s.UpdateRecords(ctx, "t", "contacts", ups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(refused) != 1 || refused[poisoned] == nil || !strings.Contains(refused[poisoned].Message, "nested arrays are not supported") {
+				t.Fatalf("refused %v, want only update %d, saying why", refused, poisoned)
+			}
+			coll := s.Records.Collection(RecordsCollection("t", "contacts"))
+			if n, err := coll.CountDocuments(ctx, bson.D{{Key: "name", Value: "B"}}); err != nil || n != 19 {
+				t.Fatalf("%d records updated (%v), want the 19 not refused", n, err)
+			}
+			var doc bson.M
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("email:u%d@x.io", poisoned)}}).Decode(&doc); err != nil || doc["name"] != "A" {
+				t.Fatalf("the refused record: %v %v, want it unchanged", doc, err)
+			}
+		})
+	}
+}

@@ -183,6 +183,28 @@ func insertEach(ctx context.Context, c *mongo.Collection, docs []any) (Inserted,
 	return in, nil
 }
 
+// refusals reads the error of an unordered bulk write: the operations the
+// database refused for themselves, by index, or the error when it is
+// anything else (the whole command failed, or an operation may succeed if
+// tried again).
+func refusals(err error) (map[int]*Refusal, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
+	}
+	refused := map[int]*Refusal{}
+	for _, we := range bwe.WriteErrors {
+		if transientWriteError(we.Code) || IsDuplicateKey(we.Code) {
+			return nil, err
+		}
+		refused[we.Index] = &Refusal{Code: we.Code, Message: we.Message}
+	}
+	return refused, nil
+}
+
 // transientWriteError tells the write errors of a document that say nothing
 // about the document: the server could not write anything just then.
 func transientWriteError(code int) bool {

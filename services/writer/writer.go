@@ -78,7 +78,7 @@ type Store interface {
 	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
 	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
 	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
-	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) error
+	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) (refused map[int]*store.Refusal, err error)
 }
 
 // Schemas is what the writer needs of the schema catalog: a tenant's
@@ -225,6 +225,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		found[k] = e
 	}
 	var updates []store.FieldUpdate
+	var updated []int // updates[j] is ch.Records[updated[j]]'s
 	for i, r := range ch.Records {
 		if !existing[i] {
 			continue
@@ -235,11 +236,16 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		}
 		outcomes[i] = o
 		if up != nil {
-			updates = append(updates, *up)
+			updates, updated = append(updates, *up), append(updated, i)
 		}
 	}
-	if err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates); err != nil {
+	refused, err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates)
+	if err != nil {
 		return nil, err
+	}
+	for j, r := range refused {
+		i := updated[j]
+		outcomes[i] = refusedOutcome(ch.Records[i].Row, r)
 	}
 	return outcomes, nil
 }

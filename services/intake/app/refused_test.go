@@ -18,7 +18,8 @@ const poisonCell = `"{""matrix"": [[1, 2], [3, 4]]}"`
 // reason; the other rows of its chunk are written and reported created,
 // exactly, even when every chunk is delivered twice (a crash after the
 // writes). On the embedded FerretDB (its SQLite fast path) and on FerretDB
-// reached over the wire, where the store uses the plain MongoDB insert.
+// reached over the wire, where the store uses the plain MongoDB insert and
+// update. The same for an update the database refuses.
 func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 	for _, name := range []string{"embedded", "over the wire"} {
 		t.Run(name, func(t *testing.T) {
@@ -64,6 +65,34 @@ func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 			}
 			if _, ok := docs[fmt.Sprintf("email:p%d@x.io", poisonedRow)]; ok {
 				t.Fatal("the refused record is stored")
+			}
+
+			// An upsert of the same people, renamed, poisoning another row:
+			// that update alone fails, the refused record is now created.
+			const poisonedUpdate = 20
+			csv.Reset()
+			csv.WriteString("name,email,extra\n")
+			for i := 2; i < rows+2; i++ {
+				extra := `"{""n"": 1}"`
+				if i == poisonedUpdate {
+					extra = poisonCell
+				}
+				fmt.Fprintf(&csv, "Q%d,p%d@x.io,%s\n", i, i, extra)
+			}
+			u := s.importCSV(csv.String(), map[string]string{"mode": "upsert"})
+			if u.Status != "completed" || u.Created != 1 || u.Updated != rows-2 || u.Failed != 1 {
+				t.Fatalf("upsert %s created %d updated %d failed %d (%s), want 1, %d, 1", u.Status, u.Created, u.Updated, u.Failed, u.Reason, rows-2)
+			}
+			s.getInto("/v1/imports/"+u.ID+"/errors", &all)
+			if len(all.Errors) != 1 || all.Errors[0].Row != poisonedUpdate || !strings.Contains(all.Errors[0].Message, "nested arrays are not supported") {
+				t.Fatalf("upsert row errors %+v, want row %d refused by the database", all.Errors, poisonedUpdate)
+			}
+			docs = s.records("default", "contacts")
+			if got := docs[fmt.Sprintf("email:p%d@x.io", poisonedUpdate)]["name"]; got != fmt.Sprintf("P%d", poisonedUpdate) {
+				t.Fatalf("the record of the refused update is named %v, want it unchanged", got)
+			}
+			if got := docs[fmt.Sprintf("email:p%d@x.io", poisonedRow)]["name"]; got != fmt.Sprintf("Q%d", poisonedRow) {
+				t.Fatalf("the record refused before is named %v, want created now", got)
 			}
 		})
 	}
