@@ -19,7 +19,7 @@ type Metrics struct {
 	Chunks       *prometheus.CounterVec   // stage, outcome: acked, retried, dead_lettered
 	ChunkSeconds *prometheus.HistogramVec // stage: handler and publish time of one chunk
 	Redelivered  *prometheus.CounterVec   // stage: chunks seen more than once
-	Panics       *prometheus.CounterVec   // stage: handler calls that panicked (recovered by the runner)
+	Panics       *prometheus.CounterVec   // stage: handler calls that panicked (recovered: by the runner, by upstream's request handlers)
 	Rows         *prometheus.CounterVec   // stage, result: rows accounted by the reporter
 	RowsIngested prometheus.Counter       // rows read from uploads and published
 
@@ -54,7 +54,7 @@ func New() *Metrics {
 			Name: "intake_chunks_redelivered_total", Help: "Chunks delivered more than once, by stage.",
 		}, []string{"stage"}),
 		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_handler_panics_total", Help: "Handler calls that panicked, by stage; the runner recovered them and retried or dead-lettered the chunk.",
+			Name: "intake_handler_panics_total", Help: "Handler calls that panicked and were recovered, by stage (a chunk is retried, then dead-lettered; an upstream request is answered as failed).",
 		}, []string{"stage"}),
 		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_rows_total", Help: "Rows accounted for, by the stage that decided them and the result.",
