@@ -19,6 +19,7 @@ type Metrics struct {
 	Chunks       *prometheus.CounterVec   // stage, outcome: acked, retried, dead_lettered
 	ChunkSeconds *prometheus.HistogramVec // stage: handler and publish time of one chunk
 	Redelivered  *prometheus.CounterVec   // stage: chunks seen more than once
+	Panics       *prometheus.CounterVec   // stage: handler calls that panicked (recovered: by the runner, by upstream's request handlers)
 	Rows         *prometheus.CounterVec   // stage, result: rows accounted by the reporter
 	RowsIngested prometheus.Counter       // rows read from uploads and published
 
@@ -52,6 +53,9 @@ func New() *Metrics {
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_chunks_redelivered_total", Help: "Chunks delivered more than once, by stage.",
 		}, []string{"stage"}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intake_handler_panics_total", Help: "Handler calls that panicked and were recovered, by stage (a chunk is retried, then dead-lettered; an upstream request is answered as failed).",
+		}, []string{"stage"}),
 		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_rows_total", Help: "Rows accounted for, by the stage that decided them and the result.",
 		}, []string{"stage", "result"}),
@@ -78,7 +82,7 @@ func New() *Metrics {
 			Name: "intake_event_stream_reads_total", Help: "Import summaries read for event streams (one per watched import and poll, shared by its streams).",
 		}),
 	}
-	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Rows, m.RowsIngested,
+	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Panics, m.Rows, m.RowsIngested,
 		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests, m.UpstreamRefusedReplies, m.EventStreams, m.EventStreamReads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -189,7 +190,7 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.HandlerTimeout)
 	defer cancel()
 	stop := r.keepAlive(jm)
-	outs, err := r.h(hctx, m)
+	outs, err := r.call(hctx, m)
 	if err == nil && r.cfg.Crash != nil && r.cfg.Crash(m) {
 		stop()
 		_ = jm.Nak()
@@ -219,6 +220,38 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 		zap.Uint64("delivery", m.NumDelivered), zap.Duration("delay", delay))
 	_ = jm.NakWithDelay(delay)
 	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "retried").Inc() })
+}
+
+// PanicError is what a handler that panicked returns to the runner: it is
+// retried like a transient error (the panic may come from a state that
+// passes) and dead-lettered after MaxDeliver like any other.
+type PanicError struct {
+	Stage string
+	Value any
+}
+
+func (p PanicError) Error() string {
+	return fmt.Sprintf("the %s stage crashed: panic: %v", p.Stage, p.Value)
+}
+
+// IsPanic reports whether err comes from a handler that panicked.
+func IsPanic(err error) bool {
+	var p PanicError
+	return errors.As(err, &p)
+}
+
+// call runs the handler and turns a panic into a PanicError, so that one
+// bad chunk neither kills the process nor, redelivered, kills it again.
+func (r *Runner) call(ctx context.Context, m Msg) (outs []Output, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			outs, err = nil, PanicError{Stage: r.cfg.Name, Value: v}
+			r.log.Error("handler panicked", zap.Any("panic", v), zap.String("subject", m.Subject),
+				zap.Uint64("delivery", m.NumDelivered), zap.ByteString("stack", debug.Stack()))
+			r.count(func(mx *metrics.Metrics) { mx.Panics.WithLabelValues(r.cfg.Name).Inc() })
+		}
+	}()
+	return r.h(ctx, m)
 }
 
 // count updates metrics when there are any.

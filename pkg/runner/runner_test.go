@@ -10,9 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/embedded/natstest"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/testenv"
 )
 
@@ -339,5 +341,93 @@ func TestPublishAllReturnsARefusalAtOnce(t *testing.T) {
 	err := PublishAll(ctx, e.js, []*nats.Msg{m}, 10*time.Second)
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("want an error at once, got %v after %s", err, time.Since(start))
+	}
+}
+
+func panicCount(t testing.TB, mx *metrics.Metrics, stage string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(mx.Panics.WithLabelValues(stage))
+}
+
+// A handler that panics once is retried; its outputs are published once and
+// the panic is counted.
+func TestPanicIsRecoveredAndRetried(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "x")
+	mx := metrics.New()
+	var calls atomic.Int32
+	e.run(t, Config{Name: "stage", Metrics: mx, Backoff: []time.Duration{10 * time.Millisecond}}, func(_ context.Context, m Msg) ([]Output, error) {
+		if calls.Add(1) == 1 {
+			var nilMap map[string]int
+			nilMap["boom"]++ // a real runtime panic
+		}
+		return []Output{{Subject: "out.x", MsgID: "x", Data: m.Data}}, nil
+	})
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if calls.Load() < 2 {
+			return errors.New("not retried yet")
+		}
+		return settled(t, e.cons)()
+	})
+	if n := streamMsgs(t, e.js, "OUT"); n != 1 {
+		t.Fatalf("OUT holds %d, want 1", n)
+	}
+	if n := streamMsgs(t, e.js, "DEAD"); n != 0 {
+		t.Fatalf("DEAD holds %d, want 0", n)
+	}
+	if n := panicCount(t, mx, "stage"); n != 1 {
+		t.Fatalf("intake_handler_panics_total = %v, want 1", n)
+	}
+}
+
+// A handler that always panics on one message: after MaxDeliver the message
+// is dead-lettered with its accounting, the reason says the stage crashed,
+// and the runner goes on with the next message.
+func TestAlwaysPanickingMessageIsDeadLettered(t *testing.T) {
+	e := setup(t)
+	e.publish(t, "in.a", "poison")
+	e.publish(t, "in.a", "fine")
+	mx := metrics.New()
+	var poisonCalls atomic.Int32
+	e.run(t, Config{
+		Name: "stage", Metrics: mx, MaxDeliver: 3, Backoff: []time.Duration{10 * time.Millisecond},
+		DeadLetter: func(m Msg, reason string) []Output {
+			return []Output{{Subject: "out.failed", Data: []byte(string(m.Data) + ": " + reason)}}
+		},
+	}, func(_ context.Context, m Msg) ([]Output, error) {
+		if string(m.Data) == "poison" {
+			poisonCalls.Add(1)
+			panic("cannot cope")
+		}
+		return []Output{{Subject: "out.ok", Data: m.Data}}, nil
+	})
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if streamMsgs(t, e.js, "DEAD") != 1 {
+			return errors.New("not dead-lettered yet")
+		}
+		return settled(t, e.cons)()
+	})
+	if n := poisonCalls.Load(); n != 3 {
+		t.Fatalf("handler called %d times on the poison, want MaxDeliver=3", n)
+	}
+	if n := panicCount(t, mx, "stage"); n != 3 {
+		t.Fatalf("intake_handler_panics_total = %v, want 3", n)
+	}
+	dead, _ := e.js.Stream(context.Background(), "DEAD")
+	dm, err := dead.GetLastMsgForSubject(context.Background(), "intake.dead.stage.in.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reason = "the stage stage crashed: panic: cannot cope"
+	if got := dm.Header.Get(HeaderReason); got != reason {
+		t.Fatalf("dead-letter reason %q, want %q", got, reason)
+	}
+	out, _ := e.js.Stream(context.Background(), "OUT")
+	fm, err := out.GetLastMsgForSubject(context.Background(), "out.failed")
+	if err != nil || string(fm.Data) != "poison: "+reason {
+		t.Fatalf("dead-letter accounting = %v %q", err, fm.Data)
+	}
+	if _, err := out.GetLastMsgForSubject(context.Background(), "out.ok"); err != nil {
+		t.Fatalf("the next message was not processed: %v", err)
 	}
 }

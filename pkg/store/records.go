@@ -41,12 +41,13 @@ type NewRecord struct {
 	Stamp  reconcile.Stamp
 }
 
-// InsertRecords creates records, unordered, and returns the indexes of those
-// whose key already exists (they were not written).
-func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs []NewRecord) (map[int]bool, error) {
+// InsertRecords creates records, unordered, and tells which were not
+// written: those whose key already exists, and those the database refused
+// (with its reason); the others were.
+func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs []NewRecord) (Inserted, error) {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
 	if err != nil {
-		return nil, err
+		return Inserted{}, err
 	}
 	now := bsonNow()
 	fields := make([]map[string]any, len(recs))
@@ -63,17 +64,19 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		}
 		existed, handled, err := di.InsertDocs(ctx, s.Records, c.Name(), ids, fields)
 		if err != nil {
-			return nil, err
+			return Inserted{}, err
 		}
 		if handled {
-			dups := map[int]bool{}
+			in := Inserted{Existed: map[int]bool{}, Refused: map[int]*Refusal{}}
 			for i, e := range existed {
 				if e {
-					dups[i] = true
+					in.Existed[i] = true
 				}
 			}
-			return dups, nil
+			return in, nil
 		}
+		// Something in the chunk it does not encode: the database itself
+		// says what it stores and what it refuses.
 	}
 	docs := make([]any, len(recs))
 	for i, r := range recs {
@@ -81,7 +84,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 		d["_id"] = r.ID
 		docs[i] = d
 	}
-	return insertMany(ctx, c, docs)
+	return insertEach(ctx, c, docs)
 }
 
 // DocInserter inserts documents without the database's insert command,
@@ -274,14 +277,21 @@ type FieldSetter interface {
 
 // UpdateRecords applies $set (and $unset) updates: on the embedded FerretDB
 // those it can in one SQL transaction, the others in unordered bulk writes.
-func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []FieldUpdate) error {
+// It returns, by index in ups, the updates the database refused (a value it
+// cannot store); the others were applied.
+func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []FieldUpdate) (map[int]*Refusal, error) {
+	refused := map[int]*Refusal{}
 	if len(ups) == 0 {
-		return nil
+		return refused, nil
 	}
 	name := RecordsCollection(tenant, schema)
 	c, err := s.coll(ctx, s.Records, name)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	at := make([]int, len(ups)) // ups[j] is the caller's ups[at[j]]
+	for i := range at {
+		at[i] = i
 	}
 	now := bsonNow()
 	sets := make([]map[string]any, len(ups))
@@ -302,16 +312,17 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 		}
 		applied, err := fs.SetFields(ctx, s.Records, name, ids, tried)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var rest []FieldUpdate
 		var restSets []map[string]any
+		var restAt []int
 		for i, u := range ups {
 			if !applied[i] {
-				rest, restSets = append(rest, u), append(restSets, sets[i])
+				rest, restSets, restAt = append(rest, u), append(restSets, sets[i]), append(restAt, at[i])
 			}
 		}
-		ups, sets = rest, restSets
+		ups, sets, at = rest, restSets, restAt
 	}
 	models := make([]mongo.WriteModel, len(ups))
 	for i, u := range ups {
@@ -328,14 +339,35 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 	for start := 0; start < len(models); start += updatesPerCommand {
 		part := models[start:min(start+updatesPerCommand, len(models))]
 		res, err := c.BulkWrite(ctx, part, options.BulkWrite().SetOrdered(false))
+		partRefused, err := refusals(err)
 		if err != nil {
-			return fmt.Errorf("update records: %w", err)
+			return nil, fmt.Errorf("update records: %w", err)
+		}
+		if len(partRefused) > 0 {
+			// Which operation a bulk write's error names, and what it
+			// counted, are not to be relied on (FerretDB names the first and
+			// counts none): apply the part's updates one by one, which
+			// changes nothing for those already applied.
+			for i, m := range part {
+				one, err := c.BulkWrite(ctx, []mongo.WriteModel{m}, options.BulkWrite().SetOrdered(false))
+				r, err := refusals(err)
+				if err != nil {
+					return nil, fmt.Errorf("update records: %w", err)
+				}
+				switch {
+				case r[0] != nil:
+					refused[at[start+i]] = r[0]
+				case one.MatchedCount != 1:
+					return nil, fmt.Errorf("update records: %s disappeared while importing", ups[start+i].ID)
+				}
+			}
+			continue
 		}
 		if int(res.MatchedCount) != len(part) {
-			return fmt.Errorf("update records: %d of %d records found; some disappeared while importing", res.MatchedCount, len(part))
+			return nil, fmt.Errorf("update records: %d of %d records found; some disappeared while importing", res.MatchedCount, len(part))
 		}
 	}
-	return nil
+	return refused, nil
 }
 
 // updatesPerCommand bounds the statements of one update command. FerretDB

@@ -33,7 +33,7 @@ func TestRecordsUnchangedSince(t *testing.T) {
 			if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{rec("carol", 2)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "dave", Set: map[string]any{"name": "Dave Two"}, Stamp: reconcile.Stamp{Import: "other", Row: 3}}}); err != nil {
+			if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "dave", Set: map[string]any{"name": "Dave Two"}, Stamp: reconcile.Stamp{Import: "other", Row: 3}}}); err != nil {
 				t.Fatal(err)
 			}
 			ids, err := s.RecordIDsUnchangedSince(ctx, "t", "contacts", since)

@@ -20,6 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -122,27 +124,100 @@ func IsDuplicateKey(code int) bool { return code == 11000 || code == 11001 }
 // insertMany inserts docs unordered and returns the indexes of the documents
 // whose _id already existed. Any other write error is returned.
 func insertMany(ctx context.Context, c *mongo.Collection, docs []any) (map[int]bool, error) {
-	dups := map[int]bool{}
+	in, err := insertEach(ctx, c, docs)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range slices.Sorted(maps.Keys(in.Refused)) {
+		// This document's own error: the exception's text lists only the
+		// first errors of the batch, mostly duplicate keys on a retry.
+		return nil, fmt.Errorf("insert into %s: document %d%s: %w", c.Name(), i, idOf(docs, i), in.Refused[i])
+	}
+	return in.Existed, nil
+}
+
+// Inserted is what became of the documents of one unordered insert, by
+// their index; the others were written.
+type Inserted struct {
+	Existed map[int]bool     // the _id was stored already: not written
+	Refused map[int]*Refusal // the database refused the document itself: not written
+}
+
+// Refusal is the database's reason for not storing one document (a value
+// or key it cannot store, a document too large): the same document is
+// refused again on every attempt, so it fails alone and the rest stands.
+type Refusal struct {
+	Code    int    // the database's error code
+	Message string // the database's words
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%s (code %d)", r.Message, r.Code) }
+
+// insertEach inserts docs unordered and tells, per document, those not
+// written. A write error that another attempt may not repeat (the primary
+// stepped down, a shutdown, a time limit), and any error of the whole
+// command, is returned: the caller tries again.
+func insertEach(ctx context.Context, c *mongo.Collection, docs []any) (Inserted, error) {
+	in := Inserted{Existed: map[int]bool{}, Refused: map[int]*Refusal{}}
 	if len(docs) == 0 {
-		return dups, nil
+		return in, nil
 	}
 	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return dups, nil
+		return in, nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return nil, fmt.Errorf("insert into %s: %w", c.Name(), err)
+		return Inserted{}, fmt.Errorf("insert into %s: %w", c.Name(), err)
 	}
 	for _, we := range bwe.WriteErrors {
-		if !IsDuplicateKey(we.Code) {
-			// This document's own error: the exception's text lists only the
-			// first errors of the batch, mostly duplicate keys on a retry.
-			return nil, fmt.Errorf("insert into %s: document %d%s: %w", c.Name(), we.Index, idOf(docs, we.Index), we)
+		switch {
+		case IsDuplicateKey(we.Code):
+			in.Existed[we.Index] = true
+		case transientWriteError(we.Code):
+			return Inserted{}, fmt.Errorf("insert into %s: document %d%s: %w", c.Name(), we.Index, idOf(docs, we.Index), we)
+		default:
+			in.Refused[we.Index] = &Refusal{Code: we.Code, Message: we.Message}
 		}
-		dups[we.Index] = true
 	}
-	return dups, nil
+	return in, nil
+}
+
+// refusals reads the error of an unordered bulk write: the operations the
+// database refused for themselves, by index, or the error when it is
+// anything else (the whole command failed, or an operation may succeed if
+// tried again).
+func refusals(err error) (map[int]*Refusal, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
+	}
+	refused := map[int]*Refusal{}
+	for _, we := range bwe.WriteErrors {
+		if transientWriteError(we.Code) || IsDuplicateKey(we.Code) {
+			return nil, err
+		}
+		refused[we.Index] = &Refusal{Code: we.Code, Message: we.Message}
+	}
+	return refused, nil
+}
+
+// transientWriteError tells the write errors of a document that say nothing
+// about the document: the server could not write anything just then.
+func transientWriteError(code int) bool {
+	switch code {
+	case 6, 7, 24, 46, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11601, 11602, 13435, 13436:
+		// HostUnreachable, HostNotFound, LockTimeout, LockBusy, MaxTimeMSExpired,
+		// NetworkTimeout, ShutdownInProgress, WriteConflict, PrimarySteppedDown,
+		// ExceededTimeLimit, SocketException, NotWritablePrimary,
+		// InterruptedAtShutdown, Interrupted, InterruptedDueToReplStateChange,
+		// NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary.
+		return true
+	}
+	return false
 }
 
 // idOf names the _id of docs[i] when it has a plain one, for errors.

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,11 +207,27 @@ func (s *service) handler(ctx context.Context, h func(context.Context, string, [
 			if err != nil {
 				err = badRequest("%v", err)
 			} else {
-				rep, err = h(hctx, tenant, data)
+				rep, err = s.call(hctx, h, tenant, data)
 			}
 			s.respond(subject, reply, tenant, rep, err)
 		}()
 	}
+}
+
+// call runs a request's handler on its own goroutine; a panic there would
+// end the whole process (every service of it), so it is recovered, logged
+// with the stack, counted and answered as a failure of this request.
+func (s *service) call(ctx context.Context, h func(context.Context, string, []byte) (any, error), tenant string, data []byte) (rep any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("request handler panicked", zap.Any("panic", v), zap.String("tenant", tenant), zap.ByteString("stack", debug.Stack()))
+			if s.d.Metrics != nil {
+				s.d.Metrics.Panics.WithLabelValues("upstream").Inc()
+			}
+			rep, err = nil, fmt.Errorf("the upstream service crashed on this request: panic: %v", v)
+		}
+	}()
+	return h(ctx, tenant, data)
 }
 
 func (s *service) respond(subject, reply, tenant string, rep any, err error) {

@@ -95,3 +95,15 @@ func cannotCreateOutcome(row int, errs []schema.FieldError) envelope.Outcome {
 	}
 	return o
 }
+
+// refusedMessage begins the problem of a row whose record the database
+// refused; the database's own reason follows.
+const refusedMessage = "the database refused this record"
+
+// refusedOutcome fails a row whose record the database refused to store.
+// The same record is refused on every delivery of its chunk, so the row
+// fails alone and the same way each time; the chunk's other rows stand.
+func refusedOutcome(row int, r *store.Refusal) envelope.Outcome {
+	return envelope.Outcome{Row: row, Result: envelope.Failed,
+		Problems: []envelope.Problem{{Message: fmt.Sprintf("%s: %s", refusedMessage, r.Message)}}}
+}

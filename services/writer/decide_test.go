@@ -181,3 +181,13 @@ func TestMostlyExisting(t *testing.T) {
 		t.Error("another import's share counted")
 	}
 }
+
+// A record the database refused fails its row with the database's words.
+func TestRefusedOutcome(t *testing.T) {
+	got := refusedOutcome(7, &store.Refusal{Code: 2, Message: "invalid value: { \"m\": [ [ 1.0 ] ] } (nested arrays are not supported)"})
+	want := envelope.Outcome{Row: 7, Result: envelope.Failed, Problems: []envelope.Problem{
+		{Message: "the database refused this record: invalid value: { \"m\": [ [ 1.0 ] ] } (nested arrays are not supported)"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}

@@ -77,8 +77,8 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 type Store interface {
 	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
 	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
-	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (existed map[int]bool, err error)
-	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) error
+	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
+	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) (refused map[int]*store.Refusal, err error)
 }
 
 // Schemas is what the writer needs of the schema catalog: a tenant's
@@ -187,13 +187,16 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 			recs = append(recs, store.NewRecord{ID: r.Key, Fields: r.Fields, Stamp: stampOf(ch.Import, r)})
 			at = append(at, i)
 		}
-		dups, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
+		in, err := w.store.InsertRecords(ctx, ch.Tenant, opts.Schema, recs)
 		if err != nil {
 			return nil, err
 		}
 		for j, i := range at {
-			existing[i] = dups[j]
-			if !dups[j] {
+			existing[i] = in.Existed[j]
+			switch {
+			case in.Refused[j] != nil:
+				outcomes[i] = refusedOutcome(ch.Records[i].Row, in.Refused[j])
+			case !in.Existed[j]:
 				outcomes[i] = envelope.Outcome{Row: ch.Records[i].Row, Result: envelope.Created}
 			}
 		}
@@ -222,6 +225,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		found[k] = e
 	}
 	var updates []store.FieldUpdate
+	var updated []int // updates[j] is ch.Records[updated[j]]'s
 	for i, r := range ch.Records {
 		if !existing[i] {
 			continue
@@ -232,11 +236,16 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		}
 		outcomes[i] = o
 		if up != nil {
-			updates = append(updates, *up)
+			updates, updated = append(updates, *up), append(updated, i)
 		}
 	}
-	if err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates); err != nil {
+	refused, err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates)
+	if err != nil {
 		return nil, err
+	}
+	for j, r := range refused {
+		i := updated[j]
+		outcomes[i] = refusedOutcome(ch.Records[i].Row, r)
 	}
 	return outcomes, nil
 }
