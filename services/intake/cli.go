@@ -302,31 +302,33 @@ func keysCommand(stderr io.Writer) *cobra.Command {
 		RunE: groupRun(stderr),
 	}
 	var tenant, name, caps string
-	tenantFlag := func(c *cobra.Command) *cobra.Command {
+	// sub is one keys command: the server flags and --tenant, and n
+	// positional arguments.
+	sub := func(c *cobra.Command, n int, what string, action func(*cobra.Command, *client.REST, []string) error) *cobra.Command {
+		c.Args = args(n, what)
+		c = clientCommand(c, action)
 		c.Flags().StringVar(&tenant, "tenant", "", "tenant (default: the key's own; another tenant needs an operator key)")
 		return c
 	}
-	create := tenantFlag(clientCommand(&cobra.Command{
+	create := sub(&cobra.Command{
 		Use:     "create --name N [--tenant T] [--capabilities a,b]",
 		Short:   "Create an API key; it is shown only once",
 		Example: "  intake keys create --name ci --tenant acme --capabilities imports:write,imports:read",
-		Args:    args(0, "no arguments"),
-	}, func(cmd *cobra.Command, c *client.REST, _ []string) error {
+	}, 0, "no arguments", func(cmd *cobra.Command, c *client.REST, _ []string) error {
 		k, err := c.CreateKey(cmd.Context(), client.KeyRequest{Name: name, Tenant: tenant, Capabilities: strings.Split(caps, ",")})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s\n(id %s, tenant %s; the key is shown only now)\n", k.Secret, k.ID, k.Tenant)
 		return nil
-	}))
+	})
 	create.Flags().StringVar(&name, "name", "", "a name for the key")
 	create.Flags().StringVar(&caps, "capabilities", "imports:write,imports:read", "comma-separated capabilities")
-	list := tenantFlag(clientCommand(&cobra.Command{
+	list := sub(&cobra.Command{
 		Use:     "list [--tenant T]",
 		Short:   "List API keys: id, tenant, name, capabilities, state",
 		Example: "  intake keys list --tenant acme",
-		Args:    args(0, "no arguments"),
-	}, func(cmd *cobra.Command, c *client.REST, _ []string) error {
+	}, 0, "no arguments", func(cmd *cobra.Command, c *client.REST, _ []string) error {
 		keys, err := c.Keys(cmd.Context(), tenant)
 		if err != nil {
 			return err
@@ -339,19 +341,18 @@ func keysCommand(stderr io.Writer) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Capabilities, ","), state)
 		}
 		return nil
-	}))
-	revoke := tenantFlag(clientCommand(&cobra.Command{
+	})
+	revoke := sub(&cobra.Command{
 		Use:     "revoke [--tenant T] ID",
 		Short:   "Revoke an API key",
 		Example: "  intake keys revoke --tenant acme key_0123",
-		Args:    args(1, "one key ID"),
-	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+	}, 1, "one key ID", func(cmd *cobra.Command, c *client.REST, args []string) error {
 		if err := c.RevokeKey(cmd.Context(), tenant, args[0]); err != nil {
 			return fmt.Errorf("revoke %s: %w", args[0], err)
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), "revoked", args[0])
 		return nil
-	}))
+	})
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
