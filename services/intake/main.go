@@ -105,6 +105,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{cmd: cmd, err: err} })
+	root.SetHelpCommand(helpCommand())
 	root.AddCommand(serveCommand(), importCommand(), statusCommand(), errorsCommand(), replayCommand(),
 		cancelCommand(), keysCommand(stderr), healthcheckCommand(), ferretdbCommand())
 	return root
@@ -125,6 +126,37 @@ func groupRun(stderr io.Writer) func(*cobra.Command, []string) error {
 			msg += "; did you mean " + strings.Join(s, " or ") + "?"
 		}
 		return &usageError{cmd: cmd, err: errors.New(msg)}
+	}
+}
+
+// helpCommand is cobra's help command, except that an unknown topic is a
+// bad command line (exit 2), not a help shown.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  intake help import\n  intake help keys create",
+		RunE: func(c *cobra.Command, topic []string) error {
+			cmd, rest, err := c.Root().Find(topic)
+			if err != nil || len(rest) > 0 {
+				return &usageError{cmd: c.Root(), err: fmt.Errorf("unknown help topic %q", strings.Join(topic, " "))}
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
 	}
 }
 

@@ -43,7 +43,13 @@ func TestNoCommandPrintsHelpAndStartsNothing(t *testing.T) {
 // `intake help CMD` and `intake CMD --help` exit 0 with the command's
 // flags and an example.
 func TestHelpOfEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"help", "import"}, {"import", "--help"}, {"import", "-h"}} {
+	for _, args := range [][]string{{"help", "import"}, {"import", "--help"}, {"import", "-h"}, {"help", "keys", "create"}} {
+		if args[1] == "keys" {
+			if stdout, _, status := runCLI(t, args...); status != exitOK || !strings.Contains(stdout, "--capabilities") {
+				t.Fatalf("intake help keys create: exit %d\n%s", status, stdout)
+			}
+			continue
+		}
 		stdout, _, status := runCLI(t, args...)
 		if status != exitOK {
 			t.Fatalf("intake %v: exit %d, want 0", args, status)
@@ -79,6 +85,8 @@ func TestBadCommandLinesExit2WithAClearMessage(t *testing.T) {
 		{[]string{"import"}, "want one FILE, got 0 arguments"},
 		{[]string{"status", "a", "b"}, "want one import ID, got 2 arguments"},
 		{[]string{"keys", "bogus"}, `unknown command "bogus" for "intake keys"`},
+		{[]string{"help", "bogus"}, `unknown help topic "bogus"`},
+		{[]string{"help", "keys", "bogus"}, `unknown help topic "keys bogus"`},
 		{[]string{"serve", "extra"}, "unexpected arguments: [extra]"},
 		{[]string{"errors", "--csv", "--json", "imp_x"}, "--csv and --json: choose one"},
 	} {
