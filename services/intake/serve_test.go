@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serve shuts down cleanly on SIGINT (Ctrl-C) and SIGTERM and then exits 0,
+// serve logs the configuration in effect and shuts down cleanly on SIGINT (Ctrl-C) and SIGTERM and then exits 0,
 // so `make run` and container runtimes see a clean stop.
 func TestServeExitsZeroOnSignal(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
@@ -50,6 +50,13 @@ func TestServeExitsZeroOnSignal(t *testing.T) {
 				}
 				return nil
 			})
+			// The start line logs the configuration in effect: defaults
+			// applied (it once said ack_wait 0).
+			for _, want := range []string{`"msg":"starting"`, `"ack_wait":30,`, `"unsealed_timeout":3600`, `"targets":["ingest","upstream",`} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("the start line does not log %s:\n%s", want, out.String())
+				}
+			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
