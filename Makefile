@@ -6,9 +6,11 @@ FUZZTIME ?= 10s
 
 .PHONY: run build test fuzz bench chaos lint vet clean
 
-## run: start the whole importer on the embedded default (data under ./data)
-run:
-	$(GO) run ./services/intake serve --data-dir ./data
+## run: start the whole importer on the embedded default (data under ./data); serve's flags in ARGS, e.g. make run ARGS='--http-addr 127.0.0.1:9090'
+# Built, then run (not `go run`, which exits 1 after Ctrl-C even when intake
+# shut down cleanly and exited 0).
+run: build
+	$(BIN) serve --data-dir ./data $(ARGS)
 
 ## build: build bin/intake
 build:

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,16 +12,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/templates"
 )
 
-// Exit codes of the client commands.
+// Exit codes of the commands.
 const (
 	exitOK         = 0 // completed, no failed rows
 	exitError      = 1 // could not import (bad request, server error, import ended failed)
+	exitUsage      = 2 // no command, an unknown one, or bad flags or arguments
 	exitRowsFailed = 3 // completed, but some rows failed
 )
+
+// exitCodes is the help text of the exit codes of the commands that import.
+const exitCodes = "Exit codes: 0 completed without failed rows, 3 completed with failed rows,\n1 could not import or the import failed, 2 bad command line."
 
 // exitCode carries a process exit code through run's error return.
 type exitCode int
@@ -36,75 +41,80 @@ type serverFlags struct {
 	apiKey string
 }
 
-func clientFlags(fs *flag.FlagSet) *serverFlags {
+// clientCommand is a command that talks to a running server: it has the
+// server flags, and its action gets the REST client they name.
+func clientCommand(cmd *cobra.Command, action func(cmd *cobra.Command, c *client.REST, args []string) error) *cobra.Command {
 	f := &serverFlags{}
-	fs.StringVar(&f.server, "server", envOr("INTAKE_SERVER", "http://127.0.0.1:8080"), "Intake server URL (INTAKE_SERVER)")
-	fs.StringVar(&f.apiKey, "api-key", os.Getenv("INTAKE_API_KEY"), "API key (INTAKE_API_KEY)")
-	return f
+	cmd.Flags().StringVar(&f.server, "server", "http://127.0.0.1:8080", "Intake server URL")
+	cmd.Flags().StringVar(&f.apiKey, "api-key", "", "API key")
+	fromEnv(cmd.Flags(), "server", "api-key")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return action(cmd, client.NewREST(f.server, client.WithAPIKey(f.apiKey)), args)
+	}
+	return cmd
 }
 
-// client is the REST client the flags name (call it after parsing them).
-func (f *serverFlags) client() *client.REST {
-	return client.NewREST(f.server, client.WithAPIKey(f.apiKey))
+// plural counts n things: "1 row", "2 rows".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+func importCommand() *cobra.Command {
+	var opts client.UploadOptions
+	var wait, asJSON bool
+	cmd := clientCommand(&cobra.Command{
+		Use:   "import [flags] FILE",
+		Short: "Import a CSV or XLSX file, with a progress bar",
+		Long:  "Upload FILE, follow the import with a progress bar, then print its summary and first errors.\n\n" + exitCodes,
+		Example: "  intake import contacts.csv\n" +
+			"  intake import --mode replace --dry-run --json people.xlsx",
+		Args: args(1, "one FILE"),
+	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		return importFile(cmd.Context(), c, args[0], opts, wait, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&opts.Schema, "schema", "contacts", "entity schema")
+	fs.StringVar(&opts.Mode, "mode", "upsert", "insert, upsert, update or replace")
+	fs.StringVar(&opts.Key, "key", "", "reconciliation key field (default: the schema's)")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what would happen, write nothing")
+	fs.BoolVar(&opts.EmptyMeansClear, "empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
+	fs.StringVar(&opts.Delimiter, "delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
+	fs.BoolVar(&wait, "wait", true, "wait for the import to finish, showing progress")
+	fs.BoolVar(&asJSON, "json", false, "print the whole summary as JSON (for scripts)")
+	return cmd
 }
 
-// importCmd: intake import FILE.
-func importCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	schema := fs.String("schema", "contacts", "entity schema")
-	mode := fs.String("mode", "upsert", "insert, upsert, update or replace")
-	key := fs.String("key", "", "reconciliation key field (default: the schema's)")
-	dryRun := fs.Bool("dry-run", false, "report what would happen, write nothing")
-	emptyClears := fs.Bool("empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
-	delimiter := fs.String("delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
-	wait := fs.Bool("wait", true, "wait for the import to finish, showing progress")
-	asJSON := fs.Bool("json", false, "print the summary as JSON (for scripts)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: intake import [flags] FILE\n\nExit codes: 0 completed without failed rows, 3 completed with failed rows, 1 could not import.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitCode(exitError)
-	}
-	path := fs.Arg(0)
+func importFile(ctx context.Context, c *client.REST, path string, opts client.UploadOptions, wait, asJSON bool, stdout, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-
-	ctx := context.Background()
-	c := sf.client()
-	accepted, err := c.Upload(ctx, filepath.Base(path), f, client.UploadOptions{
-		Schema: *schema, Mode: *mode, Key: *key, Delimiter: *delimiter, DryRun: *dryRun, EmptyMeansClear: *emptyClears})
+	accepted, err := c.Upload(ctx, filepath.Base(path), f, opts)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", path, err)
 	}
-	if !*wait {
-		if *asJSON {
+	if !wait {
+		if asJSON {
 			return json.NewEncoder(stdout).Encode(accepted)
 		}
-		fmt.Fprintf(stdout, "%s accepted: %d rows, import %s\n", path, accepted.Rows, accepted.ID)
+		fmt.Fprintf(stdout, "%s accepted: %s, import %s\n", path, plural(accepted.Rows, "row"), accepted.ID)
 		return nil
 	}
-	sum, err := follow(ctx, c, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
+	return followAndReport(ctx, c, accepted, asJSON, stdout, stderr)
+}
+
+// followAndReport waits for an accepted import, with a progress bar on a
+// terminal, then reports it.
+func followAndReport(ctx context.Context, c *client.REST, accepted *client.Accepted, asJSON bool, stdout, stderr io.Writer) error {
+	sum, err := follow(ctx, c, accepted.ID, accepted.Rows, stderr, !asJSON && isTerminal(stderr))
 	if err != nil {
 		return err
 	}
-	return report(sum, stdout, *asJSON)
+	return report(ctx, c, sum, stdout, asJSON)
 }
 
 // follow polls the import until it finishes, drawing a progress bar.
@@ -146,29 +156,24 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// report prints a finished import and chooses the exit code.
-func report(s *client.Summary, w io.Writer, asJSON bool) error {
+// report prints an import's summary and chooses the exit code. When the
+// summary's error list is cut, the whole list is asked for to say how much
+// was left out.
+func report(ctx context.Context, c *client.REST, s *client.Summary, w io.Writer, asJSON bool) error {
 	if asJSON {
 		if err := json.NewEncoder(w).Encode(s); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(w, "import %s %s: %d rows, %d created, %d updated, %d skipped, %d failed", s.ID, s.Status, s.Total, s.Created, s.Updated, s.Skipped, s.Failed)
-		if s.Deleted > 0 {
-			fmt.Fprintf(w, ", %d deleted", s.Deleted)
-		}
-		fmt.Fprintln(w)
-		for _, msg := range []string{s.Reason, s.Notice} {
-			if msg != "" {
-				fmt.Fprintln(w, msg)
+		problems := len(s.Errors)
+		if s.ErrorsTruncated {
+			all, err := c.Problems(ctx, s.ID, client.ResultFailed)
+			if err != nil {
+				return err
 			}
+			problems = len(all)
 		}
-		for _, e := range s.Errors {
-			fmt.Fprintf(w, "  row %d: %s\n", e.Row, e.Message)
-		}
-		if s.Failed > len(s.Errors) {
-			fmt.Fprintf(w, "  ... all errors: intake errors %s\n", s.ID)
-		}
+		fmt.Fprint(w, summaryText(s, problems))
 	}
 	switch {
 	case s.Status == client.StatusProcessing:
@@ -181,64 +186,99 @@ func report(s *client.Summary, w io.Writer, asJSON bool) error {
 	return nil
 }
 
-// statusCmd: intake status ID.
-func statusCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	wait := fs.Duration("wait", 0, "wait up to this long for the import to finish")
-	if err := fs.Parse(args); err != nil {
-		return err
+// summaryText is a summary as people read it; problems is how many errors
+// the import has in all (the summary carries the first of them).
+func summaryText(s *client.Summary, problems int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "import %s %s", s.ID, s.Status)
+	if s.DryRun {
+		b.WriteString(" (dry run: nothing was written)")
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: intake status [--json] [--wait 30s] ID")
+	fmt.Fprintf(&b, ": %s, %d created, %d updated, %d skipped, %d failed", plural(s.Total, "row"), s.Created, s.Updated, s.Skipped, s.Failed)
+	if s.Deleted > 0 {
+		fmt.Fprintf(&b, ", %d deleted", s.Deleted)
 	}
-	s, err := sf.client().Summary(context.Background(), fs.Arg(0), *wait)
-	if err != nil {
-		return err
+	b.WriteString("\n")
+	for _, msg := range []string{s.Reason, s.Notice} {
+		if msg != "" {
+			b.WriteString(msg + "\n")
+		}
 	}
-	return report(s, stdout, *asJSON)
+	for _, e := range s.Errors {
+		fmt.Fprintf(&b, "  row %d: %s\n", e.Row, e.Message)
+	}
+	if problems > len(s.Errors) {
+		fmt.Fprintf(&b, "  showing %d of %s; all of them: intake errors %s\n", len(s.Errors), plural(problems, "problem"), s.ID)
+	}
+	return b.String()
 }
 
-// errorsCmd: intake errors ID [--csv].
-func errorsCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("errors", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	asCSV := fs.Bool("csv", false, "print row,field,message as CSV")
-	asJSON := fs.Bool("json", false, "print JSON")
-	skipped := fs.Bool("skipped", false, "list why rows were skipped instead")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: intake errors [--csv|--json] [--skipped] ID")
-	}
-	result := client.ResultFailed
-	if *skipped {
-		result = client.ResultSkipped
-	}
-	problems, err := sf.client().Problems(context.Background(), fs.Arg(0), result)
-	if err != nil {
-		return err
-	}
-	out := struct {
-		Errors []client.RowError `json:"errors"`
-	}{problems}
+func statusCommand() *cobra.Command {
+	var wait time.Duration
+	var asJSON bool
+	cmd := clientCommand(&cobra.Command{
+		Use:     "status [--wait 30s] [--json] ID",
+		Short:   "Show an import's summary",
+		Long:    "Show an import's summary and first errors.\n\n" + exitCodes,
+		Example: "  intake status imp_0123456789abcdef\n  intake status --wait 30s --json imp_0123456789abcdef",
+		Args:    args(1, "one import ID"),
+	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		s, err := c.Summary(cmd.Context(), args[0], wait)
+		if err != nil {
+			return err
+		}
+		return report(cmd.Context(), c, s, cmd.OutOrStdout(), asJSON)
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the whole summary as JSON")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the import to finish")
+	return cmd
+}
+
+func errorsCommand() *cobra.Command {
+	var asCSV, asJSON, skipped bool
+	cmd := clientCommand(&cobra.Command{
+		Use:     "errors [--csv|--json] [--skipped] ID",
+		Short:   "List an import's row errors",
+		Example: "  intake errors imp_0123456789abcdef\n  intake errors --csv imp_0123456789abcdef > errors.csv",
+		Args: func(cmd *cobra.Command, got []string) error {
+			if asCSV && asJSON {
+				return &usageError{cmd: cmd, err: errors.New("--csv and --json: choose one")}
+			}
+			return args(1, "one import ID")(cmd, got)
+		},
+	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		result := client.ResultFailed
+		if skipped {
+			result = client.ResultSkipped
+		}
+		problems, err := c.Problems(cmd.Context(), args[0], result)
+		if err != nil {
+			return err
+		}
+		return printProblems(cmd.OutOrStdout(), problems, asCSV, asJSON)
+	})
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print row,field,message as CSV")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&skipped, "skipped", false, "list why rows were skipped instead")
+	return cmd
+}
+
+func printProblems(stdout io.Writer, problems []client.RowError, asCSV, asJSON bool) error {
 	switch {
-	case *asJSON:
-		return json.NewEncoder(stdout).Encode(out)
-	case *asCSV:
+	case asJSON:
+		return json.NewEncoder(stdout).Encode(struct {
+			Errors []client.RowError `json:"errors"`
+		}{problems})
+	case asCSV:
 		cw := csv.NewWriter(stdout)
 		_ = cw.Write([]string{"row", "field", "message"})
-		for _, e := range out.Errors {
+		for _, e := range problems {
 			_ = cw.Write([]string{fmt.Sprint(e.Row), safeCell(e.Field), safeCell(e.Message)})
 		}
 		cw.Flush()
 		return cw.Error()
 	default:
-		for _, e := range out.Errors {
+		for _, e := range problems {
 			fmt.Fprintf(stdout, "row %d\t%s\t%s\n", e.Row, e.Field, e.Message)
 		}
 		return nil
@@ -250,33 +290,46 @@ func errorsCmd(args []string, stdout, stderr io.Writer) error {
 // +44 20 7946 0958 as they are: the rule every export of Intake uses.
 func safeCell(s string) string { return templates.SafeCell(s) }
 
-// keysCmd: intake keys create|list|revoke (an admin key manages its own
+// keysCommand: intake keys create|list|revoke (an admin key manages its own
 // tenant's keys; an operator key, such as the bootstrap key, any tenant's).
-func keysCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: intake keys create --name N [--tenant T] [--capabilities a,b] | list [--tenant T] | revoke [--tenant T] ID")
+func keysCommand(stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys COMMAND",
+		Short: "Manage API keys (admin: its tenant's; operator: any tenant's)",
+		Example: "  intake keys create --api-key $OPERATOR_KEY --name ci --tenant acme\n" +
+			"  intake keys list --tenant acme\n  intake keys revoke --tenant acme key_0123",
+		Args: cobra.ArbitraryArgs,
+		RunE: groupRun(stderr),
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	tenant := fs.String("tenant", "", "tenant (default: the key's own; another tenant needs an operator key)")
-	name := fs.String("name", "", "create: a name for the key")
-	caps := fs.String("capabilities", "imports:write,imports:read", "create: comma-separated capabilities")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var tenant, name, caps string
+	// sub is one keys command: the server flags and --tenant, and n
+	// positional arguments.
+	sub := func(c *cobra.Command, n int, what string, action func(*cobra.Command, *client.REST, []string) error) *cobra.Command {
+		c.Args = args(n, what)
+		c = clientCommand(c, action)
+		c.Flags().StringVar(&tenant, "tenant", "", "tenant (default: the key's own; another tenant needs an operator key)")
+		return c
 	}
-	ctx := context.Background()
-	switch sub {
-	case "create":
-		k, err := sf.client().CreateKey(ctx, client.KeyRequest{Name: *name, Tenant: *tenant, Capabilities: strings.Split(*caps, ",")})
+	create := sub(&cobra.Command{
+		Use:     "create --name N [--tenant T] [--capabilities a,b]",
+		Short:   "Create an API key; it is shown only once",
+		Example: "  intake keys create --name ci --tenant acme --capabilities imports:write,imports:read",
+	}, 0, "no arguments", func(cmd *cobra.Command, c *client.REST, _ []string) error {
+		k, err := c.CreateKey(cmd.Context(), client.KeyRequest{Name: name, Tenant: tenant, Capabilities: strings.Split(caps, ",")})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n(id %s, tenant %s; the key is shown only now)\n", k.Secret, k.ID, k.Tenant)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\n(id %s, tenant %s; the key is shown only now)\n", k.Secret, k.ID, k.Tenant)
 		return nil
-	case "list":
-		keys, err := sf.client().Keys(ctx, *tenant)
+	})
+	create.Flags().StringVar(&name, "name", "", "a name for the key")
+	create.Flags().StringVar(&caps, "capabilities", "imports:write,imports:read", "comma-separated capabilities")
+	list := sub(&cobra.Command{
+		Use:     "list [--tenant T]",
+		Short:   "List API keys: id, tenant, name, capabilities, state",
+		Example: "  intake keys list --tenant acme",
+	}, 0, "no arguments", func(cmd *cobra.Command, c *client.REST, _ []string) error {
+		keys, err := c.Keys(cmd.Context(), tenant)
 		if err != nil {
 			return err
 		}
@@ -285,89 +338,101 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 			if k.RevokedAt != nil {
 				state = "revoked"
 			}
-			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Capabilities, ","), state)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, strings.Join(k.Capabilities, ","), state)
 		}
 		return nil
-	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("usage: intake keys revoke [--tenant T] ID")
+	})
+	revoke := sub(&cobra.Command{
+		Use:     "revoke [--tenant T] ID",
+		Short:   "Revoke an API key",
+		Example: "  intake keys revoke --tenant acme key_0123",
+	}, 1, "one key ID", func(cmd *cobra.Command, c *client.REST, args []string) error {
+		if err := c.RevokeKey(cmd.Context(), tenant, args[0]); err != nil {
+			return fmt.Errorf("revoke %s: %w", args[0], err)
 		}
-		if err := sf.client().RevokeKey(ctx, *tenant, fs.Arg(0)); err != nil {
-			return fmt.Errorf("revoke %s: %w", fs.Arg(0), err)
-		}
-		fmt.Fprintln(stdout, "revoked", fs.Arg(0))
+		fmt.Fprintln(cmd.OutOrStdout(), "revoked", args[0])
 		return nil
-	}
-	return fmt.Errorf("unknown keys command %q (create, list, revoke)", sub)
+	})
+	cmd.AddCommand(create, list, revoke)
+	return cmd
 }
 
-// replayCmd: intake replay ID — re-run an import's raw rows as a new import.
-func replayCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	mode := fs.String("mode", "", "another mode for the replay (default: the original's)")
-	dryRun := fs.Bool("dry-run", false, "report what the replay would do, write nothing")
-	wait := fs.Bool("wait", true, "wait for the replay to finish, showing progress")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	since := fs.String("since", "", "instead of one import: replay every import whose rows arrived since this time (RFC 3339), e.g. after a database restore")
-	tenant := fs.String("tenant", "", "with --since: another tenant's window (needs an admin key)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *since != "" {
-		return replayWindowCmd(sf.client(), *since, *tenant, *mode, *dryRun, stdout)
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: intake replay [--mode M] [--dry-run] [--json] ID | intake replay --since TIME")
-	}
-	ctx := context.Background()
-	rc := sf.client()
-	accepted, err := rc.Replay(ctx, fs.Arg(0), client.ReplayOptions{Mode: *mode, DryRun: *dryRun})
-	if err != nil {
-		return fmt.Errorf("replay %s: %w", fs.Arg(0), err)
-	}
-	if !*wait {
-		fmt.Fprintf(stdout, "replaying %s as import %s (%d rows)\n", fs.Arg(0), accepted.ID, accepted.Rows)
-		return nil
-	}
-	sum, err := follow(ctx, rc, accepted.ID, accepted.Rows, stderr, !*asJSON && isTerminal(stderr))
-	if err != nil {
-		return err
-	}
-	return report(sum, stdout, *asJSON)
+// replayCommand: intake replay ID — re-run an import's raw rows as a new
+// import — or intake replay --since TIME.
+func replayCommand() *cobra.Command {
+	var opts client.ReplayOptions
+	var wait, asJSON bool
+	var since, tenant string
+	cmd := clientCommand(&cobra.Command{
+		Use:   "replay [--mode M] [--dry-run] [--json] ID | replay --since TIME",
+		Short: "Run an import's raw rows again as a new import",
+		Long: "Run an import's raw rows (kept for --rows-retention) again as a new import, or with --since\n" +
+			"every import whose rows arrived since then, e.g. after a database restore.\n\n" + exitCodes,
+		Example: "  intake replay imp_0123456789abcdef\n" +
+			"  intake replay --mode update --dry-run imp_0123456789abcdef\n" +
+			"  intake replay --since 2026-01-31T22:00:00Z",
+		Args: func(cmd *cobra.Command, got []string) error {
+			if since != "" {
+				return args(0, "no import ID with --since")(cmd, got)
+			}
+			return args(1, "one import ID (or --since TIME)")(cmd, got)
+		},
+	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		if since != "" {
+			return replayWindow(cmd.Context(), c, since, client.ReplayWindow{Tenant: tenant, Mode: opts.Mode, DryRun: opts.DryRun}, cmd.OutOrStdout())
+		}
+		accepted, err := c.Replay(cmd.Context(), args[0], opts)
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", args[0], err)
+		}
+		if !wait {
+			fmt.Fprintf(cmd.OutOrStdout(), "replaying %s as import %s (%s)\n", args[0], accepted.ID, plural(accepted.Rows, "row"))
+			return nil
+		}
+		return followAndReport(cmd.Context(), c, accepted, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&opts.Mode, "mode", "", "another mode for the replay (default: the original's)")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what the replay would do, write nothing")
+	fs.BoolVar(&wait, "wait", true, "wait for the replay to finish, showing progress")
+	fs.BoolVar(&asJSON, "json", false, "print the whole summary as JSON")
+	fs.StringVar(&since, "since", "", "instead of one import: replay every import whose rows arrived since this time (RFC 3339), e.g. after a database restore")
+	fs.StringVar(&tenant, "tenant", "", "with --since: another tenant's window (needs an admin key)")
+	return cmd
 }
 
-func replayWindowCmd(c *client.REST, since, tenant, mode string, dryRun bool, stdout io.Writer) error {
+func replayWindow(ctx context.Context, c *client.REST, since string, w client.ReplayWindow, stdout io.Writer) error {
 	t, err := time.Parse(time.RFC3339, since)
 	if err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
-	replays, err := c.ReplayAll(context.Background(), client.ReplayWindow{Since: t, Tenant: tenant, Mode: mode, DryRun: dryRun})
+	w.Since = t
+	replays, err := c.ReplayAll(ctx, w)
 	if err != nil {
 		return err
 	}
 	for _, r := range replays {
-		fmt.Fprintf(stdout, "%s -> %s (%d rows)\n", r.ReplayOf, r.ID, r.Rows)
+		fmt.Fprintf(stdout, "%s -> %s (%s): %s\n", r.ReplayOf, r.ID, plural(r.Rows, "row"), r.Status)
 	}
-	fmt.Fprintf(stdout, "%d imports replayed\n", len(replays))
+	fmt.Fprintf(stdout, "%s replayed", plural(len(replays), "import"))
+	if w.DryRun {
+		fmt.Fprint(stdout, " (dry run: nothing was written)")
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
-// cancelCmd: intake cancel ID.
-func cancelCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := clientFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: intake cancel ID")
-	}
-	if err := sf.client().Cancel(context.Background(), fs.Arg(0)); err != nil {
-		return fmt.Errorf("cancel %s: %w", fs.Arg(0), err)
-	}
-	fmt.Fprintf(stdout, "cancelling %s: rows not yet written will fail; see intake status %s\n", fs.Arg(0), fs.Arg(0))
-	return nil
+func cancelCommand() *cobra.Command {
+	return clientCommand(&cobra.Command{
+		Use:     "cancel ID",
+		Short:   "Cancel an import that is processing",
+		Example: "  intake cancel imp_0123456789abcdef",
+		Args:    args(1, "one import ID"),
+	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		if err := c.Cancel(cmd.Context(), args[0]); err != nil {
+			return fmt.Errorf("cancel %s: %w", args[0], err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "cancelling %s: rows not yet written will fail; see intake status %s\n", args[0], args[0])
+		return nil
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,12 +62,20 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	if s.Status != "completed" || s.Created != 1 || s.Failed != 1 {
 		t.Fatalf("summary = %+v", s)
 	}
+	// --json carries the whole summary, as GET /v1/imports/{id} has it.
+	var fields map[string]any
+	_ = json.Unmarshal(out.Bytes(), &fields)
+	for _, k := range []string{"id", "tenant", "status", "schema", "mode", "total", "created", "failed", "errors", "created_at", "updated_at", "completed_at"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("--json has no %q: %s", k, out.String())
+		}
+	}
 
 	out.Reset()
 	if err := run([]string{"status", "--server", server, s.ID}, &out, &errb); !errors.As(err, &code) || code != exitRowsFailed {
 		t.Fatalf("status: %v", err)
 	}
-	if !strings.Contains(out.String(), "1 created") || !strings.Contains(out.String(), "row 3") {
+	if !strings.Contains(out.String(), ": 2 rows, 1 created") || !strings.Contains(out.String(), "row 3") || strings.Contains(out.String(), "showing") {
 		t.Fatalf("status output = %q", out.String())
 	}
 
@@ -185,11 +194,61 @@ func TestCLIReplay(t *testing.T) {
 		t.Fatalf("replay --since: %v", err)
 	}
 	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 ||
-		!strings.HasPrefix(lines[0], s.ID+" -> imp_") || !strings.HasSuffix(lines[0], " (1 rows)") || lines[1] != "1 imports replayed" {
+		!strings.HasPrefix(lines[0], s.ID+" -> imp_") || !strings.HasSuffix(lines[0], " (1 row)") || lines[1] != "1 import replayed (dry run: nothing was written)" {
 		t.Fatalf("replay --since = %q", out.String())
 	}
 	// A finished import cannot be cancelled: the API's reason is shown.
 	if err := run([]string{"cancel", "--server", server, s.ID}, &out, &errb); err == nil || !strings.Contains(err.Error(), "already finished") {
 		t.Fatalf("cancel of a finished import: %v", err)
+	}
+}
+
+// What people read: a dry run says it was one, counts are pluralised, and a
+// cut error list says how much was left out.
+func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
+	server := startServer(t)
+	t.Setenv("INTAKE_SERVER", server) // the client commands' variable
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.csv")
+	_ = os.WriteFile(one, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	var out, errb bytes.Buffer
+	if err := run([]string{"import", "--dry-run", one}, &out, &errb); err != nil {
+		t.Fatalf("dry run: %v %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "completed (dry run: nothing was written): 1 row, 1 created,") {
+		t.Fatalf("dry run output = %q", out.String())
+	}
+	out.Reset()
+	if err := run([]string{"import", "--dry-run", "--json", one}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var dry client.Summary
+	if err := json.Unmarshal(out.Bytes(), &dry); err != nil || !dry.DryRun {
+		t.Fatalf("dry run --json = %q (%v); want dry_run true", out.String(), err)
+	}
+
+	// 148 rows with a bad email each: the summary carries the first 100.
+	var csv strings.Builder
+	csv.WriteString("name,email\n")
+	for i := range 148 {
+		fmt.Fprintf(&csv, "P%d,not-an-email-%d\n", i, i)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	_ = os.WriteFile(bad, []byte(csv.String()), 0o600)
+	out.Reset()
+	err := run([]string{"import", bad}, &out, &errb)
+	var code exitCode
+	if !errors.As(err, &code) || code != exitRowsFailed {
+		t.Fatalf("import of 148 bad rows: %v, want exit %d", err, exitRowsFailed)
+	}
+	text := out.String()
+	if !strings.Contains(text, ": 148 rows, 0 created, 0 updated, 0 skipped, 148 failed") ||
+		strings.Count(text, "\n  row ") != 100 || !strings.Contains(text, "  showing 100 of 148 problems; all of them: intake errors imp_") {
+		t.Fatalf("import of 148 bad rows printed:\n%s", text)
+	}
+	id := strings.Fields(text)[1]
+	out.Reset()
+	if err := run([]string{"errors", id}, &out, &errb); err != nil || strings.Count(out.String(), "\n") != 148 {
+		t.Fatalf("intake errors %s: %v, %d lines", id, err, strings.Count(out.String(), "\n"))
 	}
 }

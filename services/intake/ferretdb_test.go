@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,7 @@ func TestFerretDBCommandListensOnSocketByDefault(t *testing.T) {
 
 func TestFerretDBCommandListenOnlyOnLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0"} {
-		err := ferretdb(context.Background(), []string{"--data-dir", t.TempDir(), "--listen", addr}, &bytes.Buffer{})
+		err := run([]string{"ferretdb", "--data-dir", t.TempDir(), "--listen", addr}, &bytes.Buffer{}, &bytes.Buffer{})
 		if !errors.Is(err, embedded.ErrNotLoopback) {
 			t.Fatalf("--listen %s: %v; want refused as not loopback", addr, err)
 		}
@@ -74,7 +75,7 @@ func startFerretDBCommand(t *testing.T, args ...string) (string, *testenv.SyncBu
 	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ferretdb(ctx, args, out) }()
+	go func() { done <- runContext(ctx, append([]string{"ferretdb"}, args...), out, out) }()
 	stopped := false
 	stop := func() error {
 		if stopped {
@@ -85,20 +86,21 @@ func startFerretDBCommand(t *testing.T, args ...string) (string, *testenv.SyncBu
 		return <-done
 	}
 	t.Cleanup(func() { _ = stop() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, uri, ok := strings.Cut(out.String(), "ferretdb listening: "); ok && strings.HasSuffix(uri, "\n") {
-			return strings.TrimSpace(uri), out, stop
-		}
+	var uri string
+	testenv.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("intake ferretdb %v stopped: %v; %s", args, err, out.String())
-		case <-time.After(20 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("intake ferretdb %v did not say where it listens: %s", args, out.String())
+		_, after, ok := strings.Cut(out.String(), "ferretdb listening: ")
+		if !ok || !strings.HasSuffix(after, "\n") {
+			return fmt.Errorf("intake ferretdb %v did not say where it listens: %s", args, out.String())
 		}
-	}
+		uri = strings.TrimSpace(after)
+		return nil
+	})
+	return uri, out, stop
 }
 
 func pingInsert(t *testing.T, uri string) {
