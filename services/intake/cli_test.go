@@ -194,7 +194,7 @@ func TestCLIReplay(t *testing.T) {
 		t.Fatalf("replay --since: %v", err)
 	}
 	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 ||
-		!strings.HasPrefix(lines[0], s.ID+" -> imp_") || !strings.HasSuffix(lines[0], " (1 row)") || lines[1] != "1 import replayed (dry run: nothing was written)" {
+		!strings.HasPrefix(lines[0], s.ID+" -> imp_") || !strings.HasSuffix(lines[0], " (1 row): completed") || lines[1] != "1 import replayed (dry run: nothing was written)" {
 		t.Fatalf("replay --since = %q", out.String())
 	}
 	// A finished import cannot be cancelled: the API's reason is shown.
