@@ -166,8 +166,12 @@ func (s *Summary) Done() bool { return s.Status != "" && s.Status != StatusProce
 
 // RowError is one problem with one row, as people read it.
 type RowError struct {
-	Row     int    `json:"row"`
-	Field   string `json:"field,omitempty"`
+	Row   int    `json:"row"`
+	Field string `json:"field,omitempty"`
+	// Code is the kind of problem (validation, duplicate, unchanged,
+	// exists, not_found, conflict, database, dead_letter, cancelled,
+	// malformed): what programs branch on. Message is for people.
+	Code    string `json:"code,omitempty"`
 	Message string `json:"message"`
 }
 

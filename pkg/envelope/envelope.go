@@ -128,17 +128,40 @@ type Outcome struct {
 	Problems []Problem `json:"problems,omitempty" bson:"problems,omitempty"`
 }
 
-// Problem is one reason, about one field when Field is set.
+// Problem is one reason, about one field when Field is set. Code says what
+// kind of reason it is, for programs: they branch on it, never on Message,
+// which is for people.
 type Problem struct {
 	Field   string `json:"field,omitempty" bson:"field,omitempty"`
+	Code    string `json:"code,omitempty" bson:"code,omitempty"`
 	Message string `json:"message" bson:"message"`
 }
 
+// Problem codes: why a row failed or was skipped.
+const (
+	CodeValidation = "validation"  // the row's content breaks the schema's rules
+	CodeMalformed  = "malformed"   // the reader could not parse the row (e.g. a broken CSV quote)
+	CodeDuplicate  = "duplicate"   // an earlier row of the same file has the same key
+	CodeConflict   = "conflict"    // the row's handles belong to different records
+	CodeUnchanged  = "unchanged"   // the record already has these values
+	CodeExists     = "exists"      // insert mode: a record with the key exists
+	CodeNotFound   = "not_found"   // update mode: no record with the key
+	CodeDatabase   = "database"    // the database refused to store the record
+	CodeDeadLetter = "dead_letter" // a stage gave up on the row's chunk after retries
+	CodeCancelled  = "cancelled"   // the import was cancelled before the row was written
+)
+
+// Codes lists every problem code, for the JSON Schemas and their tests.
+func Codes() []string {
+	return []string{CodeValidation, CodeMalformed, CodeDuplicate, CodeConflict, CodeUnchanged, CodeExists,
+		CodeNotFound, CodeDatabase, CodeDeadLetter, CodeCancelled}
+}
+
 // FailedRows reports every row of rows as failed for one reason.
-func FailedRows(rows []int, reason string) []Outcome {
+func FailedRows(rows []int, code, reason string) []Outcome {
 	out := make([]Outcome, len(rows))
 	for i, r := range rows {
-		out[i] = Outcome{Row: r, Result: Failed, Problems: []Problem{{Message: reason}}}
+		out[i] = Outcome{Row: r, Result: Failed, Problems: []Problem{{Code: code, Message: reason}}}
 	}
 	return out
 }

@@ -153,7 +153,7 @@ func envelopeSpecs() []envelopeSpec {
 				},
 				"dead letter": Accounting{
 					Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x", Stage: "dead-" + StageValidate, Chunk: 7,
-					Outcomes: FailedRows([]int{2, 3}, "could not be validated: timeout"),
+					Outcomes: FailedRows([]int{2, 3}, CodeDeadLetter, "could not be validated: timeout"),
 				},
 				"sealed empty": Accounting{Kind: KindSealed, Tenant: "acme", Import: "imp_5q2k8v3m1x", Total: intPtr(0), At: exampleTime},
 				"expire":       Accounting{Kind: KindExpire, Tenant: "acme", Import: "imp_5q2k8v3m1x", At: exampleTime},
@@ -294,6 +294,7 @@ func TestEnvelopeEnumsMatchConstants(t *testing.T) {
 		{"event", "$defs/options/properties/mode", modes},
 		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire, KindCancel, KindUnreadable}},
 		{"accounting", "$defs/outcome/properties/result", []string{Created, Updated, Skipped, Failed}},
+		{"accounting", "$defs/problem/properties/code", Codes()},
 		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed, EventCancelled}},
 	}
 	for _, tt := range tests {

@@ -45,7 +45,7 @@ func Flatten(notes []envelope.Outcome) []client.RowError {
 	out := []client.RowError{}
 	for _, n := range notes {
 		for _, p := range n.Problems {
-			out = append(out, client.RowError{Row: n.Row, Field: p.Field, Message: p.Message})
+			out = append(out, client.RowError{Row: n.Row, Field: p.Field, Code: p.Code, Message: p.Message})
 		}
 	}
 	return out

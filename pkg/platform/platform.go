@@ -79,7 +79,7 @@ func RecordDeadLetter(stage string) func(m runner.Msg, reason string) []runner.O
 			rows[i] = r.Row
 		}
 		o, err := OutcomeOutput("dead-"+stage, ch.Tenant, ch.Import, ch.Chunk,
-			envelope.FailedRows(rows, fmt.Sprintf("could not be processed (%s stage): %s", stage, reason)))
+			envelope.FailedRows(rows, envelope.CodeDeadLetter, fmt.Sprintf("could not be processed (%s stage): %s", stage, reason)))
 		if err != nil {
 			return nil
 		}

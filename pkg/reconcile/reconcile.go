@@ -44,7 +44,8 @@ type Existing struct {
 // Decision is what to do with one row and how to report it.
 type Decision struct {
 	Result  string         // created, updated, skipped or failed
-	Message string         // why, for skipped and failed rows
+	Code    string         // why, for programs (envelope.Code*)
+	Message string         // why, for people
 	Set     map[string]any // fields to write; nil (and no Unset) means no write
 	Unset   []string       // fields to remove (empty cells, when the import asks for that)
 }
@@ -72,7 +73,7 @@ func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, clear
 		return d
 	}
 	if mode == envelope.ModeInsert {
-		return Decision{Result: envelope.Failed, Message: fmt.Sprintf("a record with %s already exists (insert mode does not change existing records)", showKey(key))}
+		return Decision{Result: envelope.Failed, Code: envelope.CodeExists, Message: fmt.Sprintf("a record with %s already exists (insert mode does not change existing records)", showKey(key))}
 	}
 	set := map[string]any{}
 	for f, v := range incoming {
@@ -87,7 +88,7 @@ func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, clear
 		}
 	}
 	if len(set) == 0 && len(unset) == 0 {
-		return Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}
+		return Decision{Result: envelope.Skipped, Code: envelope.CodeUnchanged, Message: "unchanged: the record already has these values"}
 	}
 	return Decision{Result: envelope.Updated, Set: set, Unset: unset}
 }
@@ -95,7 +96,7 @@ func ExistingRecord(mode, key string, this Stamp, incoming map[string]any, clear
 // Missing decides for a row whose key is not stored, in update mode (the
 // other modes create the record).
 func Missing(key string) Decision {
-	return Decision{Result: envelope.Skipped, Message: fmt.Sprintf("no existing record with %s (update mode does not create records)", showKey(key))}
+	return Decision{Result: envelope.Skipped, Code: envelope.CodeNotFound, Message: fmt.Sprintf("no existing record with %s (update mode does not create records)", showKey(key))}
 }
 
 func showKey(key string) string {

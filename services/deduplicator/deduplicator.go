@@ -132,11 +132,11 @@ func duplicate(r envelope.Record, keys []string, holders []int) (envelope.Outcom
 	field, value, _ := strings.Cut(keys[conflictAt], ":")
 	if same {
 		return envelope.Outcome{Row: r.Row, Result: envelope.Skipped, Problems: []envelope.Problem{{
-			Field: field, Message: fmt.Sprintf("duplicate of row %d (same %s %s)", other, field, value),
+			Field: field, Code: envelope.CodeDuplicate, Message: fmt.Sprintf("duplicate of row %d (same %s %s)", other, field, value),
 		}}}, true
 	}
 	return envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
-		Field: field, Message: fmt.Sprintf("conflict: %s %s is also in row %d, with other handles", field, value, other),
+		Field: field, Code: envelope.CodeConflict, Message: fmt.Sprintf("conflict: %s %s is also in row %d, with other handles", field, value, other),
 	}}}, true
 }
 
@@ -170,7 +170,7 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk, recs []e
 		}
 		id, unowned, conflict := reconcile.Identity(r.Handles, owners)
 		if conflict != "" {
-			conflicts = append(conflicts, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: conflict}}})
+			conflicts = append(conflicts, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeConflict, Message: conflict}}})
 			continue
 		}
 		r.Key = id

@@ -257,7 +257,7 @@ func errorsCommand() *cobra.Command {
 		}
 		return printProblems(cmd.OutOrStdout(), problems, asCSV, asJSON)
 	})
-	cmd.Flags().BoolVar(&asCSV, "csv", false, "print row,field,message as CSV")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print row,field,code,message as CSV")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&skipped, "skipped", false, "list why rows were skipped instead")
 	return cmd
@@ -271,9 +271,9 @@ func printProblems(stdout io.Writer, problems []client.RowError, asCSV, asJSON b
 		}{problems})
 	case asCSV:
 		cw := csv.NewWriter(stdout)
-		_ = cw.Write([]string{"row", "field", "message"})
+		_ = cw.Write([]string{"row", "field", "code", "message"})
 		for _, e := range problems {
-			_ = cw.Write([]string{fmt.Sprint(e.Row), safeCell(e.Field), safeCell(e.Message)})
+			_ = cw.Write([]string{fmt.Sprint(e.Row), safeCell(e.Field), e.Code, safeCell(e.Message)})
 		}
 		cw.Flush()
 		return cw.Error()

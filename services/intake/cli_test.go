@@ -84,7 +84,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 		t.Fatalf("errors --csv: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || lines[0] != "row,field,message" || !strings.HasPrefix(lines[1], "3,email,") {
+	if len(lines) != 2 || lines[0] != "row,field,code,message" || !strings.HasPrefix(lines[1], "3,email,validation,") {
 		t.Fatalf("errors --csv = %q", out.String())
 	}
 

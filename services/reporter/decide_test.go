@@ -24,7 +24,7 @@ func TestApply(t *testing.T) {
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.FixedZone("CET", 3600))
 	skipped := envelope.Outcome{Row: 3, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "duplicate of row 2"}}}
 	failed := envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "email", Message: "not an email"}}}
-	dead := envelope.FailedRows([]int{5, 6}, "could not be processed (write stage): database down")
+	dead := envelope.FailedRows([]int{5, 6}, envelope.CodeDeadLetter, "could not be processed (write stage): database down")
 	counted := func(stage string, chunk int) *ledger.Summary {
 		s := processing()
 		s.MarkApplied(stage, chunk)

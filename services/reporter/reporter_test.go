@@ -161,16 +161,16 @@ func TestDeadLetteredRowsFailTheImport(t *testing.T) {
 	reason := "could not be processed (write stage): insert into records.acme.contacts: connection refused"
 	e.publish(e.opened(tenant, "imp_dead")...)
 	e.publish(e.outcomes(envelope.StageWrite, tenant, "imp_dead", 0, created(2, 3)),
-		e.outcomes("dead-"+envelope.StageWrite, tenant, "imp_dead", 1, envelope.FailedRows([]int{4, 5}, reason)),
+		e.outcomes("dead-"+envelope.StageWrite, tenant, "imp_dead", 1, envelope.FailedRows([]int{4, 5}, envelope.CodeDeadLetter, reason)),
 		// The writer's own outcome for the same chunk, published before the
 		// dead letter was acknowledged: counted once, by the first.
 		e.outcomes(envelope.StageWrite, tenant, "imp_dead", 1, created(4, 5)))
-	e.publish(e.outcomes(envelope.StageValidate, tenant, "imp_dead", 2, envelope.FailedRows([]int{6}, "email: not an email address")))
+	e.publish(e.outcomes(envelope.StageValidate, tenant, "imp_dead", 2, envelope.FailedRows([]int{6}, envelope.CodeValidation, "email: not an email address")))
 	e.publish(e.sealed(tenant, "imp_dead", 5)...)
 
 	e.publish(e.opened(tenant, "imp_fine")...)
 	e.publish(e.outcomes(envelope.StageWrite, tenant, "imp_fine", 0, created(2)),
-		e.outcomes(envelope.StageValidate, tenant, "imp_fine", 1, envelope.FailedRows([]int{3}, "email: not an email address")))
+		e.outcomes(envelope.StageValidate, tenant, "imp_fine", 1, envelope.FailedRows([]int{3}, envelope.CodeValidation, "email: not an email address")))
 	e.publish(e.sealed(tenant, "imp_fine", 2)...)
 
 	sum := e.finished("imp_dead", 30*time.Second)

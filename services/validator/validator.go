@@ -79,7 +79,7 @@ func (v *validator) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 // chunk's schema, nil when the tenant has none of that name.
 func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []envelope.Outcome) {
 	failAll := func(reason string) ([]envelope.Record, []envelope.Outcome) {
-		return nil, envelope.FailedRows(rowNumbers(ch), reason)
+		return nil, envelope.FailedRows(rowNumbers(ch), envelope.CodeValidation, reason)
 	}
 	if s == nil {
 		return failAll(fmt.Sprintf("unknown schema %q", ch.Options.Schema))
@@ -102,14 +102,14 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 	}
 	for _, r := range ch.Rows {
 		if r.Error != "" {
-			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Message: r.Error}}})
+			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeMalformed, Message: r.Error}}})
 			continue
 		}
 		rec, errs := s.Validate(hm, r.Cells, keyField)
 		if len(errs) > 0 {
 			o := envelope.Outcome{Row: r.Row, Result: envelope.Failed}
 			for _, e := range errs {
-				o.Problems = append(o.Problems, envelope.Problem{Field: e.Field, Message: e.Message})
+				o.Problems = append(o.Problems, envelope.Problem{Field: e.Field, Code: envelope.CodeValidation, Message: e.Message})
 			}
 			outcomes = append(outcomes, o)
 			continue
@@ -119,7 +119,7 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 			rc.Handles = s.Handles(rec)
 			if len(rc.Handles) == 0 {
 				outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
-					Message: fmt.Sprintf("no handle: a row needs at least one of %s", strings.Join(s.Keys, ", ")),
+					Code: envelope.CodeValidation, Message: fmt.Sprintf("no handle: a row needs at least one of %s", strings.Join(s.Keys, ", ")),
 				}}})
 				continue
 			}
@@ -152,7 +152,7 @@ func deadLetter(m runner.Msg, reason string) []runner.Output {
 		return unreadable(m, reason)
 	}
 	o, err := platform.OutcomeOutput("dead-"+envelope.StageValidate, ch.Tenant, ch.Import, ch.Chunk,
-		envelope.FailedRows(rowNumbers(&ch), "could not be validated: "+reason))
+		envelope.FailedRows(rowNumbers(&ch), envelope.CodeDeadLetter, "could not be validated: "+reason))
 	if err != nil {
 		return nil
 	}

@@ -31,7 +31,7 @@ func cancelledOutcomes(recs []envelope.Record) []envelope.Outcome {
 	for i, r := range recs {
 		rows[i] = r.Row
 	}
-	return envelope.FailedRows(rows, cancelledMessage)
+	return envelope.FailedRows(rows, envelope.CodeCancelled, cancelledMessage)
 }
 
 // creates reports whether the writer inserts a chunk's new records before
@@ -78,7 +78,7 @@ func decideRow(opts envelope.Options, importID string, r envelope.Record, cannot
 	}
 	o := envelope.Outcome{Row: r.Row, Result: d.Result}
 	if d.Message != "" {
-		o.Problems = []envelope.Problem{{Message: d.Message}}
+		o.Problems = []envelope.Problem{{Code: d.Code, Message: d.Message}}
 	}
 	if (d.Set == nil && d.Unset == nil) || opts.DryRun {
 		return o, nil, nil
@@ -91,7 +91,7 @@ func decideRow(opts envelope.Options, importID string, r envelope.Record, cannot
 func cannotCreateOutcome(row int, errs []schema.FieldError) envelope.Outcome {
 	o := envelope.Outcome{Row: row, Result: envelope.Failed}
 	for _, fe := range errs {
-		o.Problems = append(o.Problems, envelope.Problem{Field: fe.Field, Message: fe.Message})
+		o.Problems = append(o.Problems, envelope.Problem{Field: fe.Field, Code: envelope.CodeValidation, Message: fe.Message})
 	}
 	return o
 }
@@ -105,5 +105,5 @@ const refusedMessage = "the database refused this record"
 // fails alone and the same way each time; the chunk's other rows stand.
 func refusedOutcome(row int, r *store.Refusal) envelope.Outcome {
 	return envelope.Outcome{Row: row, Result: envelope.Failed,
-		Problems: []envelope.Problem{{Message: fmt.Sprintf("%s: %s", refusedMessage, r.Message)}}}
+		Problems: []envelope.Problem{{Code: envelope.CodeDatabase, Message: fmt.Sprintf("%s: %s", refusedMessage, r.Message)}}}
 }

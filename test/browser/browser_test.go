@@ -247,7 +247,10 @@ func TestBrowserImport(t *testing.T) {
 	if rows != 50 {
 		t.Errorf("errors table shows %d rows, want 50", rows)
 	}
-	if first := text(t, ctx, "#errors-body tr td:nth-child(3)"); !strings.Contains(first, "person40@") {
+	if code := text(t, ctx, "#errors-body tr td:nth-child(3)"); code != "validation" {
+		t.Errorf("first row error's code = %q, want validation", code)
+	}
+	if first := text(t, ctx, "#errors-body tr td:nth-child(4)"); !strings.Contains(first, "person40@") {
 		t.Errorf("first row error = %q", first)
 	}
 	// The skipped rows' reasons, 70 of them: two pages.
@@ -266,8 +269,8 @@ func TestBrowserImport(t *testing.T) {
 	)
 
 	// The CSV download is built in the page from the errors, formulas neutralised.
-	csv := eval[string](t, ctx, `IntakeUI.errorsCSV([{row: 2, field: 'email', message: "=HYPERLINK(\"x\")"}, {row: 3, field: '', message: 'a, b'}])`)
-	if csv != "row,field,message\r\n2,email,\"'=HYPERLINK(\"\"x\"\")\"\r\n3,,\"a, b\"\r\n" {
+	csv := eval[string](t, ctx, `IntakeUI.errorsCSV([{row: 2, field: 'email', code: 'validation', message: "=HYPERLINK(\"x\")"}, {row: 3, field: '', message: 'a, b'}])`)
+	if csv != "row,field,code,message\r\n2,email,validation,\"'=HYPERLINK(\"\"x\"\")\"\r\n3,,,\"a, b\"\r\n" {
 		t.Errorf("errors CSV = %q", csv)
 	}
 	for _, c := range []string{"=1+2", "+1", "-5", "+3.25", "-1,234.5", "1e-3", "+44 20 7946 0958", "+1 (415) 555-2671", "+123",

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -462,12 +463,12 @@ func poisonChunk(ctx context.Context, e *env, rows int, rng *rand.Rand, say func
 	if err != nil {
 		return err
 	}
-	failed, err := rowErrors(a.base, acme, poison.id, "failed")
+	failed, codes, err := rowErrors(a.base, acme, poison.id, "failed")
 	if err != nil {
 		return err
 	}
-	if msg := failed[poisoned]; !strings.Contains(msg, "the database refused this record") || !strings.Contains(msg, "nested arrays are not supported") {
-		return fmt.Errorf("row %d failed without the database's reason: %q", poisoned, msg)
+	if msg := failed[poisoned]; codes[poisoned] != envelope.CodeDatabase || !strings.Contains(msg, "nested arrays are not supported") {
+		return fmt.Errorf("row %d failed without the database's code and reason: %s %q", poisoned, codes[poisoned], msg)
 	}
 	say("acme's import ended %s after %s: %d created, %d failed", out.sum.Status, time.Since(start).Round(time.Second), out.sum.Created, out.sum.Failed)
 	natsURL, err := embeddedNATSURL(filepath.Join(e.dir, "data"))

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/reconcile"
 )
 
@@ -104,19 +105,20 @@ func finished(ctx context.Context, base string, t tenant, id string, limit time.
 	return s, err
 }
 
-// rowErrors lists an import's rows with result (failed or skipped) and the first message of each.
-func rowErrors(base string, t tenant, id, result string) (map[int]string, error) {
+// rowErrors lists an import's rows with result (failed or skipped): the
+// first problem's message and code of each.
+func rowErrors(base string, t tenant, id, result string) (messages, codes map[int]string, err error) {
 	problems, err := restOf(base, t).Problems(context.Background(), id, result)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rows := map[int]string{}
+	messages, codes = map[int]string{}, map[int]string{}
 	for _, e := range problems {
-		if _, ok := rows[e.Row]; !ok {
-			rows[e.Row] = e.Message
+		if _, ok := messages[e.Row]; !ok {
+			messages[e.Row], codes[e.Row] = e.Message, e.Code
 		}
 	}
-	return rows, nil
+	return messages, codes, nil
 }
 
 // record is what the checks read of a stored record: its name and its
@@ -222,11 +224,6 @@ type outcome struct {
 	dead map[int]string // rows a stage gave up on, with the reason
 }
 
-// deadMark tells the reason of a row a stage gave up on.
-func deadMark(msg string) bool {
-	return strings.HasPrefix(msg, "could not be processed (") || strings.HasPrefix(msg, "could not be validated: ")
-}
-
 // checkImport verifies the invariants of an import of tenant t once it has
 // finished: a terminal state, the sum, each source row counted once in the
 // right bucket (failed and skipped rows by number, created rows by the
@@ -239,16 +236,16 @@ func checkImport(ctx context.Context, base, mongoURI string, t tenant, id string
 		return outcome{}, err
 	}
 	out := outcome{sum: s, dead: map[int]string{}}
-	failed, err := rowErrors(base, t, id, "failed")
+	failed, failedCodes, err := rowErrors(base, t, id, "failed")
 	if err != nil {
 		return out, err
 	}
-	skipped, err := rowErrors(base, t, id, "skipped")
+	skipped, skippedCodes, err := rowErrors(base, t, id, "skipped")
 	if err != nil {
 		return out, err
 	}
 	for row, msg := range failed {
-		if deadMark(msg) {
+		if failedCodes[row] == envelope.CodeDeadLetter {
 			out.dead[row] = msg
 		}
 	}
@@ -293,7 +290,7 @@ func checkImport(ctx context.Context, base, mongoURI string, t tenant, id string
 		if !wantSkipped[row] {
 			return out, fmt.Errorf("row %d listed skipped: %s", row, msg)
 		}
-		if c.first[c.keyOf[row]] == row && !strings.HasPrefix(msg, "unchanged") {
+		if c.first[c.keyOf[row]] == row && skippedCodes[row] != envelope.CodeUnchanged {
 			return out, fmt.Errorf("row %d, whose record existed, skipped: %s", row, msg)
 		}
 	}
@@ -418,7 +415,7 @@ func checkPartial(ctx context.Context, base, mongoURI string, t tenant, id strin
 	}
 	lastRow := sent + 1
 	for result, want := range map[string]map[int]bool{"failed": c.failed, "skipped": c.skipped} {
-		rows, err := rowErrors(base, t, id, result)
+		rows, _, err := rowErrors(base, t, id, result)
 		if err != nil {
 			return nil, s, err
 		}

@@ -132,7 +132,7 @@ type AudienceStatus struct {
 	SkippedRecords    int               `json:"skippedRecords"`
 	FailedRecords     int               `json:"failedRecords"`
 	DeletedRecords    int               `json:"deletedRecords"`
-	Errors            []client.RowError `json:"errors"`
+	Errors            []RowError        `json:"errors"`
 	ErrorsTruncated   bool              `json:"errorsTruncated,omitempty"`
 	CreatedAt         *time.Time        `json:"createdAt,omitempty"`
 	CompletedAt       *time.Time        `json:"completedAt,omitempty"`
@@ -145,10 +145,10 @@ func audienceStatusOf(v client.Summary) AudienceStatus {
 		ID: v.ID, FileName: v.Source, ReconciliationKey: audienceKeys[v.Key],
 		TotalRecords: v.Total, ProcessedRecords: v.Processed, InsertedRecords: v.Created, UpdatedRecords: v.Updated,
 		SkippedRecords: v.Skipped, FailedRecords: v.Failed, DeletedRecords: v.Deleted,
-		Errors: v.Errors, ErrorsTruncated: v.ErrorsTruncated, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
+		Errors: rowErrors(v.Errors), ErrorsTruncated: v.ErrorsTruncated, CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
 	}
 	if s.Errors == nil {
-		s.Errors = []client.RowError{}
+		s.Errors = []RowError{}
 	}
 	for t, m := range audienceModes {
 		if m == v.Mode {

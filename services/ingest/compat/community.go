@@ -105,8 +105,8 @@ type CommunityLog struct {
 // CommunityLogDetail is one import with every problem of its rows.
 type CommunityLogDetail struct {
 	CommunityLog
-	Errors      []client.RowError `json:"errors"`       // every problem of every failed row
-	SkippedRows []client.RowError `json:"skipped_rows"` // why rows were skipped
+	Errors      []RowError `json:"errors"`       // every problem of every failed row
+	SkippedRows []RowError `json:"skipped_rows"` // why rows were skipped
 }
 
 func communityLogOf(v client.Summary) CommunityLog {
@@ -182,6 +182,6 @@ func (h *handlers) communityLog(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		writeJSON(w, http.StatusNotFound, messageBody{Message: "import not found"})
 	default:
-		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: imports.Flatten(failed), SkippedRows: imports.Flatten(skipped)})
+		writeJSON(w, http.StatusOK, CommunityLogDetail{CommunityLog: communityLogOf(v), Errors: rowErrors(imports.Flatten(failed)), SkippedRows: rowErrors(imports.Flatten(skipped))})
 	}
 }

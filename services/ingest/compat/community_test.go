@@ -116,8 +116,8 @@ func TestCommunityLogDetail(t *testing.T) {
 	imp := &fakeImporter{
 		view: client.Summary{Status: "completed", Schema: "community_users", Mode: "update", Source: "u.csv", Total: 3, Processed: 3, Updated: 1, Skipped: 1, Failed: 1},
 		notes: []envelope.Outcome{
-			outcome(2, envelope.Failed, "email|email: 'x@' is not a valid email address"),
-			outcome(3, envelope.Skipped, "no existing record with email zed@example.com (update mode does not create records)"),
+			outcome(2, envelope.Failed, "validation|email|email: 'x@' is not a valid email address"),
+			outcome(3, envelope.Skipped, "not_found||no existing record with email zed@example.com (update mode does not create records)"),
 		},
 	}
 	base, creds := communityServer(t, imp, nil)

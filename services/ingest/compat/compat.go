@@ -516,30 +516,46 @@ func (h *handlers) problems(ctx context.Context, tenant, id, result string, coun
 	return notes, nil
 }
 
-// Row outcomes are classified by what the pipeline says about them:
-//   - a skipped row whose reason starts with "unchanged" (the writer: the
-//     record already has these values) was imported as asked;
-//   - a failed row whose reason starts with "could not be processed" (a
-//     stage gave up on its chunk: dead-lettered) failed for a reason of the
-//     server's, not of the data;
-//   - every other failed row failed validation (or a create requirement),
-//     and every other skipped row was a duplicate of an earlier row of the
-//     file (or had no record to update, in update mode).
-const (
-	unchangedPrefix  = "unchanged"
-	processingPrefix = "could not be processed"
-)
-
+// Row outcomes are classified by their problems' codes (envelope.Code*),
+// never by their wording:
+//   - a skipped row coded unchanged (the record already has these values)
+//     was imported as asked;
+//   - a failed row coded dead_letter (a stage gave up on its chunk) or
+//     cancelled failed for a reason of the server's, not of the data;
+//   - every other failed row failed for its content (validation, a create
+//     requirement, a value the database refuses), and every other skipped
+//     row was a duplicate of an earlier row of the file (or had no record
+//     to update, in update mode).
 func unchanged(o envelope.Outcome) bool {
-	return o.Result == envelope.Skipped && len(o.Problems) > 0 && strings.HasPrefix(o.Problems[0].Message, unchangedPrefix)
+	return o.Result == envelope.Skipped && hasCode(o, envelope.CodeUnchanged)
 }
 
 func processingFailure(o envelope.Outcome) bool {
-	if o.Result != envelope.Failed {
-		return false
+	return o.Result == envelope.Failed && (hasCode(o, envelope.CodeDeadLetter) || hasCode(o, envelope.CodeCancelled))
+}
+
+// RowError is one problem of a row as the contracts show it: their bodies
+// were fixed before problems carried codes, so they carry none.
+type RowError struct {
+	Row     int    `json:"row"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func rowErrors(in []client.RowError) []RowError {
+	if in == nil {
+		return nil
 	}
+	out := make([]RowError, len(in))
+	for i, e := range in {
+		out[i] = RowError{Row: e.Row, Field: e.Field, Message: e.Message}
+	}
+	return out
+}
+
+func hasCode(o envelope.Outcome, code string) bool {
 	for _, p := range o.Problems {
-		if strings.HasPrefix(p.Message, processingPrefix) {
+		if p.Code == code {
 			return true
 		}
 	}

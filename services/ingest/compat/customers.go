@@ -120,7 +120,7 @@ func (h *handlers) customers(w http.ResponseWriter, r *http.Request) {
 	}
 	out := CustomerImportResult{Total: v.Total, Created: v.Created, Updated: v.Updated, Skipped: v.Skipped, Errors: make([]CustomerImportError, 0, len(errs))}
 	for _, e := range errs {
-		out.Errors = append(out.Errors, CustomerImportError(e))
+		out.Errors = append(out.Errors, CustomerImportError{Row: e.Row, Field: e.Field, Message: e.Message}) // the contract's shape: no code
 	}
 	writeJSON(w, http.StatusOK, out)
 }

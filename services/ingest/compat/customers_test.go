@@ -72,7 +72,7 @@ func TestCustomersErrorWithoutField(t *testing.T) {
 func TestCustomersAllErrorsWhenTruncated(t *testing.T) {
 	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Failed: 2, ErrorsTruncated: true,
 		Errors: []client.RowError{{Row: 2, Field: "email", Message: "e1"}}},
-		notes: []envelope.Outcome{outcome(2, envelope.Failed, "email|e1", "phone|p1"), outcome(3, envelope.Failed, "email|e2")}}
+		notes: []envelope.Outcome{outcome(2, envelope.Failed, "validation|email|e1", "validation|phone|p1"), outcome(3, envelope.Failed, "validation|email|e2")}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", csvRows(2)))
 	expect(t, r, 200, `{"total":2,"created":0,"updated":0,"skipped":0,"errors":[

@@ -363,14 +363,13 @@ func (f *fakeImporter) count() int {
 	return len(f.submits)
 }
 
-func outcome(row int, result string, msgs ...string) envelope.Outcome {
+// outcome builds a row's outcome; each problem is "code|field|message"
+// (field may be empty).
+func outcome(row int, result string, problems ...string) envelope.Outcome {
 	o := envelope.Outcome{Row: row, Result: result}
-	for _, m := range msgs {
-		field, msg, ok := strings.Cut(m, "|")
-		if !ok {
-			field, msg = "", m
-		}
-		o.Problems = append(o.Problems, envelope.Problem{Field: field, Message: msg})
+	for _, p := range problems {
+		parts := strings.SplitN(p, "|", 3)
+		o.Problems = append(o.Problems, envelope.Problem{Code: parts[0], Field: parts[1], Message: parts[2]})
 	}
 	return o
 }

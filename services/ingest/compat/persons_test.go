@@ -35,10 +35,10 @@ func TestPersonsResult(t *testing.T) {
 	imp := &fakeImporter{
 		view: client.Summary{Status: "completed", Total: 5, Processed: 5, Created: 1, Updated: 0, Skipped: 2, Failed: 2},
 		notes: []envelope.Outcome{
-			outcome(3, envelope.Failed, "region|region: 'mars' is not one of us-iowa, europe-belgium, asia-japan, europe-england, australia-sydney"),
-			outcome(4, envelope.Skipped, "emails|duplicate of row 2 (same emails ann@example.com)"),
-			outcome(5, envelope.Failed, "emails|emails: '=HYPERLINK(\"http://evil\")@example.com' is not a valid email address"),
-			outcome(6, envelope.Skipped, "unchanged: the record already has these values"),
+			outcome(3, envelope.Failed, "validation|region|region: 'mars' is not one of us-iowa, europe-belgium, asia-japan, europe-england, australia-sydney"),
+			outcome(4, envelope.Skipped, "duplicate|emails|duplicate of row 2 (same emails ann@example.com)"),
+			outcome(5, envelope.Failed, "validation|emails|emails: '=HYPERLINK(\"http://evil\")@example.com' is not a valid email address"),
+			outcome(6, envelope.Skipped, "unchanged||unchanged: the record already has these values"),
 		},
 	}
 	base, creds := personsServer(t, imp, nil)

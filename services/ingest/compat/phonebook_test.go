@@ -51,29 +51,34 @@ func TestPhonebookFilePart(t *testing.T) {
 	}
 }
 
+// Rows are classified by their problems' codes: a row the validator's
+// dead letter failed ("could not be validated") is a failed row, like the
+// writer's, not a validation error.
 func TestPhonebookCounts(t *testing.T) {
 	imp := &fakeImporter{
-		view: client.Summary{Status: "completed", Total: 7, Processed: 7, Created: 2, Updated: 1, Skipped: 2, Failed: 2},
+		view: client.Summary{Status: "completed", Total: 8, Processed: 8, Created: 2, Updated: 1, Skipped: 2, Failed: 3},
 		notes: []envelope.Outcome{
-			outcome(3, envelope.Failed, "workemail|workemail: 'jane@' is not a valid email address", "cellphone|cellphone: 'abc' is not a phone number"),
-			outcome(5, envelope.Skipped, "workemail|duplicate of row 2 (same workemail john@example.com)"),
-			outcome(6, envelope.Skipped, "unchanged: the record already has these values"),
-			outcome(8, envelope.Failed, "could not be processed (write stage): too many redeliveries"),
+			outcome(3, envelope.Failed, "validation|workemail|workemail: 'jane@' is not a valid email address", "validation|cellphone|cellphone: 'abc' is not a phone number"),
+			outcome(5, envelope.Skipped, "duplicate|workemail|duplicate of row 2 (same workemail john@example.com)"),
+			outcome(6, envelope.Skipped, "unchanged||unchanged: the record already has these values"),
+			outcome(8, envelope.Failed, "dead_letter||could not be processed (write stage): too many redeliveries"),
+			outcome(9, envelope.Failed, "dead_letter||could not be validated: too many redeliveries"),
 		},
 	}
 	base, creds := phonebookServer(t, imp, nil)
 	r := post(t, base+"/phonebook/import/", creds, file("file", "contacts.csv", seedPhonebookCSV))
-	expect(t, r, 200, `{"message":"phonebook import completed","total_rows":7,"imported_rows":4,"failed_rows":1,"skipped_rows":2,"error_messages":[
+	expect(t, r, 200, `{"message":"phonebook import completed","total_rows":8,"imported_rows":4,"failed_rows":2,"skipped_rows":2,"error_messages":[
 		"row 3: workemail: 'jane@' is not a valid email address",
 		"row 3: cellphone: 'abc' is not a phone number",
 		"row 5: duplicate of row 2 (same workemail john@example.com)",
-		"row 8: could not be processed (write stage): too many redeliveries"]}`)
+		"row 8: could not be processed (write stage): too many redeliveries",
+		"row 9: could not be validated: too many redeliveries"]}`)
 }
 
 func TestPhonebookMessagesBounded(t *testing.T) {
 	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1500, Processed: 1500, Failed: 1500}}
 	for i := 0; i < 1500; i++ {
-		imp.notes = append(imp.notes, outcome(i+2, envelope.Failed, "name|name: required"))
+		imp.notes = append(imp.notes, outcome(i+2, envelope.Failed, "validation|name|name: required"))
 	}
 	base, creds := phonebookServer(t, imp, nil)
 	r := post(t, base+"/phonebook/import/", creds, file("file", "contacts.csv", seedPhonebookCSV))

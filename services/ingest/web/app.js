@@ -131,8 +131,8 @@
     return rows.map(function (r) { return r.map(csvField).join(','); }).join('\r\n') + '\r\n';
   }
   function errorsCSV(errors) {
-    var rows = [['row', 'field', 'message']];
-    errors.forEach(function (e) { rows.push([String(e.row), e.field || '', e.message || '']); });
+    var rows = [['row', 'field', 'code', 'message']];
+    errors.forEach(function (e) { rows.push([String(e.row), e.field || '', e.code || '', e.message || '']); });
     return toCSV(rows);
   }
 
@@ -467,6 +467,7 @@
       body.appendChild(el('tr', null, [
         el('td', { className: 'num', text: String(e.row) }),
         el('td', { text: e.field || '' }),
+        el('td', { className: 'mono', text: e.code || '' }),
         el('td', { text: e.message || '' })
       ]));
     });
