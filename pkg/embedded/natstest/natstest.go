@@ -1,6 +1,7 @@
-// Package natstest starts an in-process nats-server with JetStream for
-// tests, the nats-server project's way: a random loopback port, storage in
-// the test's temporary directory, shut down when the test ends.
+// Package natstest starts an in-process nats-server with JetStream (or a
+// loopback cluster of them) for tests, the nats-server project's way: a
+// random loopback port, storage in the test's temporary directory, shut
+// down when the test ends.
 package natstest
 
 import (
