@@ -251,9 +251,7 @@ func TestOpenXLSX(t *testing.T) {
 			dir := t.TempDir()
 			c.opts.TempDir = dir
 			checkResult(t, openAll(t, c.data, c.opts), c.header, c.rows, c.wantErr, c.errText)
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("cleanup left %v in the temporary directory", left)
-			}
+			assertNoTempFiles(t, dir)
 		})
 	}
 }
@@ -300,9 +298,7 @@ func TestXLSXTempFiles(t *testing.T) {
 	}
 	must(t, cleanup())
 	must(t, cleanup())
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Fatalf("cleanup left %v", left)
-	}
+	assertNoTempFiles(t, dir)
 }
 
 // TestXLSXBomb: a few MB that unpack to more than a gigabyte are refused with
@@ -344,9 +340,7 @@ func TestXLSXBomb(t *testing.T) {
 			if allocated > 200<<20 {
 				t.Fatalf("allocated %d MB reading a bomb", allocated>>20)
 			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("left %v behind", left)
-			}
+			assertNoTempFiles(t, dir)
 		})
 	}
 }
@@ -368,9 +362,7 @@ func FuzzXLSX(f *testing.F) {
 			if err := cleanup(); err != nil {
 				t.Fatalf("cleanup: %v", err)
 			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("cleanup left %v", left)
-			}
+			assertNoTempFiles(t, dir)
 		}()
 		checkReader(t, rd, err, 1000, 1<<10, 0)
 	})
@@ -419,9 +411,7 @@ func TestXLSXSharedStringsBounded(t *testing.T) {
 	if allocated > 4<<20 {
 		t.Fatalf("allocated %d KB refusing the table", allocated>>10)
 	}
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Fatalf("left %v behind", left)
-	}
+	assertNoTempFiles(t, dir)
 
 	small := sstBombXLSX(t, 5) // "name" and four "a"
 	checkResult(t, openAll(t, small, Options{MaxSharedStrings: 5}), []string{"name"}, []wantRow{{n: 2, cells: []string{"a"}}}, nil, "")
