@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/intake/intake/pkg/auth"
 )
 
 // REST talks to Intake's HTTP API.
@@ -240,16 +242,9 @@ type KeyRequest struct {
 	Capabilities []string `json:"capabilities"`
 }
 
-// Key is an API key as the API lists it, without its secret.
-type Key struct {
-	ID           string     `json:"id"`
-	Prefix       string     `json:"prefix"`
-	Name         string     `json:"name"`
-	Tenant       string     `json:"tenant"`
-	Capabilities []string   `json:"capabilities"`
-	CreatedAt    time.Time  `json:"created_at"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-}
+// Key is an API key as the API lists it, without its secret: the server's
+// own description of a key, so the two cannot drift.
+type Key = auth.Key
 
 // NewKey is a created key: Secret is shown only in this answer.
 type NewKey struct {
