@@ -326,16 +326,12 @@ func TestXLSXBomb(t *testing.T) {
 				t.Fatalf("the bomb is %d bytes", len(data))
 			}
 			dir := t.TempDir()
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
 			start := time.Now()
-			res := openAll(t, data, Options{TempDir: dir}) // default limits
-			runtime.ReadMemStats(&after)
+			var res result
+			allocated := allocatedBy(func() { res = openAll(t, data, Options{TempDir: dir}) }) // default limits
 			if !errors.Is(res.err, ErrTooLarge) || !strings.Contains(res.err.Error(), c.errText) {
 				t.Fatalf("error = %v, want ErrTooLarge saying %q", res.err, c.errText)
 			}
-			allocated := after.TotalAlloc - before.TotalAlloc
 			t.Logf("refused in %v; allocated %d MB in all", time.Since(start), allocated>>20)
 			if allocated > 200<<20 {
 				t.Fatalf("allocated %d MB reading a bomb", allocated>>20)
@@ -390,6 +386,17 @@ func sstBombXLSX(t testing.TB, n int) []byte {
 	)
 }
 
+// allocatedBy runs f after a garbage collection and returns the bytes f
+// allocated in all.
+func allocatedBy(f func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
 // A shared-strings table over the bounds is refused before excelize
 // decodes it: the 164 KB file of the report (3.9 million entries) took
 // 1.4 GB when decoded; refused while streamed, the opening allocates
@@ -398,15 +405,11 @@ func TestXLSXSharedStringsBounded(t *testing.T) {
 	bomb := sstBombXLSX(t, 3_900_000)
 	t.Logf("%d bytes, 3.9 million shared strings", len(bomb))
 	dir := t.TempDir()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	res := openAll(t, bomb, Options{TempDir: dir})
-	runtime.ReadMemStats(&after)
+	var res result
+	allocated := allocatedBy(func() { res = openAll(t, bomb, Options{TempDir: dir}) })
 	if !errors.Is(res.err, ErrTooLarge) || !strings.Contains(res.err.Error(), "the shared-strings table of the workbook has more than 1000000 entries, the limit") {
 		t.Fatalf("error = %v", res.err)
 	}
-	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("refused; allocated %d KB in all", allocated>>10)
 	if allocated > 4<<20 {
 		t.Fatalf("allocated %d KB refusing the table", allocated>>10)
