@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // StartCluster runs n nats-servers (see Start) with opts applied to each:
@@ -34,27 +36,25 @@ func StartCluster(tb testing.TB, n int, opts server.Options) string {
 		servers[i] = Start(tb, &o)
 		urls[i] = servers[i].ClientURL()
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !jetStreamReady(servers) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("JetStream of %d servers not ready within a minute", n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error { return jetStreamReady(servers) })
 	return strings.Join(urls, ",")
 }
 
-// jetStreamReady reports whether one of servers leads JetStream's meta
-// group and all are current with it (a single server always is).
-func jetStreamReady(servers []*server.Server) bool {
+// jetStreamReady says why JetStream cannot answer yet, unless one of servers
+// leads its meta group and all are current with it (a single server always
+// is).
+func jetStreamReady(servers []*server.Server) error {
 	leader := len(servers) == 1
 	for _, s := range servers {
 		if !s.JetStreamIsCurrent() {
-			return false
+			return fmt.Errorf("JetStream of %s is not current", s.Name())
 		}
 		leader = leader || s.JetStreamIsLeader()
 	}
-	return leader
+	if !leader {
+		return fmt.Errorf("no JetStream meta leader among %d servers", len(servers))
+	}
+	return nil
 }
 
 func freePort(tb testing.TB) int {
