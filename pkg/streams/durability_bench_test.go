@@ -37,7 +37,7 @@ func BenchmarkDurability(b *testing.B) {
 				sync = "always"
 			}
 			b.Run(fmt.Sprintf("R%d/sync=%s", replicas, sync), func(b *testing.B) {
-				urls := natstest.StartCluster(b, replicas, server.Options{MaxPayload: 8 << 20, SyncAlways: always})
+				urls := natstest.StartCluster(b, replicas, server.Options{SyncAlways: always})
 				nc, err := nats.Connect(urls)
 				if err != nil {
 					b.Fatal(err)
