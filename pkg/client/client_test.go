@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,7 +37,7 @@ type broker struct {
 
 func startBroker(t *testing.T, sc streams.Config) *broker {
 	t.Helper()
-	ns := natstest.Start(t, &server.Options{MaxPayload: 8 << 20})
+	ns := natstest.Start(t, nil) // the embedded server's 8 MiB max_payload
 	nc, js := natstest.Connect(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

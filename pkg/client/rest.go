@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/intake/intake/pkg/auth"
 )
 
 // REST talks to Intake's HTTP API.
@@ -161,13 +163,7 @@ func (c *REST) Imports(ctx context.Context, limit int) ([]Summary, error) {
 	if limit > 0 {
 		path += "?limit=" + strconv.Itoa(limit)
 	}
-	var out struct {
-		Imports []Summary `json:"imports"`
-	}
-	if err := c.get(ctx, path, &out); err != nil {
-		return nil, err
-	}
-	return out.Imports, nil
+	return listIn[Summary]("imports", func(out any) error { return c.get(ctx, path, out) })
 }
 
 // Problem results: which rows Problems lists.
@@ -184,13 +180,7 @@ func (c *REST) Problems(ctx context.Context, id, result string) ([]RowError, err
 	if result != "" {
 		path += "?result=" + url.QueryEscape(result)
 	}
-	var out struct {
-		Errors []RowError `json:"errors"`
-	}
-	if err := c.get(ctx, path, &out); err != nil {
-		return nil, err
-	}
-	return out.Errors, nil
+	return listIn[RowError]("errors", func(out any) error { return c.get(ctx, path, out) })
 }
 
 // ReplayOptions change a replay; empty ones keep the original's.
@@ -221,13 +211,7 @@ type ReplayWindow struct {
 // ReplayAll replays a window of imports (POST /v1/replay) and returns the
 // replays it started, oldest first.
 func (c *REST) ReplayAll(ctx context.Context, w ReplayWindow) ([]Accepted, error) {
-	var out struct {
-		Replays []Accepted `json:"replays"`
-	}
-	if err := c.sendJSON(ctx, http.MethodPost, "/v1/replay", w, &out); err != nil {
-		return nil, err
-	}
-	return out.Replays, nil
+	return listIn[Accepted]("replays", func(out any) error { return c.sendJSON(ctx, http.MethodPost, "/v1/replay", w, out) })
 }
 
 // Cancel asks a processing import to stop (POST /v1/imports/{id}/cancel):
@@ -243,16 +227,9 @@ type KeyRequest struct {
 	Capabilities []string `json:"capabilities"`
 }
 
-// Key is an API key as the API lists it, without its secret.
-type Key struct {
-	ID           string     `json:"id"`
-	Prefix       string     `json:"prefix"`
-	Name         string     `json:"name"`
-	Tenant       string     `json:"tenant"`
-	Capabilities []string   `json:"capabilities"`
-	CreatedAt    time.Time  `json:"created_at"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-}
+// Key is an API key as the API lists it, without its secret: the server's
+// own description of a key, so the two cannot drift.
+type Key = auth.Key
 
 // NewKey is a created key: Secret is shown only in this answer.
 type NewKey struct {
@@ -276,13 +253,7 @@ func (c *REST) CreateKey(ctx context.Context, req KeyRequest) (*NewKey, error) {
 // Keys lists a tenant's keys ("": the caller's own; for an operator, every
 // tenant's).
 func (c *REST) Keys(ctx context.Context, tenant string) ([]Key, error) {
-	var out struct {
-		Keys []Key `json:"keys"`
-	}
-	if err := c.get(ctx, "/v1/keys"+tenantQuery(tenant), &out); err != nil {
-		return nil, err
-	}
-	return out.Keys, nil
+	return listIn[Key]("keys", func(out any) error { return c.get(ctx, "/v1/keys"+tenantQuery(tenant), out) })
 }
 
 // RevokeKey revokes a tenant's key ("": the caller's tenant) by its id.
@@ -307,6 +278,23 @@ func (c *REST) PutSchema(ctx context.Context, name string, doc []byte) error {
 // its broker and database are reachable, else an *HTTPError (503) whose
 // message lists what is not.
 func (c *REST) Ready(ctx context.Context) error { return c.get(ctx, "/readyz", nil) }
+
+// listIn returns the list that the answer of send holds under field: the
+// API wraps each list in an object ({"imports": [...]}) so that it can add
+// fields later.
+func listIn[T any](field string, send func(out any) error) ([]T, error) {
+	var out map[string]json.RawMessage
+	if err := send(&out); err != nil {
+		return nil, err
+	}
+	var list []T
+	if raw, ok := out[field]; ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, fmt.Errorf("decoding the answer's %s: %w", field, err)
+		}
+	}
+	return list, nil
+}
 
 func (c *REST) get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, "", nil, out)

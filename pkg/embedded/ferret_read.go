@@ -102,21 +102,30 @@ func (x *SQLiteFastPath) reader(ctx context.Context, dbName, coll string) (*sql.
 	return sdb, table, nil
 }
 
+// readConn returns the read-only connections to a database file.
 func (x *SQLiteFastPath) readConn(dbName string) (*sql.DB, error) {
+	return x.conn(&x.readers, dbName, "mode=ro&_pragma=busy_timeout(30000)", 0)
+}
+
+// conn returns pool's connections to a database file, opened with the DSN
+// query and at most maxOpen connections (0: no limit) on first use.
+func (x *SQLiteFastPath) conn(pool *map[string]*sql.DB, dbName, query string, maxOpen int) (*sql.DB, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.readers == nil {
-		x.readers = map[string]*sql.DB{}
+	if *pool == nil {
+		*pool = map[string]*sql.DB{}
 	}
-	sdb, ok := x.readers[dbName]
-	if !ok {
-		var err error
-		sdb, err = sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?mode=ro&_pragma=busy_timeout(30000)")
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", dbName, err)
-		}
-		x.readers[dbName] = sdb
+	if sdb, ok := (*pool)[dbName]; ok {
+		return sdb, nil
 	}
+	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?"+query)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", dbName, err)
+	}
+	if maxOpen > 0 {
+		sdb.SetMaxOpenConns(maxOpen)
+	}
+	(*pool)[dbName] = sdb
 	return sdb, nil
 }
 

@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // With no address asked for, FerretDB listens only on a Unix socket in the
@@ -104,10 +102,7 @@ func TestFerretSocketPathTooLong(t *testing.T) {
 func insertAndFind(t *testing.T, uri string) {
 	t.Helper()
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := connect(t, uri)
 	defer client.Disconnect(ctx)
 	coll := client.Database("t").Collection("c")
 	if _, err := coll.InsertOne(ctx, bson.M{"_id": "a", "v": 1}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -231,21 +230,7 @@ func (x *SQLiteFastPath) writeTarget(ctx context.Context, db *mongo.Database, co
 // writer returns the read-write connection to a database file, one
 // connection, so that its transactions run one after another.
 func (x *SQLiteFastPath) writer(dbName string) (*sql.DB, error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.writers == nil {
-		x.writers = map[string]*sql.DB{}
-	}
-	if w, ok := x.writers[dbName]; ok {
-		return w, nil
-	}
-	w, err := sql.Open("sqlite", "file:"+filepath.Join(x.dir, dbName+".sqlite")+"?_pragma=busy_timeout(30000)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", dbName, err)
-	}
-	w.SetMaxOpenConns(1)
-	x.writers[dbName] = w
-	return w, nil
+	return x.conn(&x.writers, dbName, "_pragma=busy_timeout(30000)&_txlock=immediate", 1)
 }
 
 // InsertDocs inserts documents (docs[i] with _id ids[i], a string) in one

@@ -23,12 +23,19 @@ func startFerretDB(tb testing.TB) (*Ferret, *mongo.Database) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	client := connect(tb, f.URI())
+	tb.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return f, client.Database("t")
+}
+
+// connect connects the MongoDB driver to uri; the caller disconnects it.
+func connect(tb testing.TB, uri string) *mongo.Client {
+	tb.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return f, client.Database("t")
+	return client
 }
 
 // startFastPath starts FerretDB and a fast path on it, closed when the test
@@ -393,10 +400,7 @@ func TestStopClosesFastPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := connect(t, f.URI())
 	defer func() { _ = client.Disconnect(context.Background()) }()
 	db := client.Database("t")
 	ctx := context.Background()

@@ -14,6 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// MaxPayload is the largest message the embedded nats-server takes (its
+// max_payload): the streams' message size bound, over a stock server's 1 MB.
+const MaxPayload = 8 << 20
+
 // NATS is a running in-process nats-server.
 type NATS struct {
 	Server *server.Server
@@ -36,7 +40,7 @@ func StartNATS(dataDir, listen string) (*NATS, error) {
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, "nats"),
 		NoSigs:     true,
-		MaxPayload: 8 << 20,
+		MaxPayload: MaxPayload,
 		// fsync every write before JetStream acknowledges it, as the cluster
 		// configs in deploy/ do (sync_interval: always), instead of every
 		// 2 minutes: the embedded FerretDB's SQLite commits with

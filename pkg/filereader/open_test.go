@@ -106,6 +106,15 @@ func checkResult(t *testing.T, got result, header []string, rows []wantRow, want
 	}
 }
 
+// assertNoTempFiles fails the test when a reader left anything in dir, its
+// temporary directory, after its cleanup.
+func assertNoTempFiles(t testing.TB, dir string) {
+	t.Helper()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("cleanup left %v in the temporary directory", left)
+	}
+}
+
 func testdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

@@ -251,9 +251,7 @@ func TestOpenXLSX(t *testing.T) {
 			dir := t.TempDir()
 			c.opts.TempDir = dir
 			checkResult(t, openAll(t, c.data, c.opts), c.header, c.rows, c.wantErr, c.errText)
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("cleanup left %v in the temporary directory", left)
-			}
+			assertNoTempFiles(t, dir)
 		})
 	}
 }
@@ -300,9 +298,7 @@ func TestXLSXTempFiles(t *testing.T) {
 	}
 	must(t, cleanup())
 	must(t, cleanup())
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Fatalf("cleanup left %v", left)
-	}
+	assertNoTempFiles(t, dir)
 }
 
 // TestXLSXBomb: a few MB that unpack to more than a gigabyte are refused with
@@ -330,23 +326,17 @@ func TestXLSXBomb(t *testing.T) {
 				t.Fatalf("the bomb is %d bytes", len(data))
 			}
 			dir := t.TempDir()
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
 			start := time.Now()
-			res := openAll(t, data, Options{TempDir: dir}) // default limits
-			runtime.ReadMemStats(&after)
+			var res result
+			allocated := allocatedBy(func() { res = openAll(t, data, Options{TempDir: dir}) }) // default limits
 			if !errors.Is(res.err, ErrTooLarge) || !strings.Contains(res.err.Error(), c.errText) {
 				t.Fatalf("error = %v, want ErrTooLarge saying %q", res.err, c.errText)
 			}
-			allocated := after.TotalAlloc - before.TotalAlloc
 			t.Logf("refused in %v; allocated %d MB in all", time.Since(start), allocated>>20)
 			if allocated > 200<<20 {
 				t.Fatalf("allocated %d MB reading a bomb", allocated>>20)
 			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("left %v behind", left)
-			}
+			assertNoTempFiles(t, dir)
 		})
 	}
 }
@@ -368,9 +358,7 @@ func FuzzXLSX(f *testing.F) {
 			if err := cleanup(); err != nil {
 				t.Fatalf("cleanup: %v", err)
 			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("cleanup left %v", left)
-			}
+			assertNoTempFiles(t, dir)
 		}()
 		checkReader(t, rd, err, 1000, 1<<10, 0)
 	})
@@ -398,6 +386,17 @@ func sstBombXLSX(t testing.TB, n int) []byte {
 	)
 }
 
+// allocatedBy runs f after a garbage collection and returns the bytes f
+// allocated in all.
+func allocatedBy(f func()) uint64 {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
 // A shared-strings table over the bounds is refused before excelize
 // decodes it: the 164 KB file of the report (3.9 million entries) took
 // 1.4 GB when decoded; refused while streamed, the opening allocates
@@ -406,22 +405,16 @@ func TestXLSXSharedStringsBounded(t *testing.T) {
 	bomb := sstBombXLSX(t, 3_900_000)
 	t.Logf("%d bytes, 3.9 million shared strings", len(bomb))
 	dir := t.TempDir()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	res := openAll(t, bomb, Options{TempDir: dir})
-	runtime.ReadMemStats(&after)
+	var res result
+	allocated := allocatedBy(func() { res = openAll(t, bomb, Options{TempDir: dir}) })
 	if !errors.Is(res.err, ErrTooLarge) || !strings.Contains(res.err.Error(), "the shared-strings table of the workbook has more than 1000000 entries, the limit") {
 		t.Fatalf("error = %v", res.err)
 	}
-	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("refused; allocated %d KB in all", allocated>>10)
 	if allocated > 4<<20 {
 		t.Fatalf("allocated %d KB refusing the table", allocated>>10)
 	}
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Fatalf("left %v behind", left)
-	}
+	assertNoTempFiles(t, dir)
 
 	small := sstBombXLSX(t, 5) // "name" and four "a"
 	checkResult(t, openAll(t, small, Options{MaxSharedStrings: 5}), []string{"name"}, []wantRow{{n: 2, cells: []string{"a"}}}, nil, "")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -71,9 +70,7 @@ func TestXLSXMalformedSheetIsNotCutSilently(t *testing.T) {
 			if err := cleanup(); err != nil {
 				t.Fatal(err)
 			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Fatalf("left %v", left)
-			}
+			assertNoTempFiles(t, dir)
 		})
 	}
 }
@@ -129,9 +126,7 @@ func TestXLSXSheetCheckStopsOnCleanup(t *testing.T) {
 		if err := cleanup(); err != nil {
 			t.Fatal(err)
 		}
-		if left, _ := os.ReadDir(dir); len(left) != 0 {
-			t.Fatalf("left %v", left)
-		}
+		assertNoTempFiles(t, dir)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {

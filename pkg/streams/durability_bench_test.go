@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +37,7 @@ func BenchmarkDurability(b *testing.B) {
 				sync = "always"
 			}
 			b.Run(fmt.Sprintf("R%d/sync=%s", replicas, sync), func(b *testing.B) {
-				urls := startServers(b, replicas, always)
+				urls := natstest.StartCluster(b, replicas, server.Options{SyncAlways: always})
 				nc, err := nats.Connect(urls)
 				if err != nil {
 					b.Fatal(err)
@@ -91,57 +89,4 @@ func benchChunk(n int) []byte {
 		panic(err)
 	}
 	return data
-}
-
-// startServers starts one nats-server, or a cluster of n on loopback, with
-// JetStream file storage, and returns the client URLs once JetStream
-// answers (a cluster has elected its meta leader).
-func startServers(b *testing.B, n int, syncAlways bool) string {
-	b.Helper()
-	var routes []string
-	clusterPorts := make([]int, n)
-	for i := range n {
-		clusterPorts[i] = freePort(b)
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", clusterPorts[i]))
-	}
-	var urls []string
-	for i := range n {
-		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), MaxPayload: 8 << 20, SyncAlways: syncAlways}
-		if n > 1 {
-			opts.Cluster = server.ClusterOpts{Name: "intake", Host: "127.0.0.1", Port: clusterPorts[i]}
-			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		}
-		urls = append(urls, natstest.Start(b, opts).ClientURL())
-	}
-	url := strings.Join(urls, ",")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := func() error {
-			nc, js, err := Connect(url)
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = js.AccountInfo(ctx)
-			return err
-		}()
-		if err == nil {
-			return url
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("JetStream not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freePort(b *testing.B) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

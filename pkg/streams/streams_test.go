@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -22,13 +19,12 @@ func TestEnsureConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nc, err := nats.Connect(s.ClientURL())
+			nc, js, err := Connect(s.ClientURL())
 			if err != nil {
 				errs <- err
 				return
 			}
 			defer nc.Close()
-			js, _ := jetstream.New(nc)
 			ctx := context.Background()
 			if err := Ensure(ctx, js, Config{}); err != nil {
 				errs <- err
@@ -44,9 +40,7 @@ func TestEnsureConcurrently(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("concurrent start failed: %v", err)
 	}
-	nc, _ := nats.Connect(s.ClientURL())
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, s)
 	for _, sc := range Configs(Config{}) {
 		st, err := js.Stream(context.Background(), sc.Name)
 		if err != nil {

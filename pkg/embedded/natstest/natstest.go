@@ -1,6 +1,7 @@
-// Package natstest starts an in-process nats-server with JetStream for
-// tests, the nats-server project's way: a random loopback port, storage in
-// the test's temporary directory, shut down when the test ends.
+// Package natstest starts an in-process nats-server with JetStream (or a
+// loopback cluster of them) for tests, the nats-server project's way: a
+// random loopback port, storage in the test's temporary directory, shut
+// down when the test ends.
 package natstest
 
 import (
@@ -10,11 +11,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/intake/intake/pkg/embedded"
 )
 
 // Start runs nats-server with opts (nil for none) until the test ends, with
 // JetStream on, a random loopback port, no signal handlers and no log, and
-// unless opts say otherwise the store in tb.TempDir().
+// unless opts say otherwise the embedded server's MaxPayload and the store
+// in tb.TempDir().
 func Start(tb testing.TB, opts *server.Options) *server.Server {
 	tb.Helper()
 	if opts == nil {
@@ -22,6 +26,9 @@ func Start(tb testing.TB, opts *server.Options) *server.Server {
 	}
 	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 	opts.JetStream, opts.NoSigs, opts.NoLog = true, true, true
+	if opts.MaxPayload == 0 {
+		opts.MaxPayload = embedded.MaxPayload
+	}
 	if opts.StoreDir == "" {
 		opts.StoreDir = tb.TempDir()
 	}
