@@ -256,6 +256,18 @@ func decode(data []byte, v any) error {
 	return nil
 }
 
+// decodeNaming decodes a request that names an import (seal, summary) and
+// checks the import ID it decoded into id.
+func decodeNaming(data []byte, v any, id *string) error {
+	if err := decode(data, v); err != nil {
+		return err
+	}
+	if err := ids.ValidImport(*id); err != nil {
+		return badRequest("id: %v", err)
+	}
+	return nil
+}
+
 // --- open ---
 
 // idemRecord is what the idempotency bucket holds for a key.
@@ -397,11 +409,8 @@ func fromLayer(err error) error {
 
 func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, error) {
 	var req client.SealRequest
-	if err := decode(data, &req); err != nil {
+	if err := decodeNaming(data, &req, &req.ID); err != nil {
 		return nil, err
-	}
-	if err := ids.ValidImport(req.ID); err != nil {
-		return nil, badRequest("id: %v", err)
 	}
 	if req.Total == nil || *req.Total < 0 {
 		return nil, badRequest("total: the number of rows published (0 or more) is required")
@@ -426,11 +435,8 @@ func notFound(id string) error {
 // Summary), plus whether the import is sealed.
 func (s *service) summary(ctx context.Context, tenant string, data []byte) (any, error) {
 	var req client.SummaryRequest
-	if err := decode(data, &req); err != nil {
+	if err := decodeNaming(data, &req, &req.ID); err != nil {
 		return nil, err
-	}
-	if err := ids.ValidImport(req.ID); err != nil {
-		return nil, badRequest("id: %v", err)
 	}
 	limit := req.ErrorLimit
 	switch {
