@@ -1,5 +1,6 @@
 // Package imports is the application layer for imports: submitting a
-// file, reading an import's summary (also while the reporter has not yet
+// file, opening and sealing an import whose rows the caller publishes,
+// reading an import's summary (also while the reporter has not yet
 // seen it), waiting for it to finish, listing a tenant's imports and an
 // import's problem rows, replaying and cancelling one. Every way in calls it: the HTTP API
 // (services/ingest), the contract adapters through it (services/ingest/compat),

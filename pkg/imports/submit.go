@@ -66,18 +66,25 @@ func (s *Service) checkOptions(ctx context.Context, tenant string, opts *envelop
 	return sch, err
 }
 
+// checkNewOptions is checkOptions for a new import, whose caller answers
+// every error: schemas that cannot be read are a 503 RequestError.
+func (s *Service) checkNewOptions(ctx context.Context, tenant string, opts *envelope.Options) (*schema.Schema, error) {
+	sch, err := s.checkOptions(ctx, tenant, opts)
+	var re *RequestError
+	if err != nil && !errors.As(err, &re) {
+		return nil, reqErr(http.StatusServiceUnavailable, "cannot read the schemas: "+err.Error())
+	}
+	return sch, err
+}
+
 // Submit reads a file, checks its options and header, and publishes its rows
 // as a new import. It returns once JetStream stored every row. Protocol
 // adapters call it as the HTTP upload does.
 func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	opts := req.Options
-	sch, err := s.checkOptions(ctx, req.Tenant, &opts)
+	sch, err := s.checkNewOptions(ctx, req.Tenant, &opts)
 	if err != nil {
-		var re *RequestError
-		if errors.As(err, &re) {
-			return Submitted{}, err
-		}
-		return Submitted{}, reqErr(http.StatusServiceUnavailable, "cannot read the schemas: "+err.Error())
+		return Submitted{}, err
 	}
 	// Before the file is parsed: a refused upload costs no parsing.
 	if err := s.CheckConcurrency(ctx, req.Tenant); err != nil {
@@ -96,8 +103,8 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		}
 		rd = opened
 	}
-	if _, err := sch.MapHeader(rd.Header()); err != nil {
-		return Submitted{}, reqErr(http.StatusBadRequest, "header: "+err.Error())
+	if err := checkHeader(sch, rd.Header()); err != nil {
+		return Submitted{}, err
 	}
 	lim := s.cfg.Limits(req.Tenant)
 	maxRows := lim.MaxRows

@@ -28,15 +28,11 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/zap"
 
-	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
-	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
-	"github.com/intake/intake/pkg/runner"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -277,6 +273,18 @@ func decode(data []byte, v any) error {
 	return nil
 }
 
+// decodeNaming decodes a request that names an import (seal, summary) and
+// checks the import ID it decoded into id.
+func decodeNaming(data []byte, v any, id *string) error {
+	if err := decode(data, v); err != nil {
+		return err
+	}
+	if err := ids.ValidImport(*id); err != nil {
+		return badRequest("id: %v", err)
+	}
+	return nil
+}
+
 // --- open ---
 
 // idemRecord is what the idempotency bucket holds for a key.
@@ -305,10 +313,11 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if req.Tenant != "" && req.Tenant != tenant {
 		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
 	}
-	opts, err := s.checkOptions(ctx, tenant, &req)
-	if err != nil {
-		return nil, err
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
+	if err := s.imports.CheckOpen(ctx, tenant, &eopts, req.Header); err != nil {
+		return nil, fromLayer(err)
 	}
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
 	source := req.Source
 	if source == "" {
 		source = s.cfg.DefaultSource
@@ -397,118 +406,44 @@ func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existin
 	}
 }
 
-// checkOptions fills the defaults and checks the options against the
-// tenant's schemas, as the HTTP upload does (catalog.CheckOptions).
-func (s *service) checkOptions(ctx context.Context, tenant string, req *client.OpenRequest) (client.ImportOptions, error) {
-	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
-	sch, err := s.d.Schemas.CheckOptions(ctx, tenant, &eopts)
-	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
-	var inv *catalog.InvalidOptionsError
-	switch {
-	case errors.As(err, &inv):
-		return opts, badRequest("%s", inv.Error())
-	case err != nil:
-		return opts, fmt.Errorf("cannot read the schemas: %w", err)
-	}
-	if req.Header != nil {
-		if _, err := sch.MapHeader(req.Header); err != nil {
-			return opts, badRequest("header: %v", err)
-		}
-	}
-	return opts, nil
-}
-
-// announce publishes what an HTTP upload publishes when it opens an import:
-// the opened accounting message the reporter counts from, and the opened
-// event, with the same subjects and message IDs.
+// announce opens the import through the application layer, as an HTTP
+// upload opens one: the same subjects and message IDs.
 func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
-	eopts := envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}
-	outs, err := platform.OpenedOutputs(envelope.Accounting{Tenant: tenant, Import: id, Options: &eopts, Source: source})
-	if err != nil {
-		return err
-	}
-	return s.publish(ctx, outs)
+	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}, source)
 }
 
-// publish stores every message in JetStream or fails.
-func (s *service) publish(ctx context.Context, outs []runner.Output) error {
-	if err := runner.PublishAll(ctx, s.d.JS, runner.Msgs(outs), s.cfg.RequestTimeout); err != nil {
-		return fmt.Errorf("the broker did not store the message; retry: %w", err)
+// fromLayer maps the application layer's answers to the protocol's codes
+// (HTTP-like, as the layer's statuses are); other errors stay unavailable.
+func fromLayer(err error) error {
+	var re *imports.RequestError
+	if errors.As(err, &re) && re.Status < 500 {
+		return &reqError{code: re.Status, msg: re.Message}
 	}
-	return nil
+	return err
 }
 
 // --- seal ---
 
 func (s *service) seal(ctx context.Context, tenant string, data []byte) (any, error) {
 	var req client.SealRequest
-	if err := decode(data, &req); err != nil {
+	if err := decodeNaming(data, &req, &req.ID); err != nil {
 		return nil, err
-	}
-	if err := ids.ValidImport(req.ID); err != nil {
-		return nil, badRequest("id: %v", err)
 	}
 	if req.Total == nil || *req.Total < 0 {
 		return nil, badRequest("total: the number of rows published (0 or more) is required")
 	}
 	total := *req.Total
-	sum, found, err := s.d.Store.FindSummary(ctx, tenant, req.ID)
-	if errors.Is(err, store.ErrOtherTenant) {
-		return nil, notFound(req.ID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case found && sum.Sealed && sum.Total == total:
-		return client.SealReply{ID: req.ID, Total: total}, nil // sealed before: a retry
-	case found && sum.Sealed:
-		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s is already sealed with total %d", req.ID, sum.Total)}
-	case found && sum.Status != ledger.StatusProcessing:
-		return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf("import %s has already ended %s: %s", req.ID, sum.Status, sum.Reason)}
-	case !found:
-		// The reporter may not have seen it yet: the opened event says it exists.
-		if _, ok, err := s.openedEvent(ctx, tenant, req.ID); err != nil {
-			return nil, err
-		} else if !ok {
+	if err := s.imports.Seal(ctx, tenant, req.ID, total, req.Reason); err != nil {
+		if errors.Is(err, imports.ErrNotFound) {
 			return nil, notFound(req.ID)
 		}
+		return nil, fromLayer(err)
 	}
-	outs, err := platform.SealedOutputs(tenant, req.ID, total, req.Reason)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.publish(ctx, outs); err != nil {
-		return nil, err
-	}
-	s.log.Info("import sealed", zap.String("import_id", req.ID), zap.String("tenant", tenant), zap.Int("total", total))
 	return client.SealReply{ID: req.ID, Total: total}, nil
 }
 
 func notFound(id string) error {
 	return &reqError{code: client.CodeNotFound, msg: fmt.Sprintf("unknown import %s (not opened, or another tenant's)", id)}
-}
-
-// openedEvent reads the last event of an import the reporter has not yet
-// summarised; ok is false when there is none (the seal only needs to know
-// that the import was opened).
-func (s *service) openedEvent(ctx context.Context, tenant, id string) (*envelope.Event, bool, error) {
-	st, err := s.d.JS.Stream(ctx, subjects.StreamEvents)
-	if err != nil {
-		return nil, false, err
-	}
-	m, err := st.GetLastMsgForSubject(ctx, subjects.For(subjects.Events, tenant, id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	var ev envelope.Event
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		return nil, false, err
-	}
-	return &ev, true, nil
 }
 
 // --- summary ---
@@ -517,11 +452,8 @@ func (s *service) openedEvent(ctx context.Context, tenant, id string) (*envelope
 // Summary), plus whether the import is sealed.
 func (s *service) summary(ctx context.Context, tenant string, data []byte) (any, error) {
 	var req client.SummaryRequest
-	if err := decode(data, &req); err != nil {
+	if err := decodeNaming(data, &req, &req.ID); err != nil {
 		return nil, err
-	}
-	if err := ids.ValidImport(req.ID); err != nil {
-		return nil, badRequest("id: %v", err)
 	}
 	limit := req.ErrorLimit
 	switch {

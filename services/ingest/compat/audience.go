@@ -119,23 +119,23 @@ func (h *handlers) audienceImport(w http.ResponseWriter, r *http.Request) {
 
 // AudienceStatus is the status of one audience import.
 type AudienceStatus struct {
-	ID                string            `json:"id"`
-	Status            string            `json:"status"` // IN_PROGRESS, COMPLETED or FAILED
-	Message           string            `json:"message"`
-	ImportType        string            `json:"importType"`
-	ReconciliationKey string            `json:"reconciliationKey"`
-	FileName          string            `json:"fileName,omitempty"`
-	TotalRecords      int               `json:"totalRecords"`
-	ProcessedRecords  int               `json:"processedRecords"`
-	InsertedRecords   int               `json:"insertedRecords"`
-	UpdatedRecords    int               `json:"updatedRecords"`
-	SkippedRecords    int               `json:"skippedRecords"`
-	FailedRecords     int               `json:"failedRecords"`
-	DeletedRecords    int               `json:"deletedRecords"`
-	Errors            []RowError        `json:"errors"`
-	ErrorsTruncated   bool              `json:"errorsTruncated,omitempty"`
-	CreatedAt         *time.Time        `json:"createdAt,omitempty"`
-	CompletedAt       *time.Time        `json:"completedAt,omitempty"`
+	ID                string     `json:"id"`
+	Status            string     `json:"status"` // IN_PROGRESS, COMPLETED or FAILED
+	Message           string     `json:"message"`
+	ImportType        string     `json:"importType"`
+	ReconciliationKey string     `json:"reconciliationKey"`
+	FileName          string     `json:"fileName,omitempty"`
+	TotalRecords      int        `json:"totalRecords"`
+	ProcessedRecords  int        `json:"processedRecords"`
+	InsertedRecords   int        `json:"insertedRecords"`
+	UpdatedRecords    int        `json:"updatedRecords"`
+	SkippedRecords    int        `json:"skippedRecords"`
+	FailedRecords     int        `json:"failedRecords"`
+	DeletedRecords    int        `json:"deletedRecords"`
+	Errors            []RowError `json:"errors"`
+	ErrorsTruncated   bool       `json:"errorsTruncated,omitempty"`
+	CreatedAt         *time.Time `json:"createdAt,omitempty"`
+	CompletedAt       *time.Time `json:"completedAt,omitempty"`
 }
 
 var audienceKeys = map[string]string{"email": "email", "mobile_number": "mobileNumber"}
