@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/testenv"
+	"github.com/intake/intake/services/intake/app"
 )
 
 const (
@@ -75,7 +76,7 @@ func (s *system) createKey(tenant string, caps ...string) string {
 }
 
 func TestAuthAndTenantIsolation(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) {
+	s := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.BootstrapAPIKey = bootstrapKey
 		c.JWTHS256Secret = jwtSecret
 	})
@@ -158,7 +159,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 }
 
 func TestOpenModeOnlyOnLoopback(t *testing.T) {
-	err := Run(context.Background(), Config{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"},
+	err := app.Run(context.Background(), app.Config{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"},
 		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	if err == nil || !strings.Contains(err.Error(), "INTAKE_BOOTSTRAP_API_KEY") {
 		t.Fatalf("want a refusal that says how to configure a credential, got %v", err)

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // PUT /v1/schemas refuses, with 400 and the reason, a schema whose rows
@@ -14,7 +15,7 @@ import (
 // compiling to about 200,000 instructions, which took 53 s on a 10 KB cell),
 // a short pattern compiling too large, and nonsensical max_items.
 func TestSchemaBoundsAtRegistration(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.BootstrapAPIKey = bootstrapKey })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
 	acme := s.createKey("acme", auth.CapImportsWrite, auth.CapImportsRead, auth.CapSchemasWrite)
 	doc := func(field string) string {
 		return `{"name": "contacts", "keys": ["email"], "fields": [{"name": "email", "type": "email"}, ` + field + `]}`

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/testenv"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -22,7 +23,7 @@ func TestTenantLimits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "limits.json")
 	_ = os.WriteFile(file, []byte(`{"default": {"max_concurrent_imports": 5},
 		"tenants": {"default": {"max_rows": 3, "max_upload_bytes": 4000, "max_concurrent_imports": 1}}}`), 0o600)
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.TenantLimitsFile = file })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.TenantLimitsFile = file })
 
 	if status, out := s.upload([]byte("email\na@x.io\nb@x.io\nc@x.io\nd@x.io\n"), nil); status != 422 || !strings.Contains(out["error"].(string), "more than 3 rows") {
 		t.Fatalf("over the tenant's row limit: %d %v", status, out)

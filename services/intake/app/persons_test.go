@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"sort"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/intake/intake/pkg/runner"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // Persons are matched on any handle: a row belongs to the stored person
@@ -18,7 +19,7 @@ import (
 func TestPersonsMatchOnAnyHandle(t *testing.T) {
 	t.Run("once", func(t *testing.T) { personsMatchOnAnyHandle(t, startSystem(t, t.TempDir(), nil)) })
 	t.Run("every chunk twice", func(t *testing.T) {
-		personsMatchOnAnyHandle(t, startSystem(t, t.TempDir(), func(c *Config) {
+		personsMatchOnAnyHandle(t, startSystem(t, t.TempDir(), func(c *app.Config) {
 			c.Runner.Crash = func(m runner.Msg) bool { return m.NumDelivered == 1 }
 		}))
 	})

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // A tenant registers its own version of a schema; its imports use it at
 // once, and other tenants keep the built-in one.
 func TestTenantSchemaRegistration(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.BootstrapAPIKey = bootstrapKey })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
 	acme := s.createKey("acme", auth.CapImportsWrite, auth.CapImportsRead, auth.CapSchemasWrite)
 	globex := s.createKey("globex", auth.CapImportsWrite, auth.CapImportsRead)
 	file := "Name,E-mail,Firma\nAnn,ann@x.io,\nBob,bob@x.io,Beta\n"
