@@ -22,12 +22,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/intake/app/apptest"
 	"github.com/intake/intake/services/reporter"
@@ -78,12 +76,6 @@ func run(m *testing.M) (int, error) {
 	env.info, env.nc, env.js, env.mongo, env.store = sys.Info, sys.NC, sys.JS, sys.Mongo, sys.Store
 
 	// Our own services: the reporter (short timeout) and upstream.
-	builtin, err := app.LoadSchemas(schemas.Entities)
-	if err != nil {
-		_ = stopApp()
-		return 1, err
-	}
-	cat := catalog.New(builtin, env.store)
 	env.metrics = metrics.New()
 	deps := func(name string) (platform.Deps, error) {
 		nc, err := nats.Connect(env.info.NATSURL, nats.Name(name))
@@ -94,7 +86,7 @@ func run(m *testing.M) (int, error) {
 		if err != nil {
 			return platform.Deps{}, err
 		}
-		return platform.Deps{NC: nc, JS: js, Store: env.store, Schemas: cat, Log: log.With(zap.String("service", name))}, nil
+		return platform.Deps{NC: nc, JS: js, Store: env.store, Schemas: sys.Schemas, Log: log.With(zap.String("service", name))}, nil
 	}
 	svcCtx, stopSvcs := context.WithCancel(context.Background())
 	svcDone := make(chan error, 2)

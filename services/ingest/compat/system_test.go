@@ -2,7 +2,6 @@ package compat_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -14,10 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/intake/app"
@@ -68,11 +65,7 @@ func startSystem() (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := app.LoadSchemas(schemas.Entities)
-	if err != nil {
-		return nil, errors.Join(err, sys.Stop())
-	}
-	api := ingest.New(ingest.Config{}, platform.Deps{NC: sys.NC, JS: sys.JS, Store: sys.Store, Schemas: catalog.New(reg, sys.Store), Log: zap.NewNop()})
+	api := ingest.New(ingest.Config{}, platform.Deps{NC: sys.NC, JS: sys.JS, Store: sys.Store, Schemas: sys.Schemas, Log: zap.NewNop()})
 	return &system{api: api, store: sys.Store, mongo: sys.Mongo, stop: func() { _ = sys.Stop() }}, nil
 }
 

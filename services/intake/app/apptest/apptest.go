@@ -1,9 +1,10 @@
 // Package apptest starts the whole of Intake in-process for tests of other
 // packages: app.Run on the embedded default (in-process nats-server with
 // JetStream, FerretDB on SQLite) with random loopback ports, and hands back
-// what a test reaches it by: the HTTP base URL, a MongoDB client, a store
-// and, if asked, a NATS connection with JetStream. Start is for one test;
-// Launch is for a whole test binary (from TestMain or a sync.Once).
+// what a test reaches it by: the HTTP base URL, a MongoDB client, a store,
+// the schema catalog and, if asked, a NATS connection with JetStream. Start
+// is for one test; Launch is for a whole test binary (from TestMain or a
+// sync.Once).
 package apptest
 
 import (
@@ -22,7 +23,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/intake/app"
 )
 
@@ -39,8 +42,11 @@ type System struct {
 	Base  string        // "http://" + Info.HTTPAddr
 	Mongo *mongo.Client // connected to Info.MongoURI
 	Store *store.Store  // on Mongo, the database prefix in effect
-	NC    *nats.Conn    // with WithNATS only
-	JS    jetstream.JetStream
+	// Schemas are the built-in schemas and the tenants' own, as Intake's
+	// services see them.
+	Schemas *catalog.Catalog
+	NC      *nats.Conn // with WithNATS only
+	JS      jetstream.JetStream
 
 	stop func() error
 }
@@ -160,6 +166,11 @@ func launch(dataDir string, set settings, opts []Option) (*System, error) {
 	closers = append(closers, func() { _ = mc.Disconnect(context.Background()) })
 	s.Mongo = mc
 	s.Store = store.New(mc, cfg.Defaults().MongoDB, store.NoFastPath{})
+	builtin, err := app.LoadSchemas(schemas.Entities)
+	if err != nil {
+		return fail(err)
+	}
+	s.Schemas = catalog.New(builtin, s.Store)
 	if set.withNC {
 		nc, err := s.Info.ConnectNATS(set.nats...)
 		if err != nil {
