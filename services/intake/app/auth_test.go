@@ -23,6 +23,12 @@ const (
 	jwtSecret    = "test-jwt-secret-0123456789-0123456789-abcdef"
 )
 
+// startWithAdmin starts a system whose bootstrap admin key is bootstrapKey.
+func startWithAdmin(t testing.TB) *system {
+	t.Helper()
+	return startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
+}
+
 // request makes a request with the given headers; the caller closes the answer.
 func (s *system) request(method, path string, headers map[string]string, body io.Reader, contentType string) *http.Response {
 	s.t.Helper()

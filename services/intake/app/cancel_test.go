@@ -7,14 +7,13 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/testenv"
-	"github.com/intake/intake/services/intake/app"
 )
 
 // Cancelling an import: rows written stay, the rest fail, every row is
 // counted once, the import ends cancelled, and replace deletes nothing.
 // Another tenant cannot cancel it.
 func TestCancelImport(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
+	s := startWithAdmin(t)
 	acme := s.createKey("acme", auth.CapImportsWrite, auth.CapImportsRead)
 	globex := s.createKey("globex", auth.CapImportsWrite, auth.CapImportsRead)
 	if status, out := s.uploadAs(key(acme), "name,email\nKeep,keep@x.io\n"); status != 202 {

@@ -64,7 +64,7 @@ func TestTrustedProxies(t *testing.T) {
 	})
 
 	t.Run("header from an untrusted peer", func(t *testing.T) {
-		s := startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
+		s := startWithAdmin(t)
 		// A client that writes a new X-Forwarded-For on every guess is still
 		// one client (the connection's address).
 		status := 0
