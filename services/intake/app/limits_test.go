@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/intake/app"
 )
@@ -43,11 +40,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 
 	// An import opened by an upstream publisher and not sealed keeps processing.
-	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default"))) // Intake answers only there
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := s.upstreamConn("default")
 	msg, err := nc.Request("intake.api.v1.default.open", []byte(`{"tenant": "default", "schema": "contacts", "mode": "upsert"}`), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -64,10 +57,7 @@ func TestTenantLimits(t *testing.T) {
 		return nil
 	})
 	body, ctype := testenv.UploadForm("f.csv", []byte("email\na@x.io\n"), nil)
-	resp, err := http.Post(s.base+"/v1/imports", ctype, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := s.request(http.MethodPost, "/v1/imports", nil, body, ctype)
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
@@ -97,12 +87,7 @@ func TestTenantLimits(t *testing.T) {
 // HTTP (a request sent right after Ready once got "no responders").
 func TestReadyMeansUpstreamAnswers(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	msg, err := nc.Request("intake.api.v1.default.summary", []byte(`{"id": "not-an-id"}`), 10*time.Second)
+	msg, err := s.upstreamConn("default").Request("intake.api.v1.default.summary", []byte(`{"id": "not-an-id"}`), 10*time.Second)
 	if err != nil {
 		t.Fatalf("a request right after Ready: %v", err)
 	}

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
@@ -58,6 +60,19 @@ func (s *system) stop() {
 	if err := s.sys.Stop(); err != nil {
 		s.t.Errorf("stop intake: %v", err)
 	}
+}
+
+// upstreamConn connects to Intake's NATS as tenant's upstream publisher
+// (Intake answers only on the tenant's inbox prefix); it closes when the
+// test ends.
+func (s *system) upstreamConn(tenant string) *nats.Conn {
+	s.t.Helper()
+	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix(tenant)))
+	if err != nil {
+		s.t.Fatalf("connect to NATS: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	return nc
 }
 
 // upload posts a CSV to /v1/imports and returns the status and decoded body.
@@ -136,6 +151,21 @@ func (s *system) records(tenant, schema string) map[string]bson.M {
 		out[id] = d
 	}
 	return out
+}
+
+// getBody sends GET path (no key) and returns the status and the whole answer.
+func (s *system) getBody(path string) (int, []byte) {
+	s.t.Helper()
+	resp, err := http.Get(s.base + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, data
 }
 
 func (s *system) getInto(path string, out any) {
