@@ -24,6 +24,7 @@ const adminKey = "ik_browsertest_bootstrap_key_0123456789abcdef"
 type system struct {
 	t    testing.TB
 	base string
+	sys  *apptest.System
 }
 
 // startSystem runs the whole system with an admin key and waits until it
@@ -38,27 +39,17 @@ func startSystem(t testing.TB, tweak func(*app.Config)) *system {
 			tweak(cfg)
 		}
 	}))
-	return &system{t: t, base: sys.Base}
+	return &system{t: t, base: sys.Base, sys: sys}
 }
 
 // request sends a request with the API key (none if key is empty).
 func (s *system) request(method, path, key string, body io.Reader, ctype string) *http.Response {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.base+path, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	var headers map[string]string
 	if key != "" {
-		req.Header.Set("X-API-Key", key)
+		headers = map[string]string{"X-API-Key": key}
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return resp
+	return s.sys.Request(s.t, method, path, headers, body, ctype)
 }
 
 // call sends a request and decodes its JSON answer into out (if not nil).

@@ -32,18 +32,7 @@ func startWithAdmin(t testing.TB) *system {
 // request makes a request with the given headers; the caller closes the answer.
 func (s *system) request(method, path string, headers map[string]string, body io.Reader, contentType string) *http.Response {
 	s.t.Helper()
-	req, _ := http.NewRequest(method, s.base+path, body)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return resp
+	return s.sys.Request(s.t, method, path, headers, body, contentType)
 }
 
 // call makes a request with the given headers and decodes a JSON answer.

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -112,6 +114,28 @@ func Launch(opts ...Option) (*System, error) {
 	stop := s.stop
 	s.stop = sync.OnceValue(func() error { return errors.Join(stop(), os.RemoveAll(dir)) })
 	return s, nil
+}
+
+// Request sends a request to the HTTP API with headers (and Content-Type,
+// if ctype is set); the caller closes the answer. A request that cannot be
+// sent fails the test.
+func (s *System) Request(tb testing.TB, method, path string, headers map[string]string, body io.Reader, ctype string) *http.Response {
+	tb.Helper()
+	req, err := http.NewRequest(method, s.Base+path, body)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
 }
 
 // Stop closes the connections and stops Intake; it reports whether app.Run
