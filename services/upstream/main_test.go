@@ -19,17 +19,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/intake/app/apptest"
 	"github.com/intake/intake/services/reporter"
 	"github.com/intake/intake/services/upstream"
 )
@@ -58,11 +56,6 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "intake-upstream-test-")
-	if err != nil {
-		return 1, err
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(zapcore.ErrorLevel)
 	log, err := zc.Build()
@@ -70,51 +63,19 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan app.Info, 1)
-	appDone := make(chan error, 1)
-	go func() {
-		appDone <- app.Run(ctx, app.Config{
-			// ingest only so that its store indexes the imports collection
-			// (see warmIndexes); uploads are not used.
-			Targets:  []string{"ingest", "validator", "deduplicator", "writer"},
-			DataDir:  dir,
-			HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0",
-			Ready: func(i app.Info) { ready <- i },
-		}, log)
-	}()
-	stopApp := func() error {
-		cancel()
-		select {
-		case err := <-appDone:
-			return err
-		case <-time.After(60 * time.Second):
-			return errors.New("intake did not stop within 60s")
-		}
+	sys, err := apptest.Launch(apptest.WithLogger(log), apptest.WithNATS(nats.Name("publisher")), apptest.WithConfig(func(c *app.Config) {
+		// ingest only so that its store indexes the imports collection
+		// (see warmIndexes); uploads are not used.
+		c.Targets = []string{"ingest", "validator", "deduplicator", "writer"}
+		c.EmbeddedNATSAddr = "127.0.0.1:0"
+	}))
+	if err != nil {
+		return 1, err
 	}
-	select {
-	case env.info = <-ready:
-	case err := <-appDone:
-		return 1, fmt.Errorf("intake did not start: %w", err)
-	case <-time.After(90 * time.Second):
-		_ = stopApp()
-		return 1, errors.New("intake did not start within 90s")
-	}
+	stopApp := sys.Stop
+	env.info, env.nc, env.js, env.mongo, env.store = sys.Info, sys.NC, sys.JS, sys.Mongo, sys.Store
 
 	// Our own services: the reporter (short timeout) and upstream.
-	mc, err := mongo.Connect(options.Client().ApplyURI(env.info.MongoURI))
-	if err != nil {
-		_ = stopApp()
-		return 1, err
-	}
-	env.mongo = mc
-	env.store = store.New(mc, "intake", nil)
-	builtin, err := app.LoadSchemas(schemas.Entities)
-	if err != nil {
-		_ = stopApp()
-		return 1, err
-	}
-	cat := catalog.New(builtin, env.store)
 	env.metrics = metrics.New()
 	deps := func(name string) (platform.Deps, error) {
 		nc, err := nats.Connect(env.info.NATSURL, nats.Name(name))
@@ -125,7 +86,7 @@ func run(m *testing.M) (int, error) {
 		if err != nil {
 			return platform.Deps{}, err
 		}
-		return platform.Deps{NC: nc, JS: js, Store: env.store, Schemas: cat, Log: log.With(zap.String("service", name))}, nil
+		return platform.Deps{NC: nc, JS: js, Store: env.store, Schemas: sys.Schemas, Log: log.With(zap.String("service", name))}, nil
 	}
 	svcCtx, stopSvcs := context.WithCancel(context.Background())
 	svcDone := make(chan error, 2)
@@ -165,20 +126,10 @@ func run(m *testing.M) (int, error) {
 		for _, nc := range conns {
 			nc.Close()
 		}
-		if env.nc != nil {
-			env.nc.Close()
-		}
-		_ = mc.Disconnect(context.Background())
 		return errors.Join(append(errs, stopApp())...)
 	}
 
-	env.nc, err = nats.Connect(env.info.NATSURL, nats.Name("publisher"))
-	if err == nil {
-		env.js, err = jetstream.New(env.nc)
-	}
-	if err == nil {
-		err = waitServing()
-	}
+	err = waitServing()
 	if err == nil {
 		err = warmIndexes()
 	}

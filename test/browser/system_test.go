@@ -2,7 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,66 +10,46 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/intake/app/apptest"
 )
 
 // adminKey is the bootstrap key (tenant default) of the systems started here.
 const adminKey = "ik_browsertest_bootstrap_key_0123456789abcdef"
 
 // system is a whole Intake started in-process on the embedded default
-// (after services/intake/app's test helper).
+// (apptest), with the calls of these tests.
 type system struct {
 	t    testing.TB
 	base string
+	sys  *apptest.System
 }
 
-// startSystem runs app.Run on a fresh data directory with random ports and
-// an admin key, and waits until it serves.
+// startSystem runs the whole system with an admin key and waits until it
+// serves; it stops, and is checked to stop cleanly, when the test ends.
 func startSystem(t testing.TB, tweak func(*app.Config)) *system {
 	t.Helper()
-	cfg := app.Config{
-		DataDir:           t.TempDir(),
-		HTTPAddr:          "127.0.0.1:0",
-		EmbeddedNATSAddr:  "127.0.0.1:0",
-		EmbeddedMongoAddr: "127.0.0.1:0",
-		BootstrapAPIKey:   adminKey,
-		ShutdownTimeout:   20 * time.Second,
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	// Stopped, and checked to stop cleanly, when the test ends.
-	info, _ := testenv.Run(t, "intake", func(ctx context.Context, ready func(app.Info)) error {
-		cfg.Ready = ready
-		return app.Run(ctx, cfg, log)
-	})
-	return &system{t: t, base: "http://" + info.HTTPAddr}
+	sys := apptest.Start(t, apptest.WithConfig(func(cfg *app.Config) {
+		cfg.EmbeddedNATSAddr = "127.0.0.1:0"
+		cfg.BootstrapAPIKey = adminKey
+		cfg.ShutdownTimeout = 20 * time.Second
+		if tweak != nil {
+			tweak(cfg)
+		}
+	}))
+	return &system{t: t, base: sys.Base, sys: sys}
 }
 
 // request sends a request with the API key (none if key is empty).
 func (s *system) request(method, path, key string, body io.Reader, ctype string) *http.Response {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.base+path, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	var headers map[string]string
 	if key != "" {
-		req.Header.Set("X-API-Key", key)
+		headers = map[string]string{"X-API-Key": key}
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return resp
+	return s.sys.Request(s.t, method, path, headers, body, ctype)
 }
 
 // call sends a request and decodes its JSON answer into out (if not nil).

@@ -9,17 +9,11 @@ package main
 
 import (
 	"bufio"
-	"encoding/csv"
-	"runtime"
-	"sort"
-
 	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
 	"fmt"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"io"
 	"mime/multipart"
 	"net"
@@ -27,12 +21,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"runtime"
+	"sort"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/tools/internal/procstat"
 )
 
 func main() {
@@ -116,7 +115,7 @@ func run() error {
 	}
 	fmt.Printf("pipeline upsert re-import, %2.0f%% of rows changed:           %8.0f rows/s  (%.2fx the direct loader, target >= 0.5x)\n", *changed*100, upsert, upsert/direct)
 
-	rss, err := peakRSS(cmd.Process.Pid)
+	rss, err := procstat.PeakRSS(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -254,21 +253,6 @@ func waitReady(api *client.REST, limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("intake not ready within %s: %w", limit, err)
-}
-
-// peakRSS reads VmHWM (the peak resident set) of a process from /proc.
-func peakRSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		if f := strings.Fields(string(line)); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM")
 }
 
 // syncPath times the synchronous customers contract: a 100-row file, new

@@ -20,6 +20,7 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/tools/internal/procstat"
 )
 
 // env is where a run keeps its binaries, data and logs.
@@ -127,21 +128,7 @@ func (p *proc) exited() bool {
 }
 
 // peakRSS is the process's peak resident set size so far (VmHWM), in bytes.
-func (p *proc) peakRSS() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
-}
+func (p *proc) peakRSS() (int64, error) { return procstat.PeakRSS(p.cmd.Process.Pid) }
 
 // alive fails if any of procs has exited on its own: a fault elsewhere must
 // never make a process of Intake give up.

@@ -8,21 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/ingest/compat"
 	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/intake/app/apptest"
 )
 
 // system is a whole Intake (embedded NATS JetStream and FerretDB, the five
@@ -65,65 +61,12 @@ func realSystem(t *testing.T) *system {
 }
 
 func startSystem() (*system, error) {
-	dir, err := os.MkdirTemp("", "compat-test-")
+	sys, err := apptest.Launch(apptest.WithNATS(), apptest.WithConfig(func(c *app.Config) { c.EmbeddedNATSAddr = "127.0.0.1:0" }))
 	if err != nil {
 		return nil, err
 	}
-	ready := make(chan app.Info, 1)
-	cfg := app.Config{
-		DataDir:           dir,
-		HTTPAddr:          "127.0.0.1:0",
-		EmbeddedNATSAddr:  "127.0.0.1:0",
-		EmbeddedMongoAddr: "127.0.0.1:0",
-		Ready:             func(i app.Info) { ready <- i },
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cfg, zap.NewNop()) }()
-	var info app.Info
-	select {
-	case info = <-ready:
-	case err := <-done:
-		cancel()
-		return nil, fmt.Errorf("intake did not start: %v", err)
-	case <-time.After(90 * time.Second):
-		cancel()
-		return nil, fmt.Errorf("intake did not start within 90s")
-	}
-	nc, err := nats.Connect(info.NATSURL)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	client, err := mongo.Connect(options.Client().ApplyURI(info.MongoURI))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	reg, err := app.LoadSchemas(schemas.Entities)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	st := store.New(client, "intake", store.NoFastPath{})
-	api := ingest.New(ingest.Config{}, platform.Deps{NC: nc, JS: js, Store: st, Schemas: catalog.New(reg, st), Log: zap.NewNop()})
-	s := &system{api: api, store: st, mongo: client}
-	s.stop = func() {
-		nc.Close()
-		_ = client.Disconnect(context.Background())
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-		}
-		_ = os.RemoveAll(dir)
-	}
-	return s, nil
+	api := ingest.New(ingest.Config{}, platform.Deps{NC: sys.NC, JS: sys.JS, Store: sys.Store, Schemas: sys.Schemas, Log: zap.NewNop()})
+	return &system{api: api, store: sys.Store, mongo: sys.Mongo, stop: func() { _ = sys.Stop() }}, nil
 }
 
 // serveReal mounts the compat routes on the real importer, with real

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/testenv"
+	"github.com/intake/intake/services/intake/app"
 )
 
 const (
@@ -22,21 +23,16 @@ const (
 	jwtSecret    = "test-jwt-secret-0123456789-0123456789-abcdef"
 )
 
+// startWithAdmin starts a system whose bootstrap admin key is bootstrapKey.
+func startWithAdmin(t testing.TB) *system {
+	t.Helper()
+	return startSystem(t, t.TempDir(), func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
+}
+
 // request makes a request with the given headers; the caller closes the answer.
 func (s *system) request(method, path string, headers map[string]string, body io.Reader, contentType string) *http.Response {
 	s.t.Helper()
-	req, _ := http.NewRequest(method, s.base+path, body)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return resp
+	return s.sys.Request(s.t, method, path, headers, body, contentType)
 }
 
 // call makes a request with the given headers and decodes a JSON answer.
@@ -75,7 +71,7 @@ func (s *system) createKey(tenant string, caps ...string) string {
 }
 
 func TestAuthAndTenantIsolation(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) {
+	s := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.BootstrapAPIKey = bootstrapKey
 		c.JWTHS256Secret = jwtSecret
 	})
@@ -158,7 +154,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 }
 
 func TestOpenModeOnlyOnLoopback(t *testing.T) {
-	err := Run(context.Background(), Config{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"},
+	err := app.Run(context.Background(), app.Config{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", EmbeddedNATSAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"},
 		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	if err == nil || !strings.Contains(err.Error(), "INTAKE_BOOTSTRAP_API_KEY") {
 		t.Fatalf("want a refusal that says how to configure a credential, got %v", err)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/intake/intake/pkg/auth"
 )
 
 func TestMongoshURI(t *testing.T) {
@@ -48,5 +51,26 @@ func TestBannerExternal(t *testing.T) {
 	}
 	if strings.Contains(out, "s3cret") || strings.Contains(out, "intake import") || strings.Contains(out, "Data directory") {
 		t.Errorf("banner shows a password, an import or a data directory it has not:\n%s", out)
+	}
+}
+
+func TestHasOperatorKey(t *testing.T) {
+	now := time.Now()
+	tenantAdmin := auth.Key{Tenant: "acme", Capabilities: []string{auth.CapAdmin}}
+	operator := auth.Key{Tenant: "default", Capabilities: []string{auth.CapOperator}}
+	revoked := operator
+	revoked.RevokedAt = &now
+	for _, c := range []struct {
+		keys []auth.Key
+		want bool
+	}{
+		{nil, false},
+		{[]auth.Key{tenantAdmin}, false},
+		{[]auth.Key{tenantAdmin, revoked}, false},
+		{[]auth.Key{tenantAdmin, operator}, true},
+	} {
+		if got := hasOperatorKey(c.keys); got != c.want {
+			t.Errorf("hasOperatorKey(%+v) = %v, want %v", c.keys, got, c.want)
+		}
 	}
 }

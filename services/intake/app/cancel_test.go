@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ import (
 // counted once, the import ends cancelled, and replace deletes nothing.
 // Another tenant cannot cancel it.
 func TestCancelImport(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.BootstrapAPIKey = bootstrapKey })
+	s := startWithAdmin(t)
 	acme := s.createKey("acme", auth.CapImportsWrite, auth.CapImportsRead)
 	globex := s.createKey("globex", auth.CapImportsWrite, auth.CapImportsRead)
 	if status, out := s.uploadAs(key(acme), "name,email\nKeep,keep@x.io\n"); status != 202 {

@@ -1,17 +1,19 @@
-package app
+package app_test
 
 import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/intake/intake/services/intake/app"
 )
 
 // An empty configuration runs with the defaults of `intake serve`
 // (Default), except where zero means something of its own; what Run logs is
 // therefore what is in effect (the start line once said ack_wait 0).
 func TestConfigDefaults(t *testing.T) {
-	got := Config{}.Defaults()
-	want := Default()
+	got := app.Config{}.Defaults()
+	want := app.Default()
 	want.MaxConcurrent = 0 // no limit, not "unset"
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Config{}.Defaults() = %+v,\nwant %+v", got, want)
@@ -20,11 +22,11 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults in effect: ack wait %s, unsealed timeout %s, chunk size %d", got.Runner.AckWait, got.UnsealedTimeout, got.ChunkSize)
 	}
 	// Set fields stay; a negative unsealed timeout (never) stays negative.
-	set := Config{HTTPAddr: "127.0.0.1:0", UnsealedTimeout: -1, Targets: []string{"writer"}}.Defaults()
+	set := app.Config{HTTPAddr: "127.0.0.1:0", UnsealedTimeout: -1, Targets: []string{"writer"}}.Defaults()
 	if set.HTTPAddr != "127.0.0.1:0" || set.UnsealedTimeout != -1 || !reflect.DeepEqual(set.Targets, []string{"writer"}) {
 		t.Fatalf("set fields changed: %+v", set)
 	}
-	if all := (Config{Targets: []string{"all"}}).Defaults(); !reflect.DeepEqual(all.Targets, Services()) {
-		t.Fatalf("targets all = %v, want %v", all.Targets, Services())
+	if all := (app.Config{Targets: []string{"all"}}).Defaults(); !reflect.DeepEqual(all.Targets, app.Services()) {
+		t.Fatalf("targets all = %v, want %v", all.Targets, app.Services())
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -8,16 +8,16 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // bannerOf is the banner a started system prints.
 func bannerOf(s *system) string {
 	var b bytes.Buffer
-	Banner(&b, s.info)
+	app.Banner(&b, s.info)
 	return b.String()
 }
 
@@ -91,8 +91,8 @@ func TestKeysSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	embeddedOnSocket := func(c *Config) { c.EmbeddedMongoAddr, c.EmbeddedNATSAddr = "", "127.0.0.1:0" }
-	s := startSystem(t, dir, func(c *Config) { embeddedOnSocket(c); c.BootstrapAPIKey = bootstrapKey })
+	embeddedOnSocket := func(c *app.Config) { c.EmbeddedMongoAddr, c.EmbeddedNATSAddr = "", "127.0.0.1:0" }
+	s := startSystem(t, dir, func(c *app.Config) { embeddedOnSocket(c); c.BootstrapAPIKey = bootstrapKey })
 	b := bannerOf(s)
 	for _, want := range []string{"http://" + s.info.HTTPAddr + "/", "Unix socket " + dir + "/mongodb.sock",
 		`mongosh "mongodb://` + strings.ReplaceAll(dir, "/", "%2F") + `%2Fmongodb.sock/intake"`,
@@ -105,7 +105,7 @@ func TestKeysSurviveRestart(t *testing.T) {
 	refusesBogus(t, s, "api keys")
 
 	s.stop()
-	s = startSystem(t, dir, func(c *Config) { embeddedOnSocket(c); c.JWTHS256Secret = jwtSecret })
+	s = startSystem(t, dir, func(c *app.Config) { embeddedOnSocket(c); c.JWTHS256Secret = jwtSecret })
 	if !strings.Contains(bannerOf(s), "API keys (X-API-Key) and JWT bearer tokens") {
 		t.Errorf("the banner does not name the mode:\n%s", bannerOf(s))
 	}
@@ -121,25 +121,4 @@ func TestKeysSurviveRestart(t *testing.T) {
 		t.Fatalf("acme's import after a restart: %d %v, want tenant acme", status, v)
 	}
 	refusesBogus(t, s, "api keys and jwt after restart")
-}
-
-func TestHasOperatorKey(t *testing.T) {
-	now := time.Now()
-	tenantAdmin := auth.Key{Tenant: "acme", Capabilities: []string{auth.CapAdmin}}
-	operator := auth.Key{Tenant: "default", Capabilities: []string{auth.CapOperator}}
-	revoked := operator
-	revoked.RevokedAt = &now
-	for _, c := range []struct {
-		keys []auth.Key
-		want bool
-	}{
-		{nil, false},
-		{[]auth.Key{tenantAdmin}, false},
-		{[]auth.Key{tenantAdmin, revoked}, false},
-		{[]auth.Key{tenantAdmin, operator}, true},
-	} {
-		if got := hasOperatorKey(c.keys); got != c.want {
-			t.Errorf("hasOperatorKey(%+v) = %v, want %v", c.keys, got, c.want)
-		}
-	}
 }

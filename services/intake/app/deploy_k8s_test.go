@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ import (
 	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/embedded/natstest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // The Kubernetes manifests in deploy/kubernetes and docker-compose.yml must
@@ -161,7 +162,7 @@ func targetOf(args []string) ([]string, error) {
 		for _, s := range strings.Split(v, ",") {
 			s = strings.TrimSpace(s)
 			if s == "all" {
-				targets = append(targets, Services()...)
+				targets = append(targets, app.Services()...)
 			} else {
 				targets = append(targets, s)
 			}
@@ -171,8 +172,8 @@ func targetOf(args []string) ([]string, error) {
 		return nil, fmt.Errorf("command %q has no --target (it would run all services)", args)
 	}
 	for _, s := range targets {
-		if !slices.Contains(Services(), s) {
-			return nil, fmt.Errorf("command %q: unknown target %q (known: %v)", args, s, Services())
+		if !slices.Contains(app.Services(), s) {
+			return nil, fmt.Errorf("command %q: unknown target %q (known: %v)", args, s, app.Services())
 		}
 	}
 	return targets, nil
@@ -349,7 +350,7 @@ func TestKubernetesManifests(t *testing.T) {
 		served = append(served, s)
 	}
 	sort.Strings(served)
-	want := Services()
+	want := app.Services()
 	sort.Strings(want)
 	if !slices.Equal(served, want) {
 		t.Errorf("the Deployments run %v, want one per service: %v", served, want)
@@ -619,13 +620,13 @@ func TestKubernetesDockerCompose(t *testing.T) {
 	if _, ok := services["mongo-init"]; !ok {
 		t.Errorf("%s: no mongo-init service (initiates the replica set)", composeFile)
 	}
-	for _, s := range Services() {
+	for _, s := range app.Services() {
 		if _, ok := targets[s]; !ok {
 			t.Errorf("%s: no container runs --target=%s", composeFile, s)
 		}
 	}
-	if len(intake) != len(Services()) {
-		t.Errorf("%s: %d Intake containers %v, want one per service (%d)", composeFile, len(intake), intake, len(Services()))
+	if len(intake) != len(app.Services()) {
+		t.Errorf("%s: %d Intake containers %v, want one per service (%d)", composeFile, len(intake), intake, len(app.Services()))
 	}
 }
 
@@ -1017,8 +1018,8 @@ func TestKubernetesNATSCredentials(t *testing.T) {
 		}
 		checked++
 	}
-	if checked != len(Services()) {
-		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(Services()))
+	if checked != len(app.Services()) {
+		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(app.Services()))
 	}
 }
 
@@ -1091,15 +1092,15 @@ func TestKubernetesNATSUsersRunIntake(t *testing.T) {
 	addr := strings.TrimPrefix(startNATS(t, opts).ClientURL(), "nats://")
 	ferret, _ := ferrettest.Start(t, "")
 
-	run := func(user string, targets []string) Info {
+	run := func(user string, targets []string) app.Info {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
-		ready, done := make(chan Info, 1), make(chan error, 1)
+		ready, done := make(chan app.Info, 1), make(chan error, 1)
 		go func() {
-			done <- Run(ctx, Config{
+			done <- app.Run(ctx, app.Config{
 				Targets: targets, NATSURL: fmt.Sprintf("nats://%s:nats-%s-password@%s", user, user, addr),
 				MongoURI: ferret.URI(), DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
-				Ready: func(i Info) { ready <- i },
+				Ready: func(i app.Info) { ready <- i },
 			}, zap.NewNop())
 		}()
 		t.Cleanup(func() {
@@ -1116,10 +1117,10 @@ func TestKubernetesNATSUsersRunIntake(t *testing.T) {
 		case <-time.After(90 * time.Second):
 			t.Fatalf("intake %v as NATS user %s did not start within 90s", targets, user)
 		}
-		return Info{}
+		return app.Info{}
 	}
 	var others []string
-	for _, s := range Services() {
+	for _, s := range app.Services() {
 		if s != "upstream" {
 			others = append(others, s)
 		}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // contactsFile is a generated contacts CSV and what importing it must give.
@@ -146,7 +147,7 @@ func checkImport(t *testing.T, s *system, id string, f contactsFile, v ingest.Im
 func TestImportEndToEnd(t *testing.T) {
 	for _, instances := range []int{1, 2} {
 		t.Run(fmt.Sprintf("instances=%d", instances), func(t *testing.T) {
-			s := startSystem(t, t.TempDir(), func(c *Config) { c.Instances = instances; c.ChunkSize = 100 })
+			s := startSystem(t, t.TempDir(), func(c *app.Config) { c.Instances = instances; c.ChunkSize = 100 })
 			f := makeContacts(1000, "")
 
 			status, body := s.upload(f.csv, map[string]string{"schema": "contacts", "mode": "upsert"})
@@ -232,7 +233,7 @@ func TestRestartMidImportLosesNothing(t *testing.T) {
 }
 
 func TestUploadErrors(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.MaxRows = 5 })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.MaxRows = 5 })
 	cases := []struct {
 		name   string
 		csv    string
@@ -292,7 +293,7 @@ func asM(v any) bson.M {
 // of a run without faults.
 func TestCrashBeforeAckOnEveryChunk(t *testing.T) {
 	var crashes atomic.Int64
-	s := startSystem(t, t.TempDir(), func(c *Config) {
+	s := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.ChunkSize = 100
 		c.Runner.Crash = func(m runner.Msg) bool {
 			if m.NumDelivered == 1 {
@@ -327,7 +328,7 @@ func TestCrashBeforeAckOnEveryChunk(t *testing.T) {
 // Two imports of the same tenant with overlapping keys, at the same time,
 // never make two records for one key, and every row is counted once.
 func TestConcurrentImportsSameKeys(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.Instances = 2; c.ChunkSize = 50 })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.Instances = 2; c.ChunkSize = 50 })
 	a, b := makeContacts(2000, "a"), makeContacts(2000, "b")
 	ids := make(chan string, 2)
 	for _, f := range []contactsFile{a, b} {

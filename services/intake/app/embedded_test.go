@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/testenv"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // The embedded default opens no door but its HTTP API: the nats-server has
@@ -31,7 +32,7 @@ import (
 func TestEmbeddedDefaultListensOnlyForHTTP(t *testing.T) {
 	dir := t.TempDir()
 	before := tcpListeners(t)
-	s := startSystem(t, dir, func(c *Config) { c.EmbeddedNATSAddr, c.EmbeddedMongoAddr = "", "" })
+	s := startSystem(t, dir, func(c *app.Config) { c.EmbeddedNATSAddr, c.EmbeddedMongoAddr = "", "" })
 
 	_, httpPort, _ := strings.Cut(s.info.HTTPAddr, ":")
 	var opened []string
@@ -88,7 +89,7 @@ func TestEmbeddedNATSAddrRequiresGeneratedCredentials(t *testing.T) {
 	dir := t.TempDir()
 	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.DebugLevel))
-	s := startSystemLogged(t, log, func(c *Config) { c.DataDir = dir; c.EmbeddedNATSAddr = "127.0.0.1:0" })
+	s := startSystemLogged(t, log, func(c *app.Config) { c.DataDir = dir; c.EmbeddedNATSAddr = "127.0.0.1:0" })
 	file := filepath.Join(dir, embedded.NATSContextFile)
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file %s: %v; want mode 0600", file, err)
@@ -145,14 +146,14 @@ func TestEmbeddedNATSAddrRequiresGeneratedCredentials(t *testing.T) {
 // with a warning in the log.
 func TestEmbeddedMongoAddrOnlyOnLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":27017"} {
-		err := Run(context.Background(), Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: addr}, zap.NewNop())
+		err := app.Run(context.Background(), app.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: addr}, zap.NewNop())
 		if !errors.Is(err, embedded.ErrNotLoopback) || !strings.Contains(err.Error(), addr) {
 			t.Fatalf("--embedded-mongo-addr %s: %v; want refused as not loopback", addr, err)
 		}
 	}
 	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.WarnLevel))
-	s := startSystemLogged(t, log, func(c *Config) { c.DataDir = t.TempDir(); c.EmbeddedMongoAddr = "127.0.0.1:0" })
+	s := startSystemLogged(t, log, func(c *app.Config) { c.DataDir = t.TempDir(); c.EmbeddedMongoAddr = "127.0.0.1:0" })
 	if !strings.HasPrefix(s.info.MongoURI, "mongodb://127.0.0.1:") {
 		t.Fatalf("MongoDB URI %q; want loopback TCP", s.info.MongoURI)
 	}
@@ -168,7 +169,7 @@ func TestEmbeddedMongoAddrOnlyOnLoopback(t *testing.T) {
 // error that says what to do.
 func TestEmbeddedDataDirTooLongForSocket(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("long-", 20))
-	err := Run(context.Background(), Config{DataDir: dir, HTTPAddr: "127.0.0.1:0"}, zap.NewNop())
+	err := app.Run(context.Background(), app.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0"}, zap.NewNop())
 	if !errors.Is(err, embedded.ErrSocketPathTooLong) {
 		t.Fatalf("%v; want ErrSocketPathTooLong", err)
 	}
@@ -223,7 +224,7 @@ func TestSplitOnOneHostOverSocketAndGeneratedCredentials(t *testing.T) {
 	}
 	defer fr.Stop()
 	workersDir := t.TempDir()
-	startSystem(t, workersDir, func(c *Config) {
+	startSystem(t, workersDir, func(c *app.Config) {
 		c.Targets = []string{"upstream", "validator", "deduplicator", "writer", "reporter"}
 		c.EmbeddedNATSAddr, c.MongoURI = "127.0.0.1:0", fr.URI()
 	})
@@ -235,7 +236,7 @@ func TestSplitOnOneHostOverSocketAndGeneratedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest := startSystem(t, t.TempDir(), func(c *Config) {
+	ingest := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.Targets = []string{"ingest"}
 		c.NATSURL, c.MongoURI = natsURL, fr.URI()
 	})

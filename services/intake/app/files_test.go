@@ -1,9 +1,7 @@
-package app
+package app_test
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,12 +75,10 @@ func TestTemplatesImport(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
 	for _, name := range []string{"customers", "community_users", "audience_users", "phonebook_contacts", "persons"} {
 		for _, format := range []string{"csv", "xlsx"} {
-			resp, err := http.Get(s.base + "/v1/schemas/" + name + "/template." + format)
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("%s template.%s: %v %v", name, format, err, resp.Status)
+			status, data := s.getBody("/v1/schemas/" + name + "/template." + format)
+			if status != 200 {
+				t.Fatalf("%s template.%s: %d %s", name, format, status, data)
 			}
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			v := s.importCSV(string(data), map[string]string{"schema": name})
 			if v.Status != "completed" || v.Failed != 0 || v.Total != 1 {
 				t.Fatalf("%s template.%s imported as %+v", name, format, v)

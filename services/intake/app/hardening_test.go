@@ -1,4 +1,4 @@
-package app
+package app_test
 
 // Service hardening: the HTTP server's timeouts and header limit, the upload
 // size limit, multipart abuse, temporary files of aborted uploads, and
@@ -33,6 +33,7 @@ import (
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // ingest.Serve cuts off a client that sends its headers too slowly
@@ -129,7 +130,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 func TestUploadSizeLimit(t *testing.T) {
 	dataDir, tmp := t.TempDir(), t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	s := startSystem(t, dataDir, func(c *Config) { c.MaxUploadBytes = 256 << 10 })
+	s := startSystem(t, dataDir, func(c *app.Config) { c.MaxUploadBytes = 256 << 10 })
 
 	var csvFile bytes.Buffer
 	csvFile.WriteString("name,email\n")
@@ -395,7 +396,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 
 	var logs testenv.SyncBuffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), &logs, zapcore.DebugLevel))
-	s := startSystemLogged(t, log, func(c *Config) {
+	s := startSystemLogged(t, log, func(c *app.Config) {
 		c.DataDir = dir
 		c.NATSURL = natsURL
 		c.MongoURI = mongoURI
@@ -483,7 +484,7 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	// The configuration as logged at start is redacted (today zap cannot
 	// encode it at all, "configError": its Ready field is a func; once it
 	// can, this is what it shows).
-	cfg := Config{NATSURL: natsURL, MongoURI: mongoURI, BootstrapAPIKey: bootstrap, JWTHS256Secret: jwtSecret}
+	cfg := app.Config{NATSURL: natsURL, MongoURI: mongoURI, BootstrapAPIKey: bootstrap, JWTHS256Secret: jwtSecret}
 	fmt.Fprintf(&logs, "%+v\n", cfg.Redacted())
 
 	secrets := map[string]string{

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 // The hostile corpus: files built to hurt an importer (decompression bombs,
 // entity expansion, path traversal in archives, formula injection, giant

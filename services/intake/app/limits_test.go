@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"encoding/json"
@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/testenv"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // Per-tenant limits from a limits file: rows per import (422), upload size
@@ -22,7 +20,7 @@ func TestTenantLimits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "limits.json")
 	_ = os.WriteFile(file, []byte(`{"default": {"max_concurrent_imports": 5},
 		"tenants": {"default": {"max_rows": 3, "max_upload_bytes": 4000, "max_concurrent_imports": 1}}}`), 0o600)
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.TenantLimitsFile = file })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.TenantLimitsFile = file })
 
 	if status, out := s.upload([]byte("email\na@x.io\nb@x.io\nc@x.io\nd@x.io\n"), nil); status != 422 || !strings.Contains(out["error"].(string), "more than 3 rows") {
 		t.Fatalf("over the tenant's row limit: %d %v", status, out)
@@ -42,11 +40,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 
 	// An import opened by an upstream publisher and not sealed keeps processing.
-	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default"))) // Intake answers only there
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := s.upstreamConn("default")
 	msg, err := nc.Request("intake.api.v1.default.open", []byte(`{"tenant": "default", "schema": "contacts", "mode": "upsert"}`), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +57,7 @@ func TestTenantLimits(t *testing.T) {
 		return nil
 	})
 	body, ctype := testenv.UploadForm("f.csv", []byte("email\na@x.io\n"), nil)
-	resp, err := http.Post(s.base+"/v1/imports", ctype, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := s.request(http.MethodPost, "/v1/imports", nil, body, ctype)
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
@@ -96,12 +87,7 @@ func TestTenantLimits(t *testing.T) {
 // HTTP (a request sent right after Ready once got "no responders").
 func TestReadyMeansUpstreamAnswers(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix("default")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	msg, err := nc.Request("intake.api.v1.default.summary", []byte(`{"id": "not-an-id"}`), 10*time.Second)
+	msg, err := s.upstreamConn("default").Request("intake.api.v1.default.summary", []byte(`{"id": "not-an-id"}`), 10*time.Second)
 	if err != nil {
 		t.Fatalf("a request right after Ready: %v", err)
 	}

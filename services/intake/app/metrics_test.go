@@ -1,8 +1,6 @@
-package app
+package app_test
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -13,12 +11,7 @@ func TestMetrics(t *testing.T) {
 	if counts(v) != [5]int{1, 0, 1, 1, 0} {
 		t.Fatalf("import = %v", counts(v))
 	}
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	_, body := s.getBody("/metrics")
 	text := string(body)
 	for _, want := range []string{
 		`intake_rows_total{result="created",stage="write"} 1`,

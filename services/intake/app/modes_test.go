@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"strings"
@@ -18,6 +18,17 @@ func (s *system) importCSV(csv string, fields map[string]string) ingest.ImportVi
 	return s.waitDone(body["id"].(string), time.Minute)
 }
 
+// importWant is importCSV that fails t unless the counts (created,
+// updated, skipped, failed, deleted) are want; what names the import.
+func (s *system) importWant(t testing.TB, what, csv string, fields map[string]string, want [5]int) ingest.ImportView {
+	t.Helper()
+	v := s.importCSV(csv, fields)
+	if counts(v) != want {
+		t.Fatalf("%s = %v, want %v", what, counts(v), want)
+	}
+	return v
+}
+
 func counts(v ingest.ImportView) [5]int {
 	return [5]int{v.Created, v.Updated, v.Skipped, v.Failed, v.Deleted}
 }
@@ -35,9 +46,7 @@ const base = "name,email,company\nAnn,ann@x.io,A\nBob,bob@x.io,B\nCid,cid@x.io,C
 
 func TestModes(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	if v := s.importCSV(base, map[string]string{"mode": "insert"}); counts(v) != [5]int{3, 0, 0, 0, 0} {
-		t.Fatalf("insert into empty = %v", counts(v))
-	}
+	s.importWant(t, "insert into empty", base, map[string]string{"mode": "insert"}, [5]int{3, 0, 0, 0, 0})
 
 	t.Run("insert fails existing keys", func(t *testing.T) {
 		v := s.importCSV("name,email\nAnn Two,ann@x.io\nDee,dee@x.io\n", map[string]string{"mode": "insert"})
@@ -50,10 +59,7 @@ func TestModes(t *testing.T) {
 	})
 
 	t.Run("upsert leaves absent fields alone", func(t *testing.T) {
-		v := s.importCSV("email,company\nann@x.io,A2\nbob@x.io,B\n", map[string]string{"mode": "upsert"})
-		if counts(v) != [5]int{0, 1, 1, 0, 0} {
-			t.Fatalf("upsert = %v", counts(v))
-		}
+		s.importWant(t, "upsert", "email,company\nann@x.io,A2\nbob@x.io,B\n", map[string]string{"mode": "upsert"}, [5]int{0, 1, 1, 0, 0})
 		d := s.records("default", "contacts")["email:ann@x.io"]
 		if d["name"] != "Ann" || d["company"] != "A2" {
 			t.Fatalf("record after upsert = %v", d)
@@ -61,10 +67,7 @@ func TestModes(t *testing.T) {
 	})
 
 	t.Run("update skips missing and ignores empty cells", func(t *testing.T) {
-		v := s.importCSV("name,email,company\nBobby,bob@x.io,\nZed,zed@x.io,Z\n", map[string]string{"mode": "update"})
-		if counts(v) != [5]int{0, 1, 1, 0, 0} {
-			t.Fatalf("update = %v", counts(v))
-		}
+		s.importWant(t, "update", "name,email,company\nBobby,bob@x.io,\nZed,zed@x.io,Z\n", map[string]string{"mode": "update"}, [5]int{0, 1, 1, 0, 0})
 		d := s.records("default", "contacts")["email:bob@x.io"]
 		if d["name"] != "Bobby" || d["company"] != "B" {
 			t.Fatalf("record after update = %v (an empty cell must leave the field as it is)", d)
@@ -75,18 +78,14 @@ func TestModes(t *testing.T) {
 	})
 
 	t.Run("empty_means_clear clears fields", func(t *testing.T) {
-		v := s.importCSV("name,email,company\nBobby,bob@x.io,\n", map[string]string{"mode": "update", "empty_means_clear": "true"})
-		if counts(v) != [5]int{0, 1, 0, 0, 0} {
-			t.Fatalf("update with empty_means_clear = %v", counts(v))
-		}
+		clearing := map[string]string{"mode": "update", "empty_means_clear": "true"}
+		s.importWant(t, "update with empty_means_clear", "name,email,company\nBobby,bob@x.io,\n", clearing, [5]int{0, 1, 0, 0, 0})
 		d := s.records("default", "contacts")["email:bob@x.io"]
 		if _, has := d["company"]; has || d["name"] != "Bobby" {
 			t.Fatalf("record = %v, want company cleared and name kept", d)
 		}
 		// Nothing left to clear: unchanged.
-		if v := s.importCSV("name,email,company\nBobby,bob@x.io,\n", map[string]string{"mode": "update", "empty_means_clear": "true"}); counts(v) != [5]int{0, 0, 1, 0, 0} {
-			t.Fatalf("second clear = %v", counts(v))
-		}
+		s.importWant(t, "second clear", "name,email,company\nBobby,bob@x.io,\n", clearing, [5]int{0, 0, 1, 0, 0})
 		if status, body := s.upload([]byte(base), map[string]string{"empty_means_clear": "maybe"}); status != 400 {
 			t.Fatalf("a bad flag value: %d %v", status, body)
 		}
@@ -123,10 +122,8 @@ func TestModes(t *testing.T) {
 	})
 
 	t.Run("replace removes untouched records", func(t *testing.T) {
-		v := s.importCSV("name,email\nAnn,ann@x.io\nEve,eve@x.io\n", map[string]string{"mode": "replace"})
-		if counts(v) != [5]int{1, 0, 1, 0, 3} {
-			t.Fatalf("replace = %v, want 1 created, 1 unchanged, 3 deleted", counts(v))
-		}
+		// 1 created, 1 unchanged, 3 deleted
+		s.importWant(t, "replace", "name,email\nAnn,ann@x.io\nEve,eve@x.io\n", map[string]string{"mode": "replace"}, [5]int{1, 0, 1, 0, 3})
 		got := s.names()
 		if len(got) != 2 || got["ann@x.io"] != "Ann" || got["eve@x.io"] != "Eve" {
 			t.Fatalf("records after replace = %v", got)

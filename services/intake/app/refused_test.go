@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // poisonCell passes validation (a JSON value) and is refused by FerretDB v1,
@@ -23,7 +24,7 @@ const poisonCell = `"{""matrix"": [[1, 2], [3, 4]]}"`
 func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 	for _, name := range []string{"embedded", "over the wire"} {
 		t.Run(name, func(t *testing.T) {
-			s := startSystem(t, t.TempDir(), func(c *Config) {
+			s := startSystem(t, t.TempDir(), func(c *app.Config) {
 				if name != "embedded" {
 					fr, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
 					if err != nil {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
 )
 
 const strictContacts = `{"name": "contacts", "fields": [
@@ -71,7 +72,7 @@ func TestReplayAfterSchemaChange(t *testing.T) {
 
 // Replaying an import whose rows are past the retention says so.
 func TestReplayPastRetention(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) { c.RowsRetention = 2 * time.Second })
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.RowsRetention = 2 * time.Second })
 	v := s.importCSV("name,email\nAnn,ann@x.io\n", nil)
 	nc, err := s.info.ConnectNATS()
 	if err != nil {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // TestRESTClient drives pkg/client's REST client, the one the CLI, the
@@ -16,7 +17,7 @@ import (
 // offers, with API key and bearer auth, and the server's errors as
 // *client.HTTPError with status and message.
 func TestRESTClient(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) {
+	s := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.BootstrapAPIKey = bootstrapKey
 		c.JWTHS256Secret = jwtSecret
 	})

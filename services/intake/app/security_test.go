@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/services/intake/app"
 )
 
 // forwarded is a request from the test (127.0.0.1) as a proxy would send
@@ -32,7 +33,7 @@ func TestTrustedProxies(t *testing.T) {
 	badKey := key("ik_0000000000000000000000000000000000000000")
 
 	t.Run("behind a trusted proxy", func(t *testing.T) {
-		s := startSystem(t, t.TempDir(), func(c *Config) {
+		s := startSystem(t, t.TempDir(), func(c *app.Config) {
 			c.BootstrapAPIKey = bootstrapKey
 			c.TrustedProxies = "127.0.0.0/8"
 		})
@@ -63,7 +64,7 @@ func TestTrustedProxies(t *testing.T) {
 	})
 
 	t.Run("header from an untrusted peer", func(t *testing.T) {
-		s := startSystem(t, t.TempDir(), func(c *Config) { c.BootstrapAPIKey = bootstrapKey })
+		s := startWithAdmin(t)
 		// A client that writes a new X-Forwarded-For on every guess is still
 		// one client (the connection's address).
 		status := 0
@@ -101,7 +102,7 @@ func keyTenants(out map[string]any) []string {
 // tenant; no JWT is an operator.
 func TestAdminScopingAndOperator(t *testing.T) {
 	dir := t.TempDir()
-	s := startSystem(t, dir, func(c *Config) {
+	s := startSystem(t, dir, func(c *app.Config) {
 		c.BootstrapAPIKey = bootstrapKey
 		c.JWTHS256Secret = jwtSecret
 	})
@@ -202,7 +203,7 @@ func TestAdminScopingAndOperator(t *testing.T) {
 		t.Fatalf("downgraded bootstrap key: %d, want 403 (the downgrade did not take)", status)
 	}
 	s.stop()
-	s = startSystem(t, dir, func(c *Config) { c.BootstrapAPIKey = bootstrapKey })
+	s = startSystem(t, dir, func(c *app.Config) { c.BootstrapAPIKey = bootstrapKey })
 	if status, out := s.createKeyAs(key(bootstrapKey), "globex", auth.CapImportsRead); status != 201 {
 		t.Errorf("bootstrap key after the upgrade creates a globex key: %d %v, want 201", status, out)
 	}
@@ -211,7 +212,7 @@ func TestAdminScopingAndOperator(t *testing.T) {
 // TestJWTLifetimeIssuerAudience: through the real server, with
 // --jwt-issuer and --jwt-audience set.
 func TestJWTLifetimeIssuerAudience(t *testing.T) {
-	s := startSystem(t, t.TempDir(), func(c *Config) {
+	s := startSystem(t, t.TempDir(), func(c *app.Config) {
 		c.JWTHS256Secret = jwtSecret
 		c.JWTIssuer = "https://idp.example.com"
 		c.JWTAudience = "intake"
@@ -253,11 +254,11 @@ func TestJWTLifetimeIssuerAudience(t *testing.T) {
 
 // A malformed --trusted-proxies stops the start with a message naming it.
 func TestTrustedProxiesValidated(t *testing.T) {
-	err := Config{TrustedProxies: "10.0.0.0/8, 10.0.0.0/33"}.Defaults().Validate()
+	err := app.Config{TrustedProxies: "10.0.0.0/8, 10.0.0.0/33"}.Defaults().Validate()
 	if err == nil || !strings.Contains(err.Error(), "trusted proxies") || !strings.Contains(err.Error(), "10.0.0.0/33") {
 		t.Errorf("Validate = %v, want an error naming the bad CIDR", err)
 	}
-	if err := (Config{TrustedProxies: "10.0.0.0/8,192.168.1.7"}).Defaults().Validate(); err != nil {
+	if err := (app.Config{TrustedProxies: "10.0.0.0/8,192.168.1.7"}).Defaults().Validate(); err != nil {
 		t.Errorf("Validate of good CIDRs: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -10,33 +10,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
+	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/intake/app/apptest"
 )
 
-// system is a whole Intake started in-process on the embedded default.
+// system is a whole Intake started in-process on the embedded default
+// (apptest), with the calls of these tests.
 type system struct {
-	t       testing.TB
-	info    Info
-	base    string
-	mongo   *mongo.Client
-	halt    func() // stops app.Run and checks it returned nil
-	stopped bool
+	t     testing.TB
+	info  app.Info
+	base  string
+	mongo *mongo.Client
+	sys   *apptest.System
 }
 
 // startSystem runs app.Run on dataDir with random ports and waits until it serves.
-func startSystem(t testing.TB, dataDir string, tweak func(*Config)) *system {
+func startSystem(t testing.TB, dataDir string, tweak func(*app.Config)) *system {
 	t.Helper()
 	// NATS as by default, in process only; FerretDB on loopback TCP, since
 	// a test's temporary directory can be too long for a Unix socket path.
-	return startSystemLogged(t, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), func(cfg *Config) {
+	return startSystemLogged(t, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), func(cfg *app.Config) {
 		cfg.DataDir = dataDir
 		if tweak != nil {
 			tweak(cfg)
@@ -46,33 +49,30 @@ func startSystem(t testing.TB, dataDir string, tweak func(*Config)) *system {
 
 // startSystemLogged is startSystem with the caller's logger and no data
 // directory of its own (the tweak sets one).
-func startSystemLogged(t testing.TB, log *zap.Logger, tweak func(*Config)) *system {
+func startSystemLogged(t testing.TB, log *zap.Logger, tweak func(*app.Config)) *system {
 	t.Helper()
-	cfg := Config{HTTPAddr: "127.0.0.1:0", EmbeddedMongoAddr: "127.0.0.1:0"}
-	tweak(&cfg)
-	s := &system{t: t}
-	s.info, s.halt = testenv.Run(t, "intake", func(ctx context.Context, ready func(Info)) error {
-		cfg.Ready = ready
-		return Run(ctx, cfg, log)
-	})
-	s.base = "http://" + s.info.HTTPAddr
-	client, err := mongo.Connect(options.Client().ApplyURI(s.info.MongoURI))
-	if err != nil {
-		t.Fatalf("mongo connect: %v", err)
-	}
-	s.mongo = client
-	t.Cleanup(s.stop)
-	return s
+	sys := apptest.Start(t, apptest.WithLogger(log), apptest.WithConfig(tweak))
+	return &system{t: t, info: sys.Info, base: sys.Base, mongo: sys.Mongo, sys: sys}
 }
 
 // stop shuts the system down gracefully and checks it stopped cleanly.
 func (s *system) stop() {
-	if s.stopped {
-		return
+	if err := s.sys.Stop(); err != nil {
+		s.t.Errorf("stop intake: %v", err)
 	}
-	s.stopped = true
-	_ = s.mongo.Disconnect(context.Background())
-	s.halt()
+}
+
+// upstreamConn connects to Intake's NATS as tenant's upstream publisher
+// (Intake answers only on the tenant's inbox prefix); it closes when the
+// test ends.
+func (s *system) upstreamConn(tenant string) *nats.Conn {
+	s.t.Helper()
+	nc, err := s.info.ConnectNATS(nats.CustomInboxPrefix(client.InboxPrefix(tenant)))
+	if err != nil {
+		s.t.Fatalf("connect to NATS: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	return nc
 }
 
 // upload posts a CSV to /v1/imports and returns the status and decoded body.
@@ -151,6 +151,21 @@ func (s *system) records(tenant, schema string) map[string]bson.M {
 		out[id] = d
 	}
 	return out
+}
+
+// getBody sends GET path (no key) and returns the status and the whole answer.
+func (s *system) getBody(path string) (int, []byte) {
+	s.t.Helper()
+	resp, err := http.Get(s.base + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, data
 }
 
 func (s *system) getInto(path string, out any) {

@@ -1,0 +1,39 @@
+package procstat
+
+import (
+	"os"
+	"runtime"
+	"testing"
+)
+
+func TestPeakRSSOfThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	before, err := PeakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before <= 0 {
+		t.Fatalf("peak RSS = %d, want a positive number of bytes", before)
+	}
+	// The peak grows, and is given in bytes, not kB: touch 64 MiB.
+	block := make([]byte, 64<<20)
+	for i := range block {
+		block[i] = 1
+	}
+	after, err := PeakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < 64<<20 || after < before {
+		t.Fatalf("peak RSS after touching 64 MiB = %d (before %d)", after, before)
+	}
+	runtime.KeepAlive(block)
+}
+
+func TestPeakRSSOfNoProcess(t *testing.T) {
+	if _, err := PeakRSS(-1); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+}
