@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 const usage = `usage:
   intake serve [flags]                 run the importer (all services by default)
-  intake import [flags] FILE           import a CSV or XLSX file, with a progress bar
+  intake import [flags] FILE           import a CSV, XLSX, JSON or vCard file, with a progress bar
   intake status [--wait 30s] ID        show an import's summary
   intake errors [--csv] ID             list an import's row errors
   intake replay [--mode M] [--dry-run] ID  run an import's raw rows again as a new import
