@@ -22,7 +22,7 @@ const maxJSONDepth = 32
 // jsonItemBytes is the most JSON text one item or line may take: its
 // values may be MaxRowBytes, and escapes and keys take more room than the
 // values they spell.
-func jsonItemBytes(opts Options) int64 { return 2*int64(opts.MaxRowBytes) + 64<<10 }
+func jsonItemBytes(opts Options) int64 { return 2 * int64(opts.MaxRowBytes) }
 
 // errItemTooLong stops the decoder at an item longer than jsonItemBytes.
 var errItemTooLong = errors.New("item too long")
