@@ -2,6 +2,7 @@ package app
 
 import (
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,4 +85,46 @@ func TestImportJSONNDJSONAndVCard(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Hostile JSON and vCard uploads get a clear answer and cost a bounded
+// amount: an endless item stops the file with the rows before it imported,
+// deep nesting and an unterminated card fail their rows only.
+func TestHostileTextUploads(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+
+	// One 9 MiB string in item 2: the file stops there, item 1 is imported.
+	huge := `[{"email": "first@hostile.test"}, {"email": "` + strings.Repeat("x", 9<<20) + `"}]`
+	status, body := s.upload([]byte(huge), nil)
+	if status != 400 || !strings.Contains(body["error"].(string), "item 2 is longer than 8 MiB of JSON") {
+		t.Fatalf("huge item: %d %v", status, body)
+	}
+	v := s.waitDone(body["import_id"].(string), time.Minute)
+	if v.Status != "failed" || v.Created != 1 {
+		t.Fatalf("huge item import: %+v", v)
+	}
+
+	// 10,000 nested objects fail their row; the next line is imported.
+	deep := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	nd := `{"email": "deep@hostile.test", "x": ` + deep + "}\n" + `{"email": "after-deep@hostile.test"}` + "\n"
+	status, body = s.upload([]byte(nd), nil)
+	if status != 202 {
+		t.Fatalf("deep: %d %v", status, body)
+	}
+	v = s.waitDone(body["id"].(string), time.Minute)
+	if counts(v) != [5]int{1, 0, 0, 1, 0} || v.Errors[0].Row != 1 || !strings.Contains(v.Errors[0].Message, "nested more than") {
+		t.Fatalf("deep import: %v %+v", counts(v), v.Errors)
+	}
+
+	// A card that never ends (100,000 lines) fails alone.
+	endless := "BEGIN:VCARD\r\nFN:Fine\r\nEMAIL:fine@hostile.test\r\nEND:VCARD\r\nBEGIN:VCARD\r\nFN:Endless\r\n" + strings.Repeat("EMAIL:x@hostile.test\r\n", 100000)
+	status, body = s.upload([]byte(endless), nil)
+	if status != 202 {
+		t.Fatalf("endless card: %d %v", status, body)
+	}
+	v = s.waitDone(body["id"].(string), time.Minute)
+	if counts(v) != [5]int{1, 0, 0, 1, 0} || v.Errors[0].Row != 2 {
+		t.Fatalf("endless card import: %v %+v", counts(v), v.Errors)
+	}
+	t.Logf("endless card: %s", v.Errors[0].Message)
 }
