@@ -230,3 +230,20 @@ func TestTextFormatDetection(t *testing.T) {
 		t.Fatalf("csv header %q", header)
 	}
 }
+
+func TestJSONLookaheadBytes(t *testing.T) {
+	// The look-ahead stops at its byte bound too: the third item's key
+	// comes after it.
+	in := `[{"a": "` + strings.Repeat("x", 100) + `"}, {"a": "` + strings.Repeat("y", 100) + `"}, {"a": "z", "b": "late"}, {"a": "w", "b": ""}]`
+	header, rows := readText(t, in, Options{MaxLookaheadBytes: 150})
+	if !reflect.DeepEqual(header, []string{"a"}) || len(rows) != 4 {
+		t.Fatalf("header %q, rows %+v", header, rows)
+	}
+	if !errors.Is(rows[2].Err, ErrUnknownColumn) || !strings.Contains(rows[2].Err.Error(), `key "b" first appears after the first 2 items`) {
+		t.Fatalf("row 3: %v", rows[2].Err)
+	}
+	// An empty value under an unknown key loses nothing and fails nothing.
+	if rows[3].Err != nil || rows[3].Cells[0] != "w" {
+		t.Fatalf("row 4: %+v", rows[3])
+	}
+}
