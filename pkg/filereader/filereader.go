@@ -140,6 +140,14 @@ type Options struct {
 	// them fails its row (ErrUnknownColumn).
 	HeaderLookahead   int
 	MaxLookaheadBytes int
+	// KeepJSON, if set, names the JSON keys (dotted, as flattened) whose
+	// object or array is kept whole, as compact JSON text in one cell,
+	// instead of being flattened: the columns of a schema's json fields.
+	KeepJSON func(key string) bool
+	// ListSeparator, if set, gives the separator that joins a JSON array
+	// of scalars under a key ("": MultiValueSeparator): the separator of
+	// the schema's list field that the key names.
+	ListSeparator func(key string) string
 	// TempDir holds the spooled XLSX upload and excelize's temporary files
 	// ("": os.TempDir()).
 	TempDir string

@@ -53,6 +53,7 @@ type jsonArray struct {
 	dec     *json.Decoder
 	guard   *itemGuard
 	maxItem int64
+	opts    *Options
 	n       int
 	done    bool
 }
@@ -64,7 +65,7 @@ func openJSONArray(text io.Reader, opts Options) (Reader, error) {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
 		return nil, &FormatError{Looks: "text that is not a JSON array", Want: "a JSON array of objects"}
 	}
-	return newRecordReader(&jsonArray{dec: dec, guard: g, maxItem: jsonItemBytes(opts)}, "item", nil, opts)
+	return newRecordReader(&jsonArray{dec: dec, guard: g, maxItem: jsonItemBytes(opts), opts: &opts}, "item", nil, opts)
 }
 
 func (a *jsonArray) next() (record, error) {
@@ -86,7 +87,7 @@ func (a *jsonArray) next() (record, error) {
 		return record{}, io.EOF
 	}
 	a.n++
-	fields, itemErr, err := flattenItem(a.dec)
+	fields, itemErr, err := flattenItem(a.dec, a.opts)
 	if err != nil {
 		a.done = true
 		return record{}, a.fatal(err)
@@ -111,12 +112,13 @@ func (a *jsonArray) fatal(err error) error {
 // object fails its row only.
 type ndjson struct {
 	lines  *lineReader
+	opts   *Options
 	line   int
 	broken int // consecutive failed lines
 }
 
 func openNDJSON(text io.Reader, opts Options) (Reader, error) {
-	return newRecordReader(&ndjson{lines: newLineReader(text, jsonItemBytes(opts))}, "line", nil, opts)
+	return newRecordReader(&ndjson{lines: newLineReader(text, jsonItemBytes(opts)), opts: &opts}, "line", nil, opts)
 }
 
 func (n *ndjson) next() (record, error) {
@@ -135,7 +137,7 @@ func (n *ndjson) next() (record, error) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.UseNumber()
-		fields, itemErr, err := flattenItem(dec)
+		fields, itemErr, err := flattenItem(dec, n.opts)
 		if err == nil {
 			if _, end := dec.Token(); !errors.Is(end, io.EOF) {
 				err = errors.New("more than one JSON value on the line")
@@ -167,8 +169,8 @@ func (n *ndjson) failed(err error) (record, error) {
 // "address.city"), an array of scalars one cell of its values joined with
 // MultiValueSeparator, null an empty cell. itemErr fails this item only (the
 // whole value has been read); err is the decoder's and stops the file.
-func flattenItem(dec *json.Decoder) (fields []field, itemErr, err error) {
-	f := &flattener{dec: dec}
+func flattenItem(dec *json.Decoder, opts *Options) (fields []field, itemErr, err error) {
+	f := &flattener{dec: dec, keep: opts.KeepJSON, sep: opts.ListSeparator}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, nil, err
@@ -189,6 +191,8 @@ func flattenItem(dec *json.Decoder) (fields []field, itemErr, err error) {
 
 type flattener struct {
 	dec    *json.Decoder
+	keep   func(key string) bool   // Options.KeepJSON
+	sep    func(key string) string // Options.ListSeparator
 	fields []field
 	err    error // the first problem of the item
 }
@@ -227,6 +231,14 @@ func (f *flattener) value(key string, depth int) error {
 	if err != nil {
 		return err
 	}
+	if d, ok := tok.(json.Delim); ok && f.keep != nil && f.keep(key) {
+		var b bytes.Buffer
+		if err := f.encode(&b, d, depth); err != nil {
+			return err
+		}
+		f.fields = append(f.fields, field{key: key, value: b.String()})
+		return nil
+	}
 	switch tok {
 	case json.Delim('{'):
 		return f.object(key, depth+1)
@@ -260,8 +272,66 @@ func (f *flattener) array(key string) error {
 	if _, err := f.dec.Token(); err != nil { // ]
 		return err
 	}
-	f.fields = append(f.fields, field{key: key, value: strings.Join(vals, MultiValueSeparator)})
+	sep := MultiValueSeparator
+	if f.sep != nil {
+		if s := f.sep(key); s != "" {
+			sep = s
+		}
+	}
+	f.fields = append(f.fields, field{key: key, value: strings.Join(vals, sep)})
 	return nil
+}
+
+// encode writes the object or array whose opening d is read back as
+// compact JSON, for a column that takes it whole (Options.KeepJSON).
+func (f *flattener) encode(b *bytes.Buffer, d json.Delim, depth int) error {
+	if depth > maxJSONDepth {
+		f.fail(fmt.Errorf("objects are nested more than %d deep", maxJSONDepth))
+		return f.skip(d)
+	}
+	b.WriteByte(byte(d))
+	object := d == '{'
+	for i := 0; f.dec.More(); i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		tok, err := f.dec.Token()
+		if err != nil {
+			return err
+		}
+		if object {
+			writeJSONToken(b, tok) // the key
+			b.WriteByte(':')
+			if tok, err = f.dec.Token(); err != nil {
+				return err
+			}
+		}
+		if inner, ok := tok.(json.Delim); ok {
+			if err := f.encode(b, inner, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		writeJSONToken(b, tok)
+	}
+	end, err := f.dec.Token()
+	if err != nil {
+		return err
+	}
+	b.WriteByte(byte(end.(json.Delim)))
+	return nil
+}
+
+func writeJSONToken(b *bytes.Buffer, tok json.Token) {
+	switch v := tok.(type) {
+	case string:
+		enc, _ := json.Marshal(v)
+		b.Write(enc)
+	case nil:
+		b.WriteString("null")
+	default:
+		b.WriteString(scalar(tok))
+	}
 }
 
 // skip reads to the end of the object or array whose opening d is read,

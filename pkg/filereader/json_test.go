@@ -247,3 +247,25 @@ func TestJSONLookaheadBytes(t *testing.T) {
 		t.Fatalf("row 4: %+v", rows[3])
 	}
 }
+
+func TestJSONKeepObject(t *testing.T) {
+	keep := func(k string) bool { return k == "attributes" || k == "meta.raw" }
+	in := `{"email": "a@example.com", "attributes": {"b": {"nick": "A \"q\"", "n": [1, 2.5, true, null]}, "e": {}}, "meta": {"raw": [{"x": 1}], "flat": "y"}}`
+	header, rows := readText(t, in, Options{KeepJSON: keep})
+	got := cellsByName(header, rows[0])
+	want := map[string]string{"email": "a@example.com", "attributes": `{"b":{"nick":"A \"q\"","n":[1,2.5,true,null]},"e":{}}`, "meta.raw": `[{"x":1}]`, "meta.flat": "y"}
+	if rows[0].Err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q (%v), want %q", got, rows[0].Err, want)
+	}
+	// A list field's separator joins its array.
+	sep := func(k string) string {
+		if k == "emails" {
+			return ","
+		}
+		return ""
+	}
+	header, rows = readText(t, `{"emails": ["a@x", "b@x"], "tags": ["t", "u"]}`, Options{ListSeparator: sep})
+	if got := cellsByName(header, rows[0]); got["emails"] != "a@x,b@x" || got["tags"] != "t ::: u" {
+		t.Fatalf("joined: %q", got)
+	}
+}

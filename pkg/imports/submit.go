@@ -88,6 +88,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		if req.File.TempDir == "" {
 			req.File.TempDir = s.cfg.TempDir
 		}
+		flattenBySchema(&req.File, sch)
 		opened, cleanup, err := filereader.Open(req.Body, req.File)
 		defer func() { _ = cleanup() }()
 		if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -127,4 +128,29 @@ func TestHostileTextUploads(t *testing.T) {
 		t.Fatalf("endless card import: %v %+v", counts(v), v.Errors)
 	}
 	t.Logf("endless card: %s", v.Errors[0].Message)
+}
+
+// A JSON upload is flattened by the schema: an object under a json field's
+// key is that field's value, and an array under a list field's key its
+// items.
+func TestJSONFlattenedBySchema(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	v := s.importCSV(`[
+	  {"slashid:emails": ["ja@json.example", "jb@json.example"], "slashid:attributes": {"end_user_read_write": {"nickname": "J", "n": 2}}},
+	  {"slashid:emails": ["kc@json.example"], "slashid:usernames": ["kay", "kc"]}
+	]`, map[string]string{"schema": "persons"})
+	if counts(v) != [5]int{2, 0, 0, 0, 0} {
+		t.Fatalf("persons from JSON: %v %+v", counts(v), v.Errors)
+	}
+	recs := s.records("default", "persons")
+	j := recs["emails:ja@json.example"]
+	if emails := fmt.Sprint(j["emails"]); emails != "[ja@json.example jb@json.example]" {
+		t.Fatalf("emails stored as %s (%v)", emails, recs)
+	}
+	if nick := asM(asM(j["attributes"])["end_user_read_write"])["nickname"]; nick != "J" {
+		t.Fatalf("attributes stored as %v", j["attributes"])
+	}
+	if u := fmt.Sprint(recs["emails:kc@json.example"]["usernames"]); u != "[kay kc]" {
+		t.Fatalf("usernames stored as %s", u)
+	}
 }
