@@ -61,11 +61,12 @@ func checkRecordReader(t *testing.T, in []byte, opts Options) {
 
 func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`[{"name": "Ann", "address": {"city": "X"}, "tags": ["a", 1]}, {"name": "Bob", "x": null}]`))
-	f.Add([]byte(`[1, "a", [], {"k": [{"a": 1}]}, {"k": {"k": {"k": {}}}}]`))
+	f.Add([]byte(`[1, "a", [], {"k": [{"a": 1}]}, {"k": {"k": {"k": {}}}}, {"x": {"k": 1}, "a": [1, "b"]}]`))
 	f.Add([]byte(`[{"a": 1, "a": 2}, {"a.b": 1, "a": {"b": 2}}] x`))
 	f.Add([]byte(`[{"a": "` + "\xff\xfe" + `"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		checkRecordReader(t, in, Options{Format: FormatJSON, MaxCellBytes: 64, MaxRowBytes: 256, MaxColumns: 16, HeaderLookahead: 4})
+		checkRecordReader(t, in, Options{Format: FormatJSON, MaxCellBytes: 64, MaxRowBytes: 256, MaxColumns: 16, HeaderLookahead: 4,
+			KeepJSON: func(k string) bool { return k == "k" }, ListSeparator: func(k string) string { return map[string]string{"a": ","}[k] }})
 	})
 }
 
