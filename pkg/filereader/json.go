@@ -92,6 +92,9 @@ func (a *jsonArray) next() (record, error) {
 		a.done = true
 		return record{}, a.fatal(err)
 	}
+	if itemErr != nil {
+		fields = nil // a failed item holds nothing while it waits in the look-ahead
+	}
 	return record{number: a.n, fields: fields, err: itemErr}, nil
 }
 

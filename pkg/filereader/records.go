@@ -96,11 +96,16 @@ func (rr *recordReader) readAhead(opts Options) error {
 			rr.srcErr = err
 			return nil
 		}
+		// A row that fails keeps nothing while it waits: the look-ahead's
+		// byte bound counts only the values it holds.
+		if r.err == nil && len(r.fields) > rr.maxCols {
+			r.err = rr.tooWide(len(r.fields))
+		}
+		if r.err != nil {
+			r.fields = nil
+		}
 		rr.pending = append(rr.pending, r)
 		rr.ahead++
-		if r.err != nil || len(r.fields) > rr.maxCols {
-			continue
-		}
 		for _, f := range r.fields {
 			size += len(f.key) + len(f.value)
 			rr.add(f.key)
@@ -110,6 +115,10 @@ func (rr *recordReader) readAhead(opts Options) error {
 		}
 	}
 	return nil
+}
+
+func (rr *recordReader) tooWide(n int) error {
+	return newError(ErrTooManyColumns, "the %s has %d values; at most %d columns are allowed", rr.noun, n, rr.maxCols)
 }
 
 func (rr *recordReader) Header() []string { return rr.header }
@@ -149,7 +158,7 @@ func (rr *recordReader) row(r record) Row {
 		return Row{Number: r.number, Err: r.err}
 	}
 	if len(r.fields) > rr.maxCols {
-		return Row{Number: r.number, Err: newError(ErrTooManyColumns, "the %s has %d values; at most %d columns are allowed", rr.noun, len(r.fields), rr.maxCols)}
+		return Row{Number: r.number, Err: rr.tooWide(len(r.fields))}
 	}
 	cells := make([]string, len(rr.header))
 	seen := make([]bool, len(rr.header))
