@@ -209,7 +209,7 @@ func (f *flattener) fail(err error) {
 // object reads the members of an object whose { is read, up to its }.
 func (f *flattener) object(prefix string, depth int) error {
 	if depth > maxJSONDepth {
-		f.fail(fmt.Errorf("%s: objects are nested more than %d deep", prefix, maxJSONDepth))
+		f.fail(fmt.Errorf("%s: objects are nested more than %d deep", shortKey(prefix), maxJSONDepth))
 		return f.skip(json.Delim('{'))
 	}
 	for f.dec.More() {
@@ -262,7 +262,7 @@ func (f *flattener) array(key string) error {
 			return err
 		}
 		if d, ok := tok.(json.Delim); ok {
-			f.fail(fmt.Errorf("%s: an array of %ss cannot be a cell (only an array of strings, numbers or booleans can)", key, describeJSON(tok)[3:]))
+			f.fail(fmt.Errorf("%s: an array of %ss cannot be a cell (only an array of strings, numbers or booleans can)", shortKey(key), describeJSON(tok)[3:]))
 			if err := f.skip(d); err != nil {
 				return err
 			}

@@ -269,3 +269,11 @@ func TestJSONKeepObject(t *testing.T) {
 		t.Fatalf("joined: %q", got)
 	}
 }
+
+func TestJSONLongKeyInMessage(t *testing.T) {
+	long := strings.Repeat("k", 100<<10)
+	_, rows := readText(t, `[{"a": 1}, {"`+long+`": [{"x": 1}]}]`, Options{})
+	if rows[1].Err == nil || len(rows[1].Err.Error()) > 400 {
+		t.Fatalf("message of %d bytes", len(rows[1].Err.Error()))
+	}
+}

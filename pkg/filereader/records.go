@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // field is one named value of a record: a flattened JSON key or a vCard
@@ -168,10 +169,10 @@ func (rr *recordReader) row(r record) Row {
 			if f.value == "" {
 				continue // nothing lost
 			}
-			return Row{Number: r.number, Err: newError(ErrUnknownColumn, "key %q first appears after the first %d %ss, from which the columns were taken; put it in an earlier %s (even empty) to import it", f.key, rr.ahead, rr.noun, rr.noun)}
+			return Row{Number: r.number, Err: newError(ErrUnknownColumn, "key %q first appears after the first %d %ss, from which the columns were taken; put it in an earlier %s (even empty) to import it", shortKey(f.key), rr.ahead, rr.noun, rr.noun)}
 		}
 		if seen[i] {
-			return Row{Number: r.number, Err: fmt.Errorf("key %q appears twice", f.key)}
+			return Row{Number: r.number, Err: fmt.Errorf("key %q appears twice", shortKey(f.key))}
 		}
 		seen[i] = true
 		cells[i] = f.value
@@ -180,4 +181,18 @@ func (rr *recordReader) row(r record) Row {
 		return Row{Number: r.number, Err: err}
 	}
 	return Row{Number: r.number, Cells: cells}
+}
+
+// shortKey is a key as an error message names it: a key may be as long as
+// a row, and failed rows wait in the look-ahead with their messages.
+func shortKey(k string) string {
+	const most = 200
+	if len(k) <= most {
+		return k
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return k[:cut] + "…"
 }
