@@ -140,17 +140,26 @@ type Options struct {
 	// them fails its row (ErrUnknownColumn).
 	HeaderLookahead   int
 	MaxLookaheadBytes int
-	// KeepJSON, if set, names the JSON keys (dotted, as flattened) whose
-	// object or array is kept whole, as compact JSON text in one cell,
-	// instead of being flattened: the columns of a schema's json fields.
-	KeepJSON func(key string) bool
-	// ListSeparator, if set, gives the separator that joins a JSON array
-	// of scalars under a key ("": MultiValueSeparator): the separator of
-	// the schema's list field that the key names.
-	ListSeparator func(key string) string
+	// JSONFields, if set, says how JSON keys meet the schema's fields
+	// (nil: every object is flattened, every array joined with
+	// MultiValueSeparator).
+	JSONFields JSONFields
 	// TempDir holds the spooled XLSX upload and excelize's temporary files
 	// ("": os.TempDir()).
 	TempDir string
+}
+
+// JSONFields tells a JSON reader about the fields its keys (dotted, as
+// flattened) name. An implementation must be comparable (a pointer, say):
+// Options are compared.
+type JSONFields interface {
+	// KeepWhole reports a key whose object or array is kept whole, as
+	// compact JSON text in one cell, instead of being flattened: the
+	// column of a json field.
+	KeepWhole(key string) bool
+	// ListSeparator is the separator that joins an array of scalars
+	// under key ("": MultiValueSeparator): a list field's.
+	ListSeparator(key string) string
 }
 
 // Sentinel errors, for errors.Is. The errors returned carry a message for

@@ -173,7 +173,7 @@ func (n *ndjson) failed(err error) (record, error) {
 // MultiValueSeparator, null an empty cell. itemErr fails this item only (the
 // whole value has been read); err is the decoder's and stops the file.
 func flattenItem(dec *json.Decoder, opts *Options) (fields []field, itemErr, err error) {
-	f := &flattener{dec: dec, keep: opts.KeepJSON, sep: opts.ListSeparator}
+	f := &flattener{dec: dec, schema: opts.JSONFields}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, nil, err
@@ -194,8 +194,7 @@ func flattenItem(dec *json.Decoder, opts *Options) (fields []field, itemErr, err
 
 type flattener struct {
 	dec    *json.Decoder
-	keep   func(key string) bool   // Options.KeepJSON
-	sep    func(key string) string // Options.ListSeparator
+	schema JSONFields // may be nil
 	fields []field
 	err    error // the first problem of the item
 }
@@ -234,7 +233,7 @@ func (f *flattener) value(key string, depth int) error {
 	if err != nil {
 		return err
 	}
-	if d, ok := tok.(json.Delim); ok && f.keep != nil && f.keep(key) {
+	if d, ok := tok.(json.Delim); ok && f.schema != nil && f.schema.KeepWhole(key) {
 		var b bytes.Buffer
 		if err := f.encode(&b, d, depth); err != nil {
 			return err
@@ -276,8 +275,8 @@ func (f *flattener) array(key string) error {
 		return err
 	}
 	sep := MultiValueSeparator
-	if f.sep != nil {
-		if s := f.sep(key); s != "" {
+	if f.schema != nil {
+		if s := f.schema.ListSeparator(key); s != "" {
 			sep = s
 		}
 	}
@@ -286,7 +285,7 @@ func (f *flattener) array(key string) error {
 }
 
 // encode writes the object or array whose opening d is read back as
-// compact JSON, for a column that takes it whole (Options.KeepJSON).
+// compact JSON, for a column that takes it whole (JSONFields.KeepWhole).
 func (f *flattener) encode(b *bytes.Buffer, d json.Delim, depth int) error {
 	if depth > maxJSONDepth {
 		f.fail(fmt.Errorf("objects are nested more than %d deep", maxJSONDepth))

@@ -248,23 +248,27 @@ func TestJSONLookaheadBytes(t *testing.T) {
 	}
 }
 
+// testFields keeps the objects of whole and joins the arrays of lists with
+// their separators.
+type testFields struct {
+	whole map[string]bool
+	lists map[string]string
+}
+
+func (f *testFields) KeepWhole(k string) bool       { return f.whole[k] }
+func (f *testFields) ListSeparator(k string) string { return f.lists[k] }
+
 func TestJSONKeepObject(t *testing.T) {
-	keep := func(k string) bool { return k == "attributes" || k == "meta.raw" }
+	schema := &testFields{whole: map[string]bool{"attributes": true, "meta.raw": true}, lists: map[string]string{"emails": ","}}
 	in := `{"email": "a@example.com", "attributes": {"b": {"nick": "A \"q\"", "n": [1, 2.5, true, null]}, "e": {}}, "meta": {"raw": [{"x": 1}], "flat": "y"}}`
-	header, rows := readText(t, in, Options{KeepJSON: keep})
+	header, rows := readText(t, in, Options{JSONFields: schema})
 	got := cellsByName(header, rows[0])
 	want := map[string]string{"email": "a@example.com", "attributes": `{"b":{"nick":"A \"q\"","n":[1,2.5,true,null]},"e":{}}`, "meta.raw": `[{"x":1}]`, "meta.flat": "y"}
 	if rows[0].Err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q (%v), want %q", got, rows[0].Err, want)
 	}
 	// A list field's separator joins its array.
-	sep := func(k string) string {
-		if k == "emails" {
-			return ","
-		}
-		return ""
-	}
-	header, rows = readText(t, `{"emails": ["a@x", "b@x"], "tags": ["t", "u"]}`, Options{ListSeparator: sep})
+	header, rows = readText(t, `{"emails": ["a@x", "b@x"], "tags": ["t", "u"]}`, Options{JSONFields: schema})
 	if got := cellsByName(header, rows[0]); got["emails"] != "a@x,b@x" || got["tags"] != "t ::: u" {
 		t.Fatalf("joined: %q", got)
 	}

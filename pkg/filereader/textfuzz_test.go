@@ -66,7 +66,7 @@ func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`[{"a": "` + "\xff\xfe" + `"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkRecordReader(t, in, Options{Format: FormatJSON, MaxCellBytes: 64, MaxRowBytes: 256, MaxColumns: 16, HeaderLookahead: 4,
-			KeepJSON: func(k string) bool { return k == "k" }, ListSeparator: func(k string) string { return map[string]string{"a": ","}[k] }})
+			JSONFields: &testFields{whole: map[string]bool{"k": true}, lists: map[string]string{"a": ","}}})
 	})
 }
 
