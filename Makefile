@@ -25,6 +25,7 @@ build:
 # it failed FuzzXLSX in a CI run).
 FUZZ := ./pkg/filereader:FuzzCSV:80000 ./pkg/filereader:FuzzXLSX:10000 ./pkg/filereader:FuzzRecordGuard:80000 \
 	./pkg/schema:FuzzValidate:40000 ./services/ingest:FuzzUpload:2500 ./pkg/embedded:FuzzAppendJSONString:15000
+FUZZ += ./pkg/filereader:FuzzJSON:10000 ./pkg/filereader:FuzzNDJSON:5000 ./pkg/filereader:FuzzVCard:20000
 
 ## test: vet, unit, integration and end-to-end tests, and a short fuzz run of each parser
 test: vet

@@ -75,7 +75,7 @@ type UploadOptions struct {
 	EmptyMeansClear bool
 	Delimiter       string // CSV delimiter: comma, semicolon, pipe, tab, hyphen
 	Sheet           string // XLSX: the sheet to read
-	Format          string // csv or xlsx (default: from the file)
+	Format          string // csv, xlsx, json, ndjson or vcard (default: from the file)
 }
 
 func (o UploadOptions) fields() [][2]string {

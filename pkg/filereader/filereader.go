@@ -1,10 +1,12 @@
 // Package filereader reads uploaded files row by row, streaming, so that a
 // file of any size is read in bounded memory.
 //
-// Open sniffs the format: a ZIP archive is read as an XLSX workbook, anything
-// else as CSV (or tab-separated "Unicode text"), and files that are clearly
-// something else (images, PDFs, old .xls workbooks, binary files) are refused
-// with a FormatError that says what the file looks like.
+// Open sniffs the format: a ZIP archive is read as an XLSX workbook; text
+// whose first character (after white space) is "[" as a JSON array of
+// objects, "{" as NDJSON (one object per line), and "BEGIN:VCARD" as vCard;
+// anything else as CSV (or tab-separated "Unicode text"). Files that are
+// clearly something else (images, PDFs, old .xls workbooks, binary files)
+// are refused with a FormatError that says what the file looks like.
 //
 // Row numbers are the ones a person sees when the file is opened in a
 // spreadsheet: the header is row 1 and the first data row is row 2. Blank
@@ -16,6 +18,11 @@
 // "4155550123", a date "2024-01-01" or in the cell's own date format), and
 // rows are padded with empty cells to the header's width, since a sheet
 // does not store the empty cells at the end of a row.
+//
+// JSON, NDJSON and vCard have no header row: row N is the Nth item of the
+// array, the object on line N, or the Nth card, so numbering starts at 1
+// where a spreadsheet's first data row is 2. Their rows come out in
+// header order like CSV's (see recordReader for how the header is found).
 //
 // CSV may be UTF-8 (with or without a byte order mark), UTF-16 with a byte
 // order mark (Excel's "Unicode text"), or Windows-1252 (Excel's "CSV" in
@@ -53,7 +60,15 @@ const (
 	FormatAuto = ""     // sniff the content
 	FormatCSV  = "csv"  // CSV or other delimited text
 	FormatXLSX = "xlsx" // Office Open XML workbook
+	// JSON: an array of objects, or one object per line (NDJSON); the
+	// content says which.
+	FormatJSON   = "json"
+	FormatNDJSON = "ndjson" // one JSON object per line
+	FormatVCard  = "vcard"  // vCard 2.1, 3 or 4 (.vcf)
 )
+
+// FormatNames lists the values accepted in Options.Format.
+const FormatNames = "csv, xlsx, json, ndjson, vcard"
 
 // Defaults for the zero values of Options.
 const (
@@ -69,12 +84,17 @@ const (
 	// a sheet of 200,000 rows with five distinct text columns.
 	DefaultMaxSharedStrings     = 1_000_000
 	DefaultMaxSharedStringBytes = 64 << 20
+	// JSON has no header row: the columns are the keys of the first
+	// 1,000 items (or of those within 16 MiB of values), read ahead
+	// before the first row goes out.
+	DefaultHeaderLookahead   = 1000
+	DefaultMaxLookaheadBytes = 16 << 20
 )
 
 // Options tunes Open. The zero value sniffs the format and the delimiter and
 // applies the defaults above.
 type Options struct {
-	// Format is "" (sniff the content), "csv" or "xlsx".
+	// Format is "" (sniff the content) or one of FormatNames.
 	Format string
 	// Delimiter is the CSV field separator: "" detects it from the header
 	// line (comma, semicolon, tab or pipe); otherwise one of "comma",
@@ -114,9 +134,32 @@ type Options struct {
 	// streaming the table before excelize decodes it.
 	MaxSharedStrings     int
 	MaxSharedStringBytes int64
+	// HeaderLookahead is how many JSON or NDJSON items are read ahead to
+	// find the columns (0: 1,000), and MaxLookaheadBytes how many bytes of
+	// their keys and values at most (0: 16 MiB). A key first met after
+	// them fails its row (ErrUnknownColumn).
+	HeaderLookahead   int
+	MaxLookaheadBytes int
+	// JSONFields, if set, says how JSON keys meet the schema's fields
+	// (nil: every object is flattened, every array joined with
+	// MultiValueSeparator).
+	JSONFields JSONFields
 	// TempDir holds the spooled XLSX upload and excelize's temporary files
 	// ("": os.TempDir()).
 	TempDir string
+}
+
+// JSONFields tells a JSON reader about the fields its keys (dotted, as
+// flattened) name. An implementation must be comparable (a pointer, say):
+// Options are compared.
+type JSONFields interface {
+	// KeepWhole reports a key whose object or array is kept whole, as
+	// compact JSON text in one cell, instead of being flattened: the
+	// column of a json field.
+	KeepWhole(key string) bool
+	// ListSeparator is the separator that joins an array of scalars
+	// under key ("": MultiValueSeparator): a list field's.
+	ListSeparator(key string) string
 }
 
 // Sentinel errors, for errors.Is. The errors returned carry a message for
@@ -207,9 +250,11 @@ const DelimiterNames = "comma, semicolon, pipe, tab, hyphen"
 func (o Options) withDefaults() (Options, rune, error) {
 	o.Format = strings.ToLower(strings.TrimSpace(o.Format))
 	switch o.Format {
-	case FormatAuto, FormatCSV, FormatXLSX:
+	case FormatAuto, FormatCSV, FormatXLSX, FormatJSON, FormatNDJSON, FormatVCard:
+	case "vcf":
+		o.Format = FormatVCard
 	default:
-		return o, 0, newError(ErrUnsupportedFormat, "unknown format %q (one of: csv, xlsx)", o.Format)
+		return o, 0, newError(ErrUnsupportedFormat, "unknown format %q (one of: %s)", o.Format, FormatNames)
 	}
 	var delim rune
 	if o.Delimiter != "" {
@@ -250,6 +295,12 @@ func (o Options) withDefaults() (Options, rune, error) {
 	if o.MaxSharedStringBytes <= 0 {
 		o.MaxSharedStringBytes = DefaultMaxSharedStringBytes
 	}
+	if o.HeaderLookahead <= 0 {
+		o.HeaderLookahead = DefaultHeaderLookahead
+	}
+	if o.MaxLookaheadBytes <= 0 {
+		o.MaxLookaheadBytes = DefaultMaxLookaheadBytes
+	}
 	return o, delim, nil
 }
 
@@ -287,8 +338,8 @@ func open(r io.Reader, opts Options, delim rune) (rd Reader, cleanup func() erro
 	}
 	zipped := isZip(head)
 	switch {
-	case zipped && opts.Format == FormatCSV:
-		return nil, noCleanup, &FormatError{Looks: "a ZIP archive (an XLSX workbook?)", Want: "CSV"}
+	case zipped && opts.Format != FormatAuto && opts.Format != FormatXLSX:
+		return nil, noCleanup, &FormatError{Looks: "a ZIP archive (an XLSX workbook?)", Want: strings.ToUpper(opts.Format)}
 	case zipped:
 		return openXLSX(br, opts)
 	case opts.Format == FormatXLSX:
@@ -300,6 +351,14 @@ func open(r io.Reader, opts Options, delim rune) (rd Reader, cleanup func() erro
 	}
 	if fe := sniffBinary(head); fe != nil {
 		return nil, noCleanup, fe
+	}
+	if opts.Format != FormatCSV {
+		if rd, ok, err := openText(br, head, opts); ok {
+			if err != nil {
+				return nil, noCleanup, err
+			}
+			return rd, noCleanup, nil
+		}
 	}
 	rd, err = openCSV(br, head, opts, delim)
 	if err != nil {

@@ -95,6 +95,9 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		if req.File.TempDir == "" {
 			req.File.TempDir = s.cfg.TempDir
 		}
+		if req.File.JSONFields == nil {
+			req.File.JSONFields = jsonFields(sch)
+		}
 		opened, cleanup, err := filereader.Open(req.Body, req.File)
 		defer func() { _ = cleanup() }()
 		if err != nil {

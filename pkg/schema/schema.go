@@ -115,6 +115,15 @@ type compiled struct {
 	hasDefault   bool // defValue or defToday
 }
 
+// ItemSeparator is the separator of a list field's items, the default
+// applied ("" for a field of another type).
+func (f *Field) ItemSeparator() string {
+	if f.c == nil {
+		return ""
+	}
+	return f.c.separator
+}
+
 // Header is the column name templates write for the field: Column if set,
 // else the field name.
 func (f *Field) Header() string {

@@ -67,7 +67,7 @@ func importCommand() *cobra.Command {
 	var wait, asJSON bool
 	cmd := clientCommand(&cobra.Command{
 		Use:   "import [flags] FILE",
-		Short: "Import a CSV or XLSX file, with a progress bar",
+		Short: "Import a CSV, XLSX, JSON, NDJSON or vCard file, with a progress bar",
 		Long:  "Upload FILE, follow the import with a progress bar, then print its summary and first errors.\n\n" + exitCodes,
 		Example: "  intake import contacts.csv\n" +
 			"  intake import --mode replace --dry-run --json people.xlsx",
