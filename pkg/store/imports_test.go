@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
@@ -105,5 +109,121 @@ func TestClaimsScopedByTenant(t *testing.T) {
 	}
 	if keys, err := s.ClaimedKeys(ctx, "acme", "imp_1"); err != nil || len(keys) != 1 || !keys["email:ann@x.example"] {
 		t.Fatalf("acme's claims: %v %v", keys, err)
+	}
+}
+
+// A summary is stored under the API's names, with the bookkeeping apart
+// under _accounting, and reads back as it was saved.
+func TestSummaryStoredUnderTheAPINames(t *testing.T) {
+	client, ix := startFerret(t)
+	s := New(client, "intake", ix)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	sum := &ledger.Summary{
+		ID: "imp_1", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4,
+		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true},
+		Counts:  envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
+		LastSeq: 9, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 2},
+		CreatedAt: at, UpdatedAt: at, CompletedAt: &at,
+	}
+	sum.MarkApplied(envelope.StageWrite, 0)
+	sum.MarkNoted(envelope.StageWrite, 0)
+	if err := s.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+
+	var raw bson.M
+	if err := client.Database("intake").Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_1"}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	for field, want := range map[string]any{
+		"schema": "contacts", "mode": "replace", "key": "email", "dry_run": true, "empty_means_clear": true,
+		"created": int32(1), "updated": int32(1), "skipped": int32(1), "failed": int32(1), "deleted": int32(2),
+		"status": "completed", "tenant": "acme",
+	} {
+		if !reflect.DeepEqual(raw[field], want) {
+			t.Errorf("stored %s = %#v (%T), want %#v", field, raw[field], raw[field], want)
+		}
+	}
+	for _, internal := range []string{"options", "counts", "applied", "noted", "last_seq", "delete_plan"} {
+		if v, ok := raw[internal]; ok {
+			t.Errorf("bookkeeping field %s at the top level: %v", internal, v)
+		}
+	}
+	accD, ok := raw["_accounting"].(bson.D)
+	acc := map[string]any{}
+	for _, e := range accD {
+		acc[e.Key] = e.Value
+	}
+	if !ok || acc["last_seq"] == nil || acc["applied"] == nil || acc["noted"] == nil || acc["delete_plan"] == nil {
+		t.Errorf("_accounting = %#v", raw["_accounting"])
+	}
+
+	got, found, err := s.GetSummary(ctx, "acme", "imp_1")
+	if err != nil || !found {
+		t.Fatalf("read back: %v %v", found, err)
+	}
+	got.CreatedAt, got.UpdatedAt, got.CompletedAt = got.CreatedAt.UTC(), got.UpdatedAt.UTC(), nil
+	want := *sum
+	want.CompletedAt = nil
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("read back\n got %+v\nwant %+v", *got, want)
+	}
+	if got, _, _ := s.GetSummary(ctx, "acme", "imp_1"); got.CompletedAt == nil || !got.CompletedAt.Equal(at) {
+		t.Errorf("completed_at = %v, want %v", got.CompletedAt, at)
+	}
+	list, err := s.ListSummaries(ctx, "acme", 10)
+	if err != nil || len(list) != 1 || list[0].Counts != sum.Counts || list[0].Options != sum.Options || list[0].Applied != nil {
+		t.Errorf("list: %+v %v (counts and options as saved, no bookkeeping)", list, err)
+	}
+}
+
+// A summary stored by an earlier version (options and counts nested, the
+// driver's default names, bookkeeping at the top level) reads the same, and
+// the next save stores it in the current shape.
+func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
+	client, ix := startFerret(t)
+	s := New(client, "intake", ix)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	legacy := bson.D{
+		{Key: "_id", Value: "imp_old"}, {Key: "tenant", Value: "acme"},
+		{Key: "options", Value: bson.D{{Key: "schema", Value: "contacts"}, {Key: "mode", Value: "update"}, {Key: "key", Value: "email"}, {Key: "dryrun", Value: true}, {Key: "emptymeansclear", Value: true}}},
+		{Key: "status", Value: "processing"}, {Key: "sealed", Value: false}, {Key: "total", Value: 0},
+		{Key: "counts", Value: bson.D{{Key: "created", Value: 3}, {Key: "updated", Value: 2}, {Key: "skipped", Value: 1}, {Key: "failed", Value: 0}}},
+		{Key: "deleted", Value: 0}, {Key: "last_seq", Value: int64(42)},
+		{Key: "applied", Value: bson.D{{Key: "write", Value: bson.Binary{Data: []byte{1}}}}},
+		{Key: "row_docs", Value: bson.A{"imp_old:validate:0"}},
+		{Key: "delete_plan", Value: bson.D{{Key: "docs", Value: 1}, {Key: "count", Value: 5}}},
+		{Key: "created_at", Value: at}, {Key: "updated_at", Value: at},
+	}
+	if _, err := client.Database("intake").Collection("imports").InsertOne(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := s.GetSummary(ctx, "acme", "imp_old")
+	if err != nil || !found {
+		t.Fatalf("read: %v %v", found, err)
+	}
+	wantOpts := envelope.Options{Schema: "contacts", Mode: "update", Key: "email", DryRun: true, EmptyMeansClear: true}
+	if got.Options != wantOpts || got.Counts != (envelope.Counts{Created: 3, Updated: 2, Skipped: 1}) || got.LastSeq != 42 ||
+		len(got.RowDocs) != 1 || got.DeletePlan == nil || got.DeletePlan.Count != 5 {
+		t.Fatalf("legacy summary read as %+v", got)
+	}
+	if !got.MarkApplied(envelope.StageWrite, 0) {
+		t.Error("chunk 0 of write was counted before the upgrade and must stay counted")
+	}
+	if err := s.SaveSummary(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	var raw bson.M
+	if err := client.Database("intake").Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_old"}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := raw["options"]; ok || raw["dry_run"] != true || raw["_accounting"] == nil {
+		t.Errorf("saved again in the old shape: %v", raw)
+	}
+	again, _, _ := s.GetSummary(ctx, "acme", "imp_old")
+	if again.Options != wantOpts || again.Counts != got.Counts || again.LastSeq != 42 || again.DeletePlan == nil {
+		t.Errorf("after the save: %+v", again)
 	}
 }

@@ -281,42 +281,23 @@ func TestEventType(t *testing.T) {
 	}
 }
 
-func TestDecideExpire(t *testing.T) {
-	const timeout = time.Hour
-	check := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	stale := check.Add(-timeout - time.Second)
-	acc := &envelope.Accounting{Kind: envelope.KindExpire, Tenant: "acme", Import: "imp_1", At: check}
-	sum := func(f func(s *ledger.Summary)) *ledger.Summary {
-		s := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, UpdatedAt: stale, LastSeq: 5,
-			Options: envelope.Options{Schema: "contacts"}, Counts: envelope.Counts{Created: 3}}
-		f(s)
-		return s
-	}
-	for _, tc := range []struct {
-		name    string
-		sum     *ledger.Summary
-		found   bool
-		seq     uint64
-		timeout time.Duration
-		action  endAction
-		reason  string
-	}{
-		{"no such import", nil, false, 9, timeout, endNothing, ""},
-		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, timeout, endNothing, ""},
-		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, timeout, endAnnounce, ""},
-		{"progress within the timeout", sum(func(s *ledger.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, timeout, endNothing, ""},
-		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, timeout, endNothing, ""},
-		{"replace finishing (resumed by redelivery)", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, timeout, endNothing, ""},
-		{"the timeout off", sum(func(s *ledger.Summary) {}), true, 9, -1, endNothing, ""},
-		{"never sealed", sum(func(s *ledger.Summary) {}), true, 9, timeout, endFail,
-			"timed out: 3 rows accounted for after 1h0m0s; the import was never sealed"},
-		{"never opened nor sealed", sum(func(s *ledger.Summary) { s.Options = envelope.Options{} }), true, 9, timeout, endFail,
-			"timed out: 3 rows accounted for after 1h0m0s; the import was never opened or sealed"},
-		{"sealed, rows missing, with the source's reason", sum(func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, timeout, endFail,
-			"timed out: 3 of 10 rows accounted for after 1h0m0s (row limit)"},
-	} {
+// endCase is one case of the decisions that end an import early: the
+// unsealed-import timeout and unreadable rows.
+type endCase struct {
+	name    string
+	sum     *ledger.Summary
+	found   bool
+	seq     uint64
+	timeout time.Duration // expire only: 0 means an hour
+	action  endAction
+	reason  string
+}
+
+func runEndCases(t *testing.T, cases []endCase, decide func(tc endCase) (endAction, string)) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			action, reason := decideExpire(tc.sum, tc.found, acc, tc.seq, tc.timeout)
+			action, reason := decide(tc)
 			if action != tc.action || reason != tc.reason {
 				t.Errorf("got %v %q, want %v %q", action, reason, tc.action, tc.reason)
 			}
@@ -324,36 +305,55 @@ func TestDecideExpire(t *testing.T) {
 	}
 }
 
-func TestDecideUnreadable(t *testing.T) {
-	acc := &envelope.Accounting{Kind: envelope.KindUnreadable, Tenant: "acme", Import: "imp_1", Reason: "a message of rows could not be read (stream sequence 7: malformed row chunk)"}
-	sum := func(f func(s *ledger.Summary)) *ledger.Summary {
-		s := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, LastSeq: 5, Counts: envelope.Counts{Created: 3}}
+// processingSummary is an import of acme processing since stale, its last
+// message applied at sequence 5, with 3 rows created.
+func processingSummary(stale time.Time) func(f func(s *ledger.Summary)) *ledger.Summary {
+	return func(f func(s *ledger.Summary)) *ledger.Summary {
+		s := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, UpdatedAt: stale, LastSeq: 5,
+			Options: envelope.Options{Schema: "contacts"}, Counts: envelope.Counts{Created: 3}}
 		f(s)
 		return s
 	}
-	for _, tc := range []struct {
-		name   string
-		sum    *ledger.Summary
-		found  bool
-		seq    uint64
-		action endAction
-		reason string
-	}{
-		{"no such import", nil, false, 9, endNothing, ""},
-		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, endNothing, ""},
-		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, endAnnounce, ""},
-		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, endNothing, ""},
-		{"replace finishing", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, endNothing, ""},
-		{"processing", sum(func(s *ledger.Summary) {}), true, 9, endFail,
-			"a message of rows could not be read (stream sequence 7: malformed row chunk); its rows are unknown, so the import ended failed (rows counted before stay as they are)"},
-		{"sealed and waiting for rows", sum(func(s *ledger.Summary) { s.Sealed, s.Total = true, 20 }), true, 9, endFail,
-			"a message of rows could not be read (stream sequence 7: malformed row chunk); its rows are unknown, so the import ended failed (rows counted before stay as they are)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			action, reason := decideUnreadable(tc.sum, tc.found, acc, tc.seq)
-			if action != tc.action || reason != tc.reason {
-				t.Errorf("got %v %q, want %v %q", action, reason, tc.action, tc.reason)
-			}
-		})
-	}
+}
+
+func TestDecideExpire(t *testing.T) {
+	const timeout = time.Hour
+	check := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	sum := processingSummary(check.Add(-timeout - time.Second))
+	acc := &envelope.Accounting{Kind: envelope.KindExpire, Tenant: "acme", Import: "imp_1", At: check}
+	runEndCases(t, []endCase{
+		{"no such import", nil, false, 9, 0, endNothing, ""},
+		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, 0, endNothing, ""},
+		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, 0, endAnnounce, ""},
+		{"progress within the timeout", sum(func(s *ledger.Summary) { s.UpdatedAt = check.Add(-timeout + time.Second) }), true, 9, 0, endNothing, ""},
+		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, 0, endNothing, ""},
+		{"replace finishing (resumed by redelivery)", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, 0, endNothing, ""},
+		{"the timeout off", sum(func(s *ledger.Summary) {}), true, 9, -1, endNothing, ""},
+		{"never sealed", sum(func(s *ledger.Summary) {}), true, 9, 0, endFail,
+			"timed out: 3 rows accounted for after 1h0m0s; the import was never sealed"},
+		{"never opened nor sealed", sum(func(s *ledger.Summary) { s.Options = envelope.Options{} }), true, 9, 0, endFail,
+			"timed out: 3 rows accounted for after 1h0m0s; the import was never opened or sealed"},
+		{"sealed, rows missing, with the source's reason", sum(func(s *ledger.Summary) { s.Sealed, s.Total, s.Reason = true, 10, "row limit" }), true, 9, 0, endFail,
+			"timed out: 3 of 10 rows accounted for after 1h0m0s (row limit)"},
+	}, func(tc endCase) (endAction, string) {
+		if tc.timeout == 0 {
+			tc.timeout = timeout
+		}
+		return decideExpire(tc.sum, tc.found, acc, tc.seq, tc.timeout)
+	})
+}
+
+func TestDecideUnreadable(t *testing.T) {
+	acc := &envelope.Accounting{Kind: envelope.KindUnreadable, Tenant: "acme", Import: "imp_1", Reason: "a message of rows could not be read (stream sequence 7: malformed row chunk)"}
+	sum := processingSummary(time.Now())
+	const failed = "a message of rows could not be read (stream sequence 7: malformed row chunk); its rows are unknown, so the import ended failed (rows counted before stay as they are)"
+	runEndCases(t, []endCase{
+		{"no such import", nil, false, 9, 0, endNothing, ""},
+		{"another tenant's import", sum(func(s *ledger.Summary) { s.Tenant = "other" }), true, 9, 0, endNothing, ""},
+		{"applied before a crash", sum(func(s *ledger.Summary) { s.Status = ledger.StatusFailed }), true, 5, 0, endAnnounce, ""},
+		{"finished", sum(func(s *ledger.Summary) { s.Status = ledger.StatusCompleted }), true, 9, 0, endNothing, ""},
+		{"replace finishing", sum(func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{} }), true, 9, 0, endNothing, ""},
+		{"processing", sum(func(s *ledger.Summary) {}), true, 9, 0, endFail, failed},
+		{"sealed and waiting for rows", sum(func(s *ledger.Summary) { s.Sealed, s.Total = true, 20 }), true, 9, 0, endFail, failed},
+	}, func(tc endCase) (endAction, string) { return decideUnreadable(tc.sum, tc.found, acc, tc.seq) })
 }
