@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -36,6 +37,10 @@ func TestIndexesExist(t *testing.T) {
 				if err := s.EnsureRecordIndexes(ctx, "acme", "contacts", []string{"email", "external_id"}); err != nil {
 					t.Fatal(err)
 				}
+				// Match-any schemas' keys are lists: multikey indexes.
+				if err := s.EnsureRecordIndexes(ctx, "acme", "persons", []string{"emails", "phone_numbers", "usernames"}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if len(refused) > 0 {
 				t.Fatalf("indexes refused: %v", refused)
@@ -55,13 +60,15 @@ func TestIndexesExist(t *testing.T) {
 					}
 				}
 			}
-			have, err := IndexNames(ctx, s.Records.Collection(RecordsCollection("acme", "contacts")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range []string{RecordIndexName("email"), RecordIndexName("external_id")} {
-				if !slices.Contains(have, n) {
-					t.Errorf("records have indexes %v, lack %s", have, n)
+			for schema, keys := range map[string][]string{"contacts": {"email", "external_id"}, "persons": {"emails", "phone_numbers", "usernames"}} {
+				have, err := IndexNames(ctx, s.Records.Collection(RecordsCollection("acme", schema)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range keys {
+					if !slices.Contains(have, RecordIndexName(k)) {
+						t.Errorf("%s records have indexes %v, lack %s", schema, have, RecordIndexName(k))
+					}
 				}
 			}
 		})
@@ -136,5 +143,28 @@ func TestStoreConcerns(t *testing.T) {
 		if level, _ := cmd.Lookup("readConcern", "level").StringValueOK(); level != "majority" {
 			t.Errorf("%s sent with readConcern %v, want {level: majority}", name, cmd.Lookup("readConcern"))
 		}
+	}
+}
+
+// An index the database refuses is reported and skipped, not an error: the
+// start goes on and queries on it scan.
+func TestRefusedIndexIsSkipped(t *testing.T) {
+	client, _ := startFerret(t)
+	s := New(client, "refused", nil)
+	var refused []error
+	s.ReportRefusedIndexes(func(err error) { refused = append(refused, err) })
+	// FerretDB v1 has no text indexes; MongoDB refuses a second text index.
+	for _, name := range []string{"words", "more_words"} {
+		ix := Index{Coll: importsColl, Name: name, Keys: bson.D{{Key: name, Value: "text"}}}
+		if err := s.createIndex(context.Background(), s.Meta, ix); err != nil {
+			t.Fatalf("a refused index is an error: %v", err)
+		}
+	}
+	if len(refused) == 0 {
+		t.Skip("this database creates two text indexes on one collection")
+	}
+	t.Logf("reported: %v", refused)
+	if !strings.Contains(refused[0].Error(), "refused") {
+		t.Fatalf("report %q does not say the index was refused", refused[0])
 	}
 }
