@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -54,6 +55,16 @@ func stampOf(doc map[string]any, importField, rowField, legacyField string) reco
 	return s
 }
 
+// rowValue is a row number as records store it: a 32-bit integer, which
+// mongosh shows as a plain number (a 64-bit one shows as Long("42")), and
+// which every row of an import within --max-rows is.
+func rowValue(row int) any {
+	if row >= math.MinInt32 && row <= math.MaxInt32 {
+		return int32(row)
+	}
+	return int64(row)
+}
+
 func rowNumber(v any) (int, bool) {
 	switch n := v.(type) {
 	case int32:
@@ -96,7 +107,7 @@ func (s *Store) InsertRecords(ctx context.Context, tenant, schema string, recs [
 	fields := make([]map[string]any, len(recs))
 	for i, r := range recs {
 		d := withRoom(r.Fields, 6)
-		imp, row := r.Stamp.Import, int64(r.Stamp.Row)
+		imp, row := r.Stamp.Import, rowValue(r.Stamp.Row)
 		d[ImportField], d[RowField], d[CreatedImportField], d[CreatedRowField] = imp, row, imp, row
 		d[CreatedAtField], d[UpdatedAtField] = now, now
 		fields[i] = d
@@ -286,7 +297,7 @@ func (s *Store) UpdateRecords(ctx context.Context, tenant, schema string, ups []
 	sets := make([]map[string]any, len(ups))
 	for i, u := range ups {
 		set := withRoom(u.Set, 3)
-		set[ImportField], set[RowField] = u.Stamp.Import, int64(u.Stamp.Row)
+		set[ImportField], set[RowField] = u.Stamp.Import, rowValue(u.Stamp.Row)
 		set[UpdatedAtField] = now
 		sets[i] = set
 	}

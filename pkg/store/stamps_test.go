@@ -70,7 +70,7 @@ func TestLegacyStampedRecord(t *testing.T) {
 			if err := s.Records.Collection(RecordsCollection("t", "contacts")).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored); err != nil {
 				t.Fatal(err)
 			}
-			if stored[ImportField] != "imp_new" || stored[RowField] != int64(3) || stored["name"] != "Ann Lee" {
+			if stored[ImportField] != "imp_new" || stored[RowField] != int32(3) || stored["name"] != "Ann Lee" {
 				t.Fatalf("updated record %v lacks the flat stamp", stored)
 			}
 			if _, stale := stored[LegacyLastField]; stale {
@@ -127,5 +127,29 @@ func TestRecordsStoreFlatStamps(t *testing.T) {
 				t.Fatalf("%s is %T, want a BSON date", UpdatedAtField, created[0][UpdatedAtField])
 			}
 		})
+	}
+}
+
+// The embedded fast path still applies the stamp of an update to a record
+// in the flat form (it checks each field keeps its stored type), so
+// re-imports do not fall back to FerretDB's slow update command.
+func TestFastPathAppliesFlatStampUpdates(t *testing.T) {
+	client, ix := startFerret(t)
+	ctx := context.Background()
+	s := New(client, "fastset", ix)
+	if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]any{"name": "B", ImportField: "imp_2", RowField: rowValue(7), UpdatedAtField: bsonNow()}
+	applied, err := ix.SetFields(ctx, s.Records, RecordsCollection("t", "contacts"), []string{"email:a@x.io"}, []map[string]any{set})
+	if err != nil || !applied[0] {
+		t.Fatalf("SetFields applied %v, %v; want the fast path to apply the flat stamp", applied, err)
+	}
+	got, err := s.GetRecords(ctx, "t", "contacts", []string{"email:a@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got["email:a@x.io"]; e.Last != (reconcile.Stamp{Import: "imp_2", Row: 7}) || e.Created != (reconcile.Stamp{Import: "imp_1", Row: 2}) || e.Fields["name"] != "B" {
+		t.Fatalf("after the fast update: %+v", e)
 	}
 }
