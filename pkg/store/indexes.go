@@ -18,7 +18,7 @@ type Index struct {
 	Keys bson.D
 }
 
-// MetaIndexes are the indexes of the <db> collections, one for every query
+// metaIndexes are the indexes of the <db> collections, one for every query
 // there that is not by _id. The claim logs (claims.*) and the handles
 // collections are read by _id only and need none.
 var metaIndexes = []Index{
