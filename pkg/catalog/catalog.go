@@ -85,6 +85,9 @@ func (c *Catalog) Put(ctx context.Context, tenant string, raw []byte) (*schema.S
 	if err := c.store.PutSchema(ctx, tenant, s.Name, string(raw)); err != nil {
 		return nil, err
 	}
+	if err := c.store.EnsureRecordIndexes(ctx, tenant, s.Name, s.Keys); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,5 +38,27 @@ func TestStoredSchemaOverTodaysBounds(t *testing.T) {
 	}
 	if _, _, err := c.Get(ctx, "acme", "legacy"); !Permanent(err) {
 		t.Fatalf("Get: %v, want a permanent error", err)
+	}
+}
+
+// Registering a schema indexes its key fields in the tenant's records
+// collection, before any import of it.
+func TestPutIndexesKeyFields(t *testing.T) {
+	_, mc := ferrettest.Start(t, "")
+	st := store.New(mc, "intake", nil)
+	ctx := context.Background()
+	c := New(schema.NewRegistry(), st)
+	if _, err := c.Put(ctx, "acme", []byte(`{"name": "members", "keys": ["member_no", "email"], "fields": [
+		{"name": "member_no", "type": "string"}, {"name": "email", "type": "email"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	names, err := store.IndexNames(ctx, st.Records.Collection(store.RecordsCollection("acme", "members")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{store.RecordIndexName("member_no"), store.RecordIndexName("email")} {
+		if !slices.Contains(names, want) {
+			t.Errorf("indexes %v lack %s", names, want)
+		}
 	}
 }

@@ -136,7 +136,7 @@ func BenchmarkUpdates(b *testing.B) {
 	docs := make([]any, 0, 1000)
 	for i := range n {
 		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("email:p%d@example.com", i)}, {Key: "email", Value: fmt.Sprintf("p%d@example.com", i)},
-			{Key: "name", Value: "Person"}, {Key: "city", Value: "Oslo"}, {Key: "_intake_last", Value: "imp/1"}, {Key: "_intake_updated_at", Value: time.Now()}})
+			{Key: "name", Value: "Person"}, {Key: "city", Value: "Oslo"}, {Key: "_intake_import", Value: "imp"}, {Key: "_intake_row", Value: int32(1)}, {Key: "_intake_updated_at", Value: time.Now()}})
 		if len(docs) == 1000 {
 			if _, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
 				b.Fatal(err)
@@ -149,7 +149,7 @@ func BenchmarkUpdates(b *testing.B) {
 			k := (op*1000 + i) * 7 % n
 			ids = append(ids, fmt.Sprintf("email:p%d@example.com", k))
 			sets = append(sets, map[string]any{
-				"name": fmt.Sprintf("Person %d", op), "_intake_last": fmt.Sprintf("imp%d/%d", op, i), "_intake_updated_at": time.Now().UTC()})
+				"name": fmt.Sprintf("Person %d", op), "_intake_import": fmt.Sprintf("imp%d", op), "_intake_row": int32(i), "_intake_updated_at": time.Now().UTC()})
 		}
 		return ids, sets
 	}
@@ -312,7 +312,7 @@ func BenchmarkInserts(b *testing.B) {
 			id := fmt.Sprintf("email:p%d.%d@example.com", op, i)
 			ids = append(ids, id)
 			docs = append(docs, map[string]any{"email": id[6:], "first_name": "Person", "last_name": fmt.Sprint(i), "phone": "+4712345678",
-				"company": "Acme", "city": "Oslo", "_intake_last": fmt.Sprintf("imp/%d", i), "_intake_created": fmt.Sprintf("imp/%d", i),
+				"company": "Acme", "city": "Oslo", "_intake_import": "imp", "_intake_row": int32(i), "_intake_created_import": "imp", "_intake_created_row": int32(i),
 				"_intake_created_at": now, "_intake_updated_at": now})
 		}
 		return ids, docs
@@ -357,7 +357,7 @@ func BenchmarkFindByIDs(b *testing.B) {
 		id := fmt.Sprintf("email:user%d@example.com", i)
 		ids = append(ids, id)
 		docs = append(docs, map[string]any{"email": id[6:], "name": fmt.Sprintf("Person %d", i), "phone": "+12015550001",
-			"company": "Company 7", "_intake_last": fmt.Sprintf("imp/%d", i), "_intake_created": fmt.Sprintf("imp/%d", i),
+			"company": "Company 7", "_intake_import": "imp", "_intake_row": int32(i), "_intake_created_import": "imp", "_intake_created_row": int32(i),
 			"_intake_created_at": now, "_intake_updated_at": now})
 	}
 	if _, ok, err := ix.InsertDocs(ctx, db, "records", ids, docs); err != nil || !ok {

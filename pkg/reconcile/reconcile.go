@@ -17,7 +17,8 @@ type Stamp struct {
 	Row    int
 }
 
-// String is a stamp as records store it: "imp_5q2k8v3m1x/42".
+// String is a stamp as one text, "imp_5q2k8v3m1x/42", the form records
+// stored by earlier versions carry (the store now keeps import and row apart).
 func (s Stamp) String() string { return s.Import + "/" + strconv.Itoa(s.Row) }
 
 // ParseStamp reads a stored stamp (String); ok is false for anything else,

@@ -43,10 +43,10 @@ func TestExistingRecord(t *testing.T) {
 	}{
 		{"insert: fails, naming the key", envelope.ModeInsert, map[string]any{"age": int64(41)}, nil,
 			&Existing{Fields: stored, Last: before, Created: before},
-			Decision{Result: envelope.Failed, Message: "a record with email ann@x.io already exists (insert mode does not change existing records)"}},
+			Decision{Result: envelope.Failed, Code: envelope.CodeExists, Message: "a record with email ann@x.io already exists (insert mode does not change existing records)"}},
 		{"the same values, typed differently: unchanged", envelope.ModeUpsert, map[string]any{"age": 40.0, "tags": []string{"a", "b"}}, nil,
 			&Existing{Fields: stored, Last: before, Created: before},
-			Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}},
+			Decision{Result: envelope.Skipped, Code: envelope.CodeUnchanged, Message: "unchanged: the record already has these values"}},
 		{"a changed and a new field are set, the rest left alone", envelope.ModeUpsert, map[string]any{"age": int64(41), "city": "Oslo", "email": "ann@x.io"}, nil,
 			&Existing{Fields: stored, Last: before, Created: before},
 			Decision{Result: envelope.Updated, Set: map[string]any{"age": int64(41), "city": "Oslo"}}},
@@ -55,7 +55,7 @@ func TestExistingRecord(t *testing.T) {
 			Decision{Result: envelope.Updated, Set: map[string]any{}, Unset: []string{"phone"}}},
 		{"clearing fields the record lacks: unchanged", envelope.ModeUpdate, map[string]any{}, []string{"company"},
 			&Existing{Fields: stored, Last: before, Created: before},
-			Decision{Result: envelope.Skipped, Message: "unchanged: the record already has these values"}},
+			Decision{Result: envelope.Skipped, Code: envelope.CodeUnchanged, Message: "unchanged: the record already has these values"}},
 		{"its own create, again: created, nothing written", envelope.ModeInsert, map[string]any{"age": int64(41)}, nil,
 			&Existing{Fields: stored, Last: this, Created: this},
 			Decision{Result: envelope.Created}},
@@ -79,7 +79,7 @@ func TestRedeliveredAndMissing(t *testing.T) {
 	if _, ok := Redelivered(this, &Existing{Last: Stamp{Import: "imp_2", Row: 4}, Created: this}); ok {
 		t.Error("another row wrote it last: not a redelivery")
 	}
-	want := Decision{Result: envelope.Skipped, Message: "no existing record with email ann@x.io (update mode does not create records)"}
+	want := Decision{Result: envelope.Skipped, Code: envelope.CodeNotFound, Message: "no existing record with email ann@x.io (update mode does not create records)"}
 	if got := Missing("email:ann@x.io"); !reflect.DeepEqual(got, want) {
 		t.Errorf("Missing = %+v, want %+v", got, want)
 	}

@@ -13,7 +13,10 @@
 //   - <db>_dedup:   claims.<import>, the import's claim log (one document per
 //     chunk: the keys it claimed first and their rows), dropped when the import ends
 //
-// Every query is by _id: FerretDB answers only _id equality from an index.
+// The pipeline's reads are by _id (FerretDB answers only _id equality from
+// an index). The other queries, and the key fields people query records by,
+// have indexes (indexes.go), created at start and when a records collection
+// is first written; docs/data-model.md describes every collection.
 package store
 
 import (
@@ -22,11 +25,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // FastPath is how the store works around a database's slow paths. It
@@ -58,6 +64,8 @@ type Store struct {
 	Records *mongo.Database
 	Dedup   *mongo.Database
 	fast    FastPath
+	indexed sync.Map    // records collections whose key indexes exist (EnsureRecordIndexes)
+	refused func(error) // told of indexes the database refuses (ReportRefusedIndexes)
 }
 
 // New uses client with database name prefix db, through fast (nil:
@@ -67,11 +75,24 @@ func New(client *mongo.Client, db string, fast FastPath) *Store {
 		fast = NoFastPath{}
 	}
 	return &Store{
-		Meta:    client.Database(db),
-		Records: client.Database(db + "_records"),
-		Dedup:   client.Database(db + "_dedup"),
+		Meta:    client.Database(db, durable()),
+		Records: client.Database(db+"_records", durable()),
+		Dedup:   client.Database(db+"_dedup", durable()),
 		fast:    fast,
 	}
+}
+
+// durable is what exactly-once asks of a replica set, set explicitly
+// whatever the connection string says. Write concern majority (journaled):
+// a write is acknowledged only once most members have it on disk, so a
+// stamp, a claim or a summary the pipeline relied on (and acked its message
+// for) survives a failover. Read concern majority: a read sees only such
+// writes, so a redelivered chunk never reads back a stamp that a failover
+// then rolls back. FerretDB accepts both (TestStoreConcerns).
+func durable() *options.DatabaseOptionsBuilder {
+	journaled := true
+	return options.Database().SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &journaled}).
+		SetReadConcern(readconcern.Majority())
 }
 
 func (s *Store) coll(ctx context.Context, db *mongo.Database, name string) (*mongo.Collection, error) {

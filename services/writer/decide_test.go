@@ -19,7 +19,7 @@ func TestDecideRow(t *testing.T) {
 	other := reconcile.Stamp{Import: "imp_before", Row: 9}
 	same := &reconcile.Existing{Fields: map[string]any{"email": "ann@example.com", "name": "Ann Lee", "phone": "+12015550123"}, Last: other, Created: other}
 	changed := &reconcile.Existing{Fields: map[string]any{"email": "ann@example.com", "name": "Ann"}, Last: other, Created: other}
-	noName := []schema.FieldError{{Field: "name", Message: "name is required to create a record"}}
+	noName := []schema.FieldError{{Field: "name", Code: envelope.CodeValidation, Message: "name is required to create a record"}}
 	mode := func(m string) envelope.Options { return envelope.Options{Schema: "contacts", Mode: m} }
 	dry := func(m string) envelope.Options { return envelope.Options{Schema: "contacts", Mode: m, DryRun: true} }
 	withClear := row
@@ -35,25 +35,25 @@ func TestDecideRow(t *testing.T) {
 		write        *store.FieldUpdate
 	}{
 		{name: "update mode, no record: skipped, nothing created", opts: mode(envelope.ModeUpdate), row: row,
-			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "no existing record with email ann@example.com (update mode does not create records)"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Code: envelope.CodeNotFound, Message: "no existing record with email ann@example.com (update mode does not create records)"}}}},
 		{name: "update mode dry run, no record: skipped", opts: dry(envelope.ModeUpdate), row: row,
-			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "no existing record with email ann@example.com (update mode does not create records)"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Code: envelope.CodeNotFound, Message: "no existing record with email ann@example.com (update mode does not create records)"}}}},
 		{name: "no record and cannot create: failed with each missing field", opts: mode(envelope.ModeUpsert), row: row,
 			cannotCreate: append(noName, schema.FieldError{Field: "company", Message: "company is required"}),
 			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{
-				{Field: "name", Message: "name is required to create a record"}, {Field: "company", Message: "company is required"}}}},
+				{Field: "name", Code: envelope.CodeValidation, Message: "name is required to create a record"}, {Field: "company", Code: envelope.CodeValidation, Message: "company is required"}}}},
 		{name: "dry run, no record and cannot create: failed", opts: dry(envelope.ModeInsert), row: row, cannotCreate: noName,
-			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "name", Message: "name is required to create a record"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "name", Code: envelope.CodeValidation, Message: "name is required to create a record"}}}},
 		{name: "dry run, no record: would be created, nothing written", opts: dry(envelope.ModeUpsert), row: row,
 			want: envelope.Outcome{Row: 4, Result: envelope.Created}},
 		{name: "dry run replace, no record: would be created", opts: dry(envelope.ModeReplace), row: row,
 			want: envelope.Outcome{Row: 4, Result: envelope.Created}},
 		{name: "insert mode, existing record: failed, exists", opts: mode(envelope.ModeInsert), row: row, existing: changed,
-			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "a record with email ann@example.com already exists (insert mode does not change existing records)"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeExists, Message: "a record with email ann@example.com already exists (insert mode does not change existing records)"}}}},
 		{name: "insert mode dry run, existing record: failed, exists", opts: dry(envelope.ModeInsert), row: row, existing: same,
-			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "a record with email ann@example.com already exists (insert mode does not change existing records)"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeExists, Message: "a record with email ann@example.com already exists (insert mode does not change existing records)"}}}},
 		{name: "upsert, same values: skipped unchanged, nothing written", opts: mode(envelope.ModeUpsert), row: row, existing: same,
-			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "unchanged: the record already has these values"}}}},
+			want: envelope.Outcome{Row: 4, Result: envelope.Skipped, Problems: []envelope.Problem{{Code: envelope.CodeUnchanged, Message: "unchanged: the record already has these values"}}}},
 		{name: "upsert, a changed value: updated, only that field written", opts: mode(envelope.ModeUpsert), row: row, existing: changed,
 			want:  envelope.Outcome{Row: 4, Result: envelope.Updated},
 			write: &store.FieldUpdate{ID: key, Set: map[string]any{"name": "Ann Lee"}, Stamp: this}},
@@ -118,8 +118,8 @@ func TestDecideRowRecordDisappeared(t *testing.T) {
 func TestCancelledOutcomes(t *testing.T) {
 	got := cancelledOutcomes([]envelope.Record{{Row: 2, Key: "email:a@x"}, {Row: 5, Key: "email:b@x"}})
 	want := []envelope.Outcome{
-		{Row: 2, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "the import was cancelled before this row was written"}}},
-		{Row: 5, Result: envelope.Failed, Problems: []envelope.Problem{{Message: "the import was cancelled before this row was written"}}},
+		{Row: 2, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeCancelled, Message: "the import was cancelled before this row was written"}}},
+		{Row: 5, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeCancelled, Message: "the import was cancelled before this row was written"}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -186,7 +186,7 @@ func TestMostlyExisting(t *testing.T) {
 func TestRefusedOutcome(t *testing.T) {
 	got := refusedOutcome(7, &store.Refusal{Code: 2, Message: "invalid value: { \"m\": [ [ 1.0 ] ] } (nested arrays are not supported)"})
 	want := envelope.Outcome{Row: 7, Result: envelope.Failed, Problems: []envelope.Problem{
-		{Message: "the database refused this record: invalid value: { \"m\": [ [ 1.0 ] ] } (nested arrays are not supported)"}}}
+		{Code: envelope.CodeDatabase, Message: "the database refused this record: invalid value: { \"m\": [ [ 1.0 ] ] } (nested arrays are not supported)"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

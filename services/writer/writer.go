@@ -72,9 +72,10 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 }
 
 // Store is what the writer needs of the store: whether an import was
-// cancelled, and the records of a tenant's entity, read by key, inserted
-// and updated.
+// cancelled, and the records of a tenant's entity, indexed on its key
+// fields, read by key, inserted and updated.
 type Store interface {
+	EnsureRecordIndexes(ctx context.Context, tenant, schema string, keys []string) error
 	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
 	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
 	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
@@ -147,6 +148,9 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	}
 	if !ok {
 		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", opts.Schema))
+	}
+	if err := w.store.EnsureRecordIndexes(ctx, ch.Tenant, opts.Schema, sch.Keys); err != nil {
+		return nil, err
 	}
 	if cancelled, err := w.store.Cancelled(ctx, ch.Tenant, ch.Import); err != nil {
 		return nil, err

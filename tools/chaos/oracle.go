@@ -134,9 +134,11 @@ type record struct {
 	}
 }
 
-// recordOf reads a stored record's stamps, as flat fields ("_intake_last",
-// "_intake_created": "<import>/<row>") or as the sub-document "_intake"
-// ({import, row, created_import, created_row}) of earlier versions.
+// recordOf reads a stored record's stamps: as flat fields (_intake_import,
+// _intake_row, _intake_created_import, _intake_created_row), or as the
+// forms of earlier versions, "<import>/<row>" strings (_intake_last,
+// _intake_created) or the sub-document "_intake" ({import, row,
+// created_import, created_row}).
 func recordOf(d bson.M) record {
 	r := record{ID: fmt.Sprint(d["_id"]), Name: d["name"]}
 	sub, ok := d["_intake"].(bson.M)
@@ -151,6 +153,16 @@ func recordOf(d bson.M) record {
 		r.Intake.Row = toInt(sub["row"])
 		r.Intake.CreatedImport, _ = sub["created_import"].(string)
 		r.Intake.CreatedRow = toInt(sub["created_row"])
+		return r
+	}
+	if imp, ok := d["_intake_import"].(string); ok {
+		r.Intake.Import, r.Intake.Row = imp, toInt(d["_intake_row"])
+		r.Intake.CreatedImport, _ = d["_intake_created_import"].(string)
+		r.Intake.CreatedRow = toInt(d["_intake_created_row"])
+		if r.Intake.CreatedImport != "" {
+			return r
+		}
+		r.Intake.CreatedImport, r.Intake.CreatedRow = parseStamp(d["_intake_created"]) // updated after an upgrade
 		return r
 	}
 	r.Intake.Import, r.Intake.Row = parseStamp(d["_intake_last"])
@@ -185,7 +197,9 @@ func readRecords(ctx context.Context, mongoURI, tenant string) (map[string]recor
 	defer client.Disconnect(ctx)
 	cur, err := client.Database("intake_records").Collection("records."+tenant+".contacts").Find(ctx, bson.D{},
 		options.Find().SetProjection(bson.D{{Key: "name", Value: 1}, {Key: "_intake", Value: 1},
-			{Key: "_intake_last", Value: 1}, {Key: "_intake_created", Value: 1}}))
+			{Key: "_intake_last", Value: 1}, {Key: "_intake_created", Value: 1},
+			{Key: "_intake_import", Value: 1}, {Key: "_intake_row", Value: 1},
+			{Key: "_intake_created_import", Value: 1}, {Key: "_intake_created_row", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}

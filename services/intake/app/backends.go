@@ -102,6 +102,10 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 		}
 	}
 	b.store = store.New(client, cfg.MongoDB, fast)
+	b.store.ReportRefusedIndexes(func(err error) { log.Warn("index skipped", zap.Error(err)) })
+	if err := b.store.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 

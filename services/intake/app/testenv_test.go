@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/pkg/reconcile"
+	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/intake/app"
@@ -186,18 +186,11 @@ type recordStamp struct {
 	Row, CreatedRow       int
 }
 
-// stampOf reads a record's stamp fields ("_intake_last", "_intake_created":
-// "<import>/<row>").
+// stampOf reads a record's stamp fields, in the form the store writes
+// them or in the earlier one.
 func stampOf(doc bson.M) recordStamp {
-	split := func(v any) (string, int) {
-		text, _ := v.(string)
-		s, _ := reconcile.ParseStamp(text)
-		return s.Import, s.Row
-	}
-	var st recordStamp
-	st.Import, st.Row = split(doc["_intake_last"])
-	st.CreatedImport, st.CreatedRow = split(doc["_intake_created"])
-	return st
+	last, created := store.Stamps(doc)
+	return recordStamp{Import: last.Import, Row: last.Row, CreatedImport: created.Import, CreatedRow: created.Row}
 }
 
 // withoutStamp removes _id and the importer's own fields, leaving the
