@@ -139,7 +139,7 @@ func envelopeSpecs() []envelopeSpec {
 				Total: intPtr(2), Reason: "the file could not be read to the end",
 				Outcomes: []Outcome{{
 					Row: 3, Result: Failed,
-					Problems: []Problem{{Field: "email", Message: `email: "ann@" is not an email address`}},
+					Problems: []Problem{{Field: "email", Code: CodeValidation, Message: `email: "ann@" is not an email address`}},
 				}},
 				At: exampleTime,
 			},
@@ -149,7 +149,7 @@ func envelopeSpecs() []envelopeSpec {
 				// platform.OutcomeOutput leaves At at the zero time.
 				"outcomes": Accounting{
 					Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x", Stage: StageWrite,
-					Outcomes: []Outcome{{Row: 2, Result: Created}, {Row: 3, Result: Updated}, {Row: 4, Result: Skipped, Problems: []Problem{{Message: "unchanged: the record already has these values"}}}},
+					Outcomes: []Outcome{{Row: 2, Result: Created}, {Row: 3, Result: Updated}, {Row: 4, Result: Skipped, Problems: []Problem{{Field: "email", Code: CodeUnchanged, Message: "unchanged: the record already has these values"}}}},
 				},
 				"dead letter": Accounting{
 					Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x", Stage: "dead-" + StageValidate, Chunk: 7,

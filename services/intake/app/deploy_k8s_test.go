@@ -105,7 +105,7 @@ func loadK8s(t *testing.T) []k8sObject {
 }
 
 // serveEnvVars returns the INTAKE_* variables `intake serve` reads: one per
-// flag defined in serve() of services/intake/main.go (parseWithEnv maps
+// flag defined in serveCommand() of services/intake/main.go (fromEnv maps
 // --flag-name to INTAKE_FLAG_NAME).
 func serveEnvVars(t *testing.T) map[string]bool {
 	t.Helper()
@@ -114,9 +114,9 @@ func serveEnvVars(t *testing.T) map[string]bool {
 		t.Fatalf("read %s: %v", intakeMain, err)
 	}
 	body := string(src)
-	start := strings.Index(body, "\nfunc serve(")
+	start := strings.Index(body, "\nfunc serveCommand(")
 	if start < 0 {
-		t.Fatalf("%s: no func serve", intakeMain)
+		t.Fatalf("%s: no func serveCommand", intakeMain)
 	}
 	body = body[start+1:]
 	if end := strings.Index(body, "\nfunc "); end >= 0 {
