@@ -169,12 +169,17 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 // final status, carries out replace mode's deletions, and announces it.
 func (rp *reporter) finish(ctx context.Context, sum *ledger.Summary) ([]runner.Output, error) {
 	e := decideEnding(sum)
-	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, e.notice
+	// Replace mode deletes while the summary still says processing: its
+	// plan is saved first, and no reader may see the import completed
+	// before its deletions are done and counted.
+	kept := ""
 	if e.deleteUntouched {
-		if err := rp.replace(ctx, sum); err != nil {
+		var err error
+		if kept, err = rp.replace(ctx, sum); err != nil {
 			return nil, err
 		}
 	}
+	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, joinReasons(e.notice, kept)
 	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {
 		return nil, err
 	}
@@ -211,46 +216,45 @@ func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.
 // is what the list lost, so it stays exact when a planned record is
 // written after the plan or the deleting is resumed. A dry run counts and
 // deletes nothing.
-func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) error {
+func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) (notice string, err error) {
 	since := sum.CreatedAt
 	if sum.DeletePlan == nil {
 		touched, err := rp.store.ClaimedKeys(ctx, sum.Tenant, sum.ID)
 		if err != nil {
-			return err
+			return "", err
 		}
 		before, err := rp.store.RecordIDsUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, since)
 		if err != nil {
-			return err
+			return "", err
 		}
 		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched(before, touched))
 		if err != nil {
-			return err
+			return "", err
 		}
 		sum.DeletePlan = plan
 		if err := rp.store.SaveSummary(ctx, sum); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if sum.Options.DryRun {
 		sum.Deleted = sum.DeletePlan.Count
-		return nil
+		return "", nil
 	}
 	ids, err := rp.store.PlanIDs(ctx, sum.ID, sum.DeletePlan)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, id := range ids {
 		if err := rp.store.DeleteRecordUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, id, since); err != nil {
-			return err
+			return "", err
 		}
 	}
 	kept, err := rp.store.CountRecords(ctx, sum.Tenant, sum.Options.Schema, ids)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sum.Deleted = sum.DeletePlan.Count - kept
-	sum.Notice = joinReasons(sum.Notice, keptNotice(kept))
-	return nil
+	return keptNotice(kept), nil
 }
 
 // apply applies acc to sum, storing the row notes of an outcomes message.
