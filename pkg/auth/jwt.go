@@ -173,21 +173,23 @@ func (v *jwtVerifier) explain(t *jwt.Token, claims jwt.MapClaims, err error) err
 			}
 		}
 		return invalid("jwt lacks a required claim")
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return invalid("jwt expired")
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return invalid("jwt not valid yet (nbf)")
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return invalid("jwt iss claim missing or not the expected issuer")
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return invalid("jwt aud claim missing or does not name this service")
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return invalid("jwt issued in the future (iat)")
-	case errors.Is(err, jwt.ErrInvalidType):
-		return invalid("jwt has a time claim of the wrong type")
-	default:
-		return invalid("jwt rejected")
 	}
+	for _, c := range []struct {
+		err  error
+		says string
+	}{
+		{jwt.ErrTokenExpired, "jwt expired"},
+		{jwt.ErrTokenNotValidYet, "jwt not valid yet (nbf)"},
+		{jwt.ErrTokenInvalidIssuer, "jwt iss claim missing or not the expected issuer"},
+		{jwt.ErrTokenInvalidAudience, "jwt aud claim missing or does not name this service"},
+		{jwt.ErrTokenUsedBeforeIssued, "jwt issued in the future (iat)"},
+		{jwt.ErrInvalidType, "jwt has a time claim of the wrong type"},
+	} {
+		if errors.Is(err, c.err) {
+			return invalid("%s", c.says)
+		}
+	}
+	return invalid("jwt rejected")
 }
 
 func stringList(v any) ([]string, error) {

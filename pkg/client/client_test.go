@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -37,13 +37,7 @@ type broker struct {
 
 func startBroker(t *testing.T, sc streams.Config) *broker {
 	t.Helper()
-	ns := natstest.Start(t, nil) // the embedded server's 8 MiB max_payload
-	nc, js := natstest.Connect(t, ns)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := streams.Ensure(ctx, js, sc); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := streamstest.Start(t, sc) // the embedded server's 8 MiB max_payload
 	b := &broker{t: t, nc: nc, js: js}
 	b.serve()
 	return b

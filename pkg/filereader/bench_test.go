@@ -91,13 +91,23 @@ func BenchmarkCSV(b *testing.B) {
 	for i := range benchRows {
 		fmt.Fprintf(&buf, "Person %d,user%d@example.com,+1 415 555 %04d,\"Company %d, Inc.\"\r\n", i, i, i%10000, i%97)
 	}
-	data := buf.Bytes()
-	b.SetBytes(int64(len(data)))
+	benchReadBytes(b, buf.Bytes())
+}
+
+// benchReadBytes is the benchmark loop over a file held in memory.
+func benchReadBytes(b *testing.B, data []byte) {
+	benchRead(b, int64(len(data)), func() int { return readRows(b, bytes.NewReader(data), Options{}) })
+}
+
+// benchRead runs read, which reads a file of size bytes holding benchRows
+// rows, as the benchmark's loop and reports rows/s and the peak heap.
+func benchRead(b *testing.B, size int64, read func() int) {
+	b.SetBytes(size)
 	b.ReportAllocs()
 	h := startHeapPeak()
 	loops := 0
 	for b.Loop() {
-		if n := readRows(b, bytes.NewReader(data), Options{}); n != benchRows {
+		if n := read(); n != benchRows {
 			b.Fatalf("read %d rows", n)
 		}
 		loops++
@@ -123,24 +133,14 @@ func BenchmarkXLSX(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(fi.Size())
-			b.ReportAllocs()
-			h := startHeapPeak()
-			loops := 0
-			for b.Loop() {
+			benchRead(b, fi.Size(), func() int {
 				f, err := os.Open(files[name])
 				if err != nil {
 					b.Fatal(err)
 				}
-				n := readRows(b, f, Options{TempDir: dir})
-				_ = f.Close()
-				if n != benchRows {
-					b.Fatalf("read %d rows", n)
-				}
-				loops++
-			}
-			b.ReportMetric(float64(loops*benchRows)/b.Elapsed().Seconds(), "rows/s")
-			h.report(b)
+				defer f.Close()
+				return readRows(b, f, Options{TempDir: dir})
+			})
 		})
 	}
 }

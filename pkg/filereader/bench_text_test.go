@@ -32,20 +32,6 @@ func BenchmarkTextFormats(b *testing.B) {
 	}
 	files["vcard"] = bytes.Clone(buf.Bytes())
 	for _, name := range []string{"json", "ndjson", "vcard"} {
-		b.Run(name, func(b *testing.B) {
-			data := files[name]
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			h := startHeapPeak()
-			loops := 0
-			for b.Loop() {
-				if n := readRows(b, bytes.NewReader(data), Options{}); n != benchRows {
-					b.Fatalf("read %d rows", n)
-				}
-				loops++
-			}
-			b.ReportMetric(float64(loops*benchRows)/b.Elapsed().Seconds(), "rows/s")
-			h.report(b)
-		})
+		b.Run(name, func(b *testing.B) { benchReadBytes(b, files[name]) })
 	}
 }

@@ -16,17 +16,32 @@ func readAll(t testing.TB, in string, opts CSVOptions) ([]string, []Row) {
 	if err != nil {
 		t.Fatalf("NewCSV: %v", err)
 	}
+	return r.Header(), drainRows(t, r)
+}
+
+// drainRows reads rd to its end.
+func drainRows(t testing.TB, rd Reader) []Row {
+	t.Helper()
 	var rows []Row
 	for {
-		row, err := r.Next()
+		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return r.Header(), rows
+			return rows
 		}
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
 		rows = append(rows, row)
 	}
+}
+
+// rowNumbers lists the rows' numbers, in order.
+func rowNumbers(rows []Row) []int {
+	var numbers []int
+	for _, r := range rows {
+		numbers = append(numbers, r.Number)
+	}
+	return numbers
 }
 
 func TestCSVRowNumbersMatchSpreadsheet(t *testing.T) {
@@ -40,11 +55,7 @@ func TestCSVRowNumbersMatchSpreadsheet(t *testing.T) {
 	if !reflect.DeepEqual(header, []string{"name", "email"}) {
 		t.Fatalf("header = %q", header)
 	}
-	var got []int
-	for _, r := range rows {
-		got = append(got, r.Number)
-	}
-	if want := []int{2, 4, 6}; !reflect.DeepEqual(got, want) {
+	if got, want := rowNumbers(rows), []int{2, 4, 6}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("row numbers = %v, want %v", got, want)
 	}
 	if rows[1].Cells[0] != "Bob\nSmith" {

@@ -267,41 +267,26 @@ func (o Options) withDefaults() (Options, rune, error) {
 		}
 		delim = d
 	}
-	if o.MaxCellBytes <= 0 {
-		o.MaxCellBytes = DefaultMaxCellBytes
-	}
-	if o.MaxRowBytes <= 0 {
-		o.MaxRowBytes = max(DefaultMaxRowBytes, o.MaxCellBytes)
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if o.MaxColumns <= 0 {
-		o.MaxColumns = DefaultMaxColumns
-	}
-	if o.MaxXLSXBytes <= 0 {
-		o.MaxXLSXBytes = DefaultMaxXLSXBytes
-	}
-	if o.MaxUnzipBytes <= 0 {
-		o.MaxUnzipBytes = DefaultMaxUnzipBytes
-	}
-	if o.MaxUnzipXMLBytes <= 0 {
-		o.MaxUnzipXMLBytes = DefaultMaxUnzipXMLBytes
-	}
+	unsetToDefault(&o.MaxCellBytes, DefaultMaxCellBytes)
+	unsetToDefault(&o.MaxRowBytes, max(DefaultMaxRowBytes, o.MaxCellBytes))
+	unsetToDefault(&o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	unsetToDefault(&o.MaxColumns, DefaultMaxColumns)
+	unsetToDefault(&o.MaxXLSXBytes, DefaultMaxXLSXBytes)
+	unsetToDefault(&o.MaxUnzipBytes, DefaultMaxUnzipBytes)
+	unsetToDefault(&o.MaxUnzipXMLBytes, DefaultMaxUnzipXMLBytes)
 	o.MaxUnzipXMLBytes = min(o.MaxUnzipXMLBytes, o.MaxUnzipBytes)
-	if o.MaxSharedStrings <= 0 {
-		o.MaxSharedStrings = DefaultMaxSharedStrings
-	}
-	if o.MaxSharedStringBytes <= 0 {
-		o.MaxSharedStringBytes = DefaultMaxSharedStringBytes
-	}
-	if o.HeaderLookahead <= 0 {
-		o.HeaderLookahead = DefaultHeaderLookahead
-	}
-	if o.MaxLookaheadBytes <= 0 {
-		o.MaxLookaheadBytes = DefaultMaxLookaheadBytes
-	}
+	unsetToDefault(&o.MaxSharedStrings, DefaultMaxSharedStrings)
+	unsetToDefault(&o.MaxSharedStringBytes, DefaultMaxSharedStringBytes)
+	unsetToDefault(&o.HeaderLookahead, DefaultHeaderLookahead)
+	unsetToDefault(&o.MaxLookaheadBytes, DefaultMaxLookaheadBytes)
 	return o, delim, nil
+}
+
+// unsetToDefault gives a limit left unset (zero, or negative) its default.
+func unsetToDefault[T int | int64](limit *T, def T) {
+	if *limit <= 0 {
+		*limit = def
+	}
 }
 
 func noCleanup() error { return nil }

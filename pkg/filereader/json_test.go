@@ -16,17 +16,7 @@ func readText(t *testing.T, in string, opts Options) ([]string, []Row) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer cleanup()
-	var rows []Row
-	for {
-		row, err := rd.Next()
-		if err != nil {
-			if err.Error() != "EOF" {
-				t.Fatalf("Next: %v", err)
-			}
-			return rd.Header(), rows
-		}
-		rows = append(rows, row)
-	}
+	return rd.Header(), drainRows(t, rd)
 }
 
 // cellsByName is a row's non-empty cells by column, for comparisons.
@@ -56,11 +46,7 @@ func TestJSONArray(t *testing.T) {
 		t.Fatalf("header %q, want %q", header, wantHeader)
 	}
 	// Item numbers; the empty item 3 is skipped and keeps its number.
-	var numbers []int
-	for _, r := range rows {
-		numbers = append(numbers, r.Number)
-	}
-	if !reflect.DeepEqual(numbers, []int{1, 2, 4, 5, 6}) {
+	if numbers := rowNumbers(rows); !reflect.DeepEqual(numbers, []int{1, 2, 4, 5, 6}) {
 		t.Fatalf("row numbers %v", numbers)
 	}
 	if got := cellsByName(header, rows[0]); !reflect.DeepEqual(got, map[string]string{"name": "Ann", "email": "ann@example.com", "address.city": "Köln", "address.geo.lat": "50.9"}) {
@@ -172,11 +158,7 @@ func TestNDJSON(t *testing.T) {
 	if !reflect.DeepEqual(header, []string{"name", "address.city"}) {
 		t.Fatalf("header %q", header)
 	}
-	var numbers []int
-	for _, r := range rows {
-		numbers = append(numbers, r.Number)
-	}
-	if !reflect.DeepEqual(numbers, []int{1, 3, 4, 5, 6}) {
+	if numbers := rowNumbers(rows); !reflect.DeepEqual(numbers, []int{1, 3, 4, 5, 6}) {
 		t.Fatalf("line numbers %v", numbers)
 	}
 	if rows[0].Err != nil || cellsByName(header, rows[0])["address.city"] != "X" {

@@ -59,11 +59,7 @@ func TestVCard(t *testing.T) {
 	if !reflect.DeepEqual(header, vcardHeader) {
 		t.Fatalf("header %q", header)
 	}
-	var numbers []int
-	for _, r := range rows {
-		numbers = append(numbers, r.Number)
-	}
-	if !reflect.DeepEqual(numbers, []int{1, 2, 3, 4, 5, 6}) {
+	if numbers := rowNumbers(rows); !reflect.DeepEqual(numbers, []int{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("card numbers %v", numbers)
 	}
 	want := []map[string]string{{

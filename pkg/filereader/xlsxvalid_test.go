@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/filereader/xlsxtest"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // excelize's row iterator drops XML errors: before sheetCheck, a sheet with
@@ -128,13 +129,12 @@ func TestXLSXSheetCheckStopsOnCleanup(t *testing.T) {
 		}
 		assertNoTempFiles(t, dir)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines after cleanup, %d before", n, before)
-	}
+	testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines after cleanup, %d before", n, before)
+		}
+		return nil
+	})
 }
 
 // A sheet with a row of megabytes of XML is checked before the reading, so

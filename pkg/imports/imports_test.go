@@ -13,7 +13,6 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
-	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/ledger"
@@ -21,6 +20,7 @@ import (
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -76,10 +76,7 @@ type env struct {
 // stages: summaries are what a test stores, events what it publishes.
 func start(t *testing.T) env {
 	t.Helper()
-	nc, js := natstest.Connect(t, natstest.Start(t, nil))
-	if err := streams.Ensure(ctxT(t), js, streams.Config{}); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := streamstest.Start(t, streams.Config{})
 	_, mc := ferrettest.Start(t, "")
 	st := store.New(mc, "intake", nil)
 	return env{svc: imports.New(imports.Deps{Store: st, JS: js, NC: nc}, imports.Config{}), js: js, store: st}

@@ -10,10 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -63,13 +61,7 @@ func (s *Service) Open(ctx context.Context, tenant, id string, opts envelope.Opt
 // tenant's), a 409 *RequestError for an import sealed with another total
 // or already ended, or the store or broker being unavailable.
 func (s *Service) Seal(ctx context.Context, tenant, id string, total int, reason string) error {
-	if ids.ValidImport(id) != nil {
-		return ErrNotFound
-	}
-	sum, found, err := s.store.FindSummary(ctx, tenant, id)
-	if errors.Is(err, store.ErrOtherTenant) {
-		return ErrNotFound
-	}
+	sum, found, err := s.findSummary(ctx, tenant, id)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/ledger"
-	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -36,11 +35,8 @@ var errExpired = errors.New("expired")
 // rows stream, never the database, so it also works for imports whose rows
 // all failed.
 func (s *Service) Replay(ctx context.Context, tenant, original string, req ReplayRequest) (Submitted, error) {
-	if ids.ValidImport(original) != nil {
-		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
-	}
-	sum, found, err := s.store.FindSummary(ctx, tenant, original)
-	if errors.Is(err, store.ErrOtherTenant) {
+	sum, found, err := s.findSummary(ctx, tenant, original)
+	if errors.Is(err, ErrNotFound) {
 		return Submitted{}, reqErr(http.StatusNotFound, "import not found")
 	}
 	if err != nil {

@@ -55,12 +55,9 @@ func Flatten(notes []envelope.Outcome) []client.RowError {
 // none are read, which is much cheaper for polling). found is false for an
 // unknown import or another tenant's.
 func (s *Service) Summary(ctx context.Context, tenant, id string, errorLimit int) (client.SummaryReply, bool, error) {
-	if ids.ValidImport(id) != nil {
-		return client.SummaryReply{}, false, nil // also keeps wildcards out of subject filters
-	}
-	sum, found, err := s.store.FindSummary(ctx, tenant, id)
+	sum, found, err := s.findSummary(ctx, tenant, id)
 	switch {
-	case errors.Is(err, store.ErrOtherTenant):
+	case errors.Is(err, ErrNotFound):
 		return client.SummaryReply{}, false, nil
 	case err != nil:
 		return client.SummaryReply{}, false, err
@@ -80,6 +77,21 @@ func (s *Service) Summary(ctx context.Context, tenant, id string, errorLimit int
 		}
 	}
 	return v, true, nil
+}
+
+// findSummary is the store's FindSummary, for the callers that look further
+// when an import has no summary yet: an invalid ID (which also keeps
+// wildcards out of subject filters) and another tenant's import answer
+// ErrNotFound at once.
+func (s *Service) findSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error) {
+	if ids.ValidImport(id) != nil {
+		return nil, false, ErrNotFound
+	}
+	sum, found, err := s.store.FindSummary(ctx, tenant, id)
+	if errors.Is(err, store.ErrOtherTenant) {
+		return nil, false, ErrNotFound
+	}
+	return sum, found, err
 }
 
 // pending is the summary of an import the reporter has not yet seen: the

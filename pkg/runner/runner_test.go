@@ -99,6 +99,18 @@ func settled(t testing.TB, c jetstream.Consumer) func() error {
 	}
 }
 
+// waitDeadLettered polls until the one message published is in DEAD and
+// the consumer has settled.
+func (e env) waitDeadLettered(t testing.TB) {
+	t.Helper()
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if streamMsgs(t, e.js, "DEAD") != 1 {
+			return errors.New("not dead-lettered yet")
+		}
+		return settled(t, e.cons)()
+	})
+}
+
 func TestOutputsStoredThenAcked(t *testing.T) {
 	e := setup(t)
 	for i := 0; i < 10; i++ {
@@ -196,12 +208,7 @@ func TestExhaustedRetriesGoToDeadLetter(t *testing.T) {
 		calls.Add(1)
 		return nil, errors.New("always failing")
 	})
-	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if streamMsgs(t, e.js, "DEAD") != 1 {
-			return errors.New("not dead-lettered yet")
-		}
-		return settled(t, e.cons)()
-	})
+	e.waitDeadLettered(t)
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("handler called %d times, want MaxDeliver=3", n)
 	}
@@ -401,12 +408,7 @@ func TestAlwaysPanickingMessageIsDeadLettered(t *testing.T) {
 		}
 		return []Output{{Subject: "out.ok", Data: m.Data}}, nil
 	})
-	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if streamMsgs(t, e.js, "DEAD") != 1 {
-			return errors.New("not dead-lettered yet")
-		}
-		return settled(t, e.cons)()
-	})
+	e.waitDeadLettered(t)
 	if n := poisonCalls.Load(); n != 3 {
 		t.Fatalf("handler called %d times on the poison, want MaxDeliver=3", n)
 	}

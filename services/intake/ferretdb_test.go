@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/testenv"
 )
 
@@ -106,11 +105,8 @@ func startFerretDBCommand(t *testing.T, args ...string) (string, *testenv.SyncBu
 func pingInsert(t *testing.T, uri string) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	c := ferrettest.Connect(t, uri)
+	defer c.Disconnect(ctx) // before the test stops FerretDB
 	if _, err := c.Database("intake").Collection("t").InsertOne(ctx, bson.M{"_id": "x"}); err != nil {
 		t.Fatalf("insert through %s: %v", uri, err)
 	}

@@ -31,7 +31,14 @@ func Start(tb testing.TB, dir string) (*embedded.Ferret, *mongo.Client) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(f.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()))
+	return f, Connect(tb, f.URI())
+}
+
+// Connect connects the MongoDB driver to uri; the client is disconnected
+// when the test ends.
+func Connect(tb testing.TB, uri string) *mongo.Client {
+	tb.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,5 +47,5 @@ func Start(tb testing.TB, dir string) (*embedded.Ferret, *mongo.Client) {
 		defer cancel()
 		_ = client.Disconnect(ctx)
 	})
-	return f, client
+	return client
 }
