@@ -10,15 +10,7 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
-	"github.com/intake/intake/services/ingest"
-	"github.com/intake/intake/services/ingest/compat"
 )
-
-func communityServer(t *testing.T, imp *fakeImporter, list compat.ListFunc) (string, map[string]string) {
-	t.Helper()
-	return serveAuth(t, imp, func(c *compat.Config) { c.ListImports = list }),
-		bearer(jwt(t, "comm1", "ann", auth.CapImportsWrite, auth.CapImportsRead))
-}
 
 const communityCSV = "First Name,Last Name,Username,Email,Phone,Country,Language,Role,Tag\n" +
 	"Ann,Smith,annsmith,ann@example.com,+6591234567,Singapore,English,\"Member,VIP\",trader\n"
@@ -62,12 +54,6 @@ func TestCommunityBadRequests(t *testing.T) {
 	if imp.count() != 0 {
 		t.Fatal("a bad request was submitted")
 	}
-	imp.submitErr = &ingest.RequestError{Status: 400, Message: "the file is empty: a header row is required"}
-	expect(t, post(t, base+"/apis/v1/users/bulk-import", creds, file("data", "u.csv", ""), field("communityId", "comm1")), 400,
-		`{"message":"the file is empty: a header row is required"}`)
-	imp.submitErr = &ingest.RequestError{Status: 503, Message: "the rows could not be stored; retry the upload: nats 10.0.0.1"}
-	expect(t, post(t, base+"/apis/v1/users/bulk-import", creds, file("data", "u.csv", communityCSV), field("communityId", "comm1")), 500,
-		`{"message":"the import could not be started; try again"}`)
 }
 
 func TestCommunityLogs(t *testing.T) {

@@ -129,6 +129,39 @@ func serveAuth(t *testing.T, imp compat.Importer, tweak func(*compat.Config)) st
 	return serve(t, imp, cfg)
 }
 
+// One test server per contract, with the credentials its tests call it
+// with; the tests of several files share them.
+
+func personsServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), withHeaders(bearer(jwt(t, "acme", "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": "acme"})
+}
+
+func personsErr(status int, msg string) string {
+	return personsAuthBody(status, msg)
+}
+
+func phonebookServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "user-1", compat.CapPhonebook))
+}
+
+func audienceServer(t *testing.T, imp *fakeImporter) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, nil), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite, auth.CapImportsRead))
+}
+
+func communityServer(t *testing.T, imp *fakeImporter, list compat.ListFunc) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, func(c *compat.Config) { c.ListImports = list }),
+		bearer(jwt(t, "comm1", "ann", auth.CapImportsWrite, auth.CapImportsRead))
+}
+
+func customersServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite))
+}
+
 // part is one multipart part: a file part when filename is set.
 type part struct {
 	name, filename string
