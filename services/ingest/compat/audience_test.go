@@ -8,7 +8,6 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/ingest/compat"
 )
 
@@ -44,10 +43,8 @@ func TestAudienceImport(t *testing.T) {
 		r := post(t, base+"/vpns/api/v1/audience/import", h, parts...)
 		// The seed's sample response, with Intake's import ID.
 		expect(t, r, 200, `{"id":"imp_fake1","message":"File uploaded successfully, import is in progress."}`)
-		req, body := imp.last(t)
-		if req.Tenant != "acme" || req.Source != "users.csv" || req.Options != (envelope.Options{Schema: "audience_users", Mode: c.mode, Key: c.key}) ||
-			req.File != (filereader.Options{Format: filereader.FormatCSV, Delimiter: c.wantDelim}) || body != audienceCSV {
-			t.Fatalf("%+v: submitted %+v", c, req)
+		if _, body := imp.lastCSV(t, "acme", "users.csv", envelope.Options{Schema: "audience_users", Mode: c.mode, Key: c.key}, c.wantDelim); body != audienceCSV {
+			t.Fatalf("%+v: submitted %q", c, body)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/filereader"
 )
 
 const communityCSV = "First Name,Last Name,Username,Email,Phone,Country,Language,Role,Tag\n" +
@@ -22,10 +21,8 @@ func TestCommunitySeedRequest(t *testing.T) {
 		base, creds := communityServer(t, imp, nil)
 		r := post(t, base+path, creds, file("data", "users.csv", communityCSV), field("communityId", "comm1"))
 		expect(t, r, 200, `{}`)
-		req, body := imp.last(t)
-		if req.Tenant != "comm1" || req.Source != "users.csv" || req.Options != (envelope.Options{Schema: "community_users", Mode: mode}) ||
-			req.File.Format != filereader.FormatCSV || body != communityCSV {
-			t.Fatalf("%s submitted %+v", path, req)
+		if _, body := imp.lastCSV(t, "comm1", "users.csv", envelope.Options{Schema: "community_users", Mode: mode}, ""); body != communityCSV {
+			t.Fatalf("%s submitted %q", path, body)
 		}
 	}
 }

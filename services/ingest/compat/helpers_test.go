@@ -390,6 +390,20 @@ func (f *fakeImporter) last(t *testing.T) (imports.SubmitRequest, string) {
 	return f.submits[len(f.submits)-1], f.bodies[len(f.bodies)-1]
 }
 
+// lastCSV fails unless the last submission is for tenant, of the file
+// named source, into opts, read as CSV with delimiter ("": the reader
+// guesses); it returns the submission and its body for a contract's own
+// checks.
+func (f *fakeImporter) lastCSV(t *testing.T, tenant, source string, opts envelope.Options, delimiter string) (imports.SubmitRequest, string) {
+	t.Helper()
+	req, body := f.last(t)
+	if req.Tenant != tenant || req.Source != source || req.Options != opts ||
+		req.File != (filereader.Options{Format: filereader.FormatCSV, Delimiter: delimiter}) {
+		t.Fatalf("submitted %+v, want a CSV (delimiter %q) named %q for %q into %+v", req, delimiter, source, tenant, opts)
+	}
+	return req, body
+}
+
 func (f *fakeImporter) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

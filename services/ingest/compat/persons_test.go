@@ -8,7 +8,6 @@ import (
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/services/ingest/compat"
 )
 
@@ -43,9 +42,8 @@ func TestPersonsResult(t *testing.T) {
 	}))
 	var res compat.PersonsResponse
 	r.decode(t, &res)
-	req, body := imp.last(t)
-	if req.Tenant != "acme" || req.Source != "persons.csv" || req.Options != (envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}) ||
-		req.File.Format != filereader.FormatCSV || req.Rows == nil || req.Body != nil {
+	req, body := imp.lastCSV(t, "acme", "persons.csv", envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}, "")
+	if req.Rows == nil || req.Body != nil {
 		t.Fatalf("submitted %+v", req)
 	}
 	// The file is read once; the rows read are submitted.
