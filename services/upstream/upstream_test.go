@@ -48,9 +48,16 @@ func publishSealWait(t *testing.T, ctx context.Context, im *client.Import, rows 
 	return s
 }
 
+// newClient is a client on the shared test connection.
 func newClient(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(env.nc, opts...)
+	return clientOn(t, env.nc, opts...)
+}
+
+// clientOn is a client on nc; the test fails if it cannot be made.
+func clientOn(t *testing.T, nc *nats.Conn, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(nc, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
