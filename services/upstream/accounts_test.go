@@ -163,14 +163,7 @@ func TestTenantCannotTakeOverAnotherTenantsImport(t *testing.T) {
 	runIntake(t, ns, "upstream", ferret.URI(), []string{"upstream"})
 
 	acmeNC, globexNC := connectAs(t, ns, "acme"), connectAs(t, ns, "globex")
-	acme, err := client.New(acmeNC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	globex, err := client.New(globexNC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme, globex := clientOn(t, acmeNC), clientOn(t, globexNC)
 	waitForUpstream(t, ctx, globex, "globex")
 
 	// 1. acme asks for an import under globex's idempotency key, with its

@@ -35,10 +35,18 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // one), seals the import and waits for it to end.
 func publishSealWait(t *testing.T, ctx context.Context, im *client.Import, rows [][]string, header []string) *client.SummaryReply {
 	t.Helper()
+	return publishWait(t, ctx, im, rows, header, im.Seal)
+}
+
+// publishWait publishes rows as publishSealWait does, then calls finish
+// (im.Seal, or im.Flush to leave the import unsealed) and waits for the
+// import to end.
+func publishWait(t *testing.T, ctx context.Context, im *client.Import, rows [][]string, header []string, finish func(context.Context) error) *client.SummaryReply {
+	t.Helper()
 	if err := im.Publish(ctx, rows, header); err != nil {
 		t.Fatal(err)
 	}
-	if err := im.Seal(ctx); err != nil {
+	if err := finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s, err := im.Wait(ctx)
@@ -48,9 +56,16 @@ func publishSealWait(t *testing.T, ctx context.Context, im *client.Import, rows 
 	return s
 }
 
+// newClient is a client on the shared test connection.
 func newClient(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(env.nc, opts...)
+	return clientOn(t, env.nc, opts...)
+}
+
+// clientOn is a client on nc; the test fails if it cannot be made.
+func clientOn(t *testing.T, nc *nats.Conn, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(nc, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,17 +459,8 @@ func TestUnsealedImportTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, _, _ := contacts(3, "idle")
-	if err := im.Publish(ctx, rows, contactsHeader); err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// Wait reads "processing" first, then sleeps until the failed event.
-	s, err := im.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := publishWait(t, ctx, im, rows, contactsHeader, im.Flush)
 	wantReason := fmt.Sprintf("timed out: 3 rows accounted for after %s; the import was never sealed", unsealedTimeout)
 	if s.Status != client.StatusFailed || s.Reason != wantReason || s.Processed != 3 || s.Created != 3 || s.CompletedAt == nil {
 		t.Fatalf("summary %+v, want failed: %q", s, wantReason)
@@ -482,20 +488,14 @@ func TestSealCountDisagreesWithRows(t *testing.T) {
 		for i := range rows {
 			rows[i] = []string{fmt.Sprintf("P%d", i), fmt.Sprintf("%s.%d@example.com", im.ID, i), "", ""}
 		}
-		if err := im.Publish(ctx, rows, contactsHeader); err != nil {
-			t.Fatal(err)
-		}
-		if err := im.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &sealed}); err != nil {
-			t.Fatal(err)
-		}
-		s, err := im.Wait(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		// Seal at the stated total, not the count of rows published.
+		return publishWait(t, ctx, im, rows, contactsHeader, func(ctx context.Context) error {
+			if err := im.Flush(ctx); err != nil {
+				return err
+			}
+			_, err := c.SealImport(ctx, tenant, client.SealRequest{ID: im.ID, Total: &sealed})
+			return err
+		})
 	}
 	t.Run("more rows than sealed", func(t *testing.T) {
 		t.Parallel()

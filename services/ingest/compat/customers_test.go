@@ -7,17 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
-	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/ingest/compat"
 )
-
-func customersServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
-	t.Helper()
-	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite))
-}
 
 func csvRows(n int) string {
 	var b strings.Builder
@@ -142,21 +135,6 @@ func TestCustomersRequestErrors(t *testing.T) {
 	}
 }
 
-func TestCustomersSubmitErrors(t *testing.T) {
-	imp := &fakeImporter{submitErr: &ingest.RequestError{Status: 400, Message: "header: no column of the header matches schema customers (expected some of: name, email)"}}
-	base, creds := customersServer(t, imp, nil)
-	r := post(t, base+"/customers/import", creds, file("file", "c.csv", "foo,bar\n1,2\n"))
-	expect(t, r, 422, customers422("value_error", "header: no column of the header matches schema customers (expected some of: name, email)"))
-
-	// A failure of the server's is a 500 that says nothing of it.
-	imp.submitErr = &ingest.RequestError{Status: 503, Message: "the rows could not be stored; retry the upload: nats: connection to 10.1.2.3:4222 refused", ImportID: "imp_x"}
-	r = post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
-	expect(t, r, 500, `{"detail":"the import could not be started; try again"}`)
-	imp.submitErr = errors.New("mongo://user:pw@db failed")
-	r = post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
-	expect(t, r, 500, `{"detail":"the import could not be started; try again"}`)
-}
-
 func TestCustomersWaitErrors(t *testing.T) {
 	imp := &fakeImporter{view: client.Summary{Status: "processing", Total: 1}}
 	base, creds := customersServer(t, imp, nil)
@@ -166,21 +144,4 @@ func TestCustomersWaitErrors(t *testing.T) {
 	imp.waitErr = errors.New("mongo at 10.0.0.9 down")
 	r = post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 500, `{"detail":"the import's summary could not be read; try again"}`)
-}
-
-// A tenant at its limit of imports at once is refused before the file is
-// read: a file that would fail to parse gets the limit's answer, and
-// nothing is submitted.
-func TestConcurrencyCheckedBeforeReading(t *testing.T) {
-	busy := &ingest.RequestError{Status: http.StatusTooManyRequests, Message: "1 imports are processing, the most this tenant may run at once; try again when one finishes"}
-	imp := &fakeImporter{concurrencyErr: busy}
-	base, creds := customersServer(t, imp, nil)
-	png := "\x89PNG\r\n\x1a\n0000"
-	expect(t, post(t, base+"/customers/import", creds, file("file", "c.png", png)), 422, customers422("value_error", busy.Message))
-
-	pbase, pcreds := personsServer(t, imp, nil)
-	expect(t, post(t, pbase+"/persons/bulk-import", pcreds, file("persons", "p.csv", "\x89PNG\r\n\x1a\n0000")), 400, personsErr(400, busy.Message))
-	if imp.count() != 0 {
-		t.Fatalf("%d refused requests were submitted", imp.count())
-	}
 }

@@ -129,6 +129,39 @@ func serveAuth(t *testing.T, imp compat.Importer, tweak func(*compat.Config)) st
 	return serve(t, imp, cfg)
 }
 
+// One test server per contract, with the credentials its tests call it
+// with; the tests of several files share them.
+
+func personsServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), withHeaders(bearer(jwt(t, "acme", "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": "acme"})
+}
+
+func personsErr(status int, msg string) string {
+	return personsAuthBody(status, msg)
+}
+
+func phonebookServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "user-1", compat.CapPhonebook))
+}
+
+func audienceServer(t *testing.T, imp *fakeImporter) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, nil), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite, auth.CapImportsRead))
+}
+
+func communityServer(t *testing.T, imp *fakeImporter, list compat.ListFunc) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, func(c *compat.Config) { c.ListImports = list }),
+		bearer(jwt(t, "comm1", "ann", auth.CapImportsWrite, auth.CapImportsRead))
+}
+
+func customersServer(t *testing.T, imp *fakeImporter, tweak func(*compat.Config)) (string, map[string]string) {
+	t.Helper()
+	return serveAuth(t, imp, tweak), bearer(jwt(t, "acme", "ann", auth.CapImportsWrite))
+}
+
 // part is one multipart part: a file part when filename is set.
 type part struct {
 	name, filename string
@@ -355,6 +388,20 @@ func (f *fakeImporter) last(t *testing.T) (imports.SubmitRequest, string) {
 		t.Fatal("nothing was submitted")
 	}
 	return f.submits[len(f.submits)-1], f.bodies[len(f.bodies)-1]
+}
+
+// lastCSV fails unless the last submission is for tenant, of the file
+// named source, into opts, read as CSV with delimiter ("": the reader
+// guesses); it returns the submission and its body for a contract's own
+// checks.
+func (f *fakeImporter) lastCSV(t *testing.T, tenant, source string, opts envelope.Options, delimiter string) (imports.SubmitRequest, string) {
+	t.Helper()
+	req, body := f.last(t)
+	if req.Tenant != tenant || req.Source != source || req.Options != opts ||
+		req.File != (filereader.Options{Format: filereader.FormatCSV, Delimiter: delimiter}) {
+		t.Fatalf("submitted %+v, want a CSV (delimiter %q) named %q for %q into %+v", req, delimiter, source, tenant, opts)
+	}
+	return req, body
 }
 
 func (f *fakeImporter) count() int {
