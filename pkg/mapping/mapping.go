@@ -80,11 +80,20 @@ func (p *Plan) Report() Report { return p.report }
 
 // Row turns a source row's cells into cells of Header's fields.
 func (p *Plan) Row(cells []string) []string {
-	out := make([]string, len(p.targets))
-	for i, t := range p.targets {
-		out[i] = t.cell(cells)
+	return p.RowInto(make([]string, len(p.targets)), cells)
+}
+
+// RowInto is Row writing into dst (grown if short), so that a caller
+// mapping many rows reuses one slice.
+func (p *Plan) RowInto(dst, cells []string) []string {
+	if cap(dst) < len(p.targets) {
+		dst = make([]string, len(p.targets))
 	}
-	return out
+	dst = dst[:len(p.targets)]
+	for i, t := range p.targets {
+		dst[i] = t.cell(cells)
+	}
+	return dst
 }
 
 func (t *target) cell(cells []string) string {
@@ -115,8 +124,8 @@ func (t *target) cell(cells []string) string {
 		return strings.Join(items, t.sep)
 	}
 	for _, c := range t.sources {
-		if vs := splitValues(at(c)); len(vs) > 0 {
-			return vs[0]
+		if v := firstValue(at(c)); v != "" {
+			return v
 		}
 	}
 	if len(t.sources) == 1 {
@@ -128,6 +137,19 @@ func (t *target) cell(cells []string) string {
 func rawAt(cells []string, c int) string {
 	if c < len(cells) {
 		return cells[c]
+	}
+	return ""
+}
+
+// firstValue is a cell's first value (splitValues' first, "" if none),
+// without allocating: the validator maps every row through it.
+func firstValue(v string) string {
+	for v != "" {
+		part, rest, _ := strings.Cut(v, MultiValueSeparator)
+		if part = strings.TrimSpace(part); part != "" {
+			return part
+		}
+		v = rest
 	}
 	return ""
 }
