@@ -13,6 +13,8 @@ package client
 import (
 	"fmt"
 	"time"
+
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // API subjects: intake.api.v1.<tenant>.<operation>. The tenant is a subject
@@ -150,6 +152,11 @@ type Summary struct {
 	CreatedAt       *time.Time `json:"created_at,omitempty"`
 	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
 	CompletedAt     *time.Time `json:"completed_at,omitempty"`
+
+	// Mapping is how the columns were mapped to fields: each column, the
+	// field it went to and why, and the columns ignored. Omitted when the
+	// header was not known when the import was opened.
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 }
 
 // SummaryReply answers a summary request: the summary, and whether the seal

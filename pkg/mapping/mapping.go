@@ -180,15 +180,13 @@ func (e *Error) Error() string { return e.Message }
 // export's several email or phone columns feed one field in its documented
 // order instead (the first non-empty value wins; a list field takes them all).
 func Decide(s *schema.Schema, header []string, given Given) (*Plan, error) {
-	for h, f := range given {
+	for h := range given {
 		if !slices.ContainsFunc(header, func(c string) bool { return strings.TrimSpace(c) == strings.TrimSpace(h) }) {
 			return nil, &Error{fmt.Sprintf("mapping: the file has no column %q (its columns: %s)", h, strings.Join(header, ", "))}
 		}
-		if f != nil {
-			if _, ok := s.Field(*f); !ok {
-				return nil, &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(fieldNames(s), ", "))}
-			}
-		}
+	}
+	if err := CheckFields(s, given); err != nil {
+		return nil, err
 	}
 	exp := detect(header)
 	d := decider{s: s, cols: make([]Column, len(header)), byField: map[string]*target{}}
@@ -236,6 +234,24 @@ func Decide(s *schema.Schema, header []string, given Given) (*Plan, error) {
 		d.export(exp, header, given)
 	}
 	return d.plan(exp, header), nil
+}
+
+// CheckFields refuses a given mapping that names a field s lacks; it needs
+// no header, so an import opened before its header is known is checked too.
+func CheckFields(s *schema.Schema, given Given) error {
+	cols := make([]string, 0, len(given))
+	for h := range given {
+		cols = append(cols, h)
+	}
+	sort.Strings(cols) // the same column named first every time
+	for _, h := range cols {
+		if f := given[h]; f != nil {
+			if _, ok := s.Field(*f); !ok {
+				return &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(fieldNames(s), ", "))}
+			}
+		}
+	}
+	return nil
 }
 
 func lookupGiven(given Given, h string) (*string, bool) {

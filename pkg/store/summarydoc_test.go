@@ -10,6 +10,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // A summary is stored under the API's names, with the bookkeeping apart
@@ -19,10 +20,18 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	s := New(client, "intake", ix)
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	company := "company"
 	sum := &ledger.Summary{
 		ID: "imp_1", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4,
-		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true},
-		Counts:  envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
+		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true,
+			Mapping: mapping.Given{"Account.Name": &company, "Notes": nil}},
+		Counts: envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
+		// A header with a dot: stored in a list, not as a document's key.
+		Mapping: &mapping.Report{Export: "Salesforce (Data Loader)", Columns: []mapping.Column{
+			{Column: "Account.Name", Field: "company", Reason: mapping.ReasonGiven},
+			{Column: "FirstName", Field: "name", Reason: mapping.ReasonKnownExport, Export: "Salesforce (Data Loader)", Note: "part of the name"},
+			{Column: "Notes", Reason: mapping.ReasonIgnored},
+		}, Ignored: []string{"Notes"}},
 		LastSeq: 9, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 2},
 		CreatedAt: at, UpdatedAt: at, CompletedAt: &at,
 	}
@@ -57,6 +66,9 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	}
 	if !ok || acc["last_seq"] == nil || acc["applied"] == nil || acc["noted"] == nil || acc["delete_plan"] == nil {
 		t.Errorf("_accounting = %#v", raw["_accounting"])
+	}
+	if m, ok := raw["mapping"].(bson.D); !ok || len(m) == 0 {
+		t.Errorf("mapping = %#v, want a sub-document", raw["mapping"])
 	}
 
 	got, found, err := s.GetSummary(ctx, "acme", "imp_1")
