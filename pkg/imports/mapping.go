@@ -119,11 +119,12 @@ func (s *Service) mappingStore(name string) (MappingStore, error) {
 	return s.store, nil
 }
 
-// planImport decides how the header's columns map to the schema's fields
+// PlanImport decides how the header's columns map to the schema's fields
 // (mapping.ForImport) and refuses, as a 400, a header no row could be
 // imported by: the mapping cannot be used, or a field every row needs
-// (required, or the import's key) has no column.
-func planImport(sch *schema.Schema, header []string, opts envelope.Options) (*mapping.Plan, error) {
+// (required, or the import's key) has no column. Every way in (an upload,
+// an upstream open with a header) decides it here.
+func PlanImport(sch *schema.Schema, header []string, opts envelope.Options) (*mapping.Plan, error) {
 	plan, err := mapping.ForImport(sch, header, opts.Mapping)
 	if err != nil {
 		return nil, reqErr(http.StatusBadRequest, "header: "+err.Error())

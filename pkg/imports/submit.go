@@ -110,7 +110,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		}
 		rd = opened
 	}
-	plan, err := planImport(sch, rd.Header(), opts)
+	plan, err := PlanImport(sch, rd.Header(), opts)
 	if err != nil {
 		return Submitted{}, err
 	}

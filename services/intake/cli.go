@@ -66,6 +66,8 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	dryRun := fs.Bool("dry-run", false, "report what would happen, write nothing")
 	emptyClears := fs.Bool("empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
 	delimiter := fs.String("delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
+	var maps columnMaps
+	fs.Var(&maps, "map", "map a column to a field, 'COLUMN=FIELD' ('COLUMN=' ignores it; repeatable), or use a saved mapping, '@NAME'")
 	wait := fs.Bool("wait", true, "wait for the import to finish, showing progress")
 	asJSON := fs.Bool("json", false, "print the summary as JSON (for scripts)")
 	fs.Usage = func() {
@@ -79,6 +81,10 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return exitCode(exitError)
 	}
+	mappingOption, err := maps.option()
+	if err != nil {
+		return err
+	}
 	path := fs.Arg(0)
 	f, err := os.Open(path)
 	if err != nil {
@@ -89,7 +95,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	c := sf.client()
 	accepted, err := c.Upload(ctx, filepath.Base(path), f, client.UploadOptions{
-		Schema: *schema, Mode: *mode, Key: *key, Delimiter: *delimiter, DryRun: *dryRun, EmptyMeansClear: *emptyClears})
+		Schema: *schema, Mode: *mode, Key: *key, Delimiter: *delimiter, DryRun: *dryRun, EmptyMeansClear: *emptyClears, Mapping: mappingOption})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", path, err)
 	}
@@ -163,6 +169,7 @@ func report(s *client.Summary, w io.Writer, asJSON bool) error {
 				fmt.Fprintln(w, msg)
 			}
 		}
+		printMapping(w, s.Mapping)
 		for _, e := range s.Errors {
 			fmt.Fprintf(w, "  row %d: %s\n", e.Row, e.Message)
 		}

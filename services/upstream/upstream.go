@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -284,6 +286,8 @@ type idemRecord struct {
 	ID      string               `json:"id"`
 	Options client.ImportOptions `json:"options"`
 	Source  string               `json:"source"`
+	// Mapping is how the open's header maps (nil without a header).
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 	// RowsSecret goes into the rows' message IDs (subjects.RowsPrefix); an
 	// open with the same key answers the same one.
 	RowsSecret string `json:"rows_secret"`
@@ -305,7 +309,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if req.Tenant != "" && req.Tenant != tenant {
 		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
 	}
-	opts, err := s.checkOptions(ctx, tenant, &req)
+	opts, report, err := s.checkOptions(ctx, tenant, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +322,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	}
 	if req.IdempotencyKey == "" {
 		id := ids.NewImport()
-		if err := s.announce(ctx, tenant, id, opts, source); err != nil {
+		if err := s.announce(ctx, tenant, id, opts, source, report); err != nil {
 			return nil, err
 		}
 		s.started(tenant, id, opts, source, false)
@@ -327,7 +331,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if len(req.IdempotencyKey) > maxIdempotencyKey {
 		return nil, badRequest("idempotency_key: longer than %d bytes", maxIdempotencyKey)
 	}
-	return s.openIdempotent(ctx, tenant, idemKey(tenant, req.IdempotencyKey), opts, source)
+	return s.openIdempotent(ctx, tenant, idemKey(tenant, req.IdempotencyKey), opts, source, report)
 }
 
 // idemKey is the bucket key of a tenant's idempotency key: base64url keeps
@@ -336,8 +340,8 @@ func idemKey(tenant, key string) string {
 	return tenant + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string) (any, error) {
-	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret()}
+func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string, report *mapping.Report) (any, error) {
+	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret(), Mapping: report}
 	val, _ := json.Marshal(rec)
 	rev, err := s.kv.Create(ctx, key, val)
 	existing := false
@@ -349,7 +353,7 @@ func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts c
 		if err := json.Unmarshal(entry.Value(), &rec); err != nil || rec.ID == "" {
 			return nil, fmt.Errorf("idempotency key %s holds %q: %v", key, entry.Value(), err)
 		}
-		if rec.Options != opts || rec.Source != source {
+		if !reflect.DeepEqual(rec.Options, opts) || rec.Source != source {
 			return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf(
 				"idempotency key already used for import %s with other options (schema %s, mode %s, key %s, dry_run %v, source %q)",
 				rec.ID, rec.Options.Schema, rec.Options.Mode, rec.Options.Key, rec.Options.DryRun, rec.Source)}
@@ -359,7 +363,7 @@ func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts c
 		return nil, fmt.Errorf("store idempotency key: %w", err)
 	}
 	if !rec.Opened {
-		if err := s.announce(ctx, tenant, rec.ID, rec.Options, rec.Source); err != nil {
+		if err := s.announce(ctx, tenant, rec.ID, rec.Options, rec.Source, rec.Mapping); err != nil {
 			return nil, err
 		}
 		rec.Opened = true
@@ -399,31 +403,38 @@ func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existin
 
 // checkOptions fills the defaults and checks the options against the
 // tenant's schemas, as the HTTP upload does (catalog.CheckOptions).
-func (s *service) checkOptions(ctx context.Context, tenant string, req *client.OpenRequest) (client.ImportOptions, error) {
-	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
+// With a header it also decides how the columns map (imports.PlanImport).
+func (s *service) checkOptions(ctx context.Context, tenant string, req *client.OpenRequest) (client.ImportOptions, *mapping.Report, error) {
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun, Mapping: req.Mapping}
+	if len(eopts.Mapping) == 0 {
+		eopts.Mapping = nil // {} is no mapping: an idempotent open compares options
+	}
 	sch, err := s.d.Schemas.CheckOptions(ctx, tenant, &eopts)
-	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun, Mapping: eopts.Mapping}
 	var inv *catalog.InvalidOptionsError
 	switch {
 	case errors.As(err, &inv):
-		return opts, badRequest("%s", inv.Error())
+		return opts, nil, badRequest("%s", inv.Error())
 	case err != nil:
-		return opts, fmt.Errorf("cannot read the schemas: %w", err)
+		return opts, nil, fmt.Errorf("cannot read the schemas: %w", err)
 	}
-	if req.Header != nil {
-		if _, err := sch.MapHeader(req.Header); err != nil {
-			return opts, badRequest("header: %v", err)
-		}
+	if req.Header == nil {
+		return opts, nil, nil
 	}
-	return opts, nil
+	plan, err := imports.PlanImport(sch, req.Header, eopts)
+	if err != nil {
+		return opts, nil, badRequest("%s", err.Error())
+	}
+	report := plan.Report()
+	return opts, &report, nil
 }
 
 // announce publishes what an HTTP upload publishes when it opens an import:
 // the opened accounting message the reporter counts from, and the opened
 // event, with the same subjects and message IDs.
-func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
-	eopts := envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}
-	outs, err := platform.OpenedOutputs(envelope.Accounting{Tenant: tenant, Import: id, Options: &eopts, Source: source})
+func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string, report *mapping.Report) error {
+	eopts := envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun, Mapping: opts.Mapping}
+	outs, err := platform.OpenedOutputs(envelope.Accounting{Tenant: tenant, Import: id, Options: &eopts, Source: source, Mapping: report})
 	if err != nil {
 		return err
 	}

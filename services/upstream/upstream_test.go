@@ -102,7 +102,7 @@ func TestClientImports100000Rows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im.Existing || im.Options != (client.ImportOptions{Schema: "contacts", Mode: "upsert", Key: "email"}) {
+	if im.Existing || !reflect.DeepEqual(im.Options, client.ImportOptions{Schema: "contacts", Mode: "upsert", Key: "email"}) {
 		t.Fatalf("open: existing %v options %+v", im.Existing, im.Options)
 	}
 	// Opening again with the same key is the same import.
