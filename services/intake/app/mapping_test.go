@@ -157,8 +157,9 @@ func TestGivenAndSavedMappings(t *testing.T) {
 	if status != 202 {
 		t.Fatalf("replay: %d %v", status, out)
 	}
-	if r := s.waitDone(out["id"].(string), time.Minute); r.Status != "completed" || r.Failed != 0 || r.Skipped != 1 {
-		t.Errorf("replay %+v: the same row, unchanged", r)
+	if r := s.waitDone(out["id"].(string), time.Minute); r.Status != "completed" || r.Failed != 0 || r.Skipped != 1 ||
+		columnOf(t, r, "Mail 1").Reason != mapping.ReasonGiven {
+		t.Errorf("replay %+v: the same row, unchanged, mapped alike", r)
 	}
 
 	// As a query parameter.
