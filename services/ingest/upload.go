@@ -69,10 +69,17 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			if part.FormName() == "mapping" {
 				limit = maxMappingBytes // a file's every column may be named
 			}
-			v, err := io.ReadAll(io.LimitReader(part, limit))
+			v, err := io.ReadAll(io.LimitReader(part, limit+1))
 			if err != nil {
 				a.bodyError(w, r, err)
 				return
+			}
+			if part.FormName() == "mapping" && int64(len(v)) > limit {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("mapping: longer than %d bytes", limit))
+				return
+			}
+			if int64(len(v)) > limit {
+				v = v[:limit] // as before: a longer option is cut
 			}
 			*to = strings.TrimSpace(string(v))
 			continue

@@ -201,6 +201,7 @@ func TestGivenAndSavedMappings(t *testing.T) {
 		{"no column for the key", "Name,Phone\nAnn,+1 415 555 2671\n", "", "",
 			`no column provides email (required as the reconciliation key): map one with mapping=`},
 		{"the key's column ignored", file, `{"Mail 1": null}`, "", "no column provides email (required as the reconciliation key)"},
+		{"mapping too long", file, `{"Mail 1": "` + strings.Repeat("e", 70_000) + `"}`, "", "mapping: longer than 65536 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fields := map[string]string{}
