@@ -19,9 +19,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/services/upstream"
 )
