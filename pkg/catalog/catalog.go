@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
 )
@@ -165,6 +166,9 @@ func (c *Catalog) CheckOptions(ctx context.Context, tenant string, opts *envelop
 		// replace removes the records an import did not touch; with matching
 		// on any handle that set is not yet tracked.
 		return nil, invalid("mode replace is not available for schema %s (records matched on any handle); use upsert", s.Name)
+	}
+	if err := mapping.CheckFields(s, opts.Mapping); err != nil {
+		return nil, invalid("%v", err)
 	}
 	opts.Key = key
 	return s, nil

@@ -13,6 +13,8 @@ package client
 import (
 	"fmt"
 	"time"
+
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // API subjects: intake.api.v1.<tenant>.<operation>. The tenant is a subject
@@ -61,6 +63,10 @@ type OpenRequest struct {
 	// Header, if given, is checked against the schema at once, so that a header
 	// that maps no field fails the open instead of every row.
 	Header []string `json:"header,omitempty"`
+	// Mapping is the import's own column mapping: column header -> field,
+	// or nil to ignore the column (README, "Importing an export from
+	// another tool"). With Header, it is checked at once.
+	Mapping mapping.Given `json:"mapping,omitempty"`
 	// IdempotencyKey makes open safe to retry: the same key (per tenant, for
 	// 24 hours) returns the same import, provided the options are the same.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
@@ -73,6 +79,8 @@ type ImportOptions struct {
 	Mode   string `json:"mode"`
 	Key    string `json:"key"`
 	DryRun bool   `json:"dry_run,omitempty"`
+	// Mapping is the open request's mapping, carried by every row chunk.
+	Mapping mapping.Given `json:"mapping,omitempty"`
 }
 
 // OpenReply answers an open.
@@ -150,6 +158,11 @@ type Summary struct {
 	CreatedAt       *time.Time `json:"created_at,omitempty"`
 	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
 	CompletedAt     *time.Time `json:"completed_at,omitempty"`
+
+	// Mapping is how the columns were mapped to fields: each column, the
+	// field it went to and why, and the columns ignored. Omitted when the
+	// header was not known when the import was opened.
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 }
 
 // SummaryReply answers a summary request: the summary, and whether the seal

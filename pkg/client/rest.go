@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // REST talks to Intake's HTTP API.
@@ -76,6 +77,9 @@ type UploadOptions struct {
 	Delimiter       string // CSV delimiter: comma, semicolon, pipe, tab, hyphen
 	Sheet           string // XLSX: the sheet to read
 	Format          string // csv, xlsx, json, ndjson or vcard (default: from the file)
+	// Mapping is the import's column mapping: a JSON object of column
+	// header to field (or null to ignore it), or @name of a saved mapping.
+	Mapping string
 }
 
 func (o UploadOptions) fields() [][2]string {
@@ -88,6 +92,7 @@ func (o UploadOptions) fields() [][2]string {
 	add("schema", o.Schema)
 	add("mode", o.Mode)
 	add("key", o.Key)
+	add("mapping", o.Mapping)
 	if o.DryRun {
 		add("dry_run", "true")
 	}
@@ -108,6 +113,8 @@ type Accepted struct {
 	// Status is "processing" in an upload's answer, and how each replay of
 	// a window ended in ReplayAll's (it waits for each).
 	Status string `json:"status,omitempty"`
+	// Mapping is how an upload's columns were mapped to fields.
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 }
 
 // Upload streams file as a multipart upload named name (POST /v1/imports),

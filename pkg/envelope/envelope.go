@@ -3,7 +3,11 @@
 // shapes for upstream publishers; a test keeps the two in step.
 package envelope
 
-import "time"
+import (
+	"time"
+
+	"github.com/intake/intake/pkg/mapping"
+)
 
 // Import modes.
 const (
@@ -40,6 +44,11 @@ type Options struct {
 	// EmptyMeansClear: in update and upsert modes an empty cell clears the
 	// stored field; by default it leaves the field as it is.
 	EmptyMeansClear bool `json:"empty_means_clear,omitempty"`
+	// Mapping is the import's own column mapping (column header -> field,
+	// null to ignore the column); headers it does not name are matched by
+	// the schema's names and the known exports (pkg/mapping). It travels
+	// with every chunk, so the validator and a replay map rows alike.
+	Mapping mapping.Given `json:"mapping,omitempty"`
 }
 
 // RowChunk is a chunk of raw rows on intake.rows.<tenant>.<import>.
@@ -118,6 +127,10 @@ type Accounting struct {
 	Reason   string    `json:"reason,omitempty"`    // sealed: why the source ended early (the import then ends failed); unreadable: why the rows could not be read
 	Outcomes []Outcome `json:"outcomes,omitempty"`
 	At       time.Time `json:"at"`
+
+	// Mapping (opened) is how the import's columns map to fields, when the
+	// header was known at the opening; the summary shows it.
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 }
 
 // Outcome is what happened to one row. Problems say why a row failed (every

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // schemaDir is where the schemas module keeps the envelope schemas, relative
@@ -65,7 +67,19 @@ var exampleTime = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)
 func intPtr(n int) *int { return &n }
 
 func fullOptions() Options {
-	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true}
+	email := "email"
+	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true,
+		Mapping: mapping.Given{"E-mail 1 - Value": &email, "Notes": nil}}
+}
+
+func fullMappingReport() *mapping.Report {
+	return &mapping.Report{
+		Export: "Google Contacts",
+		Columns: []mapping.Column{
+			{Column: "E-mail 1 - Value", Field: "email", Reason: mapping.ReasonKnownExport, Export: "Google Contacts", Note: "first non-empty of 2 columns, in this order"},
+		},
+		Ignored: []string{"Notes"},
+	}
 }
 
 func minimalOptions() Options { return Options{Schema: "contacts", Mode: ModeInsert} }
@@ -136,7 +150,7 @@ func envelopeSpecs() []envelopeSpec {
 			full: Accounting{
 				Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x",
 				Stage: StageValidate, Chunk: 3, Options: &full, Source: "contacts.csv", ReplayOf: "imp_0a1b2c3d",
-				Total: intPtr(2), Reason: "the file could not be read to the end",
+				Total: intPtr(2), Reason: "the file could not be read to the end", Mapping: fullMappingReport(),
 				Outcomes: []Outcome{{
 					Row: 3, Result: Failed,
 					Problems: []Problem{{Field: "email", Code: CodeValidation, Message: `email: "ann@" is not an email address`}},
@@ -146,6 +160,8 @@ func envelopeSpecs() []envelopeSpec {
 			minimal: Accounting{Kind: KindOpened, Tenant: "a", Import: "b", At: exampleTime},
 			more: map[string]any{
 				"opened": Accounting{Kind: KindOpened, Tenant: "acme", Import: "imp_5q2k8v3m1x", Options: &minimal, Source: "contacts.csv", At: exampleTime},
+				"opened with a mapping": Accounting{Kind: KindOpened, Tenant: "acme", Import: "imp_5q2k8v3m1x", Options: &full, Source: "google.csv", At: exampleTime,
+					Mapping: &mapping.Report{Columns: []mapping.Column{{Column: "Email", Field: "email", Reason: mapping.ReasonExact}, {Column: "Notes", Reason: mapping.ReasonIgnored}}, Ignored: []string{"Notes"}}},
 				// platform.OutcomeOutput leaves At at the zero time.
 				"outcomes": Accounting{
 					Kind: KindOutcomes, Tenant: "acme", Import: "imp_5q2k8v3m1x", Stage: StageWrite,
@@ -295,6 +311,7 @@ func TestEnvelopeEnumsMatchConstants(t *testing.T) {
 		{"accounting", "properties/kind", []string{KindOpened, KindOutcomes, KindSealed, KindExpire, KindCancel, KindUnreadable}},
 		{"accounting", "$defs/outcome/properties/result", []string{Created, Updated, Skipped, Failed}},
 		{"accounting", "$defs/problem/properties/code", Codes()},
+		{"accounting", "$defs/mappedColumn/properties/reason", []string{mapping.ReasonGiven, mapping.ReasonExact, mapping.ReasonAlias, mapping.ReasonKnownExport, mapping.ReasonIgnored}},
 		{"event", "properties/type", []string{EventOpened, EventSealed, EventCompleted, EventFailed, EventCancelled}},
 	}
 	for _, tt := range tests {
@@ -349,6 +366,7 @@ func TestEnvelopeSchemasReject(t *testing.T) {
 			{"missing chunk", "", del("chunk"), `missing required property "chunk"`},
 			{"negative chunk", "", set("chunk", json.Number("-1")), "less than the minimum"},
 			{"fractional chunk", "", set("chunk", json.Number("1.5")), "want type integer"},
+			{"mapping to a number", "options/mapping", set("Notes", json.Number("1")), "want type string or null"},
 			{"null header", "", set("header", nil), "want type array"},
 			{"unknown row property", "rows/0", set("line", json.Number("2")), `unknown property "line"`},
 			{"row 0", "rows/0", set("row", json.Number("0")), "less than the minimum"},
@@ -367,6 +385,8 @@ func TestEnvelopeSchemasReject(t *testing.T) {
 			{"negative total", "", set("total", json.Number("-1")), "less than the minimum"},
 			{"bad result", "outcomes/0", set("result", "ok"), "is not one of"},
 			{"missing problem message", "outcomes/0/problems/0", del("message"), `missing required property "message"`},
+			{"bad mapping reason", "mapping/columns/0", set("reason", "guessed"), "is not one of"},
+			{"mapping column without a header", "mapping/columns/0", del("column"), `missing required property "column"`},
 		},
 		"event": {
 			{"bad type", "", set("type", "started"), "is not one of"},

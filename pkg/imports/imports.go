@@ -45,6 +45,7 @@ type Store interface {
 	RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error)
 	CountProcessing(ctx context.Context, tenant string) (int, error)
 	GetSchema(ctx context.Context, tenant, name string) (*store.SchemaDoc, bool, error)
+	MappingStore
 }
 
 var _ Store = (*store.Store)(nil)

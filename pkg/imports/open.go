@@ -11,7 +11,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
-	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -20,36 +20,35 @@ import (
 // Submit publishes for a file.
 
 // CheckOpen fills the defaults of opts and checks them, and the header if
-// the publisher names one, against the tenant's schemas, as Submit does.
-// Errors are *RequestError: 400 for options or a header the schema refuses,
-// 503 when the schemas cannot be read.
-func (s *Service) CheckOpen(ctx context.Context, tenant string, opts *envelope.Options, header []string) error {
+// the publisher names one, against the tenant's schemas, as Submit does;
+// with a header it also decides how the columns map (PlanImport) and
+// returns the report (nil without a header). Errors are *RequestError: 400
+// for options or a header the schema refuses, 503 when the schemas cannot
+// be read.
+func (s *Service) CheckOpen(ctx context.Context, tenant string, opts *envelope.Options, header []string) (*mapping.Report, error) {
+	if len(opts.Mapping) == 0 {
+		opts.Mapping = nil // {} is no mapping: an idempotent open compares options
+	}
 	sch, err := s.checkNewOptions(ctx, tenant, opts)
+	if err != nil || header == nil {
+		return nil, err
+	}
+	plan, err := PlanImport(sch, header, *opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if header != nil {
-		return checkHeader(sch, header)
-	}
-	return nil
-}
-
-// checkHeader refuses (400) a header the schema cannot map.
-func checkHeader(sch *schema.Schema, header []string) error {
-	if _, err := sch.MapHeader(header); err != nil {
-		return reqErr(http.StatusBadRequest, "header: "+err.Error())
-	}
-	return nil
+	report := plan.Report()
+	return &report, nil
 }
 
 // Open announces import id of a tenant: the opened accounting message the
 // reporter counts from and the opened event. The caller picks the id
 // (ids.NewImport), so that it can record it first; opening the same import
 // again publishes the same message IDs, which the broker stores once.
-// opts are the ones CheckOpen filled in.
-func (s *Service) Open(ctx context.Context, tenant, id string, opts envelope.Options, source string) error {
+// opts and report are the ones CheckOpen filled in and returned.
+func (s *Service) Open(ctx context.Context, tenant, id string, opts envelope.Options, source string, report *mapping.Report) error {
 	w := newWindow(s.js, 1)
-	if err := w.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: source}); err != nil {
+	if err := w.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: source, Mapping: report}); err != nil {
 		return fmt.Errorf("the broker did not store the message; retry: %w", err)
 	}
 	return nil

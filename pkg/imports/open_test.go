@@ -22,21 +22,21 @@ func TestOpenAndSeal(t *testing.T) {
 
 	bad := envelope.Options{Schema: "nope"}
 	var re *imports.RequestError
-	if err := svc.CheckOpen(ctx, "acme", &bad, nil); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
+	if _, err := svc.CheckOpen(ctx, "acme", &bad, nil); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
 		t.Errorf("unknown schema: %v, want a 400 RequestError", err)
 	}
 	opts := envelope.Options{Schema: "people"}
-	if err := svc.CheckOpen(ctx, "acme", &opts, []string{"x", "y"}); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
+	if _, err := svc.CheckOpen(ctx, "acme", &opts, []string{"x", "y"}); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
 		t.Errorf("header matching no field: %v, want a 400 RequestError", err)
 	}
-	if err := svc.CheckOpen(ctx, "acme", &opts, []string{"email", "name"}); err != nil || opts.Mode == "" || opts.Key != "email" {
+	if _, err := svc.CheckOpen(ctx, "acme", &opts, []string{"email", "name"}); err != nil || opts.Mode == "" || opts.Key != "email" {
 		t.Fatalf("good options: %v, defaults not filled in: %+v", err, opts)
 	}
 
-	if err := svc.Open(ctx, "acme", "imp_o", opts, "crm"); err != nil {
+	if err := svc.Open(ctx, "acme", "imp_o", opts, "crm", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Open(ctx, "acme", "imp_o", opts, "crm"); err != nil {
+	if err := svc.Open(ctx, "acme", "imp_o", opts, "crm", nil); err != nil {
 		t.Fatalf("opening again (same message IDs): %v", err)
 	}
 	v, found, err := e.svc.Summary(ctx, "acme", "imp_o", 0)

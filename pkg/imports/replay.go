@@ -17,6 +17,8 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -70,7 +72,7 @@ func (s *Service) Replay(ctx context.Context, tenant, original string, req Repla
 }
 
 // options applies a replay's overrides to the original's options and checks them.
-func (s *Service) replayOptions(ctx context.Context, tenant string, orig envelope.Options, req ReplayRequest) (envelope.Options, error) {
+func (s *Service) replayOptions(ctx context.Context, tenant string, orig envelope.Options, req ReplayRequest) (envelope.Options, *schema.Schema, error) {
 	opts := orig
 	if req.Mode != "" {
 		opts.Mode = req.Mode
@@ -81,8 +83,8 @@ func (s *Service) replayOptions(ctx context.Context, tenant string, orig envelop
 	if req.DryRun != nil {
 		opts.DryRun = *req.DryRun
 	}
-	_, err := s.checkOptions(ctx, tenant, &opts)
-	return opts, err
+	sch, err := s.checkOptions(ctx, tenant, &opts)
+	return opts, sch, err
 }
 
 // publishReplay copies the original's row chunks into a new import. base
@@ -112,16 +114,28 @@ func (s *Service) publishReplay(ctx context.Context, tenant, original, id string
 	pub := newWindow(s.js, 64)
 	var opts envelope.Options
 	opened := false
-	openWith := func(orig envelope.Options) error {
-		var err error
-		if opts, err = s.replayOptions(ctx, tenant, orig, req); err != nil {
+	// The opening waits for the first chunk (when there is one): its header
+	// says how the columns map, for the replay's summary.
+	openWith := func(orig envelope.Options, header []string) error {
+		var (
+			sch *schema.Schema
+			err error
+		)
+		if opts, sch, err = s.replayOptions(ctx, tenant, orig, req); err != nil {
 			return err
 		}
 		opened = true
-		return pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: "replay of " + original, ReplayOf: original})
+		var report *mapping.Report
+		if header != nil {
+			if plan, err := mapping.ForImport(sch, header, opts.Mapping); err == nil {
+				r := plan.Report()
+				report = &r
+			}
+		}
+		return pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: "replay of " + original, ReplayOf: original, Mapping: report})
 	}
-	if base != nil {
-		if err := openWith(*base); err != nil {
+	if base != nil && info.NumPending == 0 {
+		if err := openWith(*base, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -141,7 +155,11 @@ func (s *Service) publishReplay(ctx context.Context, tenant, original, id string
 			return rows, fmt.Errorf("chunk %d of %s: %w", seq, original, err)
 		}
 		if !opened {
-			if err := openWith(ch.Options); err != nil {
+			orig := ch.Options
+			if base != nil {
+				orig = *base
+			}
+			if err := openWith(orig, ch.Header); err != nil {
 				return 0, err
 			}
 		}

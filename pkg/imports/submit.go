@@ -14,6 +14,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -28,6 +29,10 @@ type SubmitRequest struct {
 	// file once.
 	Rows    filereader.Reader
 	Options envelope.Options
+	// Mapping is the mapping option as given: a JSON object of column
+	// header to field (or null), or @name of a saved mapping; it sets
+	// Options.Mapping. "" leaves Options.Mapping as it is.
+	Mapping string
 	File    filereader.Options
 	MaxRows int // 0: the server's limit
 }
@@ -36,6 +41,8 @@ type SubmitRequest struct {
 type Submitted struct {
 	ID   string
 	Rows int
+	// Mapping is how the file's columns were mapped to fields.
+	Mapping *mapping.Report
 }
 
 // RequestError is a request that cannot be imported, with the HTTP status
@@ -82,6 +89,13 @@ func (s *Service) checkNewOptions(ctx context.Context, tenant string, opts *enve
 // adapters call it as the HTTP upload does.
 func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	opts := req.Options
+	if req.Mapping != "" {
+		given, err := s.ResolveMapping(ctx, req.Tenant, req.Mapping)
+		if err != nil {
+			return Submitted{}, err
+		}
+		opts.Mapping = given // resolved: a saved mapping's columns, not its name
+	}
 	sch, err := s.checkNewOptions(ctx, req.Tenant, &opts)
 	if err != nil {
 		return Submitted{}, err
@@ -106,9 +120,11 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		}
 		rd = opened
 	}
-	if err := checkHeader(sch, rd.Header()); err != nil {
+	plan, err := PlanImport(sch, rd.Header(), opts)
+	if err != nil {
 		return Submitted{}, err
 	}
+	report := plan.Report()
 	lim := s.cfg.Limits(req.Tenant)
 	maxRows := lim.MaxRows
 	if req.MaxRows > 0 {
@@ -117,7 +133,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 
 	id := ids.NewImport()
 	log := s.log.With(zap.String("import_id", id), zap.String("tenant", req.Tenant))
-	res, err := s.publishImport(ctx, req.Tenant, id, req.Source, opts, rd, maxRows)
+	res, err := s.publishImport(ctx, req.Tenant, id, req.Source, opts, &report, rd, maxRows)
 	if err != nil {
 		// The broker did not store everything: the client must retry. Rows
 		// already stored belong to an import that is never sealed.
@@ -138,9 +154,9 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		case errors.Is(res.readErr, errTooManyRows):
 			status = http.StatusUnprocessableEntity
 		}
-		return Submitted{ID: id, Rows: res.rows}, &RequestError{Status: status, Message: res.reason, ImportID: id}
+		return Submitted{ID: id, Rows: res.rows, Mapping: &report}, &RequestError{Status: status, Message: res.reason, ImportID: id}
 	}
-	return Submitted{ID: id, Rows: res.rows}, nil
+	return Submitted{ID: id, Rows: res.rows, Mapping: &report}, nil
 }
 
 var errTooManyRows = errors.New("too many rows")
@@ -205,9 +221,9 @@ type published struct {
 // publishImport opens the import, publishes its rows in chunks and seals it
 // with the row count. A read error part-way seals the rows read so far with
 // a reason, so the import still ends, failed, with every row accounted for.
-func (s *Service) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, rd filereader.Reader, maxRows int) (published, error) {
+func (s *Service) publishImport(ctx context.Context, tenant, id, source string, opts envelope.Options, report *mapping.Report, rd filereader.Reader, maxRows int) (published, error) {
 	pub := newWindow(s.js, 64)
-	if err := pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: source}); err != nil {
+	if err := pub.open(ctx, envelope.Accounting{Tenant: tenant, Import: id, Options: &opts, Source: source, Mapping: report}); err != nil {
 		return published{}, err
 	}
 	var (

@@ -27,6 +27,7 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
 		Errors: []client.RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
 		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
+		Mapping: sum.Mapping,
 	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed

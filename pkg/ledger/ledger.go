@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // Import statuses.
@@ -46,6 +47,10 @@ type Summary struct {
 	// failed. DeadReason is the first one's reason.
 	DeadRows   int
 	DeadReason string
+
+	// Mapping is how the import's columns were mapped to fields (nil when
+	// its header was not known at the opening).
+	Mapping *mapping.Report
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

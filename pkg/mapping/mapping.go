@@ -80,11 +80,20 @@ func (p *Plan) Report() Report { return p.report }
 
 // Row turns a source row's cells into cells of Header's fields.
 func (p *Plan) Row(cells []string) []string {
-	out := make([]string, len(p.targets))
-	for i, t := range p.targets {
-		out[i] = t.cell(cells)
+	return p.RowInto(make([]string, len(p.targets)), cells)
+}
+
+// RowInto is Row writing into dst (grown if short), so that a caller
+// mapping many rows reuses one slice.
+func (p *Plan) RowInto(dst, cells []string) []string {
+	if cap(dst) < len(p.targets) {
+		dst = make([]string, len(p.targets))
 	}
-	return out
+	dst = dst[:len(p.targets)]
+	for i, t := range p.targets {
+		dst[i] = t.cell(cells)
+	}
+	return dst
 }
 
 func (t *target) cell(cells []string) string {
@@ -115,8 +124,8 @@ func (t *target) cell(cells []string) string {
 		return strings.Join(items, t.sep)
 	}
 	for _, c := range t.sources {
-		if vs := splitValues(at(c)); len(vs) > 0 {
-			return vs[0]
+		if v := firstValue(at(c)); v != "" {
+			return v
 		}
 	}
 	if len(t.sources) == 1 {
@@ -128,6 +137,19 @@ func (t *target) cell(cells []string) string {
 func rawAt(cells []string, c int) string {
 	if c < len(cells) {
 		return cells[c]
+	}
+	return ""
+}
+
+// firstValue is a cell's first value (splitValues' first, "" if none),
+// without allocating: the validator maps every row through it.
+func firstValue(v string) string {
+	for v != "" {
+		part, rest, _ := strings.Cut(v, MultiValueSeparator)
+		if part = strings.TrimSpace(part); part != "" {
+			return part
+		}
+		v = rest
 	}
 	return ""
 }
@@ -158,15 +180,13 @@ func (e *Error) Error() string { return e.Message }
 // export's several email or phone columns feed one field in its documented
 // order instead (the first non-empty value wins; a list field takes them all).
 func Decide(s *schema.Schema, header []string, given Given) (*Plan, error) {
-	for h, f := range given {
+	for h := range given {
 		if !slices.ContainsFunc(header, func(c string) bool { return strings.TrimSpace(c) == strings.TrimSpace(h) }) {
 			return nil, &Error{fmt.Sprintf("mapping: the file has no column %q (its columns: %s)", h, strings.Join(header, ", "))}
 		}
-		if f != nil {
-			if _, ok := s.Field(*f); !ok {
-				return nil, &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(fieldNames(s), ", "))}
-			}
-		}
+	}
+	if err := CheckFields(s, given); err != nil {
+		return nil, err
 	}
 	exp := detect(header)
 	d := decider{s: s, cols: make([]Column, len(header)), byField: map[string]*target{}}
@@ -214,6 +234,24 @@ func Decide(s *schema.Schema, header []string, given Given) (*Plan, error) {
 		d.export(exp, header, given)
 	}
 	return d.plan(exp, header), nil
+}
+
+// CheckFields refuses a given mapping that names a field s lacks; it needs
+// no header, so an import opened before its header is known is checked too.
+func CheckFields(s *schema.Schema, given Given) error {
+	cols := make([]string, 0, len(given))
+	for h := range given {
+		cols = append(cols, h)
+	}
+	sort.Strings(cols) // the same column named first every time
+	for _, h := range cols {
+		if f := given[h]; f != nil {
+			if _, ok := s.Field(*f); !ok {
+				return &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(fieldNames(s), ", "))}
+			}
+		}
+	}
+	return nil
 }
 
 func lookupGiven(given Given, h string) (*string, bool) {

@@ -12,6 +12,7 @@ import (
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // Row notes are found through the summary's per-stage bitsets, and through
@@ -119,10 +120,18 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	s := New(client, "intake", ix)
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	company := "company"
 	sum := &ledger.Summary{
 		ID: "imp_1", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4,
-		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true},
-		Counts:  envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
+		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true,
+			Mapping: mapping.Given{"Account.Name": &company, "Notes": nil}},
+		Counts: envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
+		// A header with a dot: stored in a list, not as a document's key.
+		Mapping: &mapping.Report{Export: "Salesforce (Data Loader)", Columns: []mapping.Column{
+			{Column: "Account.Name", Field: "company", Reason: mapping.ReasonGiven},
+			{Column: "FirstName", Field: "name", Reason: mapping.ReasonKnownExport, Export: "Salesforce (Data Loader)", Note: "part of the name"},
+			{Column: "Notes", Reason: mapping.ReasonIgnored},
+		}, Ignored: []string{"Notes"}},
 		LastSeq: 9, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 2},
 		CreatedAt: at, UpdatedAt: at, CompletedAt: &at,
 	}
@@ -158,6 +167,9 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	if !ok || acc["last_seq"] == nil || acc["applied"] == nil || acc["noted"] == nil || acc["delete_plan"] == nil {
 		t.Errorf("_accounting = %#v", raw["_accounting"])
 	}
+	if m, ok := raw["mapping"].(bson.D); !ok || len(m) == 0 {
+		t.Errorf("mapping = %#v, want a sub-document", raw["mapping"])
+	}
 
 	got, found, err := s.GetSummary(ctx, "acme", "imp_1")
 	if err != nil || !found {
@@ -173,7 +185,7 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 		t.Errorf("completed_at = %v, want %v", got.CompletedAt, at)
 	}
 	list, err := s.ListSummaries(ctx, "acme", 10)
-	if err != nil || len(list) != 1 || list[0].Counts != sum.Counts || list[0].Options != sum.Options || list[0].Applied != nil {
+	if err != nil || len(list) != 1 || list[0].Counts != sum.Counts || !reflect.DeepEqual(list[0].Options, sum.Options) || list[0].Applied != nil {
 		t.Errorf("list: %+v %v (counts and options as saved, no bookkeeping)", list, err)
 	}
 }
@@ -205,7 +217,7 @@ func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
 		t.Fatalf("read: %v %v", found, err)
 	}
 	wantOpts := envelope.Options{Schema: "contacts", Mode: "update", Key: "email", DryRun: true, EmptyMeansClear: true}
-	if got.Options != wantOpts || got.Counts != (envelope.Counts{Created: 3, Updated: 2, Skipped: 1}) || got.LastSeq != 42 ||
+	if !reflect.DeepEqual(got.Options, wantOpts) || got.Counts != (envelope.Counts{Created: 3, Updated: 2, Skipped: 1}) || got.LastSeq != 42 ||
 		len(got.RowDocs) != 1 || got.DeletePlan == nil || got.DeletePlan.Count != 5 {
 		t.Fatalf("legacy summary read as %+v", got)
 	}
@@ -223,7 +235,7 @@ func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
 		t.Errorf("saved again in the old shape: %v", raw)
 	}
 	again, _, _ := s.GetSummary(ctx, "acme", "imp_old")
-	if again.Options != wantOpts || again.Counts != got.Counts || again.LastSeq != 42 || again.DeletePlan == nil {
+	if !reflect.DeepEqual(again.Options, wantOpts) || again.Counts != got.Counts || again.LastSeq != 42 || again.DeletePlan == nil {
 		t.Errorf("after the save: %+v", again)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/mapping"
 )
 
 // summaryDoc is an import's summary as stored in the imports collection.
@@ -38,9 +39,67 @@ type summaryDoc struct {
 	UpdatedAt       time.Time  `bson:"updated_at"`
 	CompletedAt     *time.Time `bson:"completed_at,omitempty"`
 
+	// Mapping is how the columns were mapped, and the import's own
+	// mapping (an option, kept for a replay).
+	Mapping *summaryMappingDoc `bson:"mapping,omitempty"`
+
 	Accounting *accountingDoc `bson:"_accounting,omitempty"`
 
 	Legacy legacySummaryFields `bson:",inline"`
+}
+
+// summaryMappingDoc is a summary's mapping.Report, plus the import's given
+// mapping (envelope.Options.Mapping).
+type summaryMappingDoc struct {
+	Export  string            `bson:"export,omitempty"`
+	Columns []mappedColumnDoc `bson:"columns"` // nil: the columns were not known at the opening
+	Ignored []string          `bson:"ignored"`
+	Given   []givenColumnDoc  `bson:"given,omitempty"`
+}
+
+type mappedColumnDoc struct {
+	Column string `bson:"column"`
+	Field  string `bson:"field,omitempty"`
+	Reason string `bson:"reason"`
+	Export string `bson:"export,omitempty"`
+	Note   string `bson:"note,omitempty"`
+}
+
+func summaryMappingDocOf(s *ledger.Summary) *summaryMappingDoc {
+	if s.Mapping == nil && len(s.Options.Mapping) == 0 {
+		return nil
+	}
+	d := &summaryMappingDoc{}
+	if len(s.Options.Mapping) > 0 {
+		d.Given = givenDocs(s.Options.Mapping)
+	}
+	if r := s.Mapping; r != nil {
+		d.Export, d.Ignored = r.Export, r.Ignored
+		d.Columns = make([]mappedColumnDoc, len(r.Columns))
+		for i, c := range r.Columns {
+			d.Columns[i] = mappedColumnDoc{Column: c.Column, Field: c.Field, Reason: c.Reason, Export: c.Export, Note: c.Note}
+		}
+	}
+	return d
+}
+
+// apply sets the summary's mapping and its options' mapping.
+func (d *summaryMappingDoc) apply(s *ledger.Summary) {
+	if d == nil {
+		return
+	}
+	s.Options.Mapping = givenOf(d.Given)
+	if d.Columns == nil {
+		return
+	}
+	r := &mapping.Report{Export: d.Export, Columns: make([]mapping.Column, len(d.Columns)), Ignored: d.Ignored}
+	if r.Ignored == nil {
+		r.Ignored = []string{}
+	}
+	for i, c := range d.Columns {
+		r.Columns[i] = mapping.Column{Column: c.Column, Field: c.Field, Reason: c.Reason, Export: c.Export, Note: c.Note}
+	}
+	s.Mapping = r
 }
 
 // accountingDoc is the reporter's bookkeeping of a summary.
@@ -94,6 +153,7 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 		DeadRows: s.DeadRows, DeadReason: s.DeadReason,
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
 		Accounting: &accountingDoc{LastSeq: s.LastSeq, Applied: s.Applied, Noted: s.Noted, RowDocs: s.RowDocs},
+		Mapping:    summaryMappingDocOf(s),
 	}
 	if d.Accounting.Applied == nil {
 		d.Accounting.Applied = map[string][]byte{}
@@ -114,6 +174,7 @@ func (d *summaryDoc) summary() *ledger.Summary {
 		DeadRows: d.DeadRows, DeadReason: d.DeadReason,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, CompletedAt: d.CompletedAt,
 	}
+	d.Mapping.apply(s)
 	acc := d.Accounting
 	if acc == nil { // stored by an earlier version
 		l := d.Legacy

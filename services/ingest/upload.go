@@ -39,6 +39,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	var (
 		opts                envelope.Options
 		dryRun, emptyClears string
+		mappingOption       string // a JSON object or @name (imports.ResolveMapping)
 		fileOpts            = filereader.Options{TempDir: a.cfg.TempDir}
 	)
 	// Each option is a query parameter or a form field before the file (the
@@ -47,6 +48,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key,
 		"dry_run": &dryRun, "empty_means_clear": &emptyClears,
 		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
+		"mapping": &mappingOption,
 	}
 	q := r.URL.Query()
 	for name, to := range options {
@@ -63,10 +65,21 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if to, ok := options[part.FormName()]; ok {
-			v, err := io.ReadAll(io.LimitReader(part, 1<<10))
+			limit := int64(1 << 10)
+			if part.FormName() == "mapping" {
+				limit = maxMappingBytes // a file's every column may be named
+			}
+			v, err := io.ReadAll(io.LimitReader(part, limit+1))
 			if err != nil {
 				a.bodyError(w, r, err)
 				return
+			}
+			if part.FormName() == "mapping" && int64(len(v)) > limit {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("mapping: longer than %d bytes", limit))
+				return
+			}
+			if int64(len(v)) > limit {
+				v = v[:limit] // as before: a longer option is cut
 			}
 			*to = strings.TrimSpace(string(v))
 			continue
@@ -89,10 +102,13 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			}
 			*flag.to = b
 		}
-		a.importFile(w, r, part, opts, fileOpts)
+		a.importFile(w, r, part, opts, mappingOption, fileOpts)
 		return
 	}
 }
+
+// maxMappingBytes bounds a mapping sent with an upload or saved.
+const maxMappingBytes = 64 << 10
 
 func (a *API) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
@@ -113,8 +129,8 @@ func (a *API) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, fileOpts filereader.Options) {
-	res, err := a.Submit(r.Context(), SubmitRequest{Tenant: tenantOf(r), Source: part.FileName(), Body: part, Options: opts, File: fileOpts})
+func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart.Part, opts envelope.Options, mappingOption string, fileOpts filereader.Options) {
+	res, err := a.Submit(r.Context(), SubmitRequest{Tenant: tenantOf(r), Source: part.FileName(), Body: part, Options: opts, Mapping: mappingOption, File: fileOpts})
 	if err != nil {
 		writeRequestError(w, err)
 		return
@@ -127,6 +143,7 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart
 			"self":   "/v1/imports/" + res.ID,
 			"errors": "/v1/imports/" + res.ID + "/errors",
 		},
+		"mapping": res.Mapping,
 	})
 }
 

@@ -64,15 +64,22 @@ func plural(n int, thing string) string {
 
 func importCommand() *cobra.Command {
 	var opts client.UploadOptions
+	var maps columnMaps
 	var wait, asJSON bool
 	cmd := clientCommand(&cobra.Command{
 		Use:   "import [flags] FILE",
 		Short: "Import a CSV, XLSX, JSON, NDJSON or vCard file, with a progress bar",
 		Long:  "Upload FILE, follow the import with a progress bar, then print its summary and first errors.\n\n" + exitCodes,
 		Example: "  intake import contacts.csv\n" +
-			"  intake import --mode replace --dry-run --json people.xlsx",
+			"  intake import --mode replace --dry-run --json people.xlsx\n" +
+			"  intake import --map 'E-mail 1 - Value=email' --map 'Notes=' google.csv",
 		Args: args(1, "one FILE"),
 	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		mappingOption, err := maps.option()
+		if err != nil {
+			return err
+		}
+		opts.Mapping = mappingOption
 		return importFile(cmd.Context(), c, args[0], opts, wait, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 	fs := cmd.Flags()
@@ -82,6 +89,7 @@ func importCommand() *cobra.Command {
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what would happen, write nothing")
 	fs.BoolVar(&opts.EmptyMeansClear, "empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
 	fs.StringVar(&opts.Delimiter, "delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
+	fs.Var(&maps, "map", "map a column to a field, 'COLUMN=FIELD' ('COLUMN=' ignores it; repeatable), or use a saved mapping, '@NAME'")
 	fs.BoolVar(&wait, "wait", true, "wait for the import to finish, showing progress")
 	fs.BoolVar(&asJSON, "json", false, "print the whole summary as JSON (for scripts)")
 	return cmd
@@ -204,6 +212,7 @@ func summaryText(s *client.Summary, problems int) string {
 			b.WriteString(msg + "\n")
 		}
 	}
+	printMapping(&b, s.Mapping)
 	for _, e := range s.Errors {
 		fmt.Fprintf(&b, "  row %d: %s\n", e.Row, e.Message)
 	}

@@ -39,6 +39,7 @@ func apply(sum *ledger.Summary, acc *envelope.Accounting, seq uint64) (applied, 
 		}
 		sum.Source = acc.Source
 		sum.ReplayOf = acc.ReplayOf
+		sum.Mapping = acc.Mapping
 		if !acc.At.IsZero() {
 			sum.CreatedAt = acc.At.UTC()
 		}

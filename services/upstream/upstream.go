@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -292,6 +294,8 @@ type idemRecord struct {
 	ID      string               `json:"id"`
 	Options client.ImportOptions `json:"options"`
 	Source  string               `json:"source"`
+	// Mapping is how the open's header maps (nil without a header).
+	Mapping *mapping.Report `json:"mapping,omitempty"`
 	// RowsSecret goes into the rows' message IDs (subjects.RowsPrefix); an
 	// open with the same key answers the same one.
 	RowsSecret string `json:"rows_secret"`
@@ -313,11 +317,12 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if req.Tenant != "" && req.Tenant != tenant {
 		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
 	}
-	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
-	if err := s.imports.CheckOpen(ctx, tenant, &eopts, req.Header); err != nil {
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun, Mapping: req.Mapping}
+	report, err := s.imports.CheckOpen(ctx, tenant, &eopts, req.Header)
+	if err != nil {
 		return nil, fromLayer(err)
 	}
-	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun, Mapping: eopts.Mapping}
 	source := req.Source
 	if source == "" {
 		source = s.cfg.DefaultSource
@@ -327,7 +332,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	}
 	if req.IdempotencyKey == "" {
 		id := ids.NewImport()
-		if err := s.announce(ctx, tenant, id, opts, source); err != nil {
+		if err := s.announce(ctx, tenant, id, opts, source, report); err != nil {
 			return nil, err
 		}
 		s.started(tenant, id, opts, source, false)
@@ -336,7 +341,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if len(req.IdempotencyKey) > maxIdempotencyKey {
 		return nil, badRequest("idempotency_key: longer than %d bytes", maxIdempotencyKey)
 	}
-	return s.openIdempotent(ctx, tenant, idemKey(tenant, req.IdempotencyKey), opts, source)
+	return s.openIdempotent(ctx, tenant, idemKey(tenant, req.IdempotencyKey), opts, source, report)
 }
 
 // idemKey is the bucket key of a tenant's idempotency key: base64url keeps
@@ -345,8 +350,8 @@ func idemKey(tenant, key string) string {
 	return tenant + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string) (any, error) {
-	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret()}
+func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string, report *mapping.Report) (any, error) {
+	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret(), Mapping: report}
 	val, _ := json.Marshal(rec)
 	rev, err := s.kv.Create(ctx, key, val)
 	existing := false
@@ -358,7 +363,7 @@ func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts c
 		if err := json.Unmarshal(entry.Value(), &rec); err != nil || rec.ID == "" {
 			return nil, fmt.Errorf("idempotency key %s holds %q: %v", key, entry.Value(), err)
 		}
-		if rec.Options != opts || rec.Source != source {
+		if !reflect.DeepEqual(rec.Options, opts) || rec.Source != source {
 			return nil, &reqError{code: client.CodeConflict, msg: fmt.Sprintf(
 				"idempotency key already used for import %s with other options (schema %s, mode %s, key %s, dry_run %v, source %q)",
 				rec.ID, rec.Options.Schema, rec.Options.Mode, rec.Options.Key, rec.Options.DryRun, rec.Source)}
@@ -368,7 +373,7 @@ func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts c
 		return nil, fmt.Errorf("store idempotency key: %w", err)
 	}
 	if !rec.Opened {
-		if err := s.announce(ctx, tenant, rec.ID, rec.Options, rec.Source); err != nil {
+		if err := s.announce(ctx, tenant, rec.ID, rec.Options, rec.Source, rec.Mapping); err != nil {
 			return nil, err
 		}
 		rec.Opened = true
@@ -408,8 +413,8 @@ func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existin
 
 // announce opens the import through the application layer, as an HTTP
 // upload opens one: the same subjects and message IDs.
-func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
-	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}, source)
+func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string, report *mapping.Report) error {
+	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun, Mapping: opts.Mapping}, source, report)
 }
 
 // fromLayer maps the application layer's answers to the protocol's codes

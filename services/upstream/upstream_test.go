@@ -21,6 +21,7 @@ import (
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/services/upstream"
 )
@@ -117,7 +118,7 @@ func TestClientImports100000Rows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im.Existing || im.Options != (client.ImportOptions{Schema: "contacts", Mode: "upsert", Key: "email"}) {
+	if im.Existing || !reflect.DeepEqual(im.Options, client.ImportOptions{Schema: "contacts", Mode: "upsert", Key: "email"}) {
 		t.Fatalf("open: existing %v options %+v", im.Existing, im.Options)
 	}
 	// Opening again with the same key is the same import.
@@ -232,6 +233,9 @@ func TestOpenRejectsBadRequests(t *testing.T) {
 		{"unknown mode", client.OpenRequest{Mode: "merge"}, `unknown mode "merge"`},
 		{"unknown key", client.OpenRequest{Key: "company"}, "company"},
 		{"header matching nothing", client.OpenRequest{Header: []string{"Colour", "Size"}}, "header:"},
+		{"mapping to an unknown field", client.OpenRequest{Mapping: mapping.Given{"Mail": ptr("fax")}}, `mapping: column "Mail": schema contacts has no field "fax"`},
+		{"mapping a column the header lacks", client.OpenRequest{Header: []string{"Name", "Email"}, Mapping: mapping.Given{"Mail": ptr("email")}}, `the file has no column "Mail"`},
+		{"no column for the key", client.OpenRequest{Header: []string{"Name", "Phone"}}, "no column provides email (required as the reconciliation key)"},
 		{"tenant mismatch", client.OpenRequest{Tenant: "globex"}, `tenant "globex" in the request does not match the subject's tenant "errs"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -653,5 +657,33 @@ func TestSummaryAnswersAsTheHTTPAPI(t *testing.T) {
 	}
 	if !reflect.DeepEqual(rep.Summary, viaHTTP) {
 		t.Errorf("over NATS %+v,\nover HTTP %+v", rep.Summary, viaHTTP)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// An open with a header and a mapping maps the rows as told: the chunks
+// carry the mapping (the client puts the open reply's options on each), and
+// the summary says how every column was mapped.
+func TestOpenWithMapping(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t, time.Minute)
+	c := newClient(t)
+	header := []string{"Contact", "Mail 1", "Telephone"}
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: "mapped", Header: header, Mapping: mapping.Given{"Mail 1": ptr("email"), "Telephone": nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := publishSealWait(t, ctx, im, [][]string{{"Ann", "ann@x.example", "not a phone"}}, header)
+	if s.Status != client.StatusCompleted || s.Created != 1 || s.Mapping == nil {
+		t.Fatalf("summary %+v", s)
+	}
+	want := []mapping.Column{
+		{Column: "Contact", Field: "name", Reason: mapping.ReasonAlias},
+		{Column: "Mail 1", Field: "email", Reason: mapping.ReasonGiven},
+		{Column: "Telephone", Reason: mapping.ReasonIgnored, Note: "ignored by the mapping"},
+	}
+	if !reflect.DeepEqual(s.Mapping.Columns, want) || !reflect.DeepEqual(s.Mapping.Ignored, []string{"Telephone"}) {
+		t.Errorf("mapping %+v", s.Mapping)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
@@ -88,14 +89,26 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 	if err != nil {
 		return failAll(err.Error())
 	}
-	hm, err := s.MapHeader(ch.Header)
+	plan, err := mapping.ForImport(s, ch.Header, ch.Options.Mapping)
 	if err != nil {
 		return failAll("header: " + err.Error())
+	}
+	return validateMapped(s, plan, keyField, ch)
+}
+
+// validateMapped validates a chunk's rows mapped by plan (the fields'
+// cells, not the raw row), keeping the rows' numbers.
+func validateMapped(s *schema.Schema, plan *mapping.Plan, keyField string, ch *envelope.RowChunk) ([]envelope.Record, []envelope.Outcome) {
+	fields := plan.Header()
+	hm, err := s.MapHeader(fields)
+	if err != nil {
+		return nil, envelope.FailedRows(rowNumbers(ch), envelope.CodeValidation, "header: "+err.Error())
 	}
 	var (
 		records  []envelope.Record
 		outcomes []envelope.Outcome
-		columns  []string // field of each column, for EmptyMeansClear
+		columns  []string // field of each mapped cell, for EmptyMeansClear
+		cells    []string // the row's mapped cells, reused row after row
 	)
 	if ch.Options.EmptyMeansClear {
 		columns = s.Columns(hm)
@@ -105,7 +118,12 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeMalformed, Message: r.Error}}})
 			continue
 		}
-		rec, errs := s.Validate(hm, r.Cells, keyField)
+		if e := schema.RowLengthError(len(r.Cells), len(ch.Header)); e != nil {
+			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Field: e.Field, Code: envelope.CodeValidation, Message: e.Message}}})
+			continue
+		}
+		cells = plan.RowInto(cells, r.Cells)
+		rec, errs := s.Validate(hm, cells, keyField)
 		if len(errs) > 0 {
 			o := envelope.Outcome{Row: r.Row, Result: envelope.Failed}
 			for _, e := range errs {
@@ -114,7 +132,7 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 			outcomes = append(outcomes, o)
 			continue
 		}
-		rc := envelope.Record{Row: r.Row, Fields: rec, Clear: emptied(columns, r.Cells, rec)}
+		rc := envelope.Record{Row: r.Row, Fields: rec, Clear: emptied(columns, cells, rec)}
 		if keyField == schema.AnyHandle {
 			rc.Handles = s.Handles(rec)
 			if len(rc.Handles) == 0 {

@@ -3,9 +3,11 @@ package validator
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/runner"
 )
 
@@ -30,5 +32,51 @@ func TestChunkMustMatchItsSubject(t *testing.T) {
 	}
 	if outs := deadLetter(runner.Msg{Subject: "intake.rows.acme", Data: data}, "x"); outs != nil {
 		t.Fatalf("a subject naming no import must stay in the dead-letter stream only: %v", outs)
+	}
+}
+
+// Rows are validated as the import's mapping and the known exports map
+// them: a Google Contacts row gets its name composed and the first of its
+// E-mail 1 values; a given mapping sends a column to a field or ignores it;
+// row numbers are the file's.
+func TestValidateMapsColumns(t *testing.T) {
+	s := builtinSchema(t, "contacts")
+	email := "email"
+	ch := &envelope.RowChunk{Tenant: "acme", Import: "imp_1", Options: envelope.Options{Schema: "contacts", Mode: envelope.ModeUpsert,
+		Mapping: mapping.Given{"Mail": &email, "Organization Name": nil}},
+		Header: []string{"First Name", "Last Name", "E-mail 1 - Label", "E-mail 1 - Value", "Organization Name", "Mail"},
+		Rows: []envelope.RawRow{
+			{Row: 2, Cells: []string{"Ann", "Smith", "* Home", "ann@home.example ::: ann@other.example", "Example Corp", "ann@mail.example"}},
+			{Row: 3, Cells: []string{"Bob", "", "", "", "Other Inc", "bob@mail.example"}},
+			{Row: 4, Cells: []string{"ragged"}},
+		}}
+	// The given mapping names Mail for email, so E-mail 1 - Value (the
+	// export's column) does not also feed it.
+	recs, outs := Validate(s, ch)
+	if len(recs) != 2 || len(outs) != 1 {
+		t.Fatalf("records %+v outcomes %+v", recs, outs)
+	}
+	if recs[0].Row != 2 || recs[0].Fields["name"] != "Ann Smith" || recs[0].Fields["email"] != "ann@mail.example" || recs[0].Fields["company"] != nil {
+		t.Errorf("row 2: %+v (Mail is the mapping's email; Organization Name ignored)", recs[0])
+	}
+	if recs[1].Row != 3 || recs[1].Fields["name"] != "Bob" || recs[1].Fields["email"] != "bob@mail.example" {
+		t.Errorf("row 3: %+v", recs[1])
+	}
+	if outs[0].Row != 4 || outs[0].Result != envelope.Failed || !strings.Contains(outs[0].Problems[0].Message, "row has 1 cells but the header has 6 columns") {
+		t.Errorf("ragged row: %+v", outs[0])
+	}
+
+	// Without a mapping (and without Mail) the export's own column is the email.
+	ch.Options.Mapping = nil
+	ch.Header = ch.Header[:5]
+	ch.Rows = []envelope.RawRow{{Row: 2, Cells: ch.Rows[0].Cells[:5]}}
+	if recs, outs := Validate(s, ch); len(outs) != 0 || recs[0].Fields["email"] != "ann@home.example" || recs[0].Fields["company"] != "Example Corp" {
+		t.Errorf("without a mapping: %+v %+v", recs, outs)
+	}
+
+	// A mapping naming a column the chunk lacks fails every row with why.
+	ch.Options.Mapping = mapping.Given{"Nope": &email}
+	if _, outs := Validate(s, ch); len(outs) != 1 || !strings.Contains(outs[0].Problems[0].Message, `the file has no column "Nope"`) {
+		t.Errorf("bad mapping: %+v", outs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -397,7 +398,7 @@ func (f *fakeImporter) last(t *testing.T) (imports.SubmitRequest, string) {
 func (f *fakeImporter) lastCSV(t *testing.T, tenant, source string, opts envelope.Options, delimiter string) (imports.SubmitRequest, string) {
 	t.Helper()
 	req, body := f.last(t)
-	if req.Tenant != tenant || req.Source != source || req.Options != opts ||
+	if req.Tenant != tenant || req.Source != source || !reflect.DeepEqual(req.Options, opts) ||
 		req.File != (filereader.Options{Format: filereader.FormatCSV, Delimiter: delimiter}) {
 		t.Fatalf("submitted %+v, want a CSV (delimiter %q) named %q for %q into %+v", req, delimiter, source, tenant, opts)
 	}

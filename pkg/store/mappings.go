@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intake/intake/pkg/mapping"
+)
+
+const mappingsColl = "mappings"
+
+// mappingDoc is a tenant's saved column mapping (PUT /v1/mappings/{name}).
+// Its columns are a list, not a document keyed by header: headers may hold
+// dots and dollars, which field names may not.
+type mappingDoc struct {
+	ID        string           `bson:"_id"` // <tenant>/<name>
+	Tenant    string           `bson:"tenant"`
+	Name      string           `bson:"name"`
+	Columns   []givenColumnDoc `bson:"columns"`
+	UpdatedAt time.Time        `bson:"updated_at"`
+}
+
+// givenColumnDoc is one column of a given mapping; Field nil ignores it.
+type givenColumnDoc struct {
+	Column string  `bson:"column"`
+	Field  *string `bson:"field"`
+}
+
+func givenDocs(g mapping.Given) []givenColumnDoc {
+	out := make([]givenColumnDoc, 0, len(g))
+	for c, f := range g {
+		out = append(out, givenColumnDoc{Column: c, Field: f})
+	}
+	return out
+}
+
+func givenOf(cols []givenColumnDoc) mapping.Given {
+	if len(cols) == 0 {
+		return nil
+	}
+	g := make(mapping.Given, len(cols))
+	for _, c := range cols {
+		g[c.Column] = c.Field
+	}
+	return g
+}
+
+// PutMapping stores (or replaces) a tenant's saved mapping.
+func (s *Store) PutMapping(ctx context.Context, tenant, name string, given mapping.Given) error {
+	c, err := s.coll(ctx, s.Meta, mappingsColl)
+	if err != nil {
+		return err
+	}
+	d := mappingDoc{ID: schemaID(tenant, name), Tenant: tenant, Name: name, Columns: givenDocs(given), UpdatedAt: time.Now().UTC()}
+	if _, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
+		return fmt.Errorf("save mapping %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// GetMapping reads a tenant's saved mapping by name.
+func (s *Store) GetMapping(ctx context.Context, tenant, name string) (mapping.Given, bool, error) {
+	c, err := s.coll(ctx, s.Meta, mappingsColl)
+	if err != nil {
+		return nil, false, err
+	}
+	var d mappingDoc
+	found, err := findByID(ctx, c, schemaID(tenant, name), &d)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	g := givenOf(d.Columns)
+	if g == nil {
+		g = mapping.Given{}
+	}
+	return g, true, nil
+}
+
+// DeleteMapping removes a tenant's saved mapping; found is false if there was none.
+func (s *Store) DeleteMapping(ctx context.Context, tenant, name string) (bool, error) {
+	c, err := s.coll(ctx, s.Meta, mappingsColl)
+	if err != nil {
+		return false, err
+	}
+	res, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: schemaID(tenant, name)}})
+	if err != nil {
+		return false, fmt.Errorf("delete mapping %s/%s: %w", tenant, name, err)
+	}
+	return res.DeletedCount > 0, nil
+}
