@@ -1,7 +1,7 @@
 // Package testenv holds the small test helpers that tests of several
 // packages share: running a blocking service until the test ends, polling
-// with a deadline instead of sleeping, an upload form, and a goroutine-safe
-// buffer for captured output.
+// with a deadline instead of sleeping, an upload form, a goroutine-safe
+// buffer for captured output, and a reader of server-sent event streams.
 package testenv
 
 import (

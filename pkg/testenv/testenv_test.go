@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,40 @@ func TestSyncBufferKeepsEveryConcurrentWrite(t *testing.T) {
 	wg.Wait()
 	if n := len(b.String()); n != 800 {
 		t.Fatalf("%d bytes written, want 800", n)
+	}
+}
+
+func TestEventReaderReadsEventsAndCountsComments(t *testing.T) {
+	type view struct{ N int }
+	r := NewEventReader(strings.NewReader(": hello\n\n" +
+		"event: progress\ndata: {\"N\":\ndata: 1}\n\n" +
+		": keep-alive\r\n\r\n" +
+		"event: done\r\ndata: {\"N\": 2}\r\n\r\n"))
+	for _, want := range []struct {
+		name string
+		n    int
+	}{{"progress", 1}, {"done", 2}} {
+		var v view
+		name, err := r.Next(&v)
+		if err != nil || name != want.name || v.N != want.n {
+			t.Fatalf("Next = %q %+v %v, want %q with N %d", name, v, err, want.name, want.n)
+		}
+	}
+	if _, err := r.Next(&view{}); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last event: %v, want io.EOF", err)
+	}
+	if r.Comments != 2 {
+		t.Fatalf("%d comments counted, want 2", r.Comments)
+	}
+}
+
+func TestEventReaderRefusesWhatIsNotAnEventStream(t *testing.T) {
+	for in, want := range map[string]string{
+		"<html>\n":                 `unexpected line "<html>"`,
+		"event: done\ndata: {\n\n": "event done data",
+	} {
+		if _, err := NewEventReader(strings.NewReader(in)).Next(&struct{}{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error with %q", in, err, want)
+		}
 	}
 }

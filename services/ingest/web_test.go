@@ -1,10 +1,8 @@
 package ingest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +22,7 @@ import (
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/subjects"
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // ----------------------------------------------------------------- the page
@@ -172,40 +171,14 @@ type sseEvent struct {
 	Data ImportView
 }
 
-// sseReader reads events from a stream, skipping comments.
-type sseReader struct {
-	r        *bufio.Reader
-	comments int
-}
+// sseReader reads events from a stream, skipping (and counting) comments.
+type sseReader struct{ *testenv.EventReader }
 
-func (s *sseReader) next() (sseEvent, error) {
+func (s sseReader) next() (sseEvent, error) {
 	var ev sseEvent
-	var data string
-	for {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			return ev, err
-		}
-		line = strings.TrimRight(line, "\n")
-		switch {
-		case line == "":
-			if ev.Name == "" && data == "" {
-				continue
-			}
-			if err := json.Unmarshal([]byte(data), &ev.Data); err != nil {
-				return ev, fmt.Errorf("event %s data %q: %w", ev.Name, data, err)
-			}
-			return ev, nil
-		case strings.HasPrefix(line, ":"):
-			s.comments++
-		case strings.HasPrefix(line, "event: "):
-			ev.Name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data += strings.TrimPrefix(line, "data: ")
-		default:
-			return ev, fmt.Errorf("unexpected line %q", line)
-		}
-	}
+	var err error
+	ev.Name, err = s.Next(&ev.Data)
+	return ev, err
 }
 
 // openEvents starts GET /v1/imports/{id}/events and checks it is a stream.
@@ -223,7 +196,7 @@ func openEvents(t *testing.T, base, id string) (*http.Response, *sseReader) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("events Content-Type = %q", ct)
 	}
-	return resp, &sseReader{r: bufio.NewReader(resp.Body)}
+	return resp, &sseReader{testenv.NewEventReader(resp.Body)}
 }
 
 // nextWithin reads the next event, failing the test if none comes in time.
@@ -371,7 +344,7 @@ func TestEventsFollowProgress(t *testing.T) {
 	if len(names) == 0 || names[len(names)-1] != "done" {
 		t.Errorf("final events = %v, want ending with done", names)
 	}
-	if s.comments == 0 {
+	if s.Comments == 0 {
 		t.Errorf("no heartbeat comment while the import did not change")
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,39 +11,25 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/intake/app/apptest"
 )
 
-func startServer(t *testing.T) string {
+// startServer runs the whole system (apptest) with tweak applied, and
+// returns its base URL; it stops when the test ends.
+func startServer(t *testing.T, tweak func(*app.Config)) string {
 	t.Helper()
-	// The data directory is made before the cleanup that stops the server
-	// is registered, so that it is removed only after the server stopped.
-	dataDir := t.TempDir()
-	ready := make(chan app.Info, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, app.Config{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
-			EmbeddedMongoAddr: "127.0.0.1:0", Ready: func(i app.Info) { ready <- i }}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case i := <-ready:
-		return "http://" + i.HTTPAddr
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("server did not start")
-	}
-	return ""
+	return apptest.Start(t, apptest.WithConfig(func(c *app.Config) {
+		c.EmbeddedNATSAddr = "127.0.0.1:0"
+		if tweak != nil {
+			tweak(c)
+		}
+	})).Base
 }
 
 func TestCLIImportStatusErrors(t *testing.T) {
-	server := startServer(t)
+	server := startServer(t, nil)
 	file := filepath.Join(t.TempDir(), "contacts.csv")
 	if err := os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -110,16 +95,8 @@ func TestSafeCell(t *testing.T) {
 }
 
 func TestCLIKeys(t *testing.T) {
-	ready := make(chan app.Info, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	const admin = "cli-test-bootstrap-key-0123456789-abcdef"
-	go func() {
-		done <- app.Run(ctx, app.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", EmbeddedNATSAddr: "127.0.0.1:0",
-			EmbeddedMongoAddr: "127.0.0.1:0", BootstrapAPIKey: admin, Ready: func(i app.Info) { ready <- i }}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	}()
-	defer func() { cancel(); <-done }()
-	server := "http://" + (<-ready).HTTPAddr
+	server := startServer(t, func(c *app.Config) { c.BootstrapAPIKey = admin })
 	var out, errb bytes.Buffer
 	if err := run([]string{"keys", "create", "--server", server, "--api-key", admin, "--name", "ci", "--tenant", "acme"}, &out, &errb); err != nil {
 		t.Fatalf("keys create: %v %s", err, errb.String())
@@ -161,7 +138,7 @@ func TestCLIKeys(t *testing.T) {
 }
 
 func TestCLIReplay(t *testing.T) {
-	server := startServer(t)
+	server := startServer(t, nil)
 	file := filepath.Join(t.TempDir(), "c.csv")
 	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
 	var out, errb bytes.Buffer
@@ -206,7 +183,7 @@ func TestCLIReplay(t *testing.T) {
 // What people read: a dry run says it was one, counts are pluralised, and a
 // cut error list says how much was left out.
 func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
-	server := startServer(t)
+	server := startServer(t, nil)
 	t.Setenv("INTAKE_SERVER", server) // the client commands' variable
 	dir := t.TempDir()
 	one := filepath.Join(dir, "one.csv")

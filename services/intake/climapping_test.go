@@ -50,7 +50,7 @@ func TestMapFlags(t *testing.T) {
 // summary (--json, and status's text) says how each was mapped; a --map
 // naming a column the file lacks is the server's 400, exit 1.
 func TestCLIImportWithMap(t *testing.T) {
-	server := startServer(t)
+	server := startServer(t, nil)
 	file := filepath.Join(t.TempDir(), "crm.csv")
 	if err := os.WriteFile(file, []byte("Contact,Primary Mail,Notes\nAnn,ann@x.example,met at a fair\n"), 0o600); err != nil {
 		t.Fatal(err)

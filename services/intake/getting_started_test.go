@@ -19,7 +19,7 @@ func TestGettingStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("INTAKE_SERVER", startServer(t))
+	t.Setenv("INTAKE_SERVER", startServer(t, nil))
 	dir := t.TempDir()
 	files := map[string]string{}
 	idPattern := regexp.MustCompile(`imp_[a-z0-9]+`)

@@ -1,9 +1,7 @@
 package browser
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
 	"github.com/intake/intake/services/intake/app"
 )
@@ -22,37 +21,19 @@ type sseEvent struct {
 
 // readEvents reads a server-sent event stream to its end.
 func readEvents(r io.Reader) ([]sseEvent, error) {
-	var (
-		out  []sseEvent
-		name string
-		data strings.Builder
-	)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if name == "" && data.Len() == 0 {
-				continue
-			}
-			var v ingest.ImportView
-			if err := json.Unmarshal([]byte(data.String()), &v); err != nil {
-				return out, fmt.Errorf("event %q: %w", name, err)
-			}
-			out = append(out, sseEvent{name, v})
-			name = ""
-			data.Reset()
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "event: "):
-			name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data.WriteString(strings.TrimPrefix(line, "data: "))
-		default:
-			return out, fmt.Errorf("unexpected line %q", line)
+	var out []sseEvent
+	events := testenv.NewEventReader(r)
+	for {
+		var v ingest.ImportView
+		name, err := events.Next(&v)
+		if errors.Is(err, io.EOF) {
+			return out, nil
 		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, sseEvent{name, v})
 	}
-	return out, sc.Err()
 }
 
 // TestEventsStream follows a 2,000-row import through its events stream.

@@ -9,32 +9,34 @@ import (
 	"github.com/intake/intake/pkg/auth"
 )
 
+// wantEach checks f on each input of cases against its wanted output.
+func wantEach(t *testing.T, name string, f func(string) string, cases map[string]string) {
+	t.Helper()
+	for in, want := range cases {
+		if got := f(in); got != want {
+			t.Errorf("%s(%q) = %q, want %q", name, in, got, want)
+		}
+	}
+}
+
 func TestMongoshURI(t *testing.T) {
-	for uri, want := range map[string]string{
+	wantEach(t, "mongoshURI", func(uri string) string { return mongoshURI(uri, "intake") }, map[string]string{
 		"mongodb://%2Fd%2Fmongodb.sock/":         "mongodb://%2Fd%2Fmongodb.sock/intake",
 		"mongodb://127.0.0.1:27017":              "mongodb://127.0.0.1:27017/intake",
 		"mongodb://a:1,b:2/?replicaSet=rs0":      "mongodb://a:1,b:2/intake?replicaSet=rs0",
 		"mongodb://h/other?tls=true":             "mongodb://h/other?tls=true",
 		"mongodb+srv://u:xxxxx@cluster.example/": "mongodb+srv://u:xxxxx@cluster.example/intake",
-	} {
-		if got := mongoshURI(uri, "intake"); got != want {
-			t.Errorf("mongoshURI(%q) = %q, want %q", uri, got, want)
-		}
-	}
+	})
 }
 
 func TestHTTPURL(t *testing.T) {
-	for addr, want := range map[string]string{
+	wantEach(t, "httpURL", httpURL, map[string]string{
 		"127.0.0.1:8080": "http://127.0.0.1:8080/",
 		"0.0.0.0:9000":   "http://127.0.0.1:9000/",
 		"[::]:9000":      "http://127.0.0.1:9000/",
 		":9000":          "http://127.0.0.1:9000/",
 		"[::1]:9000":     "http://[::1]:9000/",
-	} {
-		if got := httpURL(addr); got != want {
-			t.Errorf("httpURL(%q) = %q, want %q", addr, got, want)
-		}
-	}
+	})
 }
 
 // TestBannerExternal: with external servers the banner names them without

@@ -40,16 +40,7 @@ func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 				t.Fatalf("schema: %d %v", status, out)
 			}
 			const rows, poisonedRow = 30, 12 // row 12 of the file (the header is row 1)
-			var csv strings.Builder
-			csv.WriteString("name,email,extra\n")
-			for i := 2; i < rows+2; i++ {
-				extra := `"{""n"": 1}"`
-				if i == poisonedRow {
-					extra = poisonCell
-				}
-				fmt.Fprintf(&csv, "P%d,p%d@x.io,%s\n", i, i, extra)
-			}
-			v := s.importCSV(csv.String(), nil)
+			v := s.importCSV(poisonedCSV("P", rows, poisonedRow), nil)
 			if v.Status != "completed" || v.Created != rows-1 || v.Failed != 1 || v.Total != rows {
 				t.Fatalf("summary %s created %d failed %d of %d (%s), want %d created and 1 failed", v.Status, v.Created, v.Failed, v.Total, v.Reason, rows-1)
 			}
@@ -71,16 +62,7 @@ func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 			// An upsert of the same people, renamed, poisoning another row:
 			// that update alone fails, the refused record is now created.
 			const poisonedUpdate = 20
-			csv.Reset()
-			csv.WriteString("name,email,extra\n")
-			for i := 2; i < rows+2; i++ {
-				extra := `"{""n"": 1}"`
-				if i == poisonedUpdate {
-					extra = poisonCell
-				}
-				fmt.Fprintf(&csv, "Q%d,p%d@x.io,%s\n", i, i, extra)
-			}
-			u := s.importCSV(csv.String(), map[string]string{"mode": "upsert"})
+			u := s.importCSV(poisonedCSV("Q", rows, poisonedUpdate), map[string]string{"mode": "upsert"})
 			if u.Status != "completed" || u.Created != 1 || u.Updated != rows-2 || u.Failed != 1 {
 				t.Fatalf("upsert %s created %d updated %d failed %d (%s), want 1, %d, 1", u.Status, u.Created, u.Updated, u.Failed, u.Reason, rows-2)
 			}
@@ -97,4 +79,20 @@ func TestRefusedValueFailsOnlyItsRow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// poisonedCSV makes rows people (file rows 2 to rows+1) named prefix and
+// their row, p<row>@x.io, with a JSON extra that the database stores, but
+// poisonCell in file row poisoned.
+func poisonedCSV(prefix string, rows, poisoned int) string {
+	var csv strings.Builder
+	csv.WriteString("name,email,extra\n")
+	for i := 2; i < rows+2; i++ {
+		extra := `"{""n"": 1}"`
+		if i == poisoned {
+			extra = poisonCell
+		}
+		fmt.Fprintf(&csv, "%s%d,p%d@x.io,%s\n", prefix, i, i, extra)
+	}
+	return csv.String()
 }
