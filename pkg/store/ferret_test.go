@@ -18,3 +18,16 @@ func startFerret(tb testing.TB) (*mongo.Client, *embedded.SQLiteFastPath) {
 	tb.Cleanup(ix.Close)
 	return client, ix
 }
+
+// onBothPaths runs test on a store of the embedded FerretDB's fast path
+// (fast) and on one of the plain MongoDB path (none: FerretDB over the
+// wire, as MongoDB is reached), each in a database of its own.
+func onBothPaths(t *testing.T, client *mongo.Client, fast FastPath, prefix string, test func(t *testing.T, s *Store)) {
+	t.Helper()
+	for _, path := range []struct {
+		name string
+		fast FastPath
+	}{{"embedded", fast}, {"wire", nil}} {
+		t.Run(path.name, func(t *testing.T) { test(t, New(client, prefix+"_"+path.name, path.fast)) })
+	}
+}

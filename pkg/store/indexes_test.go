@@ -22,57 +22,51 @@ import (
 func TestIndexesExist(t *testing.T) {
 	client, ix := startFerret(t)
 	ctx := context.Background()
-	for _, path := range []struct {
-		name string
-		fast FastPath
-	}{{"embedded", ix}, {"wire", nil}} {
-		t.Run(path.name, func(t *testing.T) {
-			s := New(client, "ix_"+path.name, path.fast)
-			var refused []error
-			s.ReportRefusedIndexes(func(err error) { refused = append(refused, err) })
-			for range 2 {
-				if err := s.EnsureIndexes(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if err := s.EnsureRecordIndexes(ctx, "acme", "contacts", []string{"email", "external_id"}); err != nil {
-					t.Fatal(err)
-				}
-				// Match-any schemas' keys are lists: multikey indexes.
-				if err := s.EnsureRecordIndexes(ctx, "acme", "persons", []string{"emails", "phone_numbers", "usernames"}); err != nil {
-					t.Fatal(err)
+	onBothPaths(t, client, ix, "ix", func(t *testing.T, s *Store) {
+		var refused []error
+		s.ReportRefusedIndexes(func(err error) { refused = append(refused, err) })
+		for range 2 {
+			if err := s.EnsureIndexes(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EnsureRecordIndexes(ctx, "acme", "contacts", []string{"email", "external_id"}); err != nil {
+				t.Fatal(err)
+			}
+			// Match-any schemas' keys are lists: multikey indexes.
+			if err := s.EnsureRecordIndexes(ctx, "acme", "persons", []string{"emails", "phone_numbers", "usernames"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(refused) > 0 {
+			t.Fatalf("indexes refused: %v", refused)
+		}
+		want := map[string][]string{}
+		for _, ix := range MetaIndexes() {
+			want[ix.Coll] = append(want[ix.Coll], ix.Name)
+		}
+		for coll, names := range want {
+			have, err := IndexNames(ctx, s.Meta.Collection(coll))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range names {
+				if !slices.Contains(have, n) {
+					t.Errorf("%s has indexes %v, lacks %s", coll, have, n)
 				}
 			}
-			if len(refused) > 0 {
-				t.Fatalf("indexes refused: %v", refused)
+		}
+		for schema, keys := range map[string][]string{"contacts": {"email", "external_id"}, "persons": {"emails", "phone_numbers", "usernames"}} {
+			have, err := IndexNames(ctx, s.Records.Collection(RecordsCollection("acme", schema)))
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := map[string][]string{}
-			for _, ix := range MetaIndexes() {
-				want[ix.Coll] = append(want[ix.Coll], ix.Name)
-			}
-			for coll, names := range want {
-				have, err := IndexNames(ctx, s.Meta.Collection(coll))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, n := range names {
-					if !slices.Contains(have, n) {
-						t.Errorf("%s has indexes %v, lacks %s", coll, have, n)
-					}
+			for _, k := range keys {
+				if !slices.Contains(have, RecordIndexName(k)) {
+					t.Errorf("%s records have indexes %v, lack %s", schema, have, RecordIndexName(k))
 				}
 			}
-			for schema, keys := range map[string][]string{"contacts": {"email", "external_id"}, "persons": {"emails", "phone_numbers", "usernames"}} {
-				have, err := IndexNames(ctx, s.Records.Collection(RecordsCollection("acme", schema)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, k := range keys {
-					if !slices.Contains(have, RecordIndexName(k)) {
-						t.Errorf("%s records have indexes %v, lack %s", schema, have, RecordIndexName(k))
-					}
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // The store sends majority write and read concerns (journaled writes) with
@@ -95,33 +89,27 @@ func TestStoreConcerns(t *testing.T) {
 	ix := f.FastPath()
 	defer ix.Close()
 	ctx := context.Background()
-	for _, path := range []struct {
-		name string
-		fast FastPath
-	}{{"embedded", ix}, {"wire", nil}} {
-		t.Run(path.name, func(t *testing.T) {
-			s := New(client, "wc_"+path.name, path.fast)
-			if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "email:a@x.io", Set: map[string]any{"name": "B"}, Unset: []string{"x"}, Stamp: reconcile.Stamp{Import: "j", Row: 2}}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.SaveSummary(ctx, &ledger.Summary{ID: "i", Tenant: "t", Status: ledger.StatusProcessing}); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := s.CountProcessing(ctx, "t"); err != nil || n != 1 {
-				t.Fatalf("CountProcessing = %d, %v", n, err)
-			}
-			if _, err := s.AppendClaims(ctx, "t", "i", ClaimEntry{Seq: 1, Chunk: 1, Keys: []string{"email:a@x.io"}, Rows: []int{2}}); err != nil {
-				t.Fatal(err)
-			}
-			var d bson.M
-			if err := s.Records.Collection(RecordsCollection("t", "contacts")).FindOne(ctx, bson.D{{Key: "name", Value: "B"}}).Decode(&d); err != nil {
-				t.Fatalf("read back: %v", err)
-			}
-		})
-	}
+	onBothPaths(t, client, ix, "wc", func(t *testing.T, s *Store) {
+		if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "i", Row: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "email:a@x.io", Set: map[string]any{"name": "B"}, Unset: []string{"x"}, Stamp: reconcile.Stamp{Import: "j", Row: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveSummary(ctx, &ledger.Summary{ID: "i", Tenant: "t", Status: ledger.StatusProcessing}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.CountProcessing(ctx, "t"); err != nil || n != 1 {
+			t.Fatalf("CountProcessing = %d, %v", n, err)
+		}
+		if _, err := s.AppendClaims(ctx, "t", "i", ClaimEntry{Seq: 1, Chunk: 1, Keys: []string{"email:a@x.io"}, Rows: []int{2}}); err != nil {
+			t.Fatal(err)
+		}
+		var d bson.M
+		if err := s.Records.Collection(RecordsCollection("t", "contacts")).FindOne(ctx, bson.D{{Key: "name", Value: "B"}}).Decode(&d); err != nil {
+			t.Fatalf("read back: %v", err)
+		}
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range []string{"insert", "update"} {

@@ -35,59 +35,53 @@ func TestStampsReadsBothForms(t *testing.T) {
 func TestLegacyStampedRecord(t *testing.T) {
 	client, ix := startFerret(t)
 	ctx := context.Background()
-	for _, path := range []struct {
-		name string
-		fast FastPath
-	}{{"embedded", ix}, {"wire", nil}} {
-		t.Run(path.name, func(t *testing.T) {
-			s := New(client, "legacy_"+path.name, path.fast)
-			const id = "email:ann@x.io"
-			if _, err := s.Records.Collection(RecordsCollection("t", "contacts")).InsertOne(ctx, bson.D{
-				{Key: "_id", Value: id}, {Key: "name", Value: "Ann"},
-				{Key: LegacyLastField, Value: "imp_old/7"}, {Key: LegacyCreatedField, Value: "imp_old/7"},
-				{Key: CreatedAtField, Value: bsonNow()}, {Key: UpdatedAtField, Value: bsonNow()},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			old := reconcile.Stamp{Import: "imp_old", Row: 7}
-			got, err := s.GetRecords(ctx, "t", "contacts", []string{id})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := got[id]
-			if e == nil || e.Last != old || e.Created != old || len(e.Fields) != 1 || e.Fields["name"] != "Ann" {
-				t.Fatalf("legacy record read as %+v", e)
-			}
-			if d, ok := reconcile.Redelivered(old, e); !ok || d.Result != "created" {
-				t.Fatalf("redelivery of the creating row: %+v %v; want created", d, ok)
-			}
+	onBothPaths(t, client, ix, "legacy", func(t *testing.T, s *Store) {
+		const id = "email:ann@x.io"
+		if _, err := s.Records.Collection(RecordsCollection("t", "contacts")).InsertOne(ctx, bson.D{
+			{Key: "_id", Value: id}, {Key: "name", Value: "Ann"},
+			{Key: LegacyLastField, Value: "imp_old/7"}, {Key: LegacyCreatedField, Value: "imp_old/7"},
+			{Key: CreatedAtField, Value: bsonNow()}, {Key: UpdatedAtField, Value: bsonNow()},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		old := reconcile.Stamp{Import: "imp_old", Row: 7}
+		got, err := s.GetRecords(ctx, "t", "contacts", []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := got[id]
+		if e == nil || e.Last != old || e.Created != old || len(e.Fields) != 1 || e.Fields["name"] != "Ann" {
+			t.Fatalf("legacy record read as %+v", e)
+		}
+		if d, ok := reconcile.Redelivered(old, e); !ok || d.Result != "created" {
+			t.Fatalf("redelivery of the creating row: %+v %v; want created", d, ok)
+		}
 
-			this := reconcile.Stamp{Import: "imp_new", Row: 3}
-			if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: id, Set: map[string]any{"name": "Ann Lee"}, Stamp: this}}); err != nil {
-				t.Fatal(err)
-			}
-			var stored bson.M
-			if err := s.Records.Collection(RecordsCollection("t", "contacts")).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored); err != nil {
-				t.Fatal(err)
-			}
-			if stored[ImportField] != "imp_new" || stored[RowField] != int32(3) || stored["name"] != "Ann Lee" {
-				t.Fatalf("updated record %v lacks the flat stamp", stored)
-			}
-			if _, stale := stored[LegacyLastField]; stale {
-				t.Fatalf("updated record %v keeps the stale %s", stored, LegacyLastField)
-			}
-			got, err = s.GetRecords(ctx, "t", "contacts", []string{id})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e := got[id]; e.Last != this || e.Created != old {
-				t.Fatalf("after the update: last %v created %v; want %v %v", e.Last, e.Created, this, old)
-			}
-			if d, ok := reconcile.Redelivered(this, got[id]); !ok || d.Result != "updated" {
-				t.Fatalf("redelivery of the updating row: %+v %v; want updated", d, ok)
-			}
-		})
-	}
+		this := reconcile.Stamp{Import: "imp_new", Row: 3}
+		if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: id, Set: map[string]any{"name": "Ann Lee"}, Stamp: this}}); err != nil {
+			t.Fatal(err)
+		}
+		var stored bson.M
+		if err := s.Records.Collection(RecordsCollection("t", "contacts")).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored[ImportField] != "imp_new" || stored[RowField] != int32(3) || stored["name"] != "Ann Lee" {
+			t.Fatalf("updated record %v lacks the flat stamp", stored)
+		}
+		if _, stale := stored[LegacyLastField]; stale {
+			t.Fatalf("updated record %v keeps the stale %s", stored, LegacyLastField)
+		}
+		got, err = s.GetRecords(ctx, "t", "contacts", []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := got[id]; e.Last != this || e.Created != old {
+			t.Fatalf("after the update: last %v created %v; want %v %v", e.Last, e.Created, this, old)
+		}
+		if d, ok := reconcile.Redelivered(this, got[id]); !ok || d.Result != "updated" {
+			t.Fatalf("redelivery of the updating row: %+v %v; want updated", d, ok)
+		}
+	})
 }
 
 // New records carry the import and the row as separate fields, queryable
@@ -95,39 +89,33 @@ func TestLegacyStampedRecord(t *testing.T) {
 func TestRecordsStoreFlatStamps(t *testing.T) {
 	client, ix := startFerret(t)
 	ctx := context.Background()
-	for _, path := range []struct {
-		name string
-		fast FastPath
-	}{{"embedded", ix}, {"wire", nil}} {
-		t.Run(path.name, func(t *testing.T) {
-			s := New(client, "flat_"+path.name, path.fast)
-			if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{
-				{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 2}},
-				{ID: "email:b@x.io", Fields: map[string]any{"name": "B"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 3}},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "email:b@x.io", Set: map[string]any{"name": "Bee"}, Stamp: reconcile.Stamp{Import: "imp_2", Row: 2}}}); err != nil {
-				t.Fatal(err)
-			}
-			c := s.Records.Collection(RecordsCollection("t", "contacts"))
-			var created []bson.M
-			cur, err := c.Find(ctx, bson.D{{Key: CreatedImportField, Value: "imp_1"}, {Key: CreatedRowField, Value: 3}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cur.All(ctx, &created); err != nil || len(created) != 1 || created[0]["_id"] != "email:b@x.io" {
-				t.Fatalf("records created by row 3 of imp_1: %v %v", created, err)
-			}
-			n, err := c.CountDocuments(ctx, bson.D{{Key: ImportField, Value: "imp_2"}})
-			if err != nil || n != 1 {
-				t.Fatalf("records last written by imp_2: %d %v; want 1", n, err)
-			}
-			if _, ok := created[0][UpdatedAtField].(bson.DateTime); !ok {
-				t.Fatalf("%s is %T, want a BSON date", UpdatedAtField, created[0][UpdatedAtField])
-			}
-		})
-	}
+	onBothPaths(t, client, ix, "flat", func(t *testing.T, s *Store) {
+		if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{
+			{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 2}},
+			{ID: "email:b@x.io", Fields: map[string]any{"name": "B"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 3}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateRecords(ctx, "t", "contacts", []FieldUpdate{{ID: "email:b@x.io", Set: map[string]any{"name": "Bee"}, Stamp: reconcile.Stamp{Import: "imp_2", Row: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		c := s.Records.Collection(RecordsCollection("t", "contacts"))
+		var created []bson.M
+		cur, err := c.Find(ctx, bson.D{{Key: CreatedImportField, Value: "imp_1"}, {Key: CreatedRowField, Value: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cur.All(ctx, &created); err != nil || len(created) != 1 || created[0]["_id"] != "email:b@x.io" {
+			t.Fatalf("records created by row 3 of imp_1: %v %v", created, err)
+		}
+		n, err := c.CountDocuments(ctx, bson.D{{Key: ImportField, Value: "imp_2"}})
+		if err != nil || n != 1 {
+			t.Fatalf("records last written by imp_2: %d %v; want 1", n, err)
+		}
+		if _, ok := created[0][UpdatedAtField].(bson.DateTime); !ok {
+			t.Fatalf("%s is %T, want a BSON date", UpdatedAtField, created[0][UpdatedAtField])
+		}
+	})
 }
 
 // The embedded fast path still applies the stamp of an update to a record
