@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/mapping"
 )
@@ -17,11 +15,8 @@ const mappingsColl = "mappings"
 // Its columns are a list, not a document keyed by header: headers may hold
 // dots and dollars, which field names may not.
 type mappingDoc struct {
-	ID        string           `bson:"_id"` // <tenant>/<name>
-	Tenant    string           `bson:"tenant"`
-	Name      string           `bson:"name"`
+	TenantDoc `bson:",inline"`
 	Columns   []givenColumnDoc `bson:"columns"`
-	UpdatedAt time.Time        `bson:"updated_at"`
 }
 
 // givenColumnDoc is one column of a given mapping; Field nil ignores it.
@@ -51,15 +46,8 @@ func givenOf(cols []givenColumnDoc) mapping.Given {
 
 // PutMapping stores (or replaces) a tenant's saved mapping.
 func (s *Store) PutMapping(ctx context.Context, tenant, name string, given mapping.Given) error {
-	c, err := s.coll(ctx, s.Meta, mappingsColl)
-	if err != nil {
-		return err
-	}
-	d := mappingDoc{ID: schemaID(tenant, name), Tenant: tenant, Name: name, Columns: givenDocs(given), UpdatedAt: time.Now().UTC()}
-	if _, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
-		return fmt.Errorf("save mapping %s: %w", d.ID, err)
-	}
-	return nil
+	d := mappingDoc{TenantDoc: tenantDoc(tenant, name), Columns: givenDocs(given)}
+	return s.putTenantDoc(ctx, mappingsColl, "mapping", d.ID, d)
 }
 
 // GetMapping reads a tenant's saved mapping by name.

@@ -13,14 +13,37 @@ const schemasColl = "schemas"
 
 // SchemaDoc is a schema a tenant registered, kept as the JSON it sent.
 type SchemaDoc struct {
+	TenantDoc `bson:",inline"`
+	JSON      string `bson:"json"`
+}
+
+// TenantDoc is what every document a tenant names carries (a registered
+// schema, a saved mapping): its key <tenant>/<name>, both parts, and when
+// it was last saved.
+type TenantDoc struct {
 	ID        string    `bson:"_id"` // <tenant>/<name>
 	Tenant    string    `bson:"tenant"`
 	Name      string    `bson:"name"`
-	JSON      string    `bson:"json"`
 	UpdatedAt time.Time `bson:"updated_at"`
 }
 
+func tenantDoc(tenant, name string) TenantDoc {
+	return TenantDoc{ID: schemaID(tenant, name), Tenant: tenant, Name: name, UpdatedAt: time.Now().UTC()}
+}
+
 func schemaID(tenant, name string) string { return tenant + "/" + name }
+
+// putTenantDoc stores (or replaces) a document a tenant names.
+func (s *Store) putTenantDoc(ctx context.Context, coll, what string, id string, doc any) error {
+	c, err := s.coll(ctx, s.Meta, coll)
+	if err != nil {
+		return err
+	}
+	if _, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, options.Replace().SetUpsert(true)); err != nil {
+		return fmt.Errorf("save %s %s: %w", what, id, err)
+	}
+	return nil
+}
 
 // GetSchema reads a tenant's schema by name.
 func (s *Store) GetSchema(ctx context.Context, tenant, name string) (*SchemaDoc, bool, error) {
@@ -38,15 +61,8 @@ func (s *Store) GetSchema(ctx context.Context, tenant, name string) (*SchemaDoc,
 
 // PutSchema stores (or replaces) a tenant's schema.
 func (s *Store) PutSchema(ctx context.Context, tenant, name, json string) error {
-	c, err := s.coll(ctx, s.Meta, schemasColl)
-	if err != nil {
-		return err
-	}
-	d := SchemaDoc{ID: schemaID(tenant, name), Tenant: tenant, Name: name, JSON: json, UpdatedAt: time.Now().UTC()}
-	if _, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
-		return fmt.Errorf("save schema %s: %w", d.ID, err)
-	}
-	return nil
+	d := SchemaDoc{TenantDoc: tenantDoc(tenant, name), JSON: json}
+	return s.putTenantDoc(ctx, schemasColl, "schema", d.ID, d)
 }
 
 // SchemaNames lists the names of a tenant's registered schemas.
