@@ -63,13 +63,12 @@ func numbered(roles map[string]role, kind roleKind, format string, n, base int) 
 	}
 }
 
-func withRoles(base map[string]role, add func(map[string]role)) map[string]role {
-	out := map[string]role{}
-	for k, v := range base {
-		out[k] = v
-	}
-	add(out)
-	return out
+// googleRoles adds to names the numbered email and phone columns both of
+// Google Contacts' header sets have ("E-mail 1 - Value", "Phone 2 - Value").
+func googleRoles(names map[string]role) map[string]role {
+	numbered(names, roleEmail, "E-mail %d - Value", 9, 0)
+	numbered(names, rolePhone, "Phone %d - Value", 9, 0)
+	return names
 }
 
 // Documented orders (README, "Importing an export from another tool"): of
@@ -79,23 +78,17 @@ var exports = []*export{
 	{
 		name:      "Google Contacts",
 		signature: []string{"E-mail 1 - Label", "E-mail 1 - Value"},
-		roles: withRoles(map[string]role{
+		roles: googleRoles(map[string]role{
 			"First Name": {roleGiven, 0}, "Middle Name": {roleMiddle, 0}, "Last Name": {roleFamily, 0},
 			"Organization Name": {roleOrg, 0}, "Organization Title": {roleTitle, 0},
-		}, func(r map[string]role) {
-			numbered(r, roleEmail, "E-mail %d - Value", 9, 0)
-			numbered(r, rolePhone, "Phone %d - Value", 9, 0)
 		}),
 	},
 	{
 		name:      "Google Contacts (older export)",
 		signature: []string{"Given Name", "Family Name", "E-mail 1 - Type"},
-		roles: withRoles(map[string]role{
+		roles: googleRoles(map[string]role{
 			"Name": {roleFull, 0}, "Given Name": {roleGiven, 0}, "Additional Name": {roleMiddle, 0}, "Family Name": {roleFamily, 0},
 			"Organization 1 - Name": {roleOrg, 0}, "Organization 1 - Title": {roleTitle, 0},
-		}, func(r map[string]role) {
-			numbered(r, roleEmail, "E-mail %d - Value", 9, 0)
-			numbered(r, rolePhone, "Phone %d - Value", 9, 0)
 		}),
 	},
 	{

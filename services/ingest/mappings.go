@@ -32,25 +32,31 @@ func (a *API) putMapping(w http.ResponseWriter, r *http.Request) {
 func (a *API) getMapping(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	g, found, err := a.imports.SavedMapping(r.Context(), tenantOf(r), name)
+	if answeredMissing(w, name, found, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "mapping": g})
+}
+
+// answeredMissing answers a failed or empty read of a saved mapping and
+// reports whether it did.
+func answeredMissing(w http.ResponseWriter, name string, found bool, err error) bool {
 	switch {
 	case err != nil:
 		writeRequestError(w, err)
 	case !found:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no saved mapping named %q", name))
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"name": name, "mapping": g})
+		return false
 	}
+	return true
 }
 
 func (a *API) deleteMapping(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	found, err := a.imports.DeleteMapping(r.Context(), tenantOf(r), name)
-	switch {
-	case err != nil:
-		writeRequestError(w, err)
-	case !found:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no saved mapping named %q", name))
-	default:
-		w.WriteHeader(http.StatusNoContent)
+	if answeredMissing(w, name, found, err) {
+		return
 	}
+	w.WriteHeader(http.StatusNoContent)
 }
