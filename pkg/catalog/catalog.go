@@ -166,6 +166,14 @@ func (c *Catalog) CheckOptions(ctx context.Context, tenant string, opts *envelop
 		// on any handle that set is not yet tracked.
 		return nil, invalid("mode replace is not available for schema %s (records matched on any handle); use upsert", s.Name)
 	}
+	if opts.DateFormat != "" {
+		if err := schema.CheckDateFormat(opts.DateFormat); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	if _, err := s.WithDateFormats(opts.DateFormats); err != nil {
+		return nil, invalid("%v", err)
+	}
 	opts.Key = key
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -202,7 +203,7 @@ func TestPublishNumbersRowsChunksAndSeals(t *testing.T) {
 		if ch.Chunk != i || ch.Tenant != "acme" || ch.Import != im.ID || msgIDs[i] != fmt.Sprintf("%s:rows:%d", im.ID, i) {
 			t.Fatalf("chunk %d: number %d tenant %s import %s msg id %s", i, ch.Chunk, ch.Tenant, ch.Import, msgIDs[i])
 		}
-		if ch.Options != (envelope.Options{Schema: "contacts", Mode: "upsert", Key: "email"}) || strings.Join(ch.Header, ",") != "Name,E-mail" {
+		if !reflect.DeepEqual(ch.Options, envelope.Options{Schema: "contacts", Mode: "upsert", Key: "email"}) || strings.Join(ch.Header, ",") != "Name,E-mail" {
 			t.Fatalf("chunk %d: options %+v header %v", i, ch.Options, ch.Header)
 		}
 		for _, r := range ch.Rows {

@@ -76,6 +76,7 @@ type UploadOptions struct {
 	Delimiter       string // CSV delimiter: comma, semicolon, pipe, tab, hyphen
 	Sheet           string // XLSX: the sheet to read
 	Format          string // csv, xlsx, json, ndjson or vcard (default: from the file)
+	DateFormat      string // dmy, mdy, ymd or a Go layout for every date field (default: inferred per column)
 }
 
 func (o UploadOptions) fields() [][2]string {
@@ -97,6 +98,7 @@ func (o UploadOptions) fields() [][2]string {
 	add("delimiter", o.Delimiter)
 	add("sheet", o.Sheet)
 	add("format", o.Format)
+	add("date_format", o.DateFormat)
 	return out
 }
 

@@ -65,7 +65,9 @@ var exampleTime = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)
 func intPtr(n int) *int { return &n }
 
 func fullOptions() Options {
-	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true}
+	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true,
+		DateFormat: "dmy", DateFormats: map[string]string{"birthday": "dmy"},
+		Warnings: []Warning{{Field: "birthday", Code: WarnAmbiguousDate, Message: "birthday: no value tells the day-month order"}}}
 }
 
 func minimalOptions() Options { return Options{Schema: "contacts", Mode: ModeInsert} }

@@ -109,6 +109,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 	if err := checkHeader(sch, rd.Header()); err != nil {
 		return Submitted{}, err
 	}
+	rd = s.decideDates(sch, &opts, rd)
 	lim := s.cfg.Limits(req.Tenant)
 	maxRows := lim.MaxRows
 	if req.MaxRows > 0 {

@@ -28,6 +28,7 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 		Errors: []client.RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
 		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
 	}
+	v.DateFormats, v.Warnings = sum.Options.DateFormats, warningsOf(sum.Options.Warnings)
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed
 	}
@@ -108,6 +109,7 @@ func (s *Service) pending(ctx context.Context, tenant, id string) (client.Summar
 	}
 	if first, err := firstEvent(ctx, st, subj); err == nil && first.Options != nil {
 		v.Schema, v.Mode, v.Key, v.DryRun = first.Options.Schema, first.Options.Mode, first.Options.Key, first.Options.DryRun
+		v.DateFormats, v.Warnings = first.Options.DateFormats, warningsOf(first.Options.Warnings)
 	}
 	return v, true, nil
 }
@@ -194,4 +196,13 @@ func (s *Service) Problems(ctx context.Context, tenant, id, result string) ([]en
 	}
 	notes, err := s.store.RowNotes(ctx, sum, result)
 	return notes, sum.Status, err == nil, err
+}
+
+// warningsOf shows an import's warnings in the read model.
+func warningsOf(ws []envelope.Warning) []client.Warning {
+	var out []client.Warning
+	for _, w := range ws {
+		out = append(out, client.Warning{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	return out
 }

@@ -46,7 +46,8 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	options := map[string]*string{
 		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key,
 		"dry_run": &dryRun, "empty_means_clear": &emptyClears,
-		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
+		"date_format": &opts.DateFormat,
+		"delimiter":   &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
 	}
 	q := r.URL.Query()
 	for name, to := range options {

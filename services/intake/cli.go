@@ -82,6 +82,7 @@ func importCommand() *cobra.Command {
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "report what would happen, write nothing")
 	fs.BoolVar(&opts.EmptyMeansClear, "empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
 	fs.StringVar(&opts.Delimiter, "delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
+	fs.StringVar(&opts.DateFormat, "date-format", "", "how dates are written: dmy, mdy, ymd or a Go layout such as 02.01.2006 (default: inferred per column)")
 	fs.BoolVar(&wait, "wait", true, "wait for the import to finish, showing progress")
 	fs.BoolVar(&asJSON, "json", false, "print the whole summary as JSON (for scripts)")
 	return cmd

@@ -313,11 +313,11 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if req.Tenant != "" && req.Tenant != tenant {
 		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
 	}
-	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun}
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun, DateFormat: req.DateFormat}
 	if err := s.imports.CheckOpen(ctx, tenant, &eopts, req.Header); err != nil {
 		return nil, fromLayer(err)
 	}
-	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun}
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun, DateFormat: eopts.DateFormat}
 	source := req.Source
 	if source == "" {
 		source = s.cfg.DefaultSource
@@ -409,7 +409,7 @@ func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existin
 // announce opens the import through the application layer, as an HTTP
 // upload opens one: the same subjects and message IDs.
 func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string) error {
-	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun}, source)
+	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun, DateFormat: opts.DateFormat}, source)
 }
 
 // fromLayer maps the application layer's answers to the protocol's codes

@@ -2,6 +2,7 @@ package compat_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestAudienceImport(t *testing.T) {
 		// The seed's sample response, with Intake's import ID.
 		expect(t, r, 200, `{"id":"imp_fake1","message":"File uploaded successfully, import is in progress."}`)
 		req, body := imp.last(t)
-		if req.Tenant != "acme" || req.Source != "users.csv" || req.Options != (envelope.Options{Schema: "audience_users", Mode: c.mode, Key: c.key}) ||
+		if req.Tenant != "acme" || req.Source != "users.csv" || !reflect.DeepEqual(req.Options, envelope.Options{Schema: "audience_users", Mode: c.mode, Key: c.key}) ||
 			req.File != (filereader.Options{Format: filereader.FormatCSV, Delimiter: c.wantDelim}) || body != audienceCSV {
 			t.Fatalf("%+v: submitted %+v", c, req)
 		}

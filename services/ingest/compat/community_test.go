@@ -3,6 +3,7 @@ package compat_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestCommunitySeedRequest(t *testing.T) {
 		r := post(t, base+path, creds, file("data", "users.csv", communityCSV), field("communityId", "comm1"))
 		expect(t, r, 200, `{}`)
 		req, body := imp.last(t)
-		if req.Tenant != "comm1" || req.Source != "users.csv" || req.Options != (envelope.Options{Schema: "community_users", Mode: mode}) ||
+		if req.Tenant != "comm1" || req.Source != "users.csv" || !reflect.DeepEqual(req.Options, envelope.Options{Schema: "community_users", Mode: mode}) ||
 			req.File.Format != filereader.FormatCSV || body != communityCSV {
 			t.Fatalf("%s submitted %+v", path, req)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestCustomersResult(t *testing.T) {
 	// The file is read once: the rows read to count them are submitted,
 	// not the file to be read again.
 	req, body := imp.last(t)
-	if req.Tenant != "acme" || req.Source != "customers.csv" || req.Options != (envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert}) ||
+	if req.Tenant != "acme" || req.Source != "customers.csv" || !reflect.DeepEqual(req.Options, envelope.Options{Schema: "customers", Mode: envelope.ModeUpsert}) ||
 		req.MaxRows != 100 || req.File.Format != "" || body != csv || req.Rows == nil || req.Body != nil {
 		t.Fatalf("submitted %+v %q", req, body)
 	}

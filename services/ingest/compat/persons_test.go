@@ -2,6 +2,7 @@ package compat_test
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func TestPersonsResult(t *testing.T) {
 	var res compat.PersonsResponse
 	r.decode(t, &res)
 	req, body := imp.last(t)
-	if req.Tenant != "acme" || req.Source != "persons.csv" || req.Options != (envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}) ||
+	if req.Tenant != "acme" || req.Source != "persons.csv" || !reflect.DeepEqual(req.Options, envelope.Options{Schema: "persons", Mode: envelope.ModeUpsert}) ||
 		req.File.Format != filereader.FormatCSV || req.Rows == nil || req.Body != nil {
 		t.Fatalf("submitted %+v", req)
 	}

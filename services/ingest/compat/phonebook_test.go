@@ -2,6 +2,7 @@ package compat_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestPhonebookSeedRequest(t *testing.T) {
 	r.decode(t, &res)
 	req, body := imp.last(t)
 	want := compat.PhonebookTenant(auth.Principal{Tenant: "acme", Subject: "user-1"})
-	if req.Tenant != want || req.Source != "contacts.csv" || req.Options != (envelope.Options{Schema: "phonebook_contacts", Mode: envelope.ModeUpsert}) ||
+	if req.Tenant != want || req.Source != "contacts.csv" || !reflect.DeepEqual(req.Options, envelope.Options{Schema: "phonebook_contacts", Mode: envelope.ModeUpsert}) ||
 		req.File.Format != filereader.FormatCSV || body != seedPhonebookCSV {
 		t.Fatalf("submitted %+v %q", req, body)
 	}
