@@ -136,7 +136,7 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
-	want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Slice: "array", reflect.Struct: "object"}[typ.Kind()]
+	want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Slice: "array", reflect.Struct: "object", reflect.Map: "object"}[typ.Kind()]
 	if typ == timeType {
 		want = "string"
 		if s["format"] != "date-time" {
@@ -150,6 +150,8 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 	switch {
 	case typ.Kind() == reflect.Slice:
 		m.match(s["items"], typ.Elem(), path+"/items")
+	case typ.Kind() == reflect.Map:
+		m.match(s["additionalProperties"], typ.Elem(), path+"/items")
 	case typ.Kind() == reflect.Struct && typ != timeType:
 		if s["additionalProperties"] != false {
 			t.Errorf("%s: object without additionalProperties: false", path)
