@@ -205,6 +205,9 @@ func summaryText(s *client.Summary, problems int) string {
 			b.WriteString(msg + "\n")
 		}
 	}
+	for _, w := range s.Warnings {
+		b.WriteString("warning: " + w.Message + "\n")
+	}
 	for _, e := range s.Errors {
 		fmt.Fprintf(&b, "  row %d: %s\n", e.Row, e.Message)
 	}

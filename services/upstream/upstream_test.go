@@ -217,6 +217,7 @@ func TestOpenRejectsBadRequests(t *testing.T) {
 		{"unknown mode", client.OpenRequest{Mode: "merge"}, `unknown mode "merge"`},
 		{"unknown key", client.OpenRequest{Key: "company"}, "company"},
 		{"header matching nothing", client.OpenRequest{Header: []string{"Colour", "Size"}}, "header:"},
+		{"bad date_format", client.OpenRequest{DateFormat: "dd/mm"}, `date_format "dd/mm" is neither dmy, mdy, ymd nor a Go layout`},
 		{"tenant mismatch", client.OpenRequest{Tenant: "globex"}, `tenant "globex" in the request does not match the subject's tenant "errs"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/services/intake/app"
 )
@@ -126,4 +127,47 @@ func mustDay(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// A publisher over NATS gives date_format at open: every chunk it
+// publishes reads dates with it (no read-ahead), and the summary says so.
+func TestDateFormatOverNATS(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	if status, out := s.call("PUT", "/v1/schemas/people", nil, strings.NewReader(peopleWithDates), "application/json"); status != 200 {
+		t.Fatalf("schema: %d %v", status, out)
+	}
+	nc, err := s.info.ConnectNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	im, err := c.Open(ctx, client.OpenRequest{Tenant: "default", Schema: "people", DateFormat: "dmy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Options.DateFormat != "dmy" {
+		t.Fatalf("open answered options %+v, want date_format dmy", im.Options)
+	}
+	if err := im.Publish(ctx, [][]string{{"a@x.example", "03/07/2024"}, {"b@x.example", "03/13/2024"}}, []string{"email", "birthday"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := im.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created != 1 || sum.Failed != 1 || len(sum.Errors) != 1 || sum.Errors[0].Field != "birthday" || sum.Errors[0].Row != 3 {
+		t.Fatalf("summary %+v, want a@ created and b@'s month-first date failed", sum.Summary)
+	}
+	if d, _ := s.records("default", "people")["email:a@x.example"]["birthday"].(bson.DateTime); !d.Time().Equal(mustDay(t, "2024-07-03")) {
+		t.Fatalf("stored %v, want 2024-07-03", d.Time())
+	}
 }
