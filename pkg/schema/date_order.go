@@ -120,27 +120,35 @@ func (e *DateEvidence) Add(row int, raw string) {
 	}
 }
 
-// slashDayMonth reads the two leading numbers of a/b/yyyy.
+// slashDayMonth reads the two leading numbers of a/b/yyyy (one or two
+// digits each), without allocating: it runs on every cell read ahead.
 func slashDayMonth(s string) (a, b int, ok bool) {
-	parts := strings.Split(s, "/")
-	if len(parts) != 3 || len(parts[2]) != 4 {
+	num := func(s string) (v, n int) {
+		for n < len(s) && n < 3 && s[n] >= '0' && s[n] <= '9' {
+			v = v*10 + int(s[n]-'0')
+			n++
+		}
+		return v, n
+	}
+	a, n := num(s)
+	if n == 0 || n > 2 || n >= len(s) || s[n] != '/' {
 		return 0, 0, false
 	}
-	num := func(p string) int {
-		if len(p) == 0 || len(p) > 2 {
-			return -1
-		}
-		v := 0
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return -1
-			}
-			v = v*10 + int(p[i]-'0')
-		}
-		return v
+	s = s[n+1:]
+	b, n = num(s)
+	if n == 0 || n > 2 || n >= len(s) || s[n] != '/' {
+		return 0, 0, false
 	}
-	a, b = num(parts[0]), num(parts[1])
-	if a < 1 || b < 1 || num(parts[2][:2]) < 0 || num(parts[2][2:]) < 0 {
+	s = s[n+1:]
+	if len(s) != 4 {
+		return 0, 0, false
+	}
+	for i := 0; i < 4; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, 0, false
+		}
+	}
+	if a < 1 || b < 1 {
 		return 0, 0, false
 	}
 	return a, b, true
