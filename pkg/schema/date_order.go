@@ -48,7 +48,9 @@ func (f *Field) InfersDateOrder() bool { return f.Type == TypeDate && len(f.Form
 // WithDateFormats returns a copy of s whose named date fields accept the
 // given date_format (an order or a Go layout) instead of their own
 // formats; s is unchanged. An import resolves its date fields once
-// (envelope.Options.DateFormats) and every chunk validates with this.
+// (envelope.Options.DateFormats) and every chunk validates with this. A
+// name that is not (or no longer) a date field of s is passed over: a
+// replay validates with today's schema, which may have dropped the field.
 func (s *Schema) WithDateFormats(formats map[string]string) (*Schema, error) {
 	if len(formats) == 0 {
 		return s, nil
@@ -56,13 +58,13 @@ func (s *Schema) WithDateFormats(formats map[string]string) (*Schema, error) {
 	c := *s
 	c.Fields = append([]Field(nil), s.Fields...)
 	for name, format := range formats {
-		i, ok := s.byName[name]
-		if !ok || s.Fields[i].Type != TypeDate {
-			return nil, fmt.Errorf("date_format for %q: not a date field of schema %s", name, s.Name)
-		}
 		dfs, err := dateFormatsOf(format)
 		if err != nil {
 			return nil, err
+		}
+		i, ok := s.byName[name]
+		if !ok || s.Fields[i].Type != TypeDate {
+			continue
 		}
 		f := &c.Fields[i]
 		cc := *f.c
