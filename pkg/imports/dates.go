@@ -58,14 +58,14 @@ func resolveDates(sch *schema.Schema, opts *envelope.Options, columns []string, 
 }
 
 // dateColumns returns, per column, whether its order is left to evidence.
-func dateColumns(sch *schema.Schema, columns []string) (infer []bool, any bool) {
+func dateColumns(sch *schema.Schema, columns []string) (infer []bool, some bool) {
 	infer = make([]bool, len(columns))
 	for c, name := range columns {
 		if f, _ := sch.Field(name); f != nil && f.InfersDateOrder() {
-			infer[c], any = true, true
+			infer[c], some = true, true
 		}
 	}
-	return infer, any
+	return infer, some
 }
 
 // lookahead reads rows ahead of publishing to gather date evidence, and
@@ -120,9 +120,9 @@ func (s *Service) decideDates(sch *schema.Schema, opts *envelope.Options, rd fil
 		return rd // checkHeader refused it already
 	}
 	columns := sch.Columns(hm)
-	infer, any := dateColumns(sch, columns)
+	infer, some := dateColumns(sch, columns)
 	var evidence []schema.DateEvidence
-	if any && opts.DateFormat == "" && opts.DateFormats == nil {
+	if some && opts.DateFormat == "" && opts.DateFormats == nil {
 		var la *lookahead
 		la, evidence = readAhead(rd, infer)
 		rd = la
