@@ -170,6 +170,14 @@ func (c *Catalog) CheckOptions(ctx context.Context, tenant string, opts *envelop
 	if err := mapping.CheckFields(s, opts.Mapping); err != nil {
 		return nil, invalid("%v", err)
 	}
+	if opts.DateFormat != "" {
+		if err := schema.CheckDateFormat(opts.DateFormat); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	if _, err := s.WithDateFormats(opts.DateFormats); err != nil {
+		return nil, invalid("%v", err)
+	}
 	opts.Key = key
 	return s, nil
 }

@@ -486,7 +486,7 @@ func (im *Import) flushBuf(ctx context.Context) error {
 func (im *Import) publishRows(ctx context.Context, rows []envelope.RawRow) error {
 	ch := envelope.RowChunk{
 		Tenant: im.Tenant, Import: im.ID, Chunk: im.chunk, Header: im.header, Rows: rows,
-		Options: envelope.Options{Schema: im.Options.Schema, Mode: im.Options.Mode, Key: im.Options.Key, DryRun: im.Options.DryRun, Mapping: im.Options.Mapping},
+		Options: envelope.Options{Schema: im.Options.Schema, Mode: im.Options.Mode, Key: im.Options.Key, DryRun: im.Options.DryRun, Mapping: im.Options.Mapping, DateFormat: im.Options.DateFormat},
 	}
 	data, err := json.Marshal(ch)
 	if err != nil {

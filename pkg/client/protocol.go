@@ -58,6 +58,9 @@ type OpenRequest struct {
 	Key string `json:"key,omitempty"`
 	// DryRun validates and reports the rows but writes nothing.
 	DryRun bool `json:"dry_run,omitempty"`
+	// DateFormat is how every date field's values are written: dmy, mdy,
+	// ymd or a Go layout (default: each field's formats, month first).
+	DateFormat string `json:"date_format,omitempty"`
 	// Source says where the rows come from; shown in the summary (default "nats").
 	Source string `json:"source,omitempty"`
 	// Header, if given, is checked against the schema at once, so that a header
@@ -80,7 +83,8 @@ type ImportOptions struct {
 	Key    string `json:"key"`
 	DryRun bool   `json:"dry_run,omitempty"`
 	// Mapping is the open request's mapping, carried by every row chunk.
-	Mapping mapping.Given `json:"mapping,omitempty"`
+	Mapping    mapping.Given `json:"mapping,omitempty"`
+	DateFormat string        `json:"date_format,omitempty"`
 }
 
 // OpenReply answers an open.
@@ -163,6 +167,21 @@ type Summary struct {
 	// field it went to and why, and the columns ignored. Omitted when the
 	// header was not known when the import was opened.
 	Mapping *mapping.Report `json:"mapping,omitempty"`
+	// DateFormats is the date_format each date field was read with
+	// (dmy, mdy, ymd or a Go layout): given, or inferred from the column.
+	DateFormats map[string]string `json:"date_formats,omitempty"`
+	// Warnings: what about the whole import a user should know though no
+	// row failed of it, e.g. a date column whose order was guessed.
+	Warnings []Warning `json:"warnings,omitempty"`
+}
+
+// Warning is a remark about an import as a whole.
+type Warning struct {
+	Field string `json:"field,omitempty"`
+	// Code is the kind of warning: ambiguous_date (a date column's
+	// day-month order was guessed, month first).
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // SummaryReply answers a summary request: the summary, and whether the seal

@@ -7,6 +7,7 @@ package client
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -133,10 +134,15 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 		t.Errorf("%s: no description", path)
 	}
 	s = m.deref(s, path)
+	nullable := false
 	for typ.Kind() == reflect.Pointer {
-		typ = typ.Elem()
+		typ, nullable = typ.Elem(), true
 	}
 	want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Slice: "array", reflect.Struct: "object", reflect.Map: "object"}[typ.Kind()]
+	if types, ok := s["type"].([]any); ok && nullable && len(types) == 2 && types[1] == "null" {
+		s = maps.Clone(s)
+		s["type"] = types[0] // a pointer may be null: ["string", "null"] for *string
+	}
 	if typ == timeType {
 		want = "string"
 		if s["format"] != "date-time" {
@@ -150,6 +156,8 @@ func (m matcher) match(node any, typ reflect.Type, path string) {
 	switch {
 	case typ.Kind() == reflect.Slice:
 		m.match(s["items"], typ.Elem(), path+"/items")
+	case typ.Kind() == reflect.Map:
+		m.match(s["additionalProperties"], typ.Elem(), path+"/items")
 	case typ.Kind() == reflect.Struct && typ != timeType:
 		if s["additionalProperties"] != false {
 			t.Errorf("%s: object without additionalProperties: false", path)

@@ -79,7 +79,8 @@ type UploadOptions struct {
 	Format          string // csv, xlsx, json, ndjson or vcard (default: from the file)
 	// Mapping is the import's column mapping: a JSON object of column
 	// header to field (or null to ignore it), or @name of a saved mapping.
-	Mapping string
+	Mapping    string
+	DateFormat string // dmy, mdy, ymd or a Go layout for every date field (default: inferred per column)
 }
 
 func (o UploadOptions) fields() [][2]string {
@@ -102,6 +103,7 @@ func (o UploadOptions) fields() [][2]string {
 	add("delimiter", o.Delimiter)
 	add("sheet", o.Sheet)
 	add("format", o.Format)
+	add("date_format", o.DateFormat)
 	return out
 }
 

@@ -20,7 +20,8 @@ import (
 // collection, so reading a chunk's existing records costs one findOne round
 // trip per row (about 0.4 ms each, measured); this reads 1,000 in one query.
 // Documents come back as plain JSON-decoded maps (FerretDB's "$s" type
-// annotations removed; numbers as json.Number). Missing ids are absent.
+// annotations removed; numbers as json.Number, so a date is its Unix
+// milliseconds: schema.StoredDates reads it as a date). Missing ids are absent.
 // SQLite drops the top-level annotation, about half of each stored text,
 // before Go decodes it (7.4 against 5.3 ms for 500 records, measured).
 func (x *SQLiteFastPath) FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error) {

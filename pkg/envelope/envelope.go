@@ -49,7 +49,30 @@ type Options struct {
 	// the schema's names and the known exports (pkg/mapping). It travels
 	// with every chunk, so the validator and a replay map rows alike.
 	Mapping mapping.Given `json:"mapping,omitempty"`
+
+	// Dates (see schema.DateEvidence). DateFormat is the import's given
+	// date_format (dmy, mdy, ymd or a Go layout) for every date field.
+	// DateFormats is what each date field was resolved to when the import
+	// opened, from DateFormat or from the evidence across the column, so
+	// every chunk, a redelivery and a replay read dates the same way.
+	// Warnings say which columns were ambiguous and the order used.
+	DateFormat  string            `json:"date_format,omitempty"`
+	DateFormats map[string]string `json:"date_formats,omitempty"`
+	Warnings    []Warning         `json:"warnings,omitempty"`
 }
+
+// Warning is something about a whole import a user should know though no
+// row failed of it (e.g. an ambiguous date column).
+type Warning struct {
+	Field   string `json:"field,omitempty" bson:"field,omitempty"`
+	Code    string `json:"code" bson:"code"`
+	Message string `json:"message" bson:"message"`
+}
+
+// Warning codes.
+const (
+	WarnAmbiguousDate = "ambiguous_date" // a date column's day-month order was guessed (month first)
+)
 
 // RowChunk is a chunk of raw rows on intake.rows.<tenant>.<import>.
 type RowChunk struct {

@@ -69,7 +69,9 @@ func intPtr(n int) *int { return &n }
 func fullOptions() Options {
 	email := "email"
 	return Options{Schema: "contacts", Mode: ModeUpsert, Key: "email", DryRun: true, EmptyMeansClear: true,
-		Mapping: mapping.Given{"E-mail 1 - Value": &email, "Notes": nil}}
+		Mapping:    mapping.Given{"E-mail 1 - Value": &email, "Notes": nil},
+		DateFormat: "dmy", DateFormats: map[string]string{"birthday": "dmy"},
+		Warnings: []Warning{{Field: "birthday", Code: WarnAmbiguousDate, Message: "birthday: no value tells the day-month order"}}}
 }
 
 func fullMappingReport() *mapping.Report {

@@ -29,6 +29,7 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
 		Mapping: sum.Mapping,
 	}
+	v.DateFormats, v.Warnings = sum.Options.DateFormats, warningsOf(sum.Options.Warnings)
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed
 	}
@@ -121,6 +122,7 @@ func (s *Service) pending(ctx context.Context, tenant, id string) (client.Summar
 	}
 	if first, err := firstEvent(ctx, st, subj); err == nil && first.Options != nil {
 		v.Schema, v.Mode, v.Key, v.DryRun = first.Options.Schema, first.Options.Mode, first.Options.Key, first.Options.DryRun
+		v.DateFormats, v.Warnings = first.Options.DateFormats, warningsOf(first.Options.Warnings)
 	}
 	return v, true, nil
 }
@@ -207,4 +209,13 @@ func (s *Service) Problems(ctx context.Context, tenant, id, result string) ([]en
 	}
 	notes, err := s.store.RowNotes(ctx, sum, result)
 	return notes, sum.Status, err == nil, err
+}
+
+// warningsOf shows an import's warnings in the read model.
+func warningsOf(ws []envelope.Warning) []client.Warning {
+	var out []client.Warning
+	for _, w := range ws {
+		out = append(out, client.Warning{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	return out
 }

@@ -12,7 +12,9 @@
 //
 // Records travel between services as JSON, which loses some of these types
 // (int64 becomes float64, []string becomes []any); Restore brings them back
-// and Equal compares values across representations.
+// and Equal compares values across representations. Dates travel as
+// "yyyy-mm-dd" and are stored as dates: StoredDates turns them (and a stored
+// date in any form it is read back in) into time.Time at UTC midnight.
 package schema
 
 import (
@@ -88,7 +90,7 @@ type Field struct {
 	Region  string `json:"region,omitempty"`  // phone: default region for numbers without +country ("ZZ": none, + required); default US
 	Lenient bool   `json:"lenient,omitempty"` // phone: keep phone-like values that are not valid numbers (extensions, short internal numbers) as written
 
-	Formats []string `json:"formats,omitempty"` // date: accepted formats (named or Go layouts); default: iso, us, dot, ymd_slash, text, rfc3339
+	Formats []string `json:"formats,omitempty"` // date: accepted formats (named or Go layouts), the field's fixed date_format; default: iso, us, dot, ymd_slash, text, rfc3339, with the day-month order inferred per import (date_order.go)
 
 	Scale int `json:"scale,omitempty"` // decimal: exact number of decimal places (padded; more places rejected unless zeros)
 

@@ -124,7 +124,9 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	sum := &ledger.Summary{
 		ID: "imp_1", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4,
 		Options: envelope.Options{Schema: "contacts", Mode: "replace", Key: "email", DryRun: true, EmptyMeansClear: true,
-			Mapping: mapping.Given{"Account.Name": &company, "Notes": nil}},
+			Mapping:     mapping.Given{"Account.Name": &company, "Notes": nil},
+			DateFormats: map[string]string{"birthday": "dmy"},
+			Warnings:    []envelope.Warning{{Field: "joined", Code: envelope.WarnAmbiguousDate, Message: "joined: read month first"}}},
 		Counts: envelope.Counts{Created: 1, Updated: 1, Skipped: 1, Failed: 1}, Deleted: 2,
 		// A header with a dot: stored in a list, not as a document's key.
 		Mapping: &mapping.Report{Export: "Salesforce (Data Loader)", Columns: []mapping.Column{
@@ -148,7 +150,8 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	for field, want := range map[string]any{
 		"schema": "contacts", "mode": "replace", "key": "email", "dry_run": true, "empty_means_clear": true,
 		"created": int32(1), "updated": int32(1), "skipped": int32(1), "failed": int32(1), "deleted": int32(2),
-		"status": "completed", "tenant": "acme",
+		"status": "completed", "tenant": "acme", "date_formats": bson.D{{Key: "birthday", Value: "dmy"}},
+		"warnings": bson.A{bson.D{{Key: "field", Value: "joined"}, {Key: "code", Value: "ambiguous_date"}, {Key: "message", Value: "joined: read month first"}}},
 	} {
 		if !reflect.DeepEqual(raw[field], want) {
 			t.Errorf("stored %s = %#v (%T), want %#v", field, raw[field], raw[field], want)

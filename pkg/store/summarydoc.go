@@ -13,31 +13,34 @@ import (
 // (schema, mode, dry_run, created, failed, ...); the reporter's bookkeeping,
 // bitsets included, is kept apart under _accounting.
 type summaryDoc struct {
-	ID              string     `bson:"_id"`
-	Tenant          string     `bson:"tenant"`
-	Status          string     `bson:"status"`
-	Schema          string     `bson:"schema"`
-	Mode            string     `bson:"mode"`
-	Key             string     `bson:"key,omitempty"`
-	DryRun          bool       `bson:"dry_run"`
-	EmptyMeansClear bool       `bson:"empty_means_clear,omitempty"`
-	Source          string     `bson:"source,omitempty"`
-	ReplayOf        string     `bson:"replay_of,omitempty"`
-	Sealed          bool       `bson:"sealed"`
-	Total           int        `bson:"total"`
-	Created         int        `bson:"created"`
-	Updated         int        `bson:"updated"`
-	Skipped         int        `bson:"skipped"`
-	Failed          int        `bson:"failed"`
-	Deleted         int        `bson:"deleted"`
-	Reason          string     `bson:"reason,omitempty"`
-	Notice          string     `bson:"notice,omitempty"`
-	Cancelled       bool       `bson:"cancelled,omitempty"`
-	DeadRows        int        `bson:"dead_rows,omitempty"`
-	DeadReason      string     `bson:"dead_reason,omitempty"`
-	CreatedAt       time.Time  `bson:"created_at"`
-	UpdatedAt       time.Time  `bson:"updated_at"`
-	CompletedAt     *time.Time `bson:"completed_at,omitempty"`
+	ID              string             `bson:"_id"`
+	Tenant          string             `bson:"tenant"`
+	Status          string             `bson:"status"`
+	Schema          string             `bson:"schema"`
+	Mode            string             `bson:"mode"`
+	Key             string             `bson:"key,omitempty"`
+	DryRun          bool               `bson:"dry_run"`
+	EmptyMeansClear bool               `bson:"empty_means_clear,omitempty"`
+	DateFormat      string             `bson:"date_format,omitempty"`
+	DateFormats     map[string]string  `bson:"date_formats,omitempty"`
+	Warnings        []envelope.Warning `bson:"warnings,omitempty"`
+	Source          string             `bson:"source,omitempty"`
+	ReplayOf        string             `bson:"replay_of,omitempty"`
+	Sealed          bool               `bson:"sealed"`
+	Total           int                `bson:"total"`
+	Created         int                `bson:"created"`
+	Updated         int                `bson:"updated"`
+	Skipped         int                `bson:"skipped"`
+	Failed          int                `bson:"failed"`
+	Deleted         int                `bson:"deleted"`
+	Reason          string             `bson:"reason,omitempty"`
+	Notice          string             `bson:"notice,omitempty"`
+	Cancelled       bool               `bson:"cancelled,omitempty"`
+	DeadRows        int                `bson:"dead_rows,omitempty"`
+	DeadReason      string             `bson:"dead_reason,omitempty"`
+	CreatedAt       time.Time          `bson:"created_at"`
+	UpdatedAt       time.Time          `bson:"updated_at"`
+	CompletedAt     *time.Time         `bson:"completed_at,omitempty"`
 
 	// Mapping is how the columns were mapped, and the import's own
 	// mapping (an option, kept for a replay).
@@ -147,6 +150,7 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 		ID: s.ID, Tenant: s.Tenant, Status: s.Status,
 		Schema: s.Options.Schema, Mode: s.Options.Mode, Key: s.Options.Key,
 		DryRun: s.Options.DryRun, EmptyMeansClear: s.Options.EmptyMeansClear,
+		DateFormat: s.Options.DateFormat, DateFormats: s.Options.DateFormats, Warnings: s.Options.Warnings,
 		Source: s.Source, ReplayOf: s.ReplayOf, Sealed: s.Sealed, Total: s.Total,
 		Created: s.Counts.Created, Updated: s.Counts.Updated, Skipped: s.Counts.Skipped, Failed: s.Counts.Failed,
 		Deleted: s.Deleted, Reason: s.Reason, Notice: s.Notice, Cancelled: s.Cancelled,
@@ -167,8 +171,9 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 func (d *summaryDoc) summary() *ledger.Summary {
 	s := &ledger.Summary{
 		ID: d.ID, Tenant: d.Tenant, Status: d.Status,
-		Options: envelope.Options{Schema: d.Schema, Mode: d.Mode, Key: d.Key, DryRun: d.DryRun, EmptyMeansClear: d.EmptyMeansClear},
-		Source:  d.Source, ReplayOf: d.ReplayOf, Sealed: d.Sealed, Total: d.Total,
+		Options: envelope.Options{Schema: d.Schema, Mode: d.Mode, Key: d.Key, DryRun: d.DryRun, EmptyMeansClear: d.EmptyMeansClear,
+			DateFormat: d.DateFormat, DateFormats: d.DateFormats, Warnings: d.Warnings},
+		Source: d.Source, ReplayOf: d.ReplayOf, Sealed: d.Sealed, Total: d.Total,
 		Counts:  envelope.Counts{Created: d.Created, Updated: d.Updated, Skipped: d.Skipped, Failed: d.Failed},
 		Deleted: d.Deleted, Reason: d.Reason, Notice: d.Notice, Cancelled: d.Cancelled,
 		DeadRows: d.DeadRows, DeadReason: d.DeadReason,

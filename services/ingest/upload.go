@@ -48,7 +48,7 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key,
 		"dry_run": &dryRun, "empty_means_clear": &emptyClears,
 		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
-		"mapping": &mappingOption,
+		"mapping": &mappingOption, "date_format": &opts.DateFormat,
 	}
 	q := r.URL.Query()
 	for name, to := range options {

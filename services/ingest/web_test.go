@@ -62,6 +62,7 @@ func TestWebPage(t *testing.T) {
 		`<label for="schema">`, `<select id="schema"`,
 		`<label for="mode">`, `value="insert"`, `value="upsert" selected`, `value="update"`, `value="replace"`,
 		`<label for="key">`, `<label for="dry-run">`, `type="checkbox"`,
+		`<label for="date-format">`, `name="date_format"`,
 		`<button type="submit" id="upload-button"`,
 		`<progress id="progress-bar"`, `id="live-created"`, `id="live-failed"`,
 		`id="summary-status"`, `id="sum-created"`, `id="sum-updated"`, `id="sum-skipped"`, `id="sum-failed"`,

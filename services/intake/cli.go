@@ -90,6 +90,7 @@ func importCommand() *cobra.Command {
 	fs.BoolVar(&opts.EmptyMeansClear, "empty-means-clear", false, "update/upsert: an empty cell clears the stored field")
 	fs.StringVar(&opts.Delimiter, "delimiter", "", "CSV delimiter: comma, semicolon, pipe, tab, hyphen (default: detected)")
 	fs.Var(&maps, "map", "map a column to a field, 'COLUMN=FIELD' ('COLUMN=' ignores it; repeatable), or use a saved mapping, '@NAME'")
+	fs.StringVar(&opts.DateFormat, "date-format", "", "how dates are written: dmy, mdy, ymd or a Go layout such as 02.01.2006 (default: inferred per column)")
 	fs.BoolVar(&wait, "wait", true, "wait for the import to finish, showing progress")
 	fs.BoolVar(&asJSON, "json", false, "print the whole summary as JSON (for scripts)")
 	return cmd
@@ -213,6 +214,9 @@ func summaryText(s *client.Summary, problems int) string {
 		}
 	}
 	printMapping(&b, s.Mapping)
+	for _, w := range s.Warnings {
+		b.WriteString("warning: " + w.Message + "\n")
+	}
 	for _, e := range s.Errors {
 		fmt.Fprintf(&b, "  row %d: %s\n", e.Row, e.Message)
 	}

@@ -317,12 +317,12 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 	if req.Tenant != "" && req.Tenant != tenant {
 		return nil, badRequest("tenant %q in the request does not match the subject's tenant %q", req.Tenant, tenant)
 	}
-	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun, Mapping: req.Mapping}
+	eopts := envelope.Options{Schema: req.Schema, Mode: req.Mode, Key: req.Key, DryRun: req.DryRun, Mapping: req.Mapping, DateFormat: req.DateFormat}
 	report, err := s.imports.CheckOpen(ctx, tenant, &eopts, req.Header)
 	if err != nil {
 		return nil, fromLayer(err)
 	}
-	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun, Mapping: eopts.Mapping}
+	opts := client.ImportOptions{Schema: eopts.Schema, Mode: eopts.Mode, Key: eopts.Key, DryRun: eopts.DryRun, Mapping: eopts.Mapping, DateFormat: eopts.DateFormat}
 	source := req.Source
 	if source == "" {
 		source = s.cfg.DefaultSource
@@ -414,7 +414,7 @@ func openReply(tenant, id, rowsSecret string, opts client.ImportOptions, existin
 // announce opens the import through the application layer, as an HTTP
 // upload opens one: the same subjects and message IDs.
 func (s *service) announce(ctx context.Context, tenant, id string, opts client.ImportOptions, source string, report *mapping.Report) error {
-	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun, Mapping: opts.Mapping}, source, report)
+	return s.imports.Open(ctx, tenant, id, envelope.Options{Schema: opts.Schema, Mode: opts.Mode, Key: opts.Key, DryRun: opts.DryRun, Mapping: opts.Mapping, DateFormat: opts.DateFormat}, source, report)
 }
 
 // fromLayer maps the application layer's answers to the protocol's codes

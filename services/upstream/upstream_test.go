@@ -236,6 +236,7 @@ func TestOpenRejectsBadRequests(t *testing.T) {
 		{"mapping to an unknown field", client.OpenRequest{Mapping: mapping.Given{"Mail": ptr("fax")}}, `mapping: column "Mail": schema contacts has no field "fax"`},
 		{"mapping a column the header lacks", client.OpenRequest{Header: []string{"Name", "Email"}, Mapping: mapping.Given{"Mail": ptr("email")}}, `the file has no column "Mail"`},
 		{"no column for the key", client.OpenRequest{Header: []string{"Name", "Phone"}}, "no column provides email (required as the reconciliation key)"},
+		{"bad date_format", client.OpenRequest{DateFormat: "dd/mm"}, `date_format "dd/mm" is neither dmy, mdy, ymd nor a Go layout`},
 		{"tenant mismatch", client.OpenRequest{Tenant: "globex"}, `tenant "globex" in the request does not match the subject's tenant "errs"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

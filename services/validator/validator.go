@@ -89,6 +89,16 @@ func Validate(s *schema.Schema, ch *envelope.RowChunk) ([]envelope.Record, []env
 	if err != nil {
 		return failAll(err.Error())
 	}
+	// The date formats resolved when the import opened: every chunk reads
+	// dates the same way. A publisher's chunks (the NATS protocol) carry
+	// only the date_format given at open.
+	dates := ch.Options.DateFormats
+	if dates == nil && ch.Options.DateFormat != "" {
+		dates = s.DateFieldsAs(ch.Options.DateFormat)
+	}
+	if s, err = s.WithDateFormats(dates); err != nil {
+		return failAll(err.Error())
+	}
 	plan, err := mapping.ForImport(s, ch.Header, ch.Options.Mapping)
 	if err != nil {
 		return failAll("header: " + err.Error())

@@ -162,7 +162,9 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	// Rows lacking what creating a record needs may still update one.
 	cannotCreate := make([][]schema.FieldError, len(ch.Records))
 	for i := range ch.Records {
-		ch.Records[i].Fields = sch.Restore(ch.Records[i].Fields) // JSON turned int64 into float64, lists into []any
+		// JSON turned int64 into float64, lists into []any; dates are
+		// stored as dates (UTC midnight), not as the strings they travel as.
+		ch.Records[i].Fields = sch.StoredDates(sch.Restore(ch.Records[i].Fields))
 		cannotCreate[i] = sch.CheckCreate(ch.Records[i].Fields)
 	}
 	// found holds the records read so far; rows marked existing but not in
@@ -179,6 +181,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		if found, err = w.store.GetRecords(ctx, ch.Tenant, opts.Schema, keys); err != nil {
 			return nil, err
 		}
+		storedDates(sch, found)
 	}
 	if creating {
 		var recs []store.NewRecord
@@ -225,6 +228,7 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 	if err != nil {
 		return nil, err
 	}
+	storedDates(sch, more)
 	for k, e := range more {
 		found[k] = e
 	}
@@ -252,4 +256,15 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		outcomes[i] = refusedOutcome(ch.Records[i].Row, r)
 	}
 	return outcomes, nil
+}
+
+// storedDates reads the dates of records as read back (a BSON date in the
+// form each read path gives it, or a string stored by an earlier version)
+// as the time.Time incoming records carry, so the same day compares equal.
+func storedDates(sch *schema.Schema, found map[string]*reconcile.Existing) {
+	for _, e := range found {
+		if e != nil {
+			e.Fields = sch.StoredDates(e.Fields)
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/services/ingest/compat"
 )
@@ -299,7 +301,8 @@ func TestRealAudience(t *testing.T) {
 			{"row":6,"field":"first_name","message":"first_name: required"}]}`)
 	recs := s.records(t, audReal, "audience_users")
 	today := time.Now().UTC().Format("2006-01-02")
-	if len(recs) != 2 || recs["mobile_number:+14155552672"]["last_active_date"] != today {
+	// Dates are stored as BSON dates (UTC midnight).
+	if d, ok := recs["mobile_number:+14155552672"]["last_active_date"].(bson.DateTime); len(recs) != 2 || !ok || d.Time().UTC().Format("2006-01-02") != today {
 		t.Fatalf("records %v", recs)
 	}
 

@@ -286,6 +286,7 @@
     var key = $('key').value.trim();
     if (key) form.append('key', key);
     if ($('dry-run').checked) form.append('dry_run', 'true');
+    if ($('date-format').value) form.append('date_format', $('date-format').value);
     form.append('file', chosenFile, chosenFile.name);
 
     var button = $('upload-button');
@@ -415,8 +416,10 @@
     reason.textContent = v.reason || '';
     reason.className = 'message error';
     show(reason, !!v.reason);
-    $('summary-notice').textContent = v.notice || '';
-    show($('summary-notice'), !!v.notice);
+    // Warnings (e.g. a date column read month first for want of evidence) join the notice.
+    var notes = [v.notice].concat((v.warnings || []).map(function (w) { return w.message; })).filter(Boolean);
+    $('summary-notice').textContent = notes.join(' ');
+    show($('summary-notice'), notes.length > 0);
     $('summary-id').textContent = v.id;
     $('summary-source').textContent = v.source || '—';
     $('summary-schema').textContent = v.schema || '—';
