@@ -157,10 +157,14 @@ func emitFailed(ch envelope.RowChunk, failed []envelope.Outcome, width int, skip
 }
 
 // Reasons is a row's problems as one cell of a failed-rows file: each
-// "field (code): message", joined by "; ".
+// "field (code): message", joined by "; " (a message that starts with its
+// field's name, as the schema's do, says it once).
 func Reasons(problems []envelope.Problem) string {
 	parts := make([]string, 0, len(problems))
 	for _, p := range problems {
+		if p.Field != "" {
+			p.Message = strings.TrimPrefix(p.Message, p.Field+": ")
+		}
 		var b strings.Builder
 		b.WriteString(p.Field)
 		if p.Code != "" {

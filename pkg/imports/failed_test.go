@@ -19,6 +19,8 @@ func TestReasons(t *testing.T) {
 			{Field: "email", Code: envelope.CodeValidation, Message: "required"},
 			{Field: "age", Code: envelope.CodeValidation, Message: "not a number"}},
 			"email (validation): required; age (validation): not a number"},
+		{[]envelope.Problem{{Field: "email", Code: envelope.CodeValidation, Message: "email: required as the reconciliation key of this import"}},
+			"email (validation): required as the reconciliation key of this import"},
 		{[]envelope.Problem{{Code: envelope.CodeMalformed, Message: "bare quote"}}, "(malformed): bare quote"},
 		{[]envelope.Problem{{Message: "no code"}}, "no code"},
 		{nil, ""},
