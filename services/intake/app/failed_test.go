@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,9 +201,34 @@ func TestFailedRowsRoundTrip(t *testing.T) {
 
 // Every built-in schema reads a file with the reasons column as if it were
 // not there, and so does a schema that refuses unknown columns: its failed
-// rows, fixed, upload again.
+// rows, fixed, upload again. An import of many chunks gives its failed rows
+// in row order, each once.
 func TestFailedRowsReuploadForEverySchema(t *testing.T) {
-	s := startSystem(t, t.TempDir(), nil)
+	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.ChunkSize = 7 })
+	var file strings.Builder
+	var want [][]string
+	file.WriteString("email,name\n")
+	for i := 1; i <= 100; i++ {
+		email := fmt.Sprintf("p%d@x.io", i)
+		if i%3 == 0 {
+			email = fmt.Sprintf("p%d@", i)
+			want = append(want, []string{email, fmt.Sprint("P", i)})
+		}
+		fmt.Fprintf(&file, "%s,P%d\n", email, i)
+	}
+	many := s.importCSV(file.String(), nil)
+	if counts(many) != [5]int{67, 0, 0, 33, 0} {
+		t.Fatalf("import of 15 chunks = %v", counts(many))
+	}
+	status, data := s.getBody("/v1/imports/" + many.ID + "/failed.csv")
+	rows := readCSV(t, data)
+	if status != 200 || !reflect.DeepEqual(rows[0], []string{"email", "name", schema.ReasonsColumn}) {
+		t.Fatalf("failed.csv of 15 chunks: %d %q", status, rows)
+	}
+	if got := checkReasons(t, rows[1:], slices.Repeat([]string{"email (validation): "}, len(want))...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("failed rows of 15 chunks = %q, want %q", got, want)
+	}
+
 	for _, name := range []string{"contacts", "customers", "community_users", "audience_users", "phonebook_contacts", "persons"} {
 		status, data := s.getBody("/v1/schemas/" + name + "/template.csv")
 		if status != 200 {
@@ -210,9 +237,9 @@ func TestFailedRowsReuploadForEverySchema(t *testing.T) {
 		rows := readCSV(t, data)
 		rows[0] = append(rows[0], schema.ReasonsColumn)
 		rows[1] = append(rows[1], "email (validation): was wrong")
-		var file bytes.Buffer
-		_ = csv.NewWriter(&file).WriteAll(rows)
-		if v := s.importCSV(file.String(), map[string]string{"schema": name}); v.Status != "completed" || v.Failed != 0 || v.Created != 1 {
+		var withReasons bytes.Buffer
+		_ = csv.NewWriter(&withReasons).WriteAll(rows)
+		if v := s.importCSV(withReasons.String(), map[string]string{"schema": name}); v.Status != "completed" || v.Failed != 0 || v.Created != 1 {
 			t.Fatalf("%s with the reasons column imported as %+v", name, v)
 		}
 	}
@@ -227,8 +254,8 @@ func TestFailedRowsReuploadForEverySchema(t *testing.T) {
 	if counts(v) != [5]int{1, 0, 0, 1, 0} {
 		t.Fatalf("strict import = %v", counts(v))
 	}
-	status, data := s.getBody("/v1/imports/" + v.ID + "/failed.csv")
-	rows := readCSV(t, data)
+	status, data = s.getBody("/v1/imports/" + v.ID + "/failed.csv")
+	rows = readCSV(t, data)
 	if status != 200 || len(rows) != 2 || rows[1][0] != "bob@" {
 		t.Fatalf("failed.csv: %d %q", status, rows)
 	}
