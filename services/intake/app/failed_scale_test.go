@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -67,6 +69,9 @@ func TestFailedRowsScale(t *testing.T) {
 				}
 				if h := live(); h > peak.Load() {
 					peak.Store(h)
+					if dir := os.Getenv("INTAKE_FAILED_ROWS_HEAPPROFILE"); dir != "" {
+						writeHeapProfile(t, filepath.Join(dir, strings.NewReplacer("/", "_").Replace(path)+".pprof"))
+					}
 				}
 			}
 		}()
@@ -98,4 +103,18 @@ func TestFailedRowsScale(t *testing.T) {
 	t.Logf("errors (all failed rows at once, for comparison): %s, live heap rose by at most %.1f MiB", took.Round(time.Millisecond), float64(rise)/(1<<20))
 	_, took, rise = measure("/v1/imports/" + v.ID + "/failed.xlsx")
 	t.Logf("failed.xlsx: %s, live heap rose by at most %.1f MiB", took.Round(time.Millisecond), float64(rise)/(1<<20))
+}
+
+// writeHeapProfile saves the heap profile (INTAKE_FAILED_ROWS_HEAPPROFILE:
+// where the live heap is, at its peak).
+func writeHeapProfile(t *testing.T, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Error(err)
+	}
 }
