@@ -43,6 +43,9 @@ func (s *system) importFileAs(headers map[string]string, name string, data []byt
 		s.t.Fatalf("upload %s: %d %v", name, status, out)
 	}
 	id := out["id"].(string)
+	if links, _ := out["links"].(map[string]any); links["failed_rows"] != "/v1/imports/"+id+"/failed.csv" {
+		s.t.Errorf("the 202's links = %v, want failed_rows", out["links"])
+	}
 	var v ingest.ImportView
 	testenv.CheckFor(s.t, time.Minute, 100*time.Millisecond, func() error {
 		resp := s.request(http.MethodGet, "/v1/imports/"+id+"?wait=5s", headers, nil, "")
