@@ -192,6 +192,37 @@ func (c *REST) Problems(ctx context.Context, id, result string) ([]RowError, err
 	return listIn[RowError]("errors", func(out any) error { return c.get(ctx, path, out) })
 }
 
+// Failed-rows file formats.
+const (
+	FormatCSV  = "csv"
+	FormatXLSX = "xlsx"
+)
+
+// FailedRows copies to w, as it arrives, the file of an import's failed
+// rows: the header and cells as uploaded plus a last column of reasons,
+// ready to be fixed and uploaded again (GET /v1/imports/{id}/failed.csv,
+// or failed.xlsx with FormatXLSX; "" is CSV). An answer cut short is an
+// error, never a shorter file.
+func (c *REST) FailedRows(ctx context.Context, id, format string, w io.Writer) error {
+	if format == "" {
+		format = FormatCSV
+	}
+	path := "/v1/imports/" + url.PathEscape(id) + "/failed." + url.PathEscape(format)
+	resp, err := c.send(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return errorOf(resp, data)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
 // ReplayOptions change a replay; empty ones keep the original's.
 type ReplayOptions struct {
 	Mode   string `json:"mode,omitempty"`
@@ -320,20 +351,7 @@ func (c *REST) sendJSON(ctx context.Context, method, path string, in, out any) e
 // do sends a request and decodes a successful answer into out (nil: the
 // answer is not read); any other answer is an *HTTPError.
 func (c *REST) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.apiKey != "" {
-		req.Header.Set("X-API-Key", c.apiKey)
-	}
-	if c.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bearer)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, method, path, contentType, body)
 	if err != nil {
 		return err
 	}
@@ -352,6 +370,25 @@ func (c *REST) do(ctx context.Context, method, path, contentType string, body io
 		return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends a request with the client's credentials; the caller closes
+// the answer's body.
+func (c *REST) send(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("X-API-Key", c.apiKey)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	return c.http.Do(req)
 }
 
 // errorOf makes the error of a failed answer: the server's JSON error body

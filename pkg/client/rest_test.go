@@ -92,3 +92,34 @@ func TestRESTUploadReadErrorEndsTheRequest(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// FailedRows copies the file as it comes, answers an error status as an
+// *HTTPError, and a file cut short as an error, not a shorter file.
+func TestRESTFailedRows(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/imports/imp_1/failed.csv":
+			_, _ = io.WriteString(w, "email,intake_reasons\r\nbob@,email (validation): bad\r\n")
+		case "/v1/imports/imp_2/failed.xlsx":
+			w.Header().Set("Content-Length", "100")
+			_, _ = io.WriteString(w, "PK\x03\x04 cut")
+		default:
+			w.WriteHeader(http.StatusGone)
+			_, _ = io.WriteString(w, `{"error":"the raw rows of import imp_3 are no longer kept"}`)
+		}
+	}))
+	defer srv.Close()
+	c := NewREST(srv.URL)
+	var b strings.Builder
+	if err := c.FailedRows(context.Background(), "imp_1", "", &b); err != nil || b.String() != "email,intake_reasons\r\nbob@,email (validation): bad\r\n" {
+		t.Fatalf("failed rows = %q, %v", b.String(), err)
+	}
+	if err := c.FailedRows(context.Background(), "imp_2", FormatXLSX, io.Discard); err == nil {
+		t.Error("a file cut short was no error")
+	}
+	err := c.FailedRows(context.Background(), "imp_3", FormatCSV, io.Discard)
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusGone || !strings.Contains(he.Message, "no longer kept") {
+		t.Errorf("410 answer = %#v (%v)", he, err)
+	}
+}

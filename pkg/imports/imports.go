@@ -43,6 +43,7 @@ type Store interface {
 	GetSummary(ctx context.Context, tenant, id string) (*ledger.Summary, bool, error)
 	ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error)
 	RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error)
+	ChunkRowNotes(ctx context.Context, sum *ledger.Summary, chunk int, result string) ([]envelope.Outcome, error)
 	CountProcessing(ctx context.Context, tenant string) (int, error)
 	GetSchema(ctx context.Context, tenant, name string) (*store.SchemaDoc, bool, error)
 	MappingStore

@@ -6,6 +6,7 @@
 package ledger
 
 import (
+	"sort"
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
@@ -107,6 +108,19 @@ func (s *Summary) NotedChunks(fn func(stage string, chunk int)) {
 			}
 		}
 	}
+}
+
+// NotedStages lists, sorted, the stages that have a row-notes document for
+// one chunk.
+func (s *Summary) NotedStages(chunk int) []string {
+	var out []string
+	for stage, bits := range s.Noted {
+		if chunk >= 0 && chunk/8 < len(bits) && bits[chunk/8]&(1<<(chunk%8)) != 0 {
+			out = append(out, stage)
+		}
+	}
+	sort.Strings(out) // map order is random; the answer is not
+	return out
 }
 
 // setBit sets bit n of sets[key] and reports whether it was set already.

@@ -23,6 +23,9 @@ func ForImport(s *schema.Schema, header []string, given Given) (*Plan, error) {
 	if s.UnknownHeaders == schema.HeadersError {
 		var unknown []string
 		for _, c := range p.report.Ignored {
+			if strings.TrimSpace(c) == schema.ReasonsColumn {
+				continue // a failed-rows file's reasons, uploaded again with the fixed rows
+			}
 			if _, named := lookupGiven(given, c); !named {
 				unknown = append(unknown, c)
 			}

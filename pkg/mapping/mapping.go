@@ -206,6 +206,10 @@ func Decide(s *schema.Schema, header []string, given Given) (*Plan, error) {
 		if _, named := lookupGiven(given, h); named || strings.TrimSpace(h) == "" {
 			continue
 		}
+		if strings.TrimSpace(h) == schema.ReasonsColumn {
+			d.cols[c].Note = "the reasons of a failed-rows file"
+			continue
+		}
 		if exp != nil {
 			if what, ok := exp.others[strings.TrimSpace(h)]; ok {
 				d.cols[c].Export, d.cols[c].Note = exp.name, "holds "+what

@@ -51,6 +51,12 @@ const (
 	HeadersError  = "error"
 )
 
+// ReasonsColumn is the last column of a failed-rows file (GET
+// /v1/imports/{id}/failed.csv): why each row failed. MapHeader always
+// ignores it, whatever the unknown_headers policy, so that the file can be
+// fixed and uploaded again as it is.
+const ReasonsColumn = "intake_reasons"
+
 // DefaultToday is the default of a date field that stands for the date of
 // the day the row is validated (UTC unless the schema's clock says otherwise).
 const DefaultToday = "today"
@@ -379,6 +385,10 @@ func (s *Schema) MapHeader(header []string) (HeaderMap, error) {
 	seen := map[int]string{}
 	var unknown []string
 	for c, h := range header {
+		if strings.TrimSpace(h) == ReasonsColumn {
+			hm.columns[c] = -1
+			continue
+		}
 		i, ok := s.columns[strings.TrimSpace(h)]
 		if !ok {
 			i, ok = s.lookup[NormalizeHeader(h)]

@@ -381,3 +381,23 @@ func TestAllErrorsReported(t *testing.T) {
 		t.Errorf("short row: %v", errs)
 	}
 }
+
+// The reasons column of a failed-rows file is ignored even by a schema that
+// refuses unknown columns, so the file can be uploaded again as it is.
+func TestMapHeaderIgnoresReasonsColumn(t *testing.T) {
+	s, err := Parse([]byte(`{"name": "t", "keys": ["email"], "unknown_headers": "error", "fields": [
+		{"name": "email", "type": "email"}, {"name": "name", "type": "string"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hm, err := s.MapHeader([]string{"email", "name", ReasonsColumn})
+	if err != nil {
+		t.Fatalf("MapHeader with the reasons column: %v", err)
+	}
+	if got := s.Columns(hm); len(got) != 3 || got[0] != "email" || got[1] != "name" || got[2] != "" {
+		t.Fatalf("columns = %q, want email, name and the reasons column ignored", got)
+	}
+	if _, err := s.MapHeader([]string{"email", "other"}); err == nil {
+		t.Fatal("an unknown column other than the reasons column was accepted")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/envelope"
@@ -249,9 +250,32 @@ func (s *Store) RowNotes(ctx context.Context, sum *ledger.Summary, result string
 	if err != nil {
 		return nil, err
 	}
-	var out []envelope.Outcome
 	ids := append([]string(nil), sum.RowDocs...)
 	sum.NotedChunks(func(stage string, chunk int) { ids = append(ids, RowDocID(sum.ID, stage, chunk)) })
+	return readRowNotes(ctx, c, ids, result)
+}
+
+// ChunkRowNotes returns the noted rows of one chunk of an import (every
+// stage's notes for that chunk number), by row number: what a reader that
+// walks an import chunk by chunk needs, without holding the whole import's
+// notes. result filters by result when not empty. Notes named only in
+// sum.RowDocs (summaries of earlier versions) are not included.
+func (s *Store) ChunkRowNotes(ctx context.Context, sum *ledger.Summary, chunk int, result string) ([]envelope.Outcome, error) {
+	c, err := s.coll(ctx, s.Meta, rowsColl)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, stage := range sum.NotedStages(chunk) {
+		ids = append(ids, RowDocID(sum.ID, stage, chunk))
+	}
+	return readRowNotes(ctx, c, ids, result)
+}
+
+// readRowNotes reads row-notes documents by id (missing ones are skipped),
+// keeps the outcomes with result (all when empty) and sorts them by row.
+func readRowNotes(ctx context.Context, c *mongo.Collection, ids []string, result string) ([]envelope.Outcome, error) {
+	var out []envelope.Outcome
 	for _, id := range ids {
 		var d storedRowDoc
 		found, err := findByID(ctx, c, id, &d)

@@ -58,6 +58,22 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 	if err != nil || len(failed) != 1 || failed[0].Row != 3 {
 		t.Fatalf("failed rows = %v, %v", failed, err)
 	}
+	// One chunk's notes: every stage's for that chunk number, nothing else.
+	note(RowDocID("imp", "validate", 9), 4999, envelope.Failed)
+	saved.MarkNoted("validate", 9)
+	for chunk, want := range map[int][]int{9: {4999, 5000}, 17: {9000}, 1: nil} {
+		got, err := s.ChunkRowNotes(ctx, saved, chunk, "")
+		var rows []int
+		for _, o := range got {
+			rows = append(rows, o.Row)
+		}
+		if err != nil || !reflect.DeepEqual(rows, want) {
+			t.Errorf("chunk %d's notes = %v, %v; want rows %v", chunk, rows, err, want)
+		}
+	}
+	if got, err := s.ChunkRowNotes(ctx, saved, 9, envelope.Failed); err != nil || len(got) != 1 || got[0].Row != 4999 {
+		t.Errorf("chunk 9's failed rows = %v, %v", got, err)
+	}
 }
 
 // An import is read, and its cancellation seen, only by its own tenant:

@@ -178,6 +178,7 @@ func (a *API) routes() chi.Router {
 		r.With(read).Get("/imports", a.listImports)
 		r.With(read).Get("/imports/{id}", a.getImport)
 		r.With(read).Get("/imports/{id}/errors", a.getErrors)
+		r.With(read).Get("/imports/{id}/failed.{format}", a.getFailedRows)
 		r.With(read).Get("/imports/{id}/events", a.getEvents)
 		r.With(read).Get("/schemas", a.listSchemas)
 		r.With(read).Get("/schemas/{name}", a.getSchema)

@@ -140,8 +140,9 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request, part *multipart
 		"status": "processing",
 		"rows":   res.Rows,
 		"links": map[string]string{
-			"self":   "/v1/imports/" + res.ID,
-			"errors": "/v1/imports/" + res.ID + "/errors",
+			"self":        "/v1/imports/" + res.ID,
+			"errors":      "/v1/imports/" + res.ID + "/errors",
+			"failed_rows": "/v1/imports/" + res.ID + "/failed.csv",
 		},
 		"mapping": res.Mapping,
 	})

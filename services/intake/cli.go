@@ -249,17 +249,30 @@ func statusCommand() *cobra.Command {
 
 func errorsCommand() *cobra.Command {
 	var asCSV, asJSON, skipped bool
+	var failedRows string
 	cmd := clientCommand(&cobra.Command{
-		Use:     "errors [--csv|--json] [--skipped] ID",
-		Short:   "List an import's row errors",
-		Example: "  intake errors imp_0123456789abcdef\n  intake errors --csv imp_0123456789abcdef > errors.csv",
+		Use:   "errors [--csv|--json] [--skipped] [--failed-rows[=xlsx]] ID",
+		Short: "List an import's row errors, or write its failed rows as a file to fix and upload again",
+		Example: "  intake errors imp_0123456789abcdef\n  intake errors --csv imp_0123456789abcdef > errors.csv\n" +
+			"  intake errors --failed-rows imp_0123456789abcdef > fix.csv\n  intake errors --failed-rows=xlsx imp_0123456789abcdef > fix.xlsx",
 		Args: func(cmd *cobra.Command, got []string) error {
 			if asCSV && asJSON {
 				return &usageError{cmd: cmd, err: errors.New("--csv and --json: choose one")}
 			}
+			if cmd.Flags().Changed("failed-rows") {
+				if asCSV || asJSON || skipped {
+					return &usageError{cmd: cmd, err: errors.New("--failed-rows writes the file itself: no --csv, --json or --skipped with it")}
+				}
+				if failedRows != client.FormatCSV && failedRows != client.FormatXLSX {
+					return &usageError{cmd: cmd, err: errors.New("--failed-rows: the format is csv or xlsx")}
+				}
+			}
 			return args(1, "one import ID")(cmd, got)
 		},
 	}, func(cmd *cobra.Command, c *client.REST, args []string) error {
+		if cmd.Flags().Changed("failed-rows") {
+			return c.FailedRows(cmd.Context(), args[0], failedRows, cmd.OutOrStdout())
+		}
 		result := client.ResultFailed
 		if skipped {
 			result = client.ResultSkipped
@@ -273,6 +286,9 @@ func errorsCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&asCSV, "csv", false, "print row,field,code,message as CSV")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&skipped, "skipped", false, "list why rows were skipped instead")
+	cmd.Flags().StringVar(&failedRows, "failed-rows", client.FormatCSV,
+		"write the failed rows as uploaded, with a last column of reasons (ignored on upload), as csv or xlsx (--failed-rows=xlsx)")
+	cmd.Flags().Lookup("failed-rows").NoOptDefVal = client.FormatCSV
 	return cmd
 }
 

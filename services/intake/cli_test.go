@@ -75,6 +75,29 @@ func TestCLIImportStatusErrors(t *testing.T) {
 		t.Fatalf("errors --csv = %q", out.String())
 	}
 
+	// --failed-rows writes the failed rows as uploaded, with their reasons:
+	// fixed, the file imports.
+	out.Reset()
+	if err := run([]string{"errors", "--server", server, "--failed-rows", s.ID}, &out, &errb); err != nil {
+		t.Fatalf("errors --failed-rows: %v", err)
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\r\n")
+	if len(lines) != 2 || lines[0] != "name,email,intake_reasons" || !strings.HasPrefix(lines[1], `Bob,"'=HYPERLINK(""x"")@","email (validation): '=HYPERLINK(""x"")@' is not`) {
+		t.Fatalf("errors --failed-rows = %q", out.String())
+	}
+	fix := filepath.Join(t.TempDir(), "fix.csv")
+	_ = os.WriteFile(fix, []byte(strings.Replace(out.String(), `"'=HYPERLINK(""x"")@"`, "bob@x.io", 1)), 0o600)
+	if err := run([]string{"import", "--server", server, fix}, &out, &errb); err != nil {
+		t.Fatalf("import of the fixed failed rows: %v", err)
+	}
+	out.Reset()
+	if err := run([]string{"errors", "--server", server, "--failed-rows=xlsx", s.ID}, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "PK") {
+		t.Fatalf("errors --failed-rows=xlsx: %v, %.20q", err, out.String())
+	}
+	if err := run([]string{"errors", "--server", server, "--failed-rows", "--csv", s.ID}, &out, &errb); !errors.As(err, new(*usageError)) {
+		t.Fatalf("--failed-rows with --csv: %v, want a usage error", err)
+	}
+
 	// A clean file exits 0; an unknown schema is a clear error, exit 1.
 	clean := filepath.Join(t.TempDir(), "clean.csv")
 	_ = os.WriteFile(clean, []byte("name,email\nCid,cid@x.io\n"), 0o600)

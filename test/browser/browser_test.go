@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,6 +269,21 @@ func TestBrowserImport(t *testing.T) {
 		chromedp.Click(chromedp.CSS("label[for=show-failed]")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#errors-page').textContent.includes('of 50')`, chromedp.WithPollingInterval(100*time.Millisecond)),
 	)
+
+	// The failed rows as uploaded, for fixing: a link to the import's
+	// failed.csv, whose file holds the header and the 50 failed rows.
+	link := eval[[]string](t, ctx, `(() => { const a = document.querySelector('#download-failed-rows'); return [String(a.hidden), a.getAttribute('href'), a.textContent]; })()`)
+	if link[0] != "false" || link[1] != "/v1/imports/"+id+"/failed.csv" || !strings.Contains(link[2], "failed rows") {
+		t.Errorf("failed-rows link = %q, want it shown, to /v1/imports/%s/failed.csv", link, id)
+	}
+	resp := s.request(http.MethodGet, link[1], adminKey, nil, "")
+	failedFile, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if lines := strings.Split(strings.TrimSpace(string(failedFile)), "\r\n"); resp.StatusCode != 200 || len(lines) != 51 || !strings.HasSuffix(lines[0], ",intake_reasons") {
+		t.Errorf("the link's file: %d, %d lines, header %q", resp.StatusCode, len(lines), lines[0])
+	}
+	// The page fetches it with the key (the file goes nowhere in headless mode).
+	step(t, ctx, "click download failed rows", 10*time.Second, chromedp.Click(chromedp.CSS("#download-failed-rows")))
 
 	// The CSV download is built in the page from the errors, formulas neutralised.
 	csv := eval[string](t, ctx, `IntakeUI.errorsCSV([{row: 2, field: 'email', code: 'validation', message: "=HYPERLINK(\"x\")"}, {row: 3, field: '', message: 'a, b'}])`)

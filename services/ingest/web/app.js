@@ -436,6 +436,13 @@
     show($('summary'), true);
     reveal($('summary'));
 
+    // The failed rows as uploaded, to fix and upload again: known once the
+    // import has finished.
+    var failedRows = $('download-failed-rows');
+    failedRows.href = failedRowsPath(v.id);
+    failedRows.download = v.id + '-failed.csv';
+    show(failedRows, v.failed > 0 && v.status !== 'processing');
+
     var result = v.failed || !v.skipped ? 'failed' : 'skipped';
     $('show-' + result).checked = true;
     loadErrors(v, result);
@@ -491,6 +498,31 @@
     var blob = new Blob([errorsCSV(current.errors)], { type: 'text/csv;charset=utf-8' });
     var url = URL.createObjectURL(blob);
     var a = el('a', { href: url, download: current.id + '-' + current.result + '-rows.csv' });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+  }
+
+  function failedRowsPath(id) {
+    return '/v1/imports/' + encodeURIComponent(id) + '/failed.csv';
+  }
+
+  // downloadFailedRows fetches the failed-rows file with the API key (a
+  // plain link would go without it) and saves it under the link's name.
+  async function downloadFailedRows(ev) {
+    ev.preventDefault();
+    var link = ev.currentTarget;
+    var res;
+    try {
+      res = await fetch(link.getAttribute('href'), { headers: authHeaders({ Accept: 'text/csv' }), cache: 'no-store' });
+    } catch (e) {
+      showMessage('Cannot reach the server: ' + e.message, 'error');
+      return;
+    }
+    if (!res.ok) { showMessage((await errorFrom(res)).message, 'error'); return; }
+    var url = URL.createObjectURL(await res.blob());
+    var a = el('a', { href: url, download: link.download });
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -599,6 +631,7 @@
     });
     $('upload-form').addEventListener('submit', upload);
     $('download-errors').addEventListener('click', downloadErrors);
+    $('download-failed-rows').addEventListener('click', downloadFailedRows);
     $('errors-prev').addEventListener('click', function () { current.page--; renderErrors(); });
     $('errors-next').addEventListener('click', function () { current.page++; renderErrors(); });
     document.querySelectorAll('input[name="errors-result"]').forEach(function (r) {
