@@ -43,6 +43,7 @@ type csvReader struct {
 	maxCols int
 	broken  int         // consecutive unparsable records
 	ahead   []csvRecord // records read past the header while looking for it
+	info    Info
 
 	guard  *recordGuard // nil for a delimiter it does not know
 	offset int64        // encoding/csv's InputOffset after the last record
@@ -62,7 +63,7 @@ func (c *csvReader) width(n int) int {
 // openCSV reads the header of delimited text; br holds the raw bytes, head
 // their first bytes (peeked). delim 0 detects the delimiter.
 func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, error) {
-	text := decodeText(br, head, len(head) < sniffSize)
+	text, enc := decodeText(br, head, len(head) < sniffSize)
 	tr := bufio.NewReaderSize(&crReader{r: text}, 64<<10)
 	if d, ok := excelSepLine(tr); ok && delim == 0 {
 		delim = d
@@ -93,6 +94,7 @@ func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, e
 	}
 	hdr := c.skipPreamble(first)
 	c.header, c.row, c.endLine = hdr.cells, hdr.start, hdr.end
+	c.info = Info{Format: FormatCSV, Encoding: enc, Delimiter: string(delim), HeaderRow: hdr.start}
 	if blank(c.header) {
 		return nil, newError(ErrEmpty, "the header row (row %d) is empty", hdr.start)
 	}
