@@ -123,23 +123,26 @@ func previewBody(body io.Reader) io.Reader {
 }
 
 // JudgeRows validates rows of a file with header, mapped by plan, as the
-// validator judges an import's rows. A row whose width is not the header's
-// is judged as read, so that it gets the validator's message for that.
+// validator judges an import's rows: each as a chunk of the mapped fields.
+// A row whose width is not the header's is not mapped, and fails as the
+// validator fails it (schema.RowLengthError).
 func JudgeRows(sch *schema.Schema, opts envelope.Options, header []string, plan *mapping.Plan, rows []filereader.Row, validate ValidateFunc) []PreviewRow {
 	out := make([]PreviewRow, 0, len(rows))
 	for _, r := range rows {
-		ch := envelope.RowChunk{Options: opts, Header: plan.Header(), Rows: []envelope.RawRow{{Row: r.Number, Cells: plan.Row(r.Cells)}}}
-		switch {
-		case r.Err != nil:
-			ch.Rows[0] = envelope.RawRow{Row: r.Number, Error: r.Err.Error()}
-		case len(r.Cells) != len(header):
-			ch.Header, ch.Rows[0].Cells = header, r.Cells
-		}
-		_, outcomes := validate(sch, &ch)
 		pr := PreviewRow{Row: r.Number, Cells: r.Cells, Problems: []envelope.Problem{}}
 		if pr.Cells == nil {
 			pr.Cells = []string{}
 		}
+		if e := schema.RowLengthError(len(r.Cells), len(header)); r.Err == nil && e != nil {
+			pr.Problems = append(pr.Problems, envelope.Problem{Field: e.Field, Code: envelope.CodeValidation, Message: e.Message})
+			out = append(out, pr)
+			continue
+		}
+		raw := envelope.RawRow{Row: r.Number, Cells: plan.Row(r.Cells)}
+		if r.Err != nil {
+			raw = envelope.RawRow{Row: r.Number, Error: r.Err.Error()}
+		}
+		_, outcomes := validate(sch, &envelope.RowChunk{Options: opts, Header: plan.Header(), Rows: []envelope.RawRow{raw}})
 		for _, o := range outcomes {
 			pr.Problems = append(pr.Problems, o.Problems...)
 		}

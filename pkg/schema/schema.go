@@ -451,6 +451,15 @@ func (fs *fieldSet) has(i int) bool {
 	return fs.small[i>>6]&(1<<(uint(i)&63)) != 0
 }
 
+// RowLengthError is the problem of a row whose cells do not match its
+// header's columns (nil when they do): such a row is not read at all.
+func RowLengthError(cells, columns int) *FieldError {
+	if cells == columns {
+		return nil
+	}
+	return &FieldError{Message: fmt.Sprintf("row has %d cells but the header has %d columns", cells, columns)}
+}
+
 // Validate judges one row. It returns the normalised fields (empty cells
 // omitted unless the field has a default) and every problem found, not just
 // the first. Problems come in this order: cells in column order, then
@@ -458,9 +467,8 @@ func (fs *fieldSet) has(i int) bool {
 // unsatisfied at_least_one_of groups.
 func (s *Schema) Validate(hm HeaderMap, cells []string, keyField string) (map[string]any, []FieldError) {
 	var errs []FieldError
-	if len(cells) != len(hm.columns) {
-		errs = append(errs, FieldError{Message: fmt.Sprintf("row has %d cells but the header has %d columns", len(cells), len(hm.columns))})
-		return nil, errs
+	if e := RowLengthError(len(cells), len(hm.columns)); e != nil {
+		return nil, append(errs, *e)
 	}
 	rec := make(map[string]any, len(s.Fields))
 	given := newFieldSet(len(s.Fields))   // a value was stored
