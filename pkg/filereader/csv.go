@@ -196,16 +196,28 @@ func (c *csvReader) readRecord() csvRecord {
 		return csvRecord{err: io.EOF}
 	}
 	r := csvRecord{cells: rec, err: err, width: c.width(len(rec))}
-	var pe *csv.ParseError
-	switch {
+	switch pe := parseError(err); {
 	case err == nil && len(rec) > 0:
 		r.start, _ = c.r.FieldPos(0)
 		line, _ := c.r.FieldPos(len(rec) - 1)
 		r.end = line + strings.Count(rec[len(rec)-1], "\n")
-	case errors.As(err, &pe):
+	case pe != nil:
 		r.start, r.end = pe.StartLine, pe.Line
 	}
 	return r
+}
+
+// parseError is err's *csv.ParseError, if any; nil costs nothing (the
+// target of errors.As escapes, so it is not declared on every row).
+func parseError(err error) *csv.ParseError {
+	if err == nil {
+		return nil
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 // excelSepLine consumes Excel's "sep=;" first line, which names the
@@ -282,8 +294,8 @@ func (c *csvReader) next() (Row, error) {
 		return Row{}, io.EOF
 	}
 	rec, err := r.cells, r.err
-	var pe *csv.ParseError
-	if err == nil || errors.As(err, &pe) {
+	pe := parseError(err)
+	if err == nil || pe != nil {
 		// encoding/csv drops blank lines silently; count them back in.
 		c.row += max(r.start-c.endLine-1, 0)
 		c.endLine = r.end

@@ -120,6 +120,7 @@ func FuzzCSVPreamble(f *testing.F) {
 			}
 			return r
 		}, text)
+		text = text[:min(len(text), 64)] // a longer line is over the cell bound: no preamble
 		if strings.TrimSpace(text) == "" || strings.HasPrefix(strings.ToLower(text), "sep=") {
 			return
 		}

@@ -64,7 +64,7 @@ func openText(br *bufio.Reader, head []byte, opts Options) (rd Reader, ok bool, 
 	default:
 		rd, err = openVCard(text, opts)
 	}
-	if rr, isRecords := rd.(*recordReader); isRecords {
+	if rr, isRecords := rd.(*recordReader); isRecords && err == nil && rr != nil {
 		rr.info = Info{Format: found, Encoding: enc}
 	}
 	return rd, true, err
