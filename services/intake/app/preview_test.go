@@ -66,6 +66,19 @@ func TestPreview(t *testing.T) {
 		if p.Format != "csv" || p.Encoding != "utf-8" || p.Delimiter != "," || p.HeaderRow != 1 || p.Schema != "contacts" || p.Key != "email" {
 			t.Fatalf("read as %+v, schema %q key %q", p.Info, p.Schema, p.Key)
 		}
+		var keys map[string]any
+		_ = json.Unmarshal([]byte(body), &keys)
+		props := asMap(dig(loadOpenAPI(t), "components", "schemas", "Preview", "properties"))
+		for k := range keys {
+			if props[k] == nil {
+				t.Errorf("the answer's %q is not in openapi.yaml's Preview", k)
+			}
+		}
+		for _, r := range asList(dig(loadOpenAPI(t), "components", "schemas", "Preview", "required")) {
+			if _, ok := keys[asString(r)]; !ok {
+				t.Errorf("openapi.yaml's Preview requires %q; the answer lacks it", r)
+			}
+		}
 		if p.Mapping.Export != "Google Contacts" {
 			t.Fatalf("export = %q", p.Mapping.Export)
 		}
