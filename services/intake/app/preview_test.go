@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/imports"
@@ -135,6 +138,27 @@ func TestPreview(t *testing.T) {
 		status, p, body = s.previewAs(writer, []byte("name;email;city\nM\xfcller;m@x.example;K\xf6ln\n"), nil)
 		if status != http.StatusOK || p.Encoding != "windows-1252" || p.Delimiter != ";" || p.Rows[0].Cells[0] != "Müller" {
 			t.Fatalf("latin-1: %d %+v %s", status, p, body)
+		}
+	})
+
+	t.Run("an XLSX workbook", func(t *testing.T) {
+		f := excelize.NewFile()
+		for i, r := range [][]any{{"Name", "Email Address", "Phone"}, {"Ann", "ann@example.com", int64(2015550123)}, {"Bob", "bob@", nil}} {
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if _, err := f.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		status, p, body := s.previewAs(writer, buf.Bytes(), nil)
+		if status != http.StatusOK || p.Format != "xlsx" || p.HeaderRow != 1 || p.Encoding != "" || len(p.Rows) != 2 {
+			t.Fatalf("%d %+v %s", status, p.Info, body)
+		}
+		if p.Rows[0].Cells[2] != "2015550123" || len(p.Rows[0].Problems) != 0 || len(p.Rows[1].Problems) != 1 || p.Rows[1].Problems[0].Field != "email" {
+			t.Fatalf("rows: %+v", p.Rows)
 		}
 	})
 
