@@ -41,7 +41,9 @@ type csvReader struct {
 	maxCell int
 	maxRow  int
 	maxCols int
-	broken  int // consecutive unparsable records
+	broken  int         // consecutive unparsable records
+	ahead   []csvRecord // records read past the header while looking for it
+	info    Info
 
 	guard  *recordGuard // nil for a delimiter it does not know
 	offset int64        // encoding/csv's InputOffset after the last record
@@ -61,7 +63,7 @@ func (c *csvReader) width(n int) int {
 // openCSV reads the header of delimited text; br holds the raw bytes, head
 // their first bytes (peeked). delim 0 detects the delimiter.
 func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, error) {
-	text := decodeText(br, head, len(head) < sniffSize)
+	text, enc := decodeText(br, head, len(head) < sniffSize)
 	tr := bufio.NewReaderSize(&crReader{r: text}, 64<<10)
 	if d, ok := excelSepLine(tr); ok && delim == 0 {
 		delim = d
@@ -82,24 +84,140 @@ func openCSV(br *bufio.Reader, head []byte, opts Options, delim rune) (Reader, e
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	cr.Comma = delim
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
+	c := &csvReader{r: cr, guard: guard, maxCell: opts.MaxCellBytes, maxRow: opts.MaxRowBytes, maxCols: opts.MaxColumns}
+	first := c.readRecord()
+	if errors.Is(first.err, io.EOF) {
 		return nil, ErrEmpty
 	}
-	if err != nil {
-		return nil, fmt.Errorf("header row: %w", err)
+	if first.err != nil {
+		return nil, fmt.Errorf("header row: %w", first.err)
 	}
-	line, _ := cr.FieldPos(0)
-	c := &csvReader{r: cr, guard: guard, header: header, row: line, maxCell: opts.MaxCellBytes, maxRow: opts.MaxRowBytes, maxCols: opts.MaxColumns}
-	c.endLine = c.lastLine(header)
-	width := c.width(len(header))
-	if blank(header) {
-		return nil, newError(ErrEmpty, "the header row (row %d) is empty", line)
+	hdr := c.skipPreamble(first)
+	c.header, c.row, c.endLine = hdr.cells, hdr.start, hdr.end
+	c.info = Info{Format: FormatCSV, Encoding: enc, Delimiter: string(delim), HeaderRow: hdr.start}
+	if blank(c.header) {
+		return nil, newError(ErrEmpty, "the header row (row %d) is empty", hdr.start)
 	}
-	if err := checkHeader(header, width, c.maxCols, opts.MaxHeaderBytes); err != nil {
+	if err := checkHeader(c.header, hdr.width, c.maxCols, opts.MaxHeaderBytes); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// MaxPreambleRows is how many rows of text before the header a CSV file may
+// have (LinkedIn's "Notes:" and a sentence).
+const MaxPreambleRows = 10
+
+// skipPreamble finds the header row, first being the file's first record.
+// The header is the first record unless that has exactly one non-empty
+// cell: then the records of one non-empty cell that start the file are a
+// preamble if, within the first MaxPreambleRows, the record after them has
+// at least two non-empty cells and the record after that (if any) has as
+// many fields. Anything else keeps the first record as the header, so a
+// file whose header names several columns is read as before, and so is a
+// one-column file unless two rows of several cells follow its first rows.
+// The records read ahead are kept for Next.
+func (c *csvReader) skipPreamble(first csvRecord) csvRecord {
+	if !c.preambleLine(first) {
+		return first
+	}
+	// Read the run of one-cell records (at most MaxPreambleRows), the
+	// record after it (the header candidate) and the one after that.
+	ahead := []csvRecord{first}
+	for len(ahead) <= MaxPreambleRows && c.preambleLine(ahead[len(ahead)-1]) {
+		if !c.readAhead(&ahead) {
+			break
+		}
+	}
+	n := len(ahead) - 1 // the candidate, if it is not a preamble line
+	if !c.preambleLine(ahead[n]) && ahead[n].err == nil {
+		c.readAhead(&ahead)
+	}
+	c.ahead = ahead[1:]
+	cand := ahead[n]
+	if n == 0 || !c.plainRecord(cand) || nonEmpty(cand.cells) < 2 {
+		return first
+	}
+	if n+1 < len(ahead) && (!c.plainRecord(ahead[n+1]) || len(ahead[n+1].cells) != len(cand.cells)) {
+		return first
+	}
+	c.ahead = ahead[n+1:]
+	return cand
+}
+
+// readAhead appends the next record to ahead; false at the end of the file.
+func (c *csvReader) readAhead(ahead *[]csvRecord) bool {
+	r := c.readRecord()
+	if errors.Is(r.err, io.EOF) {
+		return false
+	}
+	*ahead = append(*ahead, r)
+	return true
+}
+
+// plainRecord reports a record read whole, within the row limits (one the
+// guard cut short is not).
+func (c *csvReader) plainRecord(r csvRecord) bool {
+	return r.err == nil && checkRow(r.cells, r.width, c.maxCols, c.maxCell, c.maxRow) == nil
+}
+
+// preambleLine reports a record of one non-empty cell: a line of text.
+func (c *csvReader) preambleLine(r csvRecord) bool {
+	return c.plainRecord(r) && len(r.cells) == 1 && strings.TrimSpace(r.cells[0]) != ""
+}
+
+func nonEmpty(cells []string) int {
+	n := 0
+	for _, c := range cells {
+		if strings.TrimSpace(c) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// csvRecord is one record as encoding/csv read it, with where it was.
+type csvRecord struct {
+	cells      []string
+	err        error
+	start, end int // source lines it started and ended on
+	width      int // cells it had in the file (see width)
+}
+
+// readRecord reads the next record, from those read ahead first.
+func (c *csvReader) readRecord() csvRecord {
+	if len(c.ahead) > 0 {
+		r := c.ahead[0]
+		c.ahead = c.ahead[1:]
+		return r
+	}
+	rec, err := c.r.Read()
+	if errors.Is(err, io.EOF) {
+		return csvRecord{err: io.EOF}
+	}
+	r := csvRecord{cells: rec, err: err, width: c.width(len(rec))}
+	switch pe := parseError(err); {
+	case err == nil && len(rec) > 0:
+		r.start, _ = c.r.FieldPos(0)
+		line, _ := c.r.FieldPos(len(rec) - 1)
+		r.end = line + strings.Count(rec[len(rec)-1], "\n")
+	case pe != nil:
+		r.start, r.end = pe.StartLine, pe.Line
+	}
+	return r
+}
+
+// parseError is err's *csv.ParseError, if any; nil costs nothing (the
+// target of errors.As escapes, so it is not declared on every row).
+func parseError(err error) *csv.ParseError {
+	if err == nil {
+		return nil
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 // excelSepLine consumes Excel's "sep=;" first line, which names the
@@ -120,19 +238,23 @@ func excelSepLine(tr *bufio.Reader) (rune, bool) {
 // detectDelimiter picks the candidate found most often outside quotes in the
 // header line. A tie goes to the candidate least likely to be part of a
 // column name (tab, semicolon, pipe, comma), and no candidate at all means
-// comma (a single column).
+// comma (a single column). A first line without any (a preamble's "Notes:")
+// defers to the next line that has one, within MaxPreambleRows lines.
 func detectDelimiter(tr *bufio.Reader) rune {
 	b, _ := tr.Peek(sniffSize)
 	candidates := [...]rune{'\t', ';', '|', ','}
 	var counts [len(candidates)]int
-	quoted := false
+	quoted, lines := false, 0
 scan:
 	for _, c := range b {
 		switch c {
 		case '"':
 			quoted = !quoted
 		case '\n':
-			if !quoted {
+			if quoted {
+				continue
+			}
+			if lines++; lines > MaxPreambleRows || counts != [len(candidates)]int{} {
 				break scan
 			}
 		default:
@@ -155,15 +277,6 @@ scan:
 	return best
 }
 
-// lastLine is the source line on which the record just read ended.
-func (c *csvReader) lastLine(rec []string) int {
-	if len(rec) == 0 {
-		return c.endLine
-	}
-	line, _ := c.r.FieldPos(len(rec) - 1)
-	return line + strings.Count(rec[len(rec)-1], "\n")
-}
-
 func (c *csvReader) Header() []string { return c.header }
 
 func (c *csvReader) Next() (Row, error) {
@@ -176,21 +289,16 @@ func (c *csvReader) Next() (Row, error) {
 }
 
 func (c *csvReader) next() (Row, error) {
-	rec, err := c.r.Read()
-	if errors.Is(err, io.EOF) {
+	r := c.readRecord()
+	if errors.Is(r.err, io.EOF) {
 		return Row{}, io.EOF
 	}
-	width := c.width(len(rec))
-	if err == nil {
+	rec, err := r.cells, r.err
+	pe := parseError(err)
+	if err == nil || pe != nil {
 		// encoding/csv drops blank lines silently; count them back in.
-		start, _ := c.r.FieldPos(0)
-		c.row += max(start-c.endLine-1, 0)
-		c.endLine = c.lastLine(rec)
-	}
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		c.row += max(pe.StartLine-c.endLine-1, 0)
-		c.endLine = pe.Line
+		c.row += max(r.start-c.endLine-1, 0)
+		c.endLine = r.end
 	}
 	c.row++
 	if pe != nil {
@@ -205,6 +313,7 @@ func (c *csvReader) next() (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("row %d: %w", c.row, err)
 	}
+	width := r.width
 	c.broken = 0
 	if err := checkRow(rec, width, c.maxCols, c.maxCell, c.maxRow); err != nil {
 		return Row{Number: c.row, Err: err}, nil

@@ -110,6 +110,8 @@ func FuzzCSV(f *testing.F) {
 	f.Add(utf16Bytes("\ufeffname\tcity\r\nAnn\tK\u00f6ln\r\n", false))
 	f.Add(utf16Bytes("\ufeffa,b\n1,2\n", true))
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Add([]byte(linkedInPreamble + "a,b\n1,2\n"))
+	f.Add([]byte("Notes:\n\"x\ny\"\na;b;c\n1;2\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd, cleanup, err := Open(bytes.NewReader(in), Options{Format: FormatCSV, MaxCellBytes: 64, MaxColumns: 16})
 		defer cleanup()

@@ -12,7 +12,10 @@
 // spreadsheet: the header is row 1 and the first data row is row 2. Blank
 // lines and rows whose cells are all empty are skipped but keep their
 // numbers, and a quoted cell spanning several lines is still one row, so the
-// numbers in error reports match the spreadsheet. In an XLSX workbook the
+// numbers in error reports match the spreadsheet. A CSV file may start with
+// a preamble, lines of text before the header (LinkedIn's "Notes:"): see
+// csvReader.skipPreamble for the rule; the header then keeps its own row
+// number (4, say) and the first data row follows it (5). In an XLSX workbook the
 // numbers are the sheet's own and the header must be row 1; cells come out
 // as Excel displays them (a phone number stored as a number reads
 // "4155550123", a date "2024-01-01" or in the cell's own date format), and

@@ -45,6 +45,7 @@ type recordReader struct {
 	maxRow  int
 	maxCols int
 	ahead   int // records read ahead, for the message of a later key
+	info    Info
 }
 
 // newRecordReader reads the header of src: fixed if given, else from a

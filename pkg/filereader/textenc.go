@@ -11,7 +11,16 @@ import (
 	"golang.org/x/text/transform"
 )
 
-// decodeText returns the content of br as UTF-8, head being its first bytes
+// The encodings decodeText tells apart, as Info names them.
+const (
+	EncodingUTF8        = "utf-8"
+	EncodingUTF16LE     = "utf-16le"
+	EncodingUTF16BE     = "utf-16be"
+	EncodingWindows1252 = "windows-1252" // Latin-1 and its Windows superset
+)
+
+// decodeText returns the content of br as UTF-8 and the encoding it was
+// read as, head being its first bytes
 // (peeked, not consumed):
 //   - a UTF-8 byte order mark is dropped;
 //   - UTF-16 (LE or BE) with a byte order mark is converted;
@@ -21,19 +30,19 @@ import (
 //     Windows-1252, so the result is always valid UTF-8;
 //   - anything else is read as Windows-1252 (Excel's "CSV" on Windows in
 //     western locales), so "Müller" stays "Müller".
-func decodeText(br *bufio.Reader, head []byte, atEOF bool) io.Reader {
+func decodeText(br *bufio.Reader, head []byte, atEOF bool) (io.Reader, string) {
 	switch {
 	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
 		_, _ = br.Discard(3)
-		return transform.NewReader(br, utf8Or1252{})
+		return transform.NewReader(br, utf8Or1252{}), EncodingUTF8
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
-		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), EncodingUTF16LE
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder())
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), EncodingUTF16BE
 	case mostlyUTF8(head, atEOF):
-		return transform.NewReader(br, utf8Or1252{})
+		return transform.NewReader(br, utf8Or1252{}), EncodingUTF8
 	default:
-		return transform.NewReader(br, charmap.Windows1252.NewDecoder())
+		return transform.NewReader(br, charmap.Windows1252.NewDecoder()), EncodingWindows1252
 	}
 }
 

@@ -55,7 +55,7 @@ func openText(br *bufio.Reader, head []byte, opts Options) (rd Reader, ok bool, 
 	if found == "" {
 		return nil, false, nil
 	}
-	text := decodeText(br, head, len(head) < sniffSize)
+	text, enc := decodeText(br, head, len(head) < sniffSize)
 	switch found {
 	case FormatJSON:
 		rd, err = openJSONArray(text, opts)
@@ -63,6 +63,9 @@ func openText(br *bufio.Reader, head []byte, opts Options) (rd Reader, ok bool, 
 		rd, err = openNDJSON(text, opts)
 	default:
 		rd, err = openVCard(text, opts)
+	}
+	if rr, isRecords := rd.(*recordReader); isRecords && err == nil && rr != nil {
+		rr.info = Info{Format: found, Encoding: enc}
 	}
 	return rd, true, err
 }

@@ -1,9 +1,7 @@
 package imports
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -27,20 +25,6 @@ const SavedMappingPrefix = "@"
 
 var mappingName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// ParseMapping reads a mapping as a JSON object of column header to field
-// name, or null to ignore the column.
-func ParseMapping(text []byte) (mapping.Given, error) {
-	var g mapping.Given
-	dec := json.NewDecoder(bytes.NewReader(text))
-	if err := dec.Decode(&g); err != nil || dec.More() {
-		if err == nil {
-			err = fmt.Errorf("more than one JSON value")
-		}
-		return nil, &mapping.Error{Message: fmt.Sprintf(`mapping: not a JSON object of column header to field name or null, e.g. {"E-mail 1 - Value": "email", "Notes": null}: %v`, err)}
-	}
-	return g, nil
-}
-
 // ResolveMapping reads an import's mapping option as given: "" (none), a
 // JSON object, or @name of the tenant's saved mapping. A bad one is a 400
 // RequestError.
@@ -51,7 +35,7 @@ func (s *Service) ResolveMapping(ctx context.Context, tenant, option string) (ma
 	}
 	name, saved := strings.CutPrefix(option, SavedMappingPrefix)
 	if !saved {
-		g, err := ParseMapping([]byte(option))
+		g, err := mapping.ParseGiven(option)
 		if err != nil {
 			return nil, reqErr(http.StatusBadRequest, err.Error())
 		}
@@ -73,7 +57,7 @@ func (s *Service) SaveMapping(ctx context.Context, tenant, name string, body []b
 	if err != nil {
 		return nil, err
 	}
-	g, err := ParseMapping(body)
+	g, err := mapping.ParseGiven(string(body))
 	if err != nil {
 		return nil, reqErr(http.StatusBadRequest, err.Error())
 	}

@@ -172,6 +172,7 @@ func (a *API) routes() chi.Router {
 		r.Use(a.authenticate())
 		write, read := a.require(auth.CapImportsWrite), a.require(auth.CapImportsRead)
 		r.With(write).Post("/imports", a.createImport)
+		r.With(write).Post("/imports/preview", a.previewImport)
 		r.With(write).Post("/imports/{id}/replay", a.replayImport)
 		r.With(write).Post("/imports/{id}/cancel", a.cancelImport)
 		r.With(write).Post("/replay", a.replayWindow)

@@ -240,6 +240,7 @@
     chosenFile = f || null;
     $('file-name').textContent = f ? f.name + ' (' + humanBytes(f.size) + ')' : 'No file chosen.';
     $('drop-zone').classList.toggle('has-file', !!f);
+    runPreview(true);
     if (f && !/\.(csv|tsv|txt|xlsx)$/i.test(f.name)) {
       showMessage('"' + f.name + '" does not look like a CSV or XLSX file; the server will check its content.', 'warn');
     } else {
@@ -287,6 +288,8 @@
     if (key) form.append('key', key);
     if ($('dry-run').checked) form.append('dry_run', 'true');
     if ($('date-format').value) form.append('date_format', $('date-format').value);
+    var mapping = mappingToSend();
+    if (mapping) form.append('mapping', JSON.stringify(mapping));
     form.append('file', chosenFile, chosenFile.name);
 
     var button = $('upload-button');
@@ -323,6 +326,127 @@
     } finally {
       ready();
     }
+  }
+
+  // ----------------------------------------------------------------- preview
+  // The mapping step: after a file is chosen, the preview's suggested field
+  // for each column, which the user may change; the upload sends only the
+  // columns whose field differs from the suggestion.
+
+  var preview = { seq: 0, columns: [], fields: [], suggested: {}, reasons: {}, chosen: {} };
+
+  var reasonText = {
+    given: 'your mapping', exact: 'same name as the field', alias: 'an alias of the field',
+    known_export: 'a column of a known export', ignored: 'no field takes it'
+  };
+
+  // mappingToSend is {"<column>": "<field>" or null} for the columns changed
+  // from the suggestion, or null when none is.
+  function mappingToSend() {
+    var out = {}, changed = false;
+    preview.columns.forEach(function (c) {
+      var ch = preview.chosen[c];
+      if (ch !== undefined && ch !== (preview.suggested[c] || '')) {
+        out[c] = ch === '' ? null : ch;
+        changed = true;
+      }
+    });
+    return changed ? out : null;
+  }
+
+  function previewFailed(text) {
+    show($('mapping-step'), true);
+    $('preview-error').textContent = text;
+    show($('preview-error'), true);
+  }
+
+  // runPreview asks the server how the chosen file would import; fresh
+  // forgets the choices (a new file or schema) and takes its suggestion.
+  async function runPreview(fresh) {
+    if (!chosenFile) { show($('mapping-step'), false); return; }
+    if (fresh) preview.columns = [];
+    var seq = ++preview.seq;
+    var form = new FormData();
+    form.append('schema', $('schema').value);
+    form.append('mode', $('mode').value);
+    var key = $('key').value.trim();
+    if (key) form.append('key', key);
+    var m = fresh ? null : mappingToSend();
+    if (m) form.append('mapping', JSON.stringify(m));
+    form.append('file', chosenFile, chosenFile.name);
+    var res, body = null;
+    try {
+      res = await fetch('/v1/imports/preview', { method: 'POST', headers: authHeaders(), body: form, cache: 'no-store' });
+      body = await res.json();
+    } catch (e) {
+      if (seq === preview.seq) previewFailed('No preview: ' + (res ? 'the answer was not JSON.' : 'cannot reach the server.'));
+      return;
+    }
+    if (seq !== preview.seq) return; // a newer preview is under way
+    if (res.status !== 200) { previewFailed('No preview: ' + errorMessage(res.status, body, res.headers.get('Retry-After'))); return; }
+    if (fresh || !preview.columns.length) {
+      preview.columns = body.header.slice();
+      preview.fields = body.fields.slice();
+      preview.suggested = {};
+      preview.reasons = {};
+      preview.chosen = {};
+      body.mapping.columns.forEach(function (c) {
+        preview.suggested[c.column] = c.field || '';
+        preview.reasons[c.column] = (c.reason === 'known_export' && c.export ? 'a column of the ' + c.export + ' export' : (reasonText[c.reason] || c.reason)) +
+          (c.note ? ' (' + c.note + ')' : '');
+      });
+    }
+    renderPreview(body);
+  }
+
+  function renderPreview(p) {
+    show($('mapping-step'), true);
+    show($('preview-error'), false);
+    var facts = [p.format.toUpperCase()];
+    if (p.encoding) facts.push(p.encoding);
+    if (p.delimiter) facts.push('delimiter ' + (p.delimiter === '\t' ? 'tab' : '"' + p.delimiter + '"'));
+    if (p.header_row) facts.push('header on row ' + p.header_row);
+    if (p.mapping.export) facts.push('looks like a ' + p.mapping.export + ' export');
+    $('preview-facts').textContent = facts.join(' · ');
+    var missing = $('mapping-missing');
+    missing.textContent = p.missing.length ? 'No column provides ' + p.missing.join(', ') + ': every row would fail. Choose a column for it below.' : '';
+    show(missing, p.missing.length > 0);
+
+    var tbody = $('mapping-body');
+    tbody.textContent = '';
+    preview.columns.forEach(function (c) {
+      var sel = el('select', { 'aria-label': 'Field for column ' + c, 'data-column': c });
+      sel.appendChild(el('option', { value: '', text: 'ignore' }));
+      preview.fields.forEach(function (f) { sel.appendChild(el('option', { value: f, text: f })); });
+      var chosen = preview.chosen[c] !== undefined ? preview.chosen[c] : (preview.suggested[c] || '');
+      sel.value = chosen;
+      sel.addEventListener('change', function () {
+        preview.chosen[c] = sel.value;
+        runPreview(false);
+      });
+      var why = chosen !== (preview.suggested[c] || '') ?
+        'your choice (suggested: ' + (preview.suggested[c] || 'ignore') + ')' : preview.reasons[c];
+      tbody.appendChild(el('tr', null, [
+        el('td', { class: 'mono', text: c }), el('td', null, [sel]), el('td', { class: 'why', text: why || '' })
+      ]));
+    });
+
+    var pbody = $('preview-problems-body');
+    pbody.textContent = '';
+    var failing = 0;
+    p.rows.forEach(function (r) {
+      if (r.problems.length) failing++;
+      r.problems.forEach(function (pr) {
+        pbody.appendChild(el('tr', null, [
+          el('td', { class: 'num', text: String(r.row) }), el('td', { text: pr.field || '' }),
+          el('td', { text: pr.code || '' }), el('td', { text: pr.message })
+        ]));
+      });
+    });
+    show($('preview-problems'), failing > 0);
+    var ok = $('preview-rows-ok');
+    ok.textContent = failing ? '' : (p.rows.length ? 'The first ' + fmt(p.rows.length) + ' rows would import without problems.' : 'The file has no data rows.');
+    show(ok, !failing);
   }
 
   // ---------------------------------------------------------------- progress
@@ -617,6 +741,9 @@
       loadRecent();
     });
     $('schema').addEventListener('change', loadKeys);
+    $('schema').addEventListener('change', function () { runPreview(true); });
+    $('mode').addEventListener('change', function () { runPreview(false); });
+    $('key').addEventListener('change', function () { runPreview(false); });
     $('file').addEventListener('change', function () { chooseFile(this.files[0]); });
     var zone = $('drop-zone');
     ['dragenter', 'dragover'].forEach(function (t) {
@@ -643,7 +770,7 @@
   }
 
   // For tests and the curious.
-  window.IntakeUI = { safeCell: safeCell, toCSV: toCSV, errorsCSV: errorsCSV, sseParser: sseParser, errorMessage: errorMessage };
+  window.IntakeUI = { safeCell: safeCell, toCSV: toCSV, errorsCSV: errorsCSV, sseParser: sseParser, errorMessage: errorMessage, mappingToSend: mappingToSend };
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();

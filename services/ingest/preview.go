@@ -1,0 +1,95 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/intake/intake/pkg/envelope"
+	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/imports"
+	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/services/validator"
+)
+
+// maxPreviewMappingBytes bounds the mapping field of a preview: a file's
+// every column may be named.
+const maxPreviewMappingBytes = 64 << 10
+
+// previewImport handles POST /v1/imports/preview: the fields of an upload
+// (schema, mode, key, delimiter, sheet, format, mapping, then file), and
+// answers how the file would be imported (imports.Preview) without
+// importing anything. Only the start of the file is read.
+func (a *API) previewImport(w http.ResponseWriter, r *http.Request) {
+	// The rest of the body is not read: the connection is not reused.
+	w.Header().Set("Connection", "close")
+	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
+		return
+	}
+	var (
+		opts         envelope.Options
+		givenMapping string
+		fileOpts     = filereader.Options{TempDir: a.cfg.TempDir}
+	)
+	options := map[string]*string{
+		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key, "mapping": &givenMapping,
+		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
+	}
+	q := r.URL.Query()
+	for name, to := range options {
+		*to = q.Get(name)
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			writeError(w, http.StatusBadRequest, "no file: send the file in a multipart field named \"file\"")
+			return
+		}
+		if err != nil {
+			a.bodyError(w, r, err)
+			return
+		}
+		if to, ok := options[part.FormName()]; ok {
+			limit := int64(1 << 10)
+			if part.FormName() == "mapping" {
+				limit = maxPreviewMappingBytes
+			}
+			v, err := io.ReadAll(io.LimitReader(part, limit+1))
+			if err != nil {
+				a.bodyError(w, r, err)
+				return
+			}
+			if int64(len(v)) > limit {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: longer than %d bytes", part.FormName(), limit))
+				return
+			}
+			*to = strings.TrimSpace(string(v))
+			continue
+		}
+		if part.FormName() != "file" {
+			_, _ = io.Copy(io.Discard, part)
+			continue
+		}
+		if strings.HasPrefix(givenMapping, "@") {
+			writeError(w, http.StatusBadRequest, "mapping: a preview takes the mapping itself, a JSON object of column to field or null, not a saved mapping's name")
+			return
+		}
+		given, err := mapping.ParseGiven(givenMapping)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		p, err := a.imports.Preview(r.Context(), imports.PreviewRequest{Tenant: tenantOf(r), Body: part, Options: opts, Mapping: given, File: fileOpts}, validator.Validate)
+		if err != nil {
+			writeRequestError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+		return
+	}
+}
