@@ -5,6 +5,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/schema"
 )
 
@@ -78,7 +79,7 @@ type lookahead struct {
 
 // readAhead reads up to the lookahead bounds from rd, weighing the cells of
 // the columns marked in infer.
-func readAhead(rd filereader.Reader, infer []bool) (*lookahead, []schema.DateEvidence) {
+func readAhead(rd filereader.Reader, infer []bool, mapped func(cells []string) []string) (*lookahead, []schema.DateEvidence) {
 	la := &lookahead{Reader: rd}
 	evidence := make([]schema.DateEvidence, len(infer))
 	bytes := 0
@@ -89,9 +90,14 @@ func readAhead(rd filereader.Reader, infer []bool) (*lookahead, []schema.DateEvi
 			break
 		}
 		la.rows = append(la.rows, row)
-		for c, cell := range row.Cells {
+		for _, cell := range row.Cells {
 			bytes += len(cell)
-			if c < len(infer) && infer[c] && row.Err == nil {
+		}
+		if row.Err != nil {
+			continue
+		}
+		for c, cell := range mapped(row.Cells) {
+			if c < len(infer) && infer[c] {
 				evidence[c].Add(row.Number, cell)
 			}
 		}
@@ -114,17 +120,16 @@ func (la *lookahead) Next() (filereader.Row, error) {
 // decideDates resolves the import's date fields before it opens (reading
 // ahead when a column's order is left to its values) and returns the
 // reader to publish from.
-func (s *Service) decideDates(sch *schema.Schema, opts *envelope.Options, rd filereader.Reader) filereader.Reader {
-	hm, err := sch.MapHeader(rd.Header())
-	if err != nil {
-		return rd // checkHeader refused it already
-	}
-	columns := sch.Columns(hm)
+func (s *Service) decideDates(sch *schema.Schema, opts *envelope.Options, rd filereader.Reader, plan *mapping.Plan) filereader.Reader {
+	// The evidence is weighed on the cells as the validator will read them:
+	// the import's mapping decides which column (or columns) a date field
+	// takes its value from.
+	columns := plan.Header()
 	infer, some := dateColumns(sch, columns)
 	var evidence []schema.DateEvidence
 	if some && opts.DateFormat == "" && opts.DateFormats == nil {
 		var la *lookahead
-		la, evidence = readAhead(rd, infer)
+		la, evidence = readAhead(rd, infer, plan.Row)
 		rd = la
 	}
 	resolveDates(sch, opts, columns, evidence)

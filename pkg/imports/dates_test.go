@@ -8,6 +8,7 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/filereader"
+	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/pkg/schema"
 )
 
@@ -67,7 +68,8 @@ func TestDecideDates(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			opts := c.opts
 			var s Service
-			rd := s.decideDates(datesSchema(t), &opts, &rowsReader{header: header, rows: c.rows})
+			sch := datesSchema(t)
+			rd := s.decideDates(sch, &opts, &rowsReader{header: header, rows: c.rows}, planOf(t, sch, header))
 			if !reflect.DeepEqual(opts.DateFormats, c.formats) {
 				t.Errorf("date_formats %v, want %v", opts.DateFormats, c.formats)
 			}
@@ -105,7 +107,7 @@ func TestLookaheadGivesBackEveryRow(t *testing.T) {
 		rows[i] = []string{"x", "13/03/2024"}
 	}
 	broken := errors.New("broken file")
-	la, ev := readAhead(&rowsReader{header: []string{"email", "birthday"}, rows: rows, err: broken}, []bool{false, true})
+	la, ev := readAhead(&rowsReader{header: []string{"email", "birthday"}, rows: rows, err: broken}, []bool{false, true}, func(cells []string) []string { return cells })
 	if ev[1].DayFirst != dateLookaheadRows || ev[0].DayFirst != 0 {
 		t.Fatalf("evidence %+v, want the read-ahead rows of the date column only", ev)
 	}
@@ -137,10 +139,39 @@ func BenchmarkDecideDates(b *testing.B) {
 	for i := range rows {
 		rows[i] = []string{"someone@example.com", "Some One", "03/07/2024"}
 	}
+	plan := planOf(b, s, []string{"email", "name", "birthday"})
 	b.ReportAllocs()
 	for b.Loop() {
 		var svc Service
 		opts := envelope.Options{}
-		svc.decideDates(s, &opts, &rowsReader{header: []string{"email", "name", "birthday"}, rows: rows})
+		svc.decideDates(s, &opts, &rowsReader{header: []string{"email", "name", "birthday"}, rows: rows}, plan)
+	}
+}
+
+// planOf maps header onto sch as an import without a mapping of its own does.
+func planOf(tb testing.TB, sch *schema.Schema, header []string) *mapping.Plan {
+	tb.Helper()
+	p, err := mapping.Decide(sch, header, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// A date column the import's mapping sends to a date field is weighed as
+// that field: the evidence is read from the cells as the validator maps them.
+func TestDecideDatesThroughTheMapping(t *testing.T) {
+	sch := datesSchema(t)
+	header := []string{"email", "Born"}
+	field := "birthday"
+	plan, err := mapping.Decide(sch, header, mapping.Given{"Born": &field})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Service
+	opts := envelope.Options{}
+	s.decideDates(sch, &opts, &rowsReader{header: header, rows: [][]string{{"a@x", "03/07/2024"}, {"b@x", "13/03/2024"}}}, plan)
+	if !reflect.DeepEqual(opts.DateFormats, map[string]string{"birthday": "dmy"}) || len(opts.Warnings) != 0 {
+		t.Fatalf("date_formats %v, warnings %v; want birthday read day first from the Born column", opts.DateFormats, opts.Warnings)
 	}
 }

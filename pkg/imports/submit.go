@@ -124,7 +124,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 	if err != nil {
 		return Submitted{}, err
 	}
-	rd = s.decideDates(sch, &opts, rd)
+	rd = s.decideDates(sch, &opts, rd, plan)
 	report := plan.Report()
 	lim := s.cfg.Limits(req.Tenant)
 	maxRows := lim.MaxRows
