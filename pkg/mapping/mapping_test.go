@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/schema"
 )
 
@@ -227,4 +228,42 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("row of %d cells for a header of %d", len(out), len(p.Header()))
 		}
 	})
+}
+
+// Apple Contacts exports vCards (3.0, properties grouped as item1.EMAIL
+// with Apple's X-AB labels); the vCard reader gives them columns the
+// contacts schema takes as they are: the preferred email and phone first.
+func TestAppleContactsIntoContacts(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "apple_contacts.vcf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, cleanup, err := filereader.Open(f, filereader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cleanup() }()
+	var rows [][]string
+	for {
+		row, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if row.Err != nil {
+			t.Fatalf("card %d: %v", row.Number, row.Err)
+		}
+		rows = append(rows, row.Cells)
+	}
+	p, err := Decide(builtin(t, "contacts"), rd.Header(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"name": "Ann B Smith", "email": "ann@work.example", "phone": "+1 415 555 2671", "company": "Example Corp"},
+		{"name": "Bob Jones", "phone": "+1 212 555 0199"},
+	}
+	if got := mapped(p, rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows\n got %v\nwant %v", got, want)
+	}
 }
