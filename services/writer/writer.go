@@ -21,17 +21,15 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -44,7 +42,8 @@ type Config struct {
 	// Workers is how many chunks one instance writes at once (default 2):
 	// while one waits for the database, the next is decoded and prepared,
 	// and the database gets its next command without a round trip's pause.
-	Workers int
+	Workers    int
+	Partitions partitions.Config
 }
 
 // DefaultWorkers is Config.Workers when unset.
@@ -52,10 +51,6 @@ const DefaultWorkers = 2
 
 // Run consumes unique record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamUnique, Durable: Durable, AckWait: cfg.Runner.AckWait})
-	if err != nil {
-		return err
-	}
 	rc := cfg.Runner
 	rc.Name = envelope.StageWrite
 	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageWrite)
@@ -64,11 +59,23 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for range workers {
-		g.Go(func() error { return runner.New(d.JS, cons, rc, w.handle, d.Log).Run(gctx) })
+	// INTAKE_UNIQUE is partitioned by import, and every partition is pulled
+	// by workers loops; the workers slots bound the chunks written at once,
+	// and are taken in turn, so a small import's chunks wait for a slot,
+	// not behind a large import's backlog.
+	slots := make(chan struct{}, workers)
+	h := func(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-slots }()
+		return w.handle(ctx, m)
 	}
-	return g.Wait()
+	st := partitions.Stage{Stream: subjects.StreamUnique, Subject: subjects.Unique, Durable: Durable,
+		MaxAckPending: 2 * workers, AckWait: cfg.Runner.AckWait, Loops: workers}
+	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, h, d.Log)
 }
 
 // Store is what the writer needs of the store: whether an import was
