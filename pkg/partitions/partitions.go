@@ -7,9 +7,9 @@
 // partitions p with p % Instances == Index are the instance's own: it
 // pulls them from the start. The others it only watches: when one has
 // messages waiting and no client pinned (its owner stopped pulling for
-// the pinned TTL), it pulls them too, until the partition is idle again;
-// then it stops pulling, the pin lapses and the owner, when back, gets
-// the partition's next message. Index and Instances only spread the work:
+// the pinned TTL), it pulls them too, until the partition has been idle
+// for handBack; then it stops pulling, the pin lapses and the owner, when
+// back, gets the partition's next message. Index and Instances only spread the work:
 // wrong values make one instance busier, never two receive one partition
 // at once (the server's pin decides that).
 package partitions
@@ -97,6 +97,11 @@ func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc r
 		return err
 	}
 	rc.PriorityGroup = streams.PriorityGroup
+	loops := max(st.Loops, 1)
+	// The pin lasts while its holder keeps asking: a pull request for no
+	// more than the loop may hold, so that the next one follows each
+	// message or two, not a batch that takes longer than the pinned TTL.
+	rc.Batch = max(1, st.MaxAckPending/loops)
 	conss := make([]jetstream.Consumer, cfg.Partitions)
 	for p := range conss {
 		cons, err := streams.EnsureConsumer(ctx, js, streams.Consumer{Stream: st.Stream, Durable: Durable(st.Durable, p),
@@ -123,7 +128,10 @@ func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc r
 // standby watches a partition owned by another instance and runs it (run)
 // while it is orphaned: messages waiting and nobody pinned.
 func standby(ctx context.Context, cons jetstream.Consumer, ttl time.Duration, run func(context.Context) error, log *zap.Logger) error {
-	var cur *running
+	var (
+		cur       *running
+		idleSince time.Time
+	)
 	defer func() { cur.end() }()
 	t := time.NewTicker(ttl / 2)
 	defer t.Stop()
@@ -144,13 +152,20 @@ func standby(ctx context.Context, cons jetstream.Consumer, ttl time.Duration, ru
 			continue // the broker is away: keep doing what we do
 		}
 		waiting := info.NumPending > 0 || info.NumAckPending > 0
+		if waiting {
+			idleSince = time.Time{}
+		} else if idleSince.IsZero() {
+			idleSince = time.Now()
+		}
 		switch {
 		case cur == nil && waiting && !pinned(info):
 			log.Info("taking over an orphaned partition")
 			cur = start(ctx, run)
-		case cur != nil && !waiting:
-			// Idle: stop pulling, so that the pin lapses and the owner,
-			// when it pulls, gets the partition back.
+		case cur != nil && !idleSince.IsZero() && time.Since(idleSince) >= handBack:
+			// Idle for a while: stop pulling, so that the pin lapses and
+			// the owner, when it pulls, gets the partition back. Not at
+			// the first idle moment: between two chunks of an import the
+			// partition is often empty for an instant.
 			if err := cur.end(); err != nil {
 				return err
 			}
@@ -191,6 +206,10 @@ func (r *running) end() error {
 	<-r.done
 	return r.err
 }
+
+// handBack is how long a standby keeps pulling an idle partition it took
+// over before it leaves it to its owner.
+const handBack = 10 * time.Second
 
 // pinned reports whether a client holds the consumer's pin.
 func pinned(info *jetstream.ConsumerInfo) bool {

@@ -39,9 +39,10 @@ const Durable = "writer"
 // Config tunes the writer.
 type Config struct {
 	Runner runner.Config
-	// Workers is how many chunks one instance writes at once (default 2):
-	// while one waits for the database, the next is decoded and prepared,
-	// and the database gets its next command without a round trip's pause.
+	// Workers is how many chunks of one partition one instance writes at
+	// once (default 2): while one waits for the database, the next is
+	// decoded and prepared, and the database gets its next command without
+	// a round trip's pause.
 	Workers    int
 	Partitions partitions.Config
 }
@@ -59,23 +60,11 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	// INTAKE_UNIQUE is partitioned by import, and every partition is pulled
-	// by workers loops; the workers slots bound the chunks written at once,
-	// and are taken in turn, so a small import's chunks wait for a slot,
-	// not behind a large import's backlog.
-	slots := make(chan struct{}, workers)
-	h := func(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		defer func() { <-slots }()
-		return w.handle(ctx, m)
-	}
+	// INTAKE_UNIQUE is partitioned by import: a small import's chunks wait
+	// for their own partition's loops, not behind a large import's backlog.
 	st := partitions.Stage{Stream: subjects.StreamUnique, Subject: subjects.Unique, Durable: Durable,
 		MaxAckPending: 2 * workers, AckWait: cfg.Runner.AckWait, Loops: workers}
-	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, h, d.Log)
+	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, w.handle, d.Log)
 }
 
 // Store is what the writer needs of the store: whether an import was
