@@ -94,6 +94,9 @@ func Consumers(durable string, partitions int) []string {
 func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc runner.Config, h runner.Handler, log *zap.Logger) error {
 	cfg = cfg.withDefaults()
 	if err := drainLegacy(ctx, js, st, rc, h, log); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down
+		}
 		return err
 	}
 	rc.PriorityGroup = streams.PriorityGroup

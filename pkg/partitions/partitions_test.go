@@ -132,3 +132,70 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Streams and a consumer made by an earlier version, unpartitioned: the
+// messages stored before are handled first, in order, through the old
+// consumer, which is then deleted; the new ones through the partitions.
+func TestDrainsTheConsumerOfAnEarlierVersion(t *testing.T) {
+	s := natstest.Start(t, nil)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	for _, sc := range streams.Configs(streams.Config{}) {
+		sc.SubjectTransform = nil
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := streams.EnsureConsumer(ctx, js, streams.Consumer{Stream: subjects.StreamOutcomes, Durable: "reporter", MaxAckPending: 1}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n int) {
+		for range n {
+			if _, err := js.Publish(ctx, subjects.For(subjects.Outcomes, "acme", "imp_1"), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(5)
+	if err := streams.Ensure(ctx, js, streams.Config{Partitions: 4}); err != nil {
+		t.Fatalf("partitioning the streams of an earlier version: %v", err)
+	}
+	publish(5)
+
+	h := &handled{byImport: map[string][]uint64{}, by: map[int]int{}, seen: map[uint64]bool{}}
+	st := Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: "reporter", MaxAckPending: 1}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(rctx, js, st, Config{Partitions: 4}, runner.Config{}, h.handler(0), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	}()
+	waitFor(t, func() bool {
+		p := subjects.Partition(subjects.Outcomes, "acme", "imp_1", 4)
+		_, err := js.Consumer(ctx, subjects.StreamOutcomes, Durable("reporter", p))
+		return h.total() >= 10 && err == nil
+	})
+	publish(2) // through the partition now
+	waitFor(t, func() bool { return h.total() >= 12 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	seqs := h.byImport[subjects.For(subjects.Outcomes, "acme", "imp_1")]
+	for i := range seqs {
+		if seqs[i] != uint64(i+1) {
+			t.Fatalf("handled sequences %v, want 1 to 12 in order", seqs)
+		}
+	}
+	if _, err := js.Consumer(ctx, subjects.StreamOutcomes, "reporter"); err == nil {
+		t.Fatal("the earlier version's consumer is still there")
+	}
+	p := subjects.Partition(subjects.Outcomes, "acme", "imp_1", 4)
+	if _, err := js.Consumer(ctx, subjects.StreamOutcomes, Durable("reporter", p)); err != nil {
+		t.Fatalf("partition consumer: %v", err)
+	}
+}
