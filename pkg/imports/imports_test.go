@@ -208,7 +208,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := st.GetLastMsgForSubject(ctx, subjects.For(subjects.Outcomes, "acme", "imp_run"))
+	m, err := st.GetLastMsgForSubject(ctx, subjects.Stored(subjects.Outcomes, "acme", "imp_run", streams.DefaultPartitions))
 	if err != nil {
 		t.Fatalf("no cancel stored: %v", err)
 	}

@@ -92,6 +92,9 @@ type Config struct {
 	Crash func(m Msg) bool
 	// Metrics, if set, counts chunks by outcome and times them.
 	Metrics *metrics.Metrics
+	// PriorityGroup, if set, is the consumer's priority group to pull with
+	// (a pinned consumer: one client at a time receives its messages).
+	PriorityGroup string
 }
 
 // DefaultAckWait is how long a delivered message may go unacknowledged
@@ -146,8 +149,12 @@ func New(js jetstream.JetStream, cons jetstream.Consumer, cfg Config, h Handler,
 // finished (or naked for redelivery); nothing fetched is left unanswered.
 func (r *Runner) Run(ctx context.Context) error {
 	pause := 100 * time.Millisecond
+	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(fetchWait)}
+	if r.cfg.PriorityGroup != "" {
+		opts = append(opts, jetstream.FetchPriorityGroup(r.cfg.PriorityGroup))
+	}
 	for ctx.Err() == nil {
-		batch, err := r.cons.Fetch(r.cfg.Batch, jetstream.FetchMaxWait(fetchWait))
+		batch, err := r.cons.Fetch(r.cfg.Batch, opts...)
 		if err != nil {
 			r.log.Warn("fetch failed", zap.Error(err))
 			sleep(ctx, pause)
@@ -179,7 +186,9 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 		_ = jm.Term()
 		return
 	}
-	m := Msg{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+	// Handlers and dead letters see the subject the message was published
+	// on, without the partition a partitioned stream stored it under.
+	m := Msg{Subject: subjects.Unpartitioned(jm.Subject()), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
 	start := time.Now()
 	if m.NumDelivered > 1 {
 		r.count(func(mx *metrics.Metrics) { mx.Redelivered.WithLabelValues(r.cfg.Name).Inc() })

@@ -142,6 +142,40 @@ func (s *Store) SaveSummary(ctx context.Context, sum *ledger.Summary) error {
 	return nil
 }
 
+// ErrSummaryChanged is SaveSummaryIf's answer when the stored summary is not
+// the one the caller read: another reporter applied a message to it first.
+var ErrSummaryChanged = errors.New("summary changed since it was read")
+
+// SaveSummaryIf writes an import's summary whole if the stored one is still
+// at accounting sequence prevSeq (0: if there is none yet), else fails with
+// ErrSummaryChanged: of two reporters briefly applying messages to one
+// import (a partition failing over), only the first write counts, and the
+// other reads the summary again.
+func (s *Store) SaveSummaryIf(ctx context.Context, sum *ledger.Summary, prevSeq uint64) error {
+	c, err := s.coll(ctx, s.Meta, importsColl)
+	if err != nil {
+		return err
+	}
+	filter := bson.D{{Key: "_id", Value: sum.ID}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "_accounting.last_seq", Value: int64(prevSeq)}},
+		// stored by an earlier version, without _accounting
+		bson.D{{Key: "_accounting", Value: bson.D{{Key: "$exists", Value: false}}}, {Key: "last_seq", Value: int64(prevSeq)}},
+	}}}
+	// With prevSeq 0 the summary may not exist yet: an upsert, which fails
+	// on the _id when another writer created it meanwhile.
+	res, err := c.ReplaceOne(ctx, filter, summaryDocOf(sum), options.Replace().SetUpsert(prevSeq == 0))
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("save summary %s: %w", sum.ID, ErrSummaryChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("save summary %s: %w", sum.ID, err)
+	}
+	if res.MatchedCount == 0 && res.UpsertedCount == 0 {
+		return fmt.Errorf("save summary %s at sequence %d: %w", sum.ID, prevSeq, ErrSummaryChanged)
+	}
+	return nil
+}
+
 // ListSummaries lists a tenant's imports, newest first.
 func (s *Store) ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error) {
 	c, err := s.coll(ctx, s.Meta, importsColl)

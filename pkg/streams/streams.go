@@ -37,7 +37,15 @@ type Config struct {
 	RowsRetention time.Duration // how long raw rows are kept for replay
 	DupWindow     time.Duration // Nats-Msg-Id de-duplication window
 	MaxMsgSize    int32
+	// Partitions splits INTAKE_VALID, INTAKE_UNIQUE and INTAKE_OUTCOMES by
+	// (tenant, import) (subjects.PartitionTransform). It is stored in the
+	// streams, so every instance must be given the same value: Ensure
+	// refuses another one.
+	Partitions int
 }
+
+// DefaultPartitions is Config.Partitions when unset: `intake serve --partitions`.
+const DefaultPartitions = 16
 
 // Defaults fills unset fields.
 func (c Config) Defaults() Config {
@@ -52,6 +60,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxMsgSize == 0 {
 		c.MaxMsgSize = 8 << 20
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
 	}
 	return c
 }
@@ -76,12 +87,19 @@ func Configs(c Config) []jetstream.StreamConfig {
 			Discard:    jetstream.DiscardOld,
 		}
 	}
+	partitioned := func(sc jetstream.StreamConfig, stage string) jetstream.StreamConfig {
+		src, dst := subjects.PartitionTransform(stage, c.Partitions)
+		sc.SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dst}
+		return sc
+	}
 	return []jetstream.StreamConfig{
 		// Raw rows are kept (not work-queue) so that imports can be replayed.
+		// They are not partitioned: replay and the validator's check of the
+		// publisher read them by the subject the tenant published on.
 		base(subjects.StreamRows, subjects.Rows, jetstream.LimitsPolicy, c.RowsRetention),
-		base(subjects.StreamValid, subjects.Valid, jetstream.WorkQueuePolicy, 0),
-		base(subjects.StreamUnique, subjects.Unique, jetstream.WorkQueuePolicy, 0),
-		base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0),
+		partitioned(base(subjects.StreamValid, subjects.Valid, jetstream.WorkQueuePolicy, 0), subjects.Valid),
+		partitioned(base(subjects.StreamUnique, subjects.Unique, jetstream.WorkQueuePolicy, 0), subjects.Unique),
+		partitioned(base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0), subjects.Outcomes),
 		base(subjects.StreamEvents, subjects.Events, jetstream.LimitsPolicy, c.RowsRetention),
 		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
 	}
@@ -125,7 +143,16 @@ func Await(ctx context.Context, js jetstream.JetStream, names ...string) error {
 	return nil
 }
 
+// ErrPartitionsChanged is returned by Ensure when a stream is partitioned
+// differently from the configuration: moving messages between partitions
+// would break the per-import order, so the value cannot change while the
+// streams exist.
+var ErrPartitionsChanged = errors.New("partitions differ from the existing stream's")
+
 func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	if err := checkTransform(ctx, js, sc); err != nil {
+		return err
+	}
 	var err error
 	// Two instances starting together can race between "not found" and
 	// "create"; the loser simply tries again and finds the stream.
@@ -141,13 +168,44 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 	return fmt.Errorf("stream %s: %w", sc.Name, err)
 }
 
+// checkTransform refuses to change an existing stream's partitioning. A
+// stream without a transform (made by an earlier version) gets one: its
+// messages stored before are drained by the stages (DrainLegacy).
+func checkTransform(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	if sc.SubjectTransform == nil {
+		return nil
+	}
+	st, err := js.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", sc.Name, err)
+	}
+	have := st.CachedInfo().Config.SubjectTransform
+	if have != nil && *have != *sc.SubjectTransform {
+		return fmt.Errorf("stream %s stores %s as %s, this instance would store it as %s: %w (give every instance the same --partitions; to change it, stop the pipeline once the stream is empty and delete the stream)",
+			sc.Name, have.Source, have.Destination, sc.SubjectTransform.Destination, ErrPartitionsChanged)
+	}
+	return nil
+}
+
 // Consumer describes one durable pull consumer.
 type Consumer struct {
 	Stream        string
 	Durable       string
 	MaxAckPending int // 1 makes the consumer strictly ordered (reporter)
 	AckWait       time.Duration
+	FilterSubject string // empty: the whole stream
+	// PinnedTTL, if set, gives the consumer a pinned-client priority group
+	// (PriorityGroup): the server delivers to one client at a time and pins
+	// another when the pinned one has not pulled for PinnedTTL.
+	PinnedTTL time.Duration
 }
+
+// PriorityGroup is the priority group of pinned consumers; the runner pulls
+// with it (runner.Config.PriorityGroup).
+const PriorityGroup = "intake"
 
 // EnsureConsumer creates or updates a durable pull consumer. Redelivery is
 // unlimited at the server: the runner dead-letters after its own MaxDeliver,
@@ -166,6 +224,12 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c Consumer) (je
 		MaxDeliver:    -1,
 		MaxAckPending: c.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: c.FilterSubject,
+	}
+	if c.PinnedTTL > 0 {
+		cc.PriorityGroups = []string{PriorityGroup}
+		cc.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cc.PinnedTTL = c.PinnedTTL
 	}
 	var (
 		cons jetstream.Consumer

@@ -5,6 +5,8 @@ package subjects
 
 import (
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 )
 
@@ -84,4 +86,70 @@ func RowsMsgID(prefix string, chunk int) string {
 // <tenant>.<import>.<secret>:rows.
 func RowsPrefix(tenant, importID, secret string) string {
 	return fmt.Sprintf("%s.%s.%s:rows", tenant, importID, secret)
+}
+
+// Partitioned streams (INTAKE_VALID, INTAKE_UNIQUE, INTAKE_OUTCOMES) store
+// a message published on intake.<stage>.<tenant>.<import> under
+// intake.<stage>.<partition>.<tenant>.<import>: a subject transform of the
+// stream adds the partition, so publishers and permissions see the
+// unpartitioned subject. One durable consumer per partition gives each
+// scope one partition, and different scopes parallelism.
+//
+// The scope is the tenant for INTAKE_VALID (the deduplicator decides who
+// owns a handle per tenant and schema, so one tenant's imports are
+// de-duplicated one chunk at a time) and the import elsewhere (the reporter
+// accounts per import; the writer has no order to keep).
+
+// byTenant reports whether stage is partitioned by tenant alone.
+func byTenant(stage string) bool { return stage == Valid }
+
+// PartitionTransform is the stream subject transform's source and
+// destination for a stage split into n partitions: NATS's
+// {{partition(n,1)}} of the tenant or {{partition(n,1,2)}} of tenant and
+// import (Partition computes the same).
+func PartitionTransform(stage string, n int) (source, destination string) {
+	tokens := "1,2"
+	if byTenant(stage) {
+		tokens = "1"
+	}
+	return stage + ".*.*", fmt.Sprintf("%s.{{partition(%d,%s)}}.{{wildcard(1)}}.{{wildcard(2)}}", stage, n, tokens)
+}
+
+// Partition is the partition a stage's stream split into n partitions
+// stores an import's messages in: as nats-server computes
+// {{partition(n,...)}}, FNV-1a (32 bits) of the tokens written one after
+// the other, modulo n (a test checks they agree).
+func Partition(stage, tenant, importID string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(tenant))
+	if !byTenant(stage) {
+		_, _ = h.Write([]byte(importID))
+	}
+	return int(h.Sum32() % uint32(n))
+}
+
+// PartitionFilter is the filter subject of partition p's consumer.
+func PartitionFilter(stage string, p int) string {
+	return fmt.Sprintf("%s.%d.*.*", stage, p)
+}
+
+// Stored is the subject a partitioned stream stores an import's messages
+// under, for readers that look messages up by subject.
+func Stored(stage, tenant, importID string, partitions int) string {
+	return fmt.Sprintf("%s.%d.%s.%s", stage, Partition(stage, tenant, importID, partitions), tenant, importID)
+}
+
+// Unpartitioned returns the subject a message was published on:
+// intake.<stage>.<tenant>.<import> for intake.<stage>.<p>.<tenant>.<import>
+// as a partitioned stream stores it; any other subject as it is. Tenant
+// and import are single tokens, so five tokens are a partitioned subject.
+func Unpartitioned(subject string) string {
+	tok := strings.Split(subject, ".")
+	if len(tok) != 5 || tok[0] != "intake" {
+		return subject
+	}
+	if _, err := strconv.Atoi(tok[2]); err != nil {
+		return subject
+	}
+	return strings.Join(append(tok[:2:2], tok[3:]...), ".")
 }

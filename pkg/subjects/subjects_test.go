@@ -21,3 +21,19 @@ func TestImportOf(t *testing.T) {
 		}
 	}
 }
+
+// Handlers and dead letters see the subject a message was published on.
+func TestUnpartitioned(t *testing.T) {
+	for in, want := range map[string]string{
+		"intake.valid.3.acme.imp_1":    "intake.valid.acme.imp_1",
+		"intake.outcomes.12.7.imp_1":   "intake.outcomes.7.imp_1",
+		"intake.valid.acme.imp_1":      "intake.valid.acme.imp_1",
+		"intake.rows.acme.imp_1":       "intake.rows.acme.imp_1",
+		"intake.valid.x.acme.imp_1":    "intake.valid.x.acme.imp_1",
+		"intake.dead.write.intake.a.b": "intake.dead.write.intake.a.b",
+	} {
+		if got := Unpartitioned(in); got != want {
+			t.Errorf("Unpartitioned(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -4,14 +4,19 @@
 //
 // Claims are held in memory, per tenant and import, and persisted as a log,
 // one database document per chunk (not one per row: on FerretDB an insert
-// per row cost as much as writing the records themselves). The consumer has
-// MaxAckPending 1, so one chunk is de-duplicated at a time across all
-// instances. An instance appends the next log entry without reading the log
-// first; entries are numbered without gaps, so the append succeeds only if
-// its table already holds every earlier entry. When the number is taken
-// (another instance, a fail-over, or the chunk's earlier delivery wrote it),
-// it reads the entries it has not seen and redoes the chunk, so they all
-// agree.
+// per row cost as much as writing the records themselves). INTAKE_VALID is
+// partitioned by tenant, with one consumer per partition (MaxAckPending 1,
+// pinned to one instance at a time: pkg/partitions), so one tenant's chunks
+// are de-duplicated one at a time while other tenants' run in parallel, and
+// an instance holds tables only of the imports of partitions it handles
+// (a table not used for idleAfter is dropped). An instance appends the
+// next log entry without reading the log first; entries are numbered
+// without gaps and an entry is an insert by its number, so the append
+// succeeds only if its table already holds every earlier entry: two
+// instances briefly on one partition (a fail-over) can never both claim a
+// key. When the number is taken (another instance, a fail-over, or the
+// chunk's earlier delivery wrote it), it reads the entries it has not seen
+// and redoes the chunk, so they all agree.
 package deduplicator
 
 import (
@@ -20,15 +25,16 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -37,20 +43,18 @@ const Durable = "deduplicator"
 
 // Config tunes the deduplicator.
 type Config struct {
-	Runner runner.Config
+	Runner     runner.Config
+	Partitions partitions.Config
 }
 
 // Run consumes valid record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamValid, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait})
-	if err != nil {
-		return err
-	}
 	rc := cfg.Runner
 	rc.Name = envelope.StageDedup
 	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageDedup)
 	dd := &dedup{store: d.Store, tables: newTables()}
-	return runner.New(d.JS, cons, rc, dd.handle, d.Log).Run(ctx)
+	st := partitions.Stage{Stream: subjects.StreamValid, Subject: subjects.Valid, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait}
+	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, dd.handle, d.Log)
 }
 
 // Store is what the deduplicator needs of the store: an import's claim log
@@ -143,9 +147,11 @@ func duplicate(r envelope.Record, keys []string, holders []int) (envelope.Outcom
 // identify matches each row of a match-any import to the record owning
 // any of its handles (or a new one identified by its first handle), sets
 // the row's Key to that record, and records its new handles as that
-// record's. Rows whose handles belong to two records fail. Because one
-// chunk is de-duplicated at a time, handle ownership is decided in one
-// place: two imports can never give one handle to two records.
+// record's. Rows whose handles belong to two records fail. One tenant's
+// chunks are de-duplicated one at a time (INTAKE_VALID is partitioned by
+// tenant), so handle ownership is decided in one place, and adding a
+// handle is an insert that fails if it is taken: two imports can never
+// give one handle to two records.
 func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk, recs []envelope.Record) ([]envelope.Record, []envelope.Outcome, error) {
 	var handles []string
 	for _, r := range recs {
@@ -255,9 +261,11 @@ func (d *dedup) claim(ctx context.Context, ch *envelope.RecordChunk) ([][]int, e
 type keyHash [2]uint64
 
 // tables are the claim tables of the imports this instance has seen, by
-// ids.Scoped(tenant, import).
+// ids.Scoped(tenant, import). Partitions are handled concurrently; one
+// import's table is used by one chunk at a time.
 type tables struct {
 	seeds [2]maphash.Seed
+	mu    sync.Mutex
 	byID  map[string]*table
 }
 
@@ -272,6 +280,8 @@ func newTables() *tables {
 }
 
 func (ts *tables) get(scoped string) *table {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	now := time.Now()
 	for id, old := range ts.byID {
 		if id != scoped && now.Sub(old.used) > idleAfter {

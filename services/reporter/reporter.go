@@ -3,12 +3,16 @@
 // failed with their reasons, and completes the import when every row of the
 // sealed source is accounted for.
 //
-// Exactly once: the reporter's consumer has MaxAckPending 1, so accounting
-// messages are applied strictly in stream order, and each summary remembers
-// the stream sequence of the last message applied to it. A redelivered
-// message (crash after the summary was saved, before the ack) has a sequence
-// not above that mark and is not counted again. Running several reporter
-// instances gives fail-over, not parallelism.
+// Exactly once: INTAKE_OUTCOMES is partitioned by import, with one consumer
+// per partition (MaxAckPending 1, pinned to one instance at a time:
+// pkg/partitions), so an import's accounting messages are applied strictly
+// in stream order while other imports' are applied in parallel, by this or
+// other instances. Each summary remembers the stream sequence of the last
+// message applied to it. A redelivered message (crash after the summary
+// was saved, before the ack) has a sequence not above that mark and is not
+// counted again. Every save is conditional on the sequence the handler
+// read (store.SaveSummaryIf), so two instances briefly handling one
+// partition (a fail-over) cannot both apply a message.
 package reporter
 
 import (
@@ -16,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,10 +30,10 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/metrics"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -37,7 +42,8 @@ const Durable = "reporter"
 
 // Config tunes the reporter.
 type Config struct {
-	Runner runner.Config
+	Runner     runner.Config
+	Partitions partitions.Config
 	// UnsealedTimeout fails an import that is still processing and has made
 	// no progress (no accounting message applied to it) for this long: opened
 	// and never sealed, or sealed with rows that never all arrive. 0 means
@@ -61,10 +67,6 @@ func DefaultSweepEvery(timeout time.Duration) time.Duration {
 
 // Run consumes accounting messages until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamOutcomes, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait})
-	if err != nil {
-		return err
-	}
 	rc := cfg.Runner
 	rc.Name = envelope.StageReport
 	if rc.MaxDeliver == 0 {
@@ -88,7 +90,8 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 		defer func() { <-swept }()
 		go func() { defer close(swept); rp.sweep(ctx, d.JS, every) }()
 	}
-	return runner.New(d.JS, cons, rc, rp.handle, d.Log).Run(ctx)
+	st := partitions.Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait}
+	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, rp.handle, d.Log)
 }
 
 // Store is what the reporter needs of the store: summaries, the row notes
@@ -97,7 +100,7 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 // the records replace mode deletes with their deletion plan.
 type Store interface {
 	ReadSummary(ctx context.Context, id string) (*ledger.Summary, bool, error)
-	SaveSummary(ctx context.Context, sum *ledger.Summary) error
+	SaveSummaryIf(ctx context.Context, sum *ledger.Summary, prevSeq uint64) error
 	InsertRowDoc(ctx context.Context, d store.RowDoc) error
 	StaleImports(ctx context.Context, olderThan time.Time) ([]ledger.Summary, error)
 	ClaimedKeys(ctx context.Context, tenant, importID string) (map[string]bool, error)
@@ -114,6 +117,50 @@ type reporter struct {
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	timeout time.Duration // unsealed-import timeout; <= 0: off
+	stored  storedSeqs
+}
+
+// storedSeqs are, per import being handled, the accounting sequence of its
+// summary as stored (0: none yet): every save is conditional on it
+// (SaveSummaryIf), so that of two instances briefly handling one import's
+// messages (a partition failing over) only one applies each message. The
+// other's handler fails, and the redelivered message is decided again on
+// the summary as it now is. Partitions are handled concurrently, one
+// message of an import at a time.
+type storedSeqs struct {
+	mu    sync.Mutex
+	bySum map[string]uint64
+}
+
+func (s *storedSeqs) set(id string, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bySum == nil {
+		s.bySum = map[string]uint64{}
+	}
+	s.bySum[id] = seq
+}
+
+func (s *storedSeqs) get(id string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bySum[id]
+}
+
+func (s *storedSeqs) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.bySum, id)
+}
+
+// save writes sum if its stored version is still the one this handler read
+// or last wrote.
+func (rp *reporter) save(ctx context.Context, sum *ledger.Summary) error {
+	if err := rp.store.SaveSummaryIf(ctx, sum, rp.stored.get(sum.ID)); err != nil {
+		return err
+	}
+	rp.stored.set(sum.ID, sum.LastSeq)
+	return nil
 }
 
 func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
@@ -127,6 +174,12 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	sum, found, err := rp.store.ReadSummary(ctx, acc.Import)
 	if err != nil {
 		return nil, err
+	}
+	defer rp.stored.forget(acc.Import)
+	if found {
+		rp.stored.set(acc.Import, sum.LastSeq)
+	} else {
+		rp.stored.set(acc.Import, 0)
 	}
 	switch acc.Kind {
 	case envelope.KindExpire:
@@ -159,7 +212,7 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if completes(wasDone, sum) {
 		return rp.finish(ctx, sum)
 	}
-	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+	if err := rp.save(ctx, sum); err != nil {
 		return nil, err
 	}
 	return completionEvent(sum)
@@ -195,7 +248,7 @@ func (rp *reporter) finish(ctx context.Context, sum *ledger.Summary) ([]runner.O
 func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.Time) error {
 	sum.CompletedAt = &now
 	sum.UpdatedAt = now
-	if err := rp.store.SaveSummary(ctx, sum); err != nil {
+	if err := rp.save(ctx, sum); err != nil {
 		return err
 	}
 	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
@@ -232,7 +285,7 @@ func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) (notice st
 			return "", err
 		}
 		sum.DeletePlan = plan
-		if err := rp.store.SaveSummary(ctx, sum); err != nil {
+		if err := rp.save(ctx, sum); err != nil {
 			return "", err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
@@ -221,7 +222,8 @@ func TestReporterWaitsOutADatabaseOutage(t *testing.T) {
 	// ordered, so every delivery since the last ack is of that one message.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		cons, err := e.js.Consumer(context.Background(), subjects.StreamOutcomes, Durable)
+		p := subjects.Partition(subjects.Outcomes, tenant, "imp_outage", streams.DefaultPartitions)
+		cons, err := e.js.Consumer(context.Background(), subjects.StreamOutcomes, partitions.Durable(Durable, p))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
@@ -70,6 +71,11 @@ type Config struct {
 	// Runner is applied to every pipeline service's runner (tests use it to
 	// inject faults).
 	Runner runner.Config
+	// Partitions of the deduplicator's, writer's and reporter's streams and
+	// this process's place among their instances: Index is the first of
+	// its instances (--instance-index), Instances their number over all
+	// processes (--instance-count; 0: this process's --instances).
+	Partitions partitions.Config
 }
 
 // Info tells where a started Intake can be reached.
@@ -113,6 +119,7 @@ func Default() Config {
 		UnsealedTimeout: reporter.DefaultUnsealedTimeout,
 		JWTMaxLifetime:  auth.DefaultMaxLifetime,
 		Runner:          runner.Config{AckWait: runner.DefaultAckWait},
+		Partitions:      partitions.Config{Partitions: streams.DefaultPartitions, PinnedTTL: partitions.DefaultPinnedTTL},
 	}
 }
 
@@ -139,6 +146,8 @@ func (c Config) Defaults() Config {
 	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
 	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
 	setZero(&c.Runner.AckWait, d.Runner.AckWait)
+	setZero(&c.Partitions.Partitions, d.Partitions.Partitions)
+	setZero(&c.Partitions.PinnedTTL, d.Partitions.PinnedTTL)
 	return c
 }
 
@@ -159,6 +168,9 @@ func (c Config) Validate() error {
 	if c.Instances < 1 {
 		return fmt.Errorf("instances must be at least 1")
 	}
+	if p := c.Partitions; p.Partitions < 1 || p.Partitions > MaxPartitions || p.Index < 0 || p.Instances < 0 || p.PinnedTTL < 0 {
+		return fmt.Errorf("partitions must be 1 to %d, instance-index and instance-count at least 0, pinned-ttl positive", MaxPartitions)
+	}
 	if c.MaxRows > MaxRowsLimit {
 		return fmt.Errorf("max-rows %d is above %d (the deduplicator keeps row numbers in 32 bits)", c.MaxRows, MaxRowsLimit)
 	}
@@ -167,6 +179,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// MaxPartitions bounds --partitions: every instance pulls every partition
+// of three stages.
+const MaxPartitions = 256
 
 // MaxRowsLimit bounds --max-rows.
 const MaxRowsLimit = 1_000_000_000
@@ -259,7 +275,7 @@ func newSystem(ctx context.Context, cfg Config, b *backends, log *zap.Logger) (*
 		// (deploy/nats/accounts.conf).
 		err = streams.Await(sctx, setupJS, subjects.StreamOutcomes, subjects.StreamEvents)
 	} else {
-		err = streams.Ensure(sctx, setupJS, streams.Config{Replicas: cfg.StreamReplicas, RowsRetention: cfg.RowsRetention})
+		err = streams.Ensure(sctx, setupJS, streams.Config{Replicas: cfg.StreamReplicas, RowsRetention: cfg.RowsRetention, Partitions: cfg.Partitions.Partitions})
 	}
 	cancel()
 	if err != nil {
@@ -267,14 +283,23 @@ func newSystem(ctx context.Context, cfg Config, b *backends, log *zap.Logger) (*
 	}
 
 	s.metrics = metrics.New()
-	s.metrics.WatchConsumers(setupJS, []metrics.Consumer{
-		{Stream: subjects.StreamRows, Durable: validator.Durable},
-		{Stream: subjects.StreamValid, Durable: deduplicator.Durable},
-		{Stream: subjects.StreamUnique, Durable: writer.Durable},
-		{Stream: subjects.StreamOutcomes, Durable: reporter.Durable},
-	})
+	s.metrics.WatchConsumers(setupJS, append([]metrics.Consumer{{Stream: subjects.StreamRows, Durable: validator.Durable}},
+		partitionConsumers(cfg.Partitions.Partitions)...))
 	s.cfg.Runner.Metrics = s.metrics
 	return s, nil
+}
+
+// partitionConsumers are the partition consumers of the partitioned stages.
+func partitionConsumers(n int) []metrics.Consumer {
+	var out []metrics.Consumer
+	for _, st := range []struct{ stream, durable string }{
+		{subjects.StreamValid, deduplicator.Durable}, {subjects.StreamUnique, writer.Durable}, {subjects.StreamOutcomes, reporter.Durable},
+	} {
+		for _, name := range partitions.Consumers(st.durable, n) {
+			out = append(out, metrics.Consumer{Stream: st.stream, Durable: name})
+		}
+	}
+	return out
 }
 
 // logConfig logs the configuration in effect, secrets masked.

@@ -21,7 +21,7 @@ func TestMetrics(t *testing.T) {
 		`intake_imports_started_total 1`,
 		`intake_imports_finished_total{status="completed"} 1`,
 		`intake_chunks_total{outcome="acked",stage="write"} 1`,
-		`intake_consumer_pending{consumer="writer"} 0`,
+		`intake_consumer_pending{consumer="writer-0"} 0`,
 		`intake_http_request_seconds_count{code="202",method="POST",route="/v1/imports"} 1`,
 		`go_goroutines`,
 	} {

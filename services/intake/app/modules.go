@@ -20,6 +20,7 @@ import (
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/limits"
 	"github.com/intake/intake/pkg/metrics"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/services/deduplicator"
 	"github.com/intake/intake/services/ingest"
@@ -49,14 +50,14 @@ func modules() []module {
 		{name: "validator", run: func(ctx context.Context, s *stack, d platform.Deps, _ int) error {
 			return validator.Run(ctx, validator.Config{Runner: s.cfg.Runner}, d)
 		}},
-		{name: "deduplicator", run: func(ctx context.Context, s *stack, d platform.Deps, _ int) error {
-			return deduplicator.Run(ctx, deduplicator.Config{Runner: s.cfg.Runner}, d)
+		{name: "deduplicator", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
+			return deduplicator.Run(ctx, deduplicator.Config{Runner: s.cfg.Runner, Partitions: s.partitionsOf(instance)}, d)
 		}},
-		{name: "writer", run: func(ctx context.Context, s *stack, d platform.Deps, _ int) error {
-			return writer.Run(ctx, writer.Config{Runner: s.cfg.Runner}, d)
+		{name: "writer", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
+			return writer.Run(ctx, writer.Config{Runner: s.cfg.Runner, Partitions: s.partitionsOf(instance)}, d)
 		}},
-		{name: "reporter", run: func(ctx context.Context, s *stack, d platform.Deps, _ int) error {
-			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout}, d)
+		{name: "reporter", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
+			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout, Partitions: s.partitionsOf(instance)}, d)
 		}},
 	}
 }
@@ -107,6 +108,18 @@ func runUpstream(ctx context.Context, s *stack, d platform.Deps, instance int) e
 		ucfg.Serving = func() { close(s.upstreamServing) }
 	}
 	return upstream.Run(ctx, ucfg, d)
+}
+
+// partitionsOf places this process's instance among all instances of its
+// stage: the process's first index plus instance, of --instance-count (or,
+// unset, this process's --instances).
+func (s *stack) partitionsOf(instance int) partitions.Config {
+	pc := s.cfg.Partitions
+	pc.Index += instance
+	if pc.Instances == 0 {
+		pc.Instances = s.cfg.Instances
+	}
+	return pc
 }
 
 // deps connects one service instance to the broker.
