@@ -366,7 +366,8 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 	e.run(t, Config{Name: "stage", Metrics: mx, Backoff: []time.Duration{10 * time.Millisecond}}, func(_ context.Context, m Msg) ([]Output, error) {
 		if calls.Add(1) == 1 {
 			var nilMap map[string]int
-			nilMap["boom"]++ // a real runtime panic
+			//lint:ignore SA5000 a real runtime panic, on purpose
+			nilMap["boom"]++
 		}
 		return []Output{{Subject: "out.x", MsgID: "x", Data: m.Data}}, nil
 	})

@@ -19,6 +19,7 @@ func TestPanickingRequestHandlerFailsItsRequestOnly(t *testing.T) {
 	s := &service{d: platform.Deps{Metrics: mx}, log: zaptest.NewLogger(t)}
 	rep, err := s.call(context.Background(), func(context.Context, string, []byte) (any, error) {
 		var m map[string]int
+		//lint:ignore SA5000 a real runtime panic, on purpose
 		m["x"]++
 		return "unreachable", nil
 	}, "acme", nil)
