@@ -110,6 +110,9 @@ func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc r
 		cons, err := streams.EnsureConsumer(ctx, js, streams.Consumer{Stream: st.Stream, Durable: Durable(st.Durable, p),
 			FilterSubject: subjects.PartitionFilter(st.Subject, p), MaxAckPending: st.MaxAckPending, AckWait: st.AckWait, PinnedTTL: cfg.PinnedTTL})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // shut down while the consumers were being made
+			}
 			return err
 		}
 		conss[p] = cons
