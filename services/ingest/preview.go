@@ -1,9 +1,6 @@
 package ingest
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -13,10 +10,6 @@ import (
 	"github.com/intake/intake/pkg/mapping"
 	"github.com/intake/intake/services/validator"
 )
-
-// maxPreviewMappingBytes bounds the mapping field of a preview: a file's
-// every column may be named.
-const maxPreviewMappingBytes = 64 << 10
 
 // previewImport handles POST /v1/imports/preview: the fields of an upload
 // (schema, mode, key, delimiter, sheet, format, mapping, then file), and
@@ -40,56 +33,23 @@ func (a *API) previewImport(w http.ResponseWriter, r *http.Request) {
 		"schema": &opts.Schema, "mode": &opts.Mode, "key": &opts.Key, "mapping": &givenMapping,
 		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
 	}
-	q := r.URL.Query()
-	for name, to := range options {
-		*to = q.Get(name)
-	}
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			writeError(w, http.StatusBadRequest, "no file: send the file in a multipart field named \"file\"")
-			return
-		}
-		if err != nil {
-			a.bodyError(w, r, err)
-			return
-		}
-		if to, ok := options[part.FormName()]; ok {
-			limit := int64(1 << 10)
-			if part.FormName() == "mapping" {
-				limit = maxPreviewMappingBytes
-			}
-			v, err := io.ReadAll(io.LimitReader(part, limit+1))
-			if err != nil {
-				a.bodyError(w, r, err)
-				return
-			}
-			if int64(len(v)) > limit {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: longer than %d bytes", part.FormName(), limit))
-				return
-			}
-			*to = strings.TrimSpace(string(v))
-			continue
-		}
-		if part.FormName() != "file" {
-			_, _ = io.Copy(io.Discard, part)
-			continue
-		}
-		if strings.HasPrefix(givenMapping, "@") {
-			writeError(w, http.StatusBadRequest, "mapping: a preview takes the mapping itself, a JSON object of column to field or null, not a saved mapping's name")
-			return
-		}
-		given, err := mapping.ParseGiven(givenMapping)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		p, err := a.imports.Preview(r.Context(), imports.PreviewRequest{Tenant: tenantOf(r), Body: part, Options: opts, Mapping: given, File: fileOpts}, validator.Validate)
-		if err != nil {
-			writeRequestError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, p)
+	part, ok := a.readOptions(w, r, mr, options, refuseLongOptions, "no file: send the file in a multipart field named \"file\"")
+	if !ok {
 		return
 	}
+	if strings.HasPrefix(givenMapping, "@") {
+		writeError(w, http.StatusBadRequest, "mapping: a preview takes the mapping itself, a JSON object of column to field or null, not a saved mapping's name")
+		return
+	}
+	given, err := mapping.ParseGiven(givenMapping)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := a.imports.Preview(r.Context(), imports.PreviewRequest{Tenant: tenantOf(r), Body: part, Options: opts, Mapping: given, File: fileOpts}, validator.Validate)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }

@@ -50,6 +50,46 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		"delimiter": &fileOpts.Delimiter, "sheet": &fileOpts.Sheet, "format": &fileOpts.Format,
 		"mapping": &mappingOption, "date_format": &opts.DateFormat,
 	}
+	part, ok := a.readOptions(w, r, mr, options, cutLongOptions, "no file: send the CSV file in a multipart field named \"file\"")
+	if !ok {
+		return
+	}
+	for name, flag := range map[string]struct {
+		val string
+		to  *bool
+	}{"dry_run": {dryRun, &opts.DryRun}, "empty_means_clear": {emptyClears, &opts.EmptyMeansClear}} {
+		if flag.val == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(flag.val)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false", name, flag.val))
+			return
+		}
+		*flag.to = b
+	}
+	a.importFile(w, r, part, opts, mappingOption, fileOpts)
+}
+
+// maxMappingBytes bounds a mapping sent with an upload or a preview, or
+// saved: a file's every column may be named.
+const maxMappingBytes = 64 << 10
+
+// maxOptionBytes bounds every other option field of an upload.
+const maxOptionBytes = 1 << 10
+
+// How readOptions treats an option field over its bound (the mapping's is
+// refused either way).
+const (
+	cutLongOptions    = false // cut it, as uploads always did
+	refuseLongOptions = true  // refuse it (400), as a preview does
+)
+
+// readOptions reads an upload's options, each a query parameter or a form
+// field before the file (the field wins), into options, and returns the
+// file part. ok false: the request was answered (no file, a broken body,
+// an option too long).
+func (a *API) readOptions(w http.ResponseWriter, r *http.Request, mr *multipart.Reader, options map[string]*string, refuseLong bool, noFile string) (part *multipart.Part, ok bool) {
 	q := r.URL.Query()
 	for name, to := range options {
 		*to = q.Get(name)
@@ -57,29 +97,29 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			writeError(w, http.StatusBadRequest, "no file: send the CSV file in a multipart field named \"file\"")
-			return
+			writeError(w, http.StatusBadRequest, noFile)
+			return nil, false
 		}
 		if err != nil {
 			a.bodyError(w, r, err)
-			return
+			return nil, false
 		}
-		if to, ok := options[part.FormName()]; ok {
-			limit := int64(1 << 10)
+		if to, isOption := options[part.FormName()]; isOption {
+			limit := int64(maxOptionBytes)
 			if part.FormName() == "mapping" {
-				limit = maxMappingBytes // a file's every column may be named
+				limit = maxMappingBytes
 			}
 			v, err := io.ReadAll(io.LimitReader(part, limit+1))
 			if err != nil {
 				a.bodyError(w, r, err)
-				return
-			}
-			if part.FormName() == "mapping" && int64(len(v)) > limit {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("mapping: longer than %d bytes", limit))
-				return
+				return nil, false
 			}
 			if int64(len(v)) > limit {
-				v = v[:limit] // as before: a longer option is cut
+				if refuseLong || part.FormName() == "mapping" {
+					writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: longer than %d bytes", part.FormName(), limit))
+					return nil, false
+				}
+				v = v[:limit]
 			}
 			*to = strings.TrimSpace(string(v))
 			continue
@@ -88,27 +128,9 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, part)
 			continue
 		}
-		for name, flag := range map[string]struct {
-			val string
-			to  *bool
-		}{"dry_run": {dryRun, &opts.DryRun}, "empty_means_clear": {emptyClears, &opts.EmptyMeansClear}} {
-			if flag.val == "" {
-				continue
-			}
-			b, err := strconv.ParseBool(flag.val)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false", name, flag.val))
-				return
-			}
-			*flag.to = b
-		}
-		a.importFile(w, r, part, opts, mappingOption, fileOpts)
-		return
+		return part, true
 	}
 }
-
-// maxMappingBytes bounds a mapping sent with an upload or saved.
-const maxMappingBytes = 64 << 10
 
 func (a *API) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
