@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -263,8 +262,7 @@ func (s *Service) windowImports(ctx context.Context, tenant string, since time.T
 			return nil, err
 		}
 		left = meta.NumPending
-		tokens := strings.Split(m.Subject(), ".")
-		if id := tokens[len(tokens)-1]; !seen[id] {
+		if _, id, ok := subjects.ImportOf(subjects.Rows, m.Subject()); ok && !seen[id] {
 			seen[id] = true
 			originals = append(originals, id)
 		}
