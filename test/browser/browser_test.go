@@ -171,6 +171,9 @@ func TestBrowserImport(t *testing.T) {
 	// A file the API refuses: its error text is shown.
 	step(t, ctx, "upload a file with an unknown header", 30*time.Second,
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{badPath}),
+		// As a person would: the page has taken the file before the click
+		// (choosing a file clears the message the upload would show).
+		chromedp.Poll[chromedp.Void](`document.querySelector('#file-name').textContent.startsWith('nonsense.csv')`, chromedp.WithPollingInterval(50*time.Millisecond)),
 		chromedp.Click(chromedp.CSS("#upload-button")),
 		chromedp.Poll[chromedp.Void](`!document.querySelector('#message').hidden && document.querySelector('#message').textContent.includes('HTTP 400')`, chromedp.WithPollingInterval(100*time.Millisecond)),
 	)
@@ -193,6 +196,7 @@ func TestBrowserImport(t *testing.T) {
 	})()`)
 	step(t, ctx, "upload 2,000 contacts", 2*time.Minute,
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath}),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#file-name').textContent.startsWith('contacts.csv')`, chromedp.WithPollingInterval(50*time.Millisecond)),
 		chromedp.SetValue(chromedp.CSS("#mode"), "upsert"),
 		chromedp.Click(chromedp.CSS("#upload-button")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#summary-status').textContent === 'completed' && !document.querySelector('#summary').hidden`,
