@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -17,6 +18,22 @@ func startFerret(tb testing.TB) (*mongo.Client, *embedded.SQLiteFastPath) {
 	ix := f.FastPath()
 	tb.Cleanup(ix.Close)
 	return client, ix
+}
+
+// startStore runs FerretDB for one test and returns a store in database
+// "intake" on its fast path, and the test's context.
+func startStore(tb testing.TB) (*Store, context.Context) {
+	tb.Helper()
+	client, ix := startFerret(tb)
+	return New(client, "intake", ix), tb.Context()
+}
+
+// eachPath runs FerretDB for one test and runs test on both of its paths
+// (see onBothPaths), with the subtest's context.
+func eachPath(t *testing.T, prefix string, test func(t *testing.T, ctx context.Context, s *Store)) {
+	t.Helper()
+	client, ix := startFerret(t)
+	onBothPaths(t, client, ix, prefix, func(t *testing.T, s *Store) { test(t, t.Context(), s) })
 }
 
 // onBothPaths runs test on a store of the embedded FerretDB's fast path

@@ -18,9 +18,7 @@ import (
 // Row notes are found through the summary's per-stage bitsets, and through
 // the id list that summaries saved by earlier versions carry.
 func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
-	client, ix := startFerret(t)
-	s := New(client, "intake", ix)
-	ctx := context.Background()
+	s, ctx := startStore(t)
 	note := func(id string, row int, result string) {
 		t.Helper()
 		if err := s.InsertRowDoc(ctx, RowDoc{ID: id, Import: "imp", Tenant: "t", Rows: []envelope.Outcome{{Row: row, Result: result}}}); err != nil {
@@ -80,33 +78,29 @@ func TestRowNotesFromBitsetsAndOldLists(t *testing.T) {
 // another tenant asking for the same import ID finds nothing and is never
 // cancelled by it. Both the embedded reader and the plain MongoDB path.
 func TestSummaryAndCancelScopedByTenant(t *testing.T) {
-	client, ix := startFerret(t)
-	for name, s := range map[string]*Store{"embedded": New(client, "intake", ix), "plain": New(client, "intake_plain", nil)} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			if err := s.SaveSummary(ctx, &ledger.Summary{ID: "imp_1", Tenant: "globex", Status: ledger.StatusProcessing, Cancelled: true}); err != nil {
-				t.Fatal(err)
-			}
-			if sum, found, err := s.GetSummary(ctx, "globex", "imp_1"); err != nil || !found || sum.Tenant != "globex" {
-				t.Fatalf("globex's own import: %+v %v %v", sum, found, err)
-			}
-			if sum, found, err := s.GetSummary(ctx, "acme", "imp_1"); err != nil || found || sum != nil {
-				t.Fatalf("acme reading globex's import: %+v %v %v", sum, found, err)
-			}
-			if sum, found, err := s.FindSummary(ctx, "acme", "imp_1"); !errors.Is(err, ErrOtherTenant) || found || sum != nil {
-				t.Fatalf("FindSummary of globex's import for acme: %+v %v %v, want ErrOtherTenant", sum, found, err)
-			}
-			if sum, found, err := s.FindSummary(ctx, "acme", "imp_2"); err != nil || found || sum != nil {
-				t.Fatalf("FindSummary of no import: %+v %v %v", sum, found, err)
-			}
-			if c, err := s.Cancelled(ctx, "globex", "imp_1"); err != nil || !c {
-				t.Fatalf("globex's cancelled import: %v %v", c, err)
-			}
-			if c, err := s.Cancelled(ctx, "acme", "imp_1"); err != nil || c {
-				t.Fatalf("acme's rows under globex's import ID cancelled: %v %v", c, err)
-			}
-		})
-	}
+	eachPath(t, "intake", func(t *testing.T, ctx context.Context, s *Store) {
+		if err := s.SaveSummary(ctx, &ledger.Summary{ID: "imp_1", Tenant: "globex", Status: ledger.StatusProcessing, Cancelled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if sum, found, err := s.GetSummary(ctx, "globex", "imp_1"); err != nil || !found || sum.Tenant != "globex" {
+			t.Fatalf("globex's own import: %+v %v %v", sum, found, err)
+		}
+		if sum, found, err := s.GetSummary(ctx, "acme", "imp_1"); err != nil || found || sum != nil {
+			t.Fatalf("acme reading globex's import: %+v %v %v", sum, found, err)
+		}
+		if sum, found, err := s.FindSummary(ctx, "acme", "imp_1"); !errors.Is(err, ErrOtherTenant) || found || sum != nil {
+			t.Fatalf("FindSummary of globex's import for acme: %+v %v %v, want ErrOtherTenant", sum, found, err)
+		}
+		if sum, found, err := s.FindSummary(ctx, "acme", "imp_2"); err != nil || found || sum != nil {
+			t.Fatalf("FindSummary of no import: %+v %v %v", sum, found, err)
+		}
+		if c, err := s.Cancelled(ctx, "globex", "imp_1"); err != nil || !c {
+			t.Fatalf("globex's cancelled import: %v %v", c, err)
+		}
+		if c, err := s.Cancelled(ctx, "acme", "imp_1"); err != nil || c {
+			t.Fatalf("acme's rows under globex's import ID cancelled: %v %v", c, err)
+		}
+	})
 }
 
 // Claim logs are kept per tenant and import: the same import ID of two
@@ -132,9 +126,7 @@ func TestClaimsScopedByTenant(t *testing.T) {
 // A summary is stored under the API's names, with the bookkeeping apart
 // under _accounting, and reads back as it was saved.
 func TestSummaryStoredUnderTheAPINames(t *testing.T) {
-	client, ix := startFerret(t)
-	s := New(client, "intake", ix)
-	ctx := context.Background()
+	s, ctx := startStore(t)
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	company := "company"
 	sum := &ledger.Summary{
@@ -160,7 +152,7 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 	}
 
 	var raw bson.M
-	if err := client.Database("intake").Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_1"}}).Decode(&raw); err != nil {
+	if err := s.Meta.Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_1"}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	for field, want := range map[string]any{
@@ -213,9 +205,7 @@ func TestSummaryStoredUnderTheAPINames(t *testing.T) {
 // driver's default names, bookkeeping at the top level) reads the same, and
 // the next save stores it in the current shape.
 func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
-	client, ix := startFerret(t)
-	s := New(client, "intake", ix)
-	ctx := context.Background()
+	s, ctx := startStore(t)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	legacy := bson.D{
 		{Key: "_id", Value: "imp_old"}, {Key: "tenant", Value: "acme"},
@@ -228,7 +218,7 @@ func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
 		{Key: "delete_plan", Value: bson.D{{Key: "docs", Value: 1}, {Key: "count", Value: 5}}},
 		{Key: "created_at", Value: at}, {Key: "updated_at", Value: at},
 	}
-	if _, err := client.Database("intake").Collection("imports").InsertOne(ctx, legacy); err != nil {
+	if _, err := s.Meta.Collection("imports").InsertOne(ctx, legacy); err != nil {
 		t.Fatal(err)
 	}
 	got, found, err := s.GetSummary(ctx, "acme", "imp_old")
@@ -247,7 +237,7 @@ func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var raw bson.M
-	if err := client.Database("intake").Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_old"}}).Decode(&raw); err != nil {
+	if err := s.Meta.Collection("imports").FindOne(ctx, bson.D{{Key: "_id", Value: "imp_old"}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := raw["options"]; ok || raw["dry_run"] != true || raw["_accounting"] == nil {
@@ -263,9 +253,7 @@ func TestSummaryStoredByAnEarlierVersionReads(t *testing.T) {
 // notes stored as JSON text by earlier versions are still read; and the
 // failed rows are found with a query, as docs/data-model.md shows.
 func TestRowNotesGroupedAndOldText(t *testing.T) {
-	client, ix := startFerret(t)
-	s := New(client, "intake", ix)
-	ctx := context.Background()
+	s, ctx := startStore(t)
 	unchanged := []envelope.Problem{{Message: "unchanged: the record already has these values"}}
 	badEmail := []envelope.Problem{{Field: "email", Message: "not an email address"}, {Field: "age", Message: "not a number"}}
 	notes := []envelope.Outcome{
@@ -318,4 +306,51 @@ func TestRowNotesGroupedAndOldText(t *testing.T) {
 	if !reflect.DeepEqual(rows, []int{3, 5}) {
 		t.Fatalf("failed rows found by query: %v, want [3 5]", rows)
 	}
+}
+
+// SaveSummaryIf writes only over the summary the caller read: of two
+// reporters applying the same message, or different ones, to one import,
+// the second write fails with ErrSummaryChanged and leaves the first's.
+func TestSaveSummaryIfRefusesAStaleWrite(t *testing.T) {
+	eachPath(t, "intake", func(t *testing.T, ctx context.Context, s *Store) {
+		sum := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, LastSeq: 3,
+			Counts: envelope.Counts{Created: 1}}
+		if err := s.SaveSummaryIf(ctx, sum, 0); err != nil {
+			t.Fatalf("first summary: %v", err)
+		}
+		// A second reporter that also found no summary.
+		other := &ledger.Summary{ID: "imp_1", Tenant: "acme", Status: ledger.StatusProcessing, LastSeq: 3,
+			Counts: envelope.Counts{Failed: 1}}
+		if err := s.SaveSummaryIf(ctx, other, 0); !errors.Is(err, ErrSummaryChanged) {
+			t.Fatalf("second creation: %v, want ErrSummaryChanged", err)
+		}
+
+		next := *sum
+		next.LastSeq, next.Counts.Created = 7, 2
+		if err := s.SaveSummaryIf(ctx, &next, 3); err != nil {
+			t.Fatalf("save at 3: %v", err)
+		}
+		stale := *sum
+		stale.LastSeq, stale.Counts.Updated = 7, 1
+		if err := s.SaveSummaryIf(ctx, &stale, 3); !errors.Is(err, ErrSummaryChanged) {
+			t.Fatalf("stale save at 3: %v, want ErrSummaryChanged", err)
+		}
+		// Saving again at the stored sequence (a finish step after the
+		// message was applied) is allowed.
+		next.Status = ledger.StatusCompleted
+		if err := s.SaveSummaryIf(ctx, &next, 7); err != nil {
+			t.Fatalf("save at 7: %v", err)
+		}
+
+		got, found, err := s.ReadSummary(ctx, "imp_1")
+		if err != nil || !found {
+			t.Fatalf("read: %v %v", found, err)
+		}
+		if got.LastSeq != 7 || got.Counts != (envelope.Counts{Created: 2}) || got.Status != ledger.StatusCompleted {
+			t.Fatalf("stored summary at %d with %+v, %s; want the first writer's: 7, created 2, completed", got.LastSeq, got.Counts, got.Status)
+		}
+		if err := s.SaveSummaryIf(ctx, &ledger.Summary{ID: "imp_missing", Tenant: "acme", LastSeq: 2}, 1); !errors.Is(err, ErrSummaryChanged) {
+			t.Fatalf("save over a missing summary: %v, want ErrSummaryChanged", err)
+		}
+	})
 }

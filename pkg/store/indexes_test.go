@@ -20,9 +20,7 @@ import (
 // FerretDB creates every index the store asks for, on the embedded default
 // and over the wire, and asking again (the next start) changes nothing.
 func TestIndexesExist(t *testing.T) {
-	client, ix := startFerret(t)
-	ctx := context.Background()
-	onBothPaths(t, client, ix, "ix", func(t *testing.T, s *Store) {
+	eachPath(t, "ix", func(t *testing.T, ctx context.Context, s *Store) {
 		var refused []error
 		s.ReportRefusedIndexes(func(err error) { refused = append(refused, err) })
 		for range 2 {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"reflect"
 	"testing"
 
@@ -11,9 +10,7 @@ import (
 // A saved mapping reads back as saved (headers with dots included), only
 // for its tenant, and is gone once deleted.
 func TestSavedMappings(t *testing.T) {
-	client, ix := startFerret(t)
-	s := New(client, "intake", ix)
-	ctx := context.Background()
+	s, ctx := startStore(t)
 	email := "email"
 	given := mapping.Given{"E-mail 1 - Value": &email, "Account.Name": nil}
 	if err := s.PutMapping(ctx, "acme", "google", given); err != nil {

@@ -33,9 +33,7 @@ func TestStampsReadsBothForms(t *testing.T) {
 // reports its first outcome; an update gives it the flat fields and drops
 // the stale last-write string. On the embedded default and over the wire.
 func TestLegacyStampedRecord(t *testing.T) {
-	client, ix := startFerret(t)
-	ctx := context.Background()
-	onBothPaths(t, client, ix, "legacy", func(t *testing.T, s *Store) {
+	eachPath(t, "legacy", func(t *testing.T, ctx context.Context, s *Store) {
 		const id = "email:ann@x.io"
 		if _, err := s.Records.Collection(RecordsCollection("t", "contacts")).InsertOne(ctx, bson.D{
 			{Key: "_id", Value: id}, {Key: "name", Value: "Ann"},
@@ -87,9 +85,7 @@ func TestLegacyStampedRecord(t *testing.T) {
 // New records carry the import and the row as separate fields, queryable
 // as such, in both paths.
 func TestRecordsStoreFlatStamps(t *testing.T) {
-	client, ix := startFerret(t)
-	ctx := context.Background()
-	onBothPaths(t, client, ix, "flat", func(t *testing.T, s *Store) {
+	eachPath(t, "flat", func(t *testing.T, ctx context.Context, s *Store) {
 		if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{
 			{ID: "email:a@x.io", Fields: map[string]any{"name": "A"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 2}},
 			{ID: "email:b@x.io", Fields: map[string]any{"name": "B"}, Stamp: reconcile.Stamp{Import: "imp_1", Row: 3}},
