@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -60,13 +58,7 @@ func TestFailOverWithLoops(t *testing.T) {
 }
 
 func failOver(t *testing.T, st Stage, ordered bool) {
-	s := natstest.Start(t, nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, natstest.Start(t, nil))
 	ctx := context.Background()
 	const parts = 4
 	if err := streams.Ensure(ctx, js, streams.Config{Partitions: parts}); err != nil {
@@ -137,13 +129,7 @@ func waitFor(t *testing.T, ok func() bool) {
 // messages stored before are handled first, in order, through the old
 // consumer, which is then deleted; the new ones through the partitions.
 func TestDrainsTheConsumerOfAnEarlierVersion(t *testing.T) {
-	s := natstest.Start(t, nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, natstest.Start(t, nil))
 	ctx := context.Background()
 	for _, sc := range streams.Configs(streams.Config{}) {
 		sc.SubjectTransform = nil

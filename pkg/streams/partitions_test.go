@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -17,13 +14,7 @@ import (
 // the partition subjects.Partition computes: the one the server's
 // {{partition(...)}} gives it, so readers can find it by subject.
 func TestPartitionedStreamsStoreWhereSubjectsSays(t *testing.T) {
-	s := natstest.Start(t, nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, natstest.Start(t, nil))
 	ctx := context.Background()
 	const n = 7
 	if err := Ensure(ctx, js, Config{Partitions: n}); err != nil {
@@ -62,13 +53,7 @@ func TestPartitionedStreamsStoreWhereSubjectsSays(t *testing.T) {
 // with another one is refused with a clear error, and the streams keep
 // their partitioning.
 func TestEnsureRefusesOtherPartitions(t *testing.T) {
-	s := natstest.Start(t, nil)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, natstest.Start(t, nil))
 	ctx := context.Background()
 	if err := Ensure(ctx, js, Config{Partitions: 4}); err != nil {
 		t.Fatal(err)
@@ -76,7 +61,7 @@ func TestEnsureRefusesOtherPartitions(t *testing.T) {
 	if err := Ensure(ctx, js, Config{Partitions: 4}); err != nil {
 		t.Fatalf("same partitions again: %v", err)
 	}
-	err = Ensure(ctx, js, Config{Partitions: 8})
+	err := Ensure(ctx, js, Config{Partitions: 8})
 	if !errors.Is(err, ErrPartitionsChanged) {
 		t.Fatalf("other partitions: %v, want ErrPartitionsChanged", err)
 	}
