@@ -152,23 +152,13 @@ func TestFailedRowsRoundTrip(t *testing.T) {
 	}
 
 	// An XLSX upload.
-	f := excelize.NewFile()
-	for i, r := range [][]any{
+	book := workbook(t, [][]any{
 		{"Name", "Email", "Phone"},
 		{"Eve", "eve@", int64(2015550123)},
 		{"Fay", "fay@x.io", nil},
 		{"Gus", "not an address", "@SUM(1)"},
-	} {
-		cell, _ := excelize.CoordinatesToCellName(1, i+1)
-		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var book bytes.Buffer
-	if _, err := f.WriteTo(&book); err != nil {
-		t.Fatal(err)
-	}
-	x := s.importFileAs(acme, "contacts.xlsx", book.Bytes(), nil)
+	})
+	x := s.importFileAs(acme, "contacts.xlsx", book, nil)
 	if counts(x) != [5]int{1, 0, 0, 2, 0} {
 		t.Fatalf("xlsx upload = %v %+v", counts(x), x.Errors)
 	}

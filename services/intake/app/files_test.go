@@ -5,38 +5,24 @@ package app_test
 // files that only pretend to be one of them.
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xuri/excelize/v2"
 )
 
 // An XLSX goes through the same pipeline; numbers stored as numbers come out
 // as the person sees them (a phone number is not 2.0155501E+09).
 func TestImportXLSX(t *testing.T) {
 	s := startSystem(t, t.TempDir(), nil)
-	f := excelize.NewFile()
-	rows := [][]any{
+	book := workbook(t, [][]any{
 		{"Name", "Email Address", "Phone", "Company"},
 		{"Ann", "ann@example.com", int64(2015550123), "Acme"},
 		{"Bob", "bob@", nil, "Beta"},
 		{"Cid", "cid@example.com", 2015550124.0, nil},
-	}
-	for i, r := range rows {
-		cell, _ := excelize.CoordinatesToCellName(1, i+1)
-		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := f.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	status, body := s.upload(buf.Bytes(), nil)
+	})
+	status, body := s.upload(book, nil)
 	if status != 202 {
 		t.Fatalf("upload: %d %v", status, body)
 	}

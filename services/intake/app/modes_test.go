@@ -142,21 +142,9 @@ func TestReplaceKeepsWhatOtherImportsWroteMeanwhile(t *testing.T) {
 	if v := s.importCSV("name,email\nAnn,ann@x.io\nBob,bob@x.io\nDave,dave@x.io\n", map[string]string{"mode": "insert"}); counts(v) != [5]int{3, 0, 0, 0, 0} {
 		t.Fatalf("setup = %v", counts(v))
 	}
-	nc, err := s.info.ConnectNATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	c, err := client.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	replace, err := c.Open(ctx, client.OpenRequest{Tenant: "default", Schema: "contacts", Mode: "replace", Key: "email"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	replace := s.openOverNATS(ctx, client.OpenRequest{Tenant: "default", Schema: "contacts", Mode: "replace", Key: "email"})
 	if err := replace.Publish(ctx, [][]string{{"Ann", "ann@x.io"}}, []string{"name", "email"}); err != nil {
 		t.Fatal(err)
 	}

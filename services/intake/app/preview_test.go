@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/xuri/excelize/v2"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/imports"
@@ -142,18 +139,8 @@ func TestPreview(t *testing.T) {
 	})
 
 	t.Run("an XLSX workbook", func(t *testing.T) {
-		f := excelize.NewFile()
-		for i, r := range [][]any{{"Name", "Email Address", "Phone"}, {"Ann", "ann@example.com", int64(2015550123)}, {"Bob", "bob@", nil}} {
-			cell, _ := excelize.CoordinatesToCellName(1, i+1)
-			if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var buf bytes.Buffer
-		if _, err := f.WriteTo(&buf); err != nil {
-			t.Fatal(err)
-		}
-		status, p, body := s.previewAs(writer, buf.Bytes(), nil)
+		book := workbook(t, [][]any{{"Name", "Email Address", "Phone"}, {"Ann", "ann@example.com", int64(2015550123)}, {"Bob", "bob@", nil}})
+		status, p, body := s.previewAs(writer, book, nil)
 		if status != http.StatusOK || p.Format != "xlsx" || p.HeaderRow != 1 || p.Encoding != "" || len(p.Rows) != 2 {
 			t.Fatalf("%d %+v %s", status, p.Info, body)
 		}

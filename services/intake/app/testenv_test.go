@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/xuri/excelize/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
@@ -73,6 +76,64 @@ func (s *system) upstreamConn(tenant string) *nats.Conn {
 	}
 	s.t.Cleanup(nc.Close)
 	return nc
+}
+
+// openOverNATS opens an import as a publisher in the process does: a
+// pkg/client client on the system's NATS, whose connection closes when the
+// test ends.
+func (s *system) openOverNATS(ctx context.Context, req client.OpenRequest) *client.Import {
+	s.t.Helper()
+	nc, err := s.info.ConnectNATS()
+	if err != nil {
+		s.t.Fatalf("connect to NATS: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	c, err := client.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	im, err := c.Open(ctx, req)
+	if err != nil {
+		s.t.Fatalf("open: %v", err)
+	}
+	return im
+}
+
+// workbook is an XLSX file whose first sheet holds rows, cells typed as
+// given (numbers stay numbers), as a spreadsheet program saves one.
+func workbook(t testing.TB, rows [][]any) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := f.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// onBothStorePaths runs test on the embedded default, where the stages
+// use FerretDB's SQLite fast path, and with a FerretDB reached over the
+// wire, where they use the plain MongoDB calls; useStore points a config at
+// the path's database.
+func onBothStorePaths(t *testing.T, test func(t *testing.T, useStore func(*app.Config))) {
+	t.Run("embedded", func(t *testing.T) { test(t, func(*app.Config) {}) })
+	t.Run("over the wire", func(t *testing.T) {
+		test(t, func(c *app.Config) {
+			fr, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(fr.Stop)
+			c.MongoURI = fr.URI()
+		})
+	})
 }
 
 // upload posts a CSV to /v1/imports and returns the status and decoded body.
