@@ -52,13 +52,8 @@ func (s *Store) PutMapping(ctx context.Context, tenant, name string, given mappi
 
 // GetMapping reads a tenant's saved mapping by name.
 func (s *Store) GetMapping(ctx context.Context, tenant, name string) (mapping.Given, bool, error) {
-	c, err := s.coll(ctx, s.Meta, mappingsColl)
-	if err != nil {
-		return nil, false, err
-	}
 	var d mappingDoc
-	found, err := findByID(ctx, c, schemaID(tenant, name), &d)
-	if err != nil || !found {
+	if found, err := s.getTenantDoc(ctx, mappingsColl, tenant, name, &d); err != nil || !found {
 		return nil, found, err
 	}
 	g := givenOf(d.Columns)

@@ -45,15 +45,19 @@ func (s *Store) putTenantDoc(ctx context.Context, coll, what string, id string, 
 	return nil
 }
 
+// getTenantDoc reads a document a tenant names into out.
+func (s *Store) getTenantDoc(ctx context.Context, coll, tenant, name string, out any) (found bool, err error) {
+	c, err := s.coll(ctx, s.Meta, coll)
+	if err != nil {
+		return false, err
+	}
+	return findByID(ctx, c, schemaID(tenant, name), out)
+}
+
 // GetSchema reads a tenant's schema by name.
 func (s *Store) GetSchema(ctx context.Context, tenant, name string) (*SchemaDoc, bool, error) {
-	c, err := s.coll(ctx, s.Meta, schemasColl)
-	if err != nil {
-		return nil, false, err
-	}
 	var d SchemaDoc
-	found, err := findByID(ctx, c, schemaID(tenant, name), &d)
-	if err != nil || !found {
+	if found, err := s.getTenantDoc(ctx, schemasColl, tenant, name, &d); err != nil || !found {
 		return nil, found, err
 	}
 	return &d, true, nil

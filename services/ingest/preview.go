@@ -18,10 +18,8 @@ import (
 func (a *API) previewImport(w http.ResponseWriter, r *http.Request) {
 	// The rest of the body is not read: the connection is not reused.
 	w.Header().Set("Connection", "close")
-	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
-	mr, err := r.MultipartReader()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
+	mr, ok := a.uploadBody(w, r)
+	if !ok {
 		return
 	}
 	var (

@@ -30,10 +30,8 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
-	mr, err := r.MultipartReader()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
+	mr, ok := a.uploadBody(w, r)
+	if !ok {
 		return
 	}
 	var (
@@ -84,6 +82,19 @@ const (
 	cutLongOptions    = false // cut it, as uploads always did
 	refuseLongOptions = true  // refuse it (400), as a preview does
 )
+
+// uploadBody reads r's body, up to the tenant's upload limit, as the
+// multipart form of an upload or a preview; a body of another kind is
+// answered 400 (ok false).
+func (a *API) uploadBody(w http.ResponseWriter, r *http.Request) (mr *multipart.Reader, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, a.limitsFor(tenantOf(r)).MaxUploadBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "expected a multipart/form-data body with a file field named \"file\"")
+		return nil, false
+	}
+	return mr, true
+}
 
 // readOptions reads an upload's options, each a query parameter or a form
 // field before the file (the field wins), into options, and returns the
