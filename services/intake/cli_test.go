@@ -30,12 +30,20 @@ func startServer(t *testing.T, tweak func(*app.Config)) string {
 	})).Base
 }
 
-func TestCLIImportStatusErrors(t *testing.T) {
-	server := startServer(t, nil)
-	file := filepath.Join(t.TempDir(), "contacts.csv")
-	if err := os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n"), 0o600); err != nil {
+// tempFile writes content to a file named name in a directory of its own
+// that is removed when the test ends, and returns its path.
+func tempFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+func TestCLIImportStatusErrors(t *testing.T) {
+	server := startServer(t, nil)
+	file := tempFile(t, "contacts.csv", "name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n")
 	var out, errb bytes.Buffer
 	err := run([]string{"import", "--server", server, "--json", file}, &out, &errb)
 	var code exitCode
@@ -85,8 +93,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	if len(lines) != 2 || lines[0] != "name,email,intake_reasons" || !strings.HasPrefix(lines[1], `Bob,"'=HYPERLINK(""x"")@","email (validation): '=HYPERLINK(""x"")@' is not`) {
 		t.Fatalf("errors --failed-rows = %q", out.String())
 	}
-	fix := filepath.Join(t.TempDir(), "fix.csv")
-	_ = os.WriteFile(fix, []byte(strings.Replace(out.String(), `"'=HYPERLINK(""x"")@"`, "bob@x.io", 1)), 0o600)
+	fix := tempFile(t, "fix.csv", strings.Replace(out.String(), `"'=HYPERLINK(""x"")@"`, "bob@x.io", 1))
 	if err := run([]string{"import", "--server", server, fix}, &out, &errb); err != nil {
 		t.Fatalf("import of the fixed failed rows: %v", err)
 	}
@@ -99,8 +106,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	}
 
 	// A clean file exits 0; an unknown schema is a clear error, exit 1.
-	clean := filepath.Join(t.TempDir(), "clean.csv")
-	_ = os.WriteFile(clean, []byte("name,email\nCid,cid@x.io\n"), 0o600)
+	clean := tempFile(t, "clean.csv", "name,email\nCid,cid@x.io\n")
 	if err := run([]string{"import", "--server", server, clean}, &out, &errb); err != nil {
 		t.Fatalf("clean import: %v", err)
 	}
@@ -144,8 +150,7 @@ func TestCLIKeys(t *testing.T) {
 	if err := run([]string{"keys", "create", "--server", server, "--api-key", acmeAdmin, "--name", "y"}, &out, &errb); err != nil || !strings.Contains(out.String(), "tenant acme") {
 		t.Fatalf("acme's admin creating an acme key: %v %q", err, out.String())
 	}
-	file := filepath.Join(t.TempDir(), "c.csv")
-	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	file := tempFile(t, "c.csv", "name,email\nAnn,ann@x.io\n")
 	if err := run([]string{"import", "--server", server, "--api-key", newKey, file}, &out, &errb); err != nil {
 		t.Fatalf("import with the new key: %v", err)
 	}
@@ -164,8 +169,7 @@ func TestCLIKeys(t *testing.T) {
 
 func TestCLIReplay(t *testing.T) {
 	server := startServer(t, nil)
-	file := filepath.Join(t.TempDir(), "c.csv")
-	_ = os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	file := tempFile(t, "c.csv", "name,email\nAnn,ann@x.io\n")
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
 		t.Fatal(err)
@@ -210,9 +214,7 @@ func TestCLIReplay(t *testing.T) {
 func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
 	server := startServer(t, nil)
 	t.Setenv("INTAKE_SERVER", server) // the client commands' variable
-	dir := t.TempDir()
-	one := filepath.Join(dir, "one.csv")
-	_ = os.WriteFile(one, []byte("name,email\nAnn,ann@x.io\n"), 0o600)
+	one := tempFile(t, "one.csv", "name,email\nAnn,ann@x.io\n")
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--dry-run", one}, &out, &errb); err != nil {
 		t.Fatalf("dry run: %v %s", err, errb.String())
@@ -235,8 +237,7 @@ func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
 	for i := range 148 {
 		fmt.Fprintf(&csv, "P%d,not-an-email-%d\n", i, i)
 	}
-	bad := filepath.Join(dir, "bad.csv")
-	_ = os.WriteFile(bad, []byte(csv.String()), 0o600)
+	bad := tempFile(t, "bad.csv", csv.String())
 	out.Reset()
 	err := run([]string{"import", bad}, &out, &errb)
 	var code exitCode
@@ -293,10 +294,7 @@ func TestMapFlags(t *testing.T) {
 // naming a column the file lacks is the server's 400, exit 1.
 func TestCLIImportWithMap(t *testing.T) {
 	server := startServer(t, nil)
-	file := filepath.Join(t.TempDir(), "crm.csv")
-	if err := os.WriteFile(file, []byte("Contact,Primary Mail,Notes\nAnn,ann@x.example,met at a fair\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := tempFile(t, "crm.csv", "Contact,Primary Mail,Notes\nAnn,ann@x.example,met at a fair\n")
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--server", server, "--json", "--map", "Primary Mail=email", "--map", "Notes=", file}, &out, &errb); err != nil {
 		t.Fatalf("import: %v; stderr %s", err, errb.String())
