@@ -11,19 +11,12 @@ import (
 
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 )
 
-func builtin(t *testing.T, name string) *schema.Schema {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "schemas", "entities", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := schema.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+func builtin(tb testing.TB, name string) *schema.Schema {
+	tb.Helper()
+	return schematest.Load(tb, os.DirFS(filepath.Join("..", "..", "schemas", "entities")), name+".json")
 }
 
 func fixture(t *testing.T, name string) (header []string, rows [][]string) {
@@ -209,14 +202,7 @@ func TestMissing(t *testing.T) {
 }
 
 func FuzzDecide(f *testing.F) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "schemas", "entities", "contacts.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	s, err := schema.Parse(data)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := builtin(f, "contacts")
 	f.Add("First Name,Last Name,E-mail Address,Business Phone,Mobile Phone", "Ann,Smith,a@x.example,1, ::: 2")
 	f.Fuzz(func(t *testing.T, header, row string) {
 		h := strings.Split(header, ",")

@@ -9,7 +9,7 @@ import (
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/mapping"
-	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/validator"
 )
@@ -19,14 +19,7 @@ import (
 // from "E-mail 1 - Value", and malformed, ragged and invalid rows carry the
 // validator's codes.
 func TestJudgeRows(t *testing.T) {
-	data, err := schemas.Entities.ReadFile("entities/contacts.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sch, err := schema.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sch := schematest.Load(t, schemas.Entities, "entities/contacts.json")
 	// Google Contacts' header, as in pkg/mapping/testdata/google_contacts.csv.
 	header := strings.Split("First Name,Middle Name,Last Name,Phonetic First Name,Phonetic Middle Name,Phonetic Last Name,Name Prefix,Name Suffix,Nickname,File As,Organization Name,Organization Title,Organization Department,Birthday,Notes,Photo,Labels,E-mail 1 - Label,E-mail 1 - Value,E-mail 2 - Label,E-mail 2 - Value,Phone 1 - Label,Phone 1 - Value,Phone 2 - Label,Phone 2 - Value", ",")
 	row := func(first, last, email, phone string) []string {

@@ -7,19 +7,12 @@ import (
 
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 )
 
 func builtinSchema(tb testing.TB, name string) *schema.Schema {
 	tb.Helper()
-	data, err := os.ReadFile("../../schemas/entities/" + name + ".json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := schema.Parse(data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return schematest.Load(tb, os.DirFS("../../schemas/entities"), name+".json")
 }
 
 // contactsChunk is a chunk of n contacts rows under header (name, email,

@@ -23,6 +23,7 @@ import (
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 	"github.com/intake/intake/pkg/templates"
 	"github.com/intake/intake/schemas"
 	"github.com/intake/intake/services/ingest/compat"
@@ -284,14 +285,7 @@ func expect(t *testing.T, r response, status int, want string) {
 // template (the header and one example row).
 func customersTemplate(t *testing.T) (*schema.Schema, []byte) {
 	t.Helper()
-	data, err := schemas.Entities.ReadFile("entities/customers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := schema.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := schematest.Load(t, schemas.Entities, "entities/customers.json")
 	x, err := templates.XLSX(s)
 	if err != nil {
 		t.Fatal(err)
