@@ -33,6 +33,18 @@ func fixture(t *testing.T, name string) (header []string, rows [][]string) {
 	return all[0], all[1:]
 }
 
+// planFor is the plan Decide makes, with no given mapping, for the header
+// of the testdata file name under s, and the file's rows.
+func planFor(t *testing.T, s *schema.Schema, name string) (*Plan, [][]string) {
+	t.Helper()
+	header, rows := fixture(t, name)
+	p, err := Decide(s, header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, rows
+}
+
 // mapped is a plan's rows as field -> cell.
 func mapped(p *Plan, rows [][]string) []map[string]string {
 	var out []map[string]string
@@ -114,11 +126,7 @@ func TestKnownExportsIntoContacts(t *testing.T) {
 // composed; its name field stays empty.
 func TestExportIntoSchemaWithNameParts(t *testing.T) {
 	customers := builtin(t, "customers")
-	header, rows := fixture(t, "outlook.csv")
-	p, err := Decide(customers, header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, rows := planFor(t, customers, "outlook.csv")
 	got := mapped(p, rows)[0]
 	if got["first_name"] != "Ann" || got["last_name"] != "Smith" || got["name"] != "" || got["job_title"] != "CTO" || got["email"] != "ann@work.example" {
 		t.Errorf("row = %v", got)
@@ -178,11 +186,7 @@ func TestTwoColumnsForOneField(t *testing.T) {
 // A list field takes every value of every column an export gives it.
 func TestExportIntoListField(t *testing.T) {
 	persons := builtin(t, "persons")
-	header, rows := fixture(t, "google_contacts.csv")
-	p, err := Decide(persons, header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, rows := planFor(t, persons, "google_contacts.csv")
 	if got := mapped(p, rows)[0]; got["emails"] != "ann@home.example,ann@other.example,ann@work.example" {
 		t.Errorf("emails = %q (row %v)", got["emails"], got)
 	}
@@ -191,11 +195,7 @@ func TestExportIntoListField(t *testing.T) {
 // Missing names the fields every row needs that no column provides.
 func TestMissing(t *testing.T) {
 	audience := builtin(t, "audience_users")
-	header, _ := fixture(t, "linkedin_connections.csv")
-	p, err := Decide(audience, header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := planFor(t, audience, "linkedin_connections.csv")
 	if got := p.Missing(audience, "email"); !reflect.DeepEqual(got, []string{"country", "state"}) {
 		t.Errorf("missing = %v, want country and state (last_active_date has a default)", got)
 	}
