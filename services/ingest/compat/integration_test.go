@@ -29,8 +29,7 @@ const realCustomers = "Name,E-mail,Phone,Company\n" +
 
 func TestRealCustomers(t *testing.T) {
 	custReal := uniq("cust-real")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	s, base := realServer(t, nil)
 	creds := bearer(jwt(t, custReal, "ann", auth.CapImportsWrite))
 
 	r := post(t, base+"/customers/import", creds, file("file", "customers.csv", realCustomers))
@@ -60,8 +59,7 @@ func TestRealCustomers(t *testing.T) {
 
 func TestRealCustomersLimitImportsNothing(t *testing.T) {
 	custLimit := uniq("cust-limit")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	s, base := realServer(t, nil)
 	creds := bearer(jwt(t, custLimit, "ann", auth.CapImportsWrite))
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", csvRows(101)))
 	expect(t, r, 422, customers422("value_error.too_many_rows", "the file has 101 data rows; at most 100 are allowed per file"))
@@ -88,8 +86,7 @@ func TestRealCustomersLimitImportsNothing(t *testing.T) {
 
 func TestRealCustomersXLSX(t *testing.T) {
 	custXLSX := uniq("cust-xlsx")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	_, base := realServer(t, nil)
 	_, x := customersTemplate(t)
 	r := post(t, base+"/customers/import", bearer(jwt(t, custXLSX, "ann", auth.CapImportsWrite)), file("file", "customers.xlsx", string(x)))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
@@ -108,8 +105,7 @@ const realPersons = `"slashid:emails","slashid:phone_numbers","slashid:usernames
 func TestRealPersons(t *testing.T) {
 	orgReal := uniq("org-real")
 	orgSmall := uniq("org-small")
-	s := realSystem(t)
-	base := s.serveReal(t, func(c *compat.Config) {
+	s, base := realServer(t, func(c *compat.Config) {
 		c.PersonsRowLimit = func(org string) int {
 			if org == orgSmall {
 				return 3
@@ -167,8 +163,7 @@ const realCommunity = "First Name,Last Name,Username,Email,Phone,Country,Languag
 func TestRealCommunityUsers(t *testing.T) {
 	commReal := uniq("comm-real")
 	commOther := uniq("comm-other")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	s, base := realServer(t, nil)
 	creds := bearer(jwt(t, commReal, "ann", auth.CapImportsWrite, auth.CapImportsRead))
 
 	r := post(t, base+"/apis/v1/users/bulk-import", creds, file("data", "users.csv", realCommunity), field("communityId", commReal))
@@ -259,8 +254,7 @@ const realAudience = "First Name;Last Name;Email;Mobile Number;Country;State;Las
 func TestRealAudience(t *testing.T) {
 	audReal := uniq("aud-real")
 	audOther := uniq("aud-other")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	s, base := realServer(t, nil)
 	creds := bearer(jwt(t, audReal, "ann", auth.CapImportsWrite, auth.CapImportsRead))
 	semi := withHeaders(creds, map[string]string{"DELIMITER": "SEMI_COLON"})
 
@@ -356,8 +350,7 @@ func TestRealAudience(t *testing.T) {
 
 func TestRealPhonebook(t *testing.T) {
 	pbReal := uniq("pb-real")
-	s := realSystem(t)
-	base := s.serveReal(t, nil)
+	s, base := realServer(t, nil)
 	user1 := bearer(jwt(t, pbReal, "user-1", compat.CapPhonebook))
 	user2 := bearer(jwt(t, pbReal, "user-2", compat.CapPhonebook))
 

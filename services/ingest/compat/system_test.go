@@ -69,6 +69,14 @@ func startSystem() (*system, error) {
 	return &system{api: api, store: sys.Store, mongo: sys.Mongo, stop: func() { _ = sys.Stop() }}, nil
 }
 
+// realServer is realSystem with the compat routes served on it (serveReal):
+// the system and the routes' base URL.
+func realServer(t *testing.T, tweak func(*compat.Config)) (*system, string) {
+	t.Helper()
+	s := realSystem(t)
+	return s, s.serveReal(t, tweak)
+}
+
 // serveReal mounts the compat routes on the real importer, with real
 // authentication: HS256 JWTs and API keys looked up in the real store.
 func (s *system) serveReal(t *testing.T, tweak func(*compat.Config)) string {
