@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -22,6 +21,7 @@ import (
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -41,11 +41,8 @@ type testEnv struct {
 func startEnv(t *testing.T) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, dir: t.TempDir()}
-	ns, err := embedded.StartNATS(e.dir, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
+	nc, js := streamstest.Start(t, streams.Config{})
+	e.js = js
 	e.startFerret("127.0.0.1:0")
 	t.Cleanup(func() { e.ferret.Stop() })
 	e.addr = strings.TrimSuffix(strings.TrimPrefix(e.ferret.URI(), "mongodb://"), "/")
@@ -57,17 +54,6 @@ func startEnv(t *testing.T) *testEnv {
 	}
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 	e.store = store.New(mc, "intake", nil)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if err := streams.Ensure(context.Background(), e.js, streams.Config{}); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
