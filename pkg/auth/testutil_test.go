@@ -13,13 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/intake/intake/pkg/testenv"
 )
 
 // fakeKeys is an in-memory KeyStore.
@@ -128,11 +128,7 @@ func writeJWKS(t *testing.T, keys ...map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testenv.WriteFile(t, "jwks.json", data)
 }
 
 func sign(t *testing.T, m jwt.SigningMethod, key any, kid string, claims map[string]any) string {

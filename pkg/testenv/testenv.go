@@ -1,13 +1,16 @@
 // Package testenv holds the small test helpers that tests of several
 // packages share: running a blocking service until the test ends, polling
-// with a deadline instead of sleeping, an upload form, a goroutine-safe
-// buffer for captured output, and a reader of server-sent event streams.
+// with a deadline instead of sleeping, an upload form, a file in the test's
+// temporary directory, a goroutine-safe buffer for captured output, and a
+// reader of server-sent event streams.
 package testenv
 
 import (
 	"bytes"
 	"context"
 	"mime/multipart"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +67,18 @@ func UploadForm(filename string, file []byte, fields map[string]string) (*bytes.
 	_, _ = fw.Write(file)
 	_ = mw.Close()
 	return &body, mw.FormDataContentType()
+}
+
+// WriteFile writes data to a file named name in a directory of its own,
+// removed when the test ends, and returns the file's path; the test fails
+// if it cannot.
+func WriteFile(tb testing.TB, name string, data []byte) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // CheckFor polls f every so often until it returns nil, and fails the test

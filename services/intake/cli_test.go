@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/intake/app"
 	"github.com/intake/intake/services/intake/app/apptest"
 )
@@ -30,20 +29,9 @@ func startServer(t *testing.T, tweak func(*app.Config)) string {
 	})).Base
 }
 
-// tempFile writes content to a file named name in a directory of its own
-// that is removed when the test ends, and returns its path.
-func tempFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestCLIImportStatusErrors(t *testing.T) {
 	server := startServer(t, nil)
-	file := tempFile(t, "contacts.csv", "name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n")
+	file := testenv.WriteFile(t, "contacts.csv", []byte("name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n"))
 	var out, errb bytes.Buffer
 	err := run([]string{"import", "--server", server, "--json", file}, &out, &errb)
 	var code exitCode
@@ -93,7 +81,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	if len(lines) != 2 || lines[0] != "name,email,intake_reasons" || !strings.HasPrefix(lines[1], `Bob,"'=HYPERLINK(""x"")@","email (validation): '=HYPERLINK(""x"")@' is not`) {
 		t.Fatalf("errors --failed-rows = %q", out.String())
 	}
-	fix := tempFile(t, "fix.csv", strings.Replace(out.String(), `"'=HYPERLINK(""x"")@"`, "bob@x.io", 1))
+	fix := testenv.WriteFile(t, "fix.csv", []byte(strings.Replace(out.String(), `"'=HYPERLINK(""x"")@"`, "bob@x.io", 1)))
 	if err := run([]string{"import", "--server", server, fix}, &out, &errb); err != nil {
 		t.Fatalf("import of the fixed failed rows: %v", err)
 	}
@@ -106,7 +94,7 @@ func TestCLIImportStatusErrors(t *testing.T) {
 	}
 
 	// A clean file exits 0; an unknown schema is a clear error, exit 1.
-	clean := tempFile(t, "clean.csv", "name,email\nCid,cid@x.io\n")
+	clean := testenv.WriteFile(t, "clean.csv", []byte("name,email\nCid,cid@x.io\n"))
 	if err := run([]string{"import", "--server", server, clean}, &out, &errb); err != nil {
 		t.Fatalf("clean import: %v", err)
 	}
@@ -150,7 +138,7 @@ func TestCLIKeys(t *testing.T) {
 	if err := run([]string{"keys", "create", "--server", server, "--api-key", acmeAdmin, "--name", "y"}, &out, &errb); err != nil || !strings.Contains(out.String(), "tenant acme") {
 		t.Fatalf("acme's admin creating an acme key: %v %q", err, out.String())
 	}
-	file := tempFile(t, "c.csv", "name,email\nAnn,ann@x.io\n")
+	file := testenv.WriteFile(t, "c.csv", []byte("name,email\nAnn,ann@x.io\n"))
 	if err := run([]string{"import", "--server", server, "--api-key", newKey, file}, &out, &errb); err != nil {
 		t.Fatalf("import with the new key: %v", err)
 	}
@@ -169,7 +157,7 @@ func TestCLIKeys(t *testing.T) {
 
 func TestCLIReplay(t *testing.T) {
 	server := startServer(t, nil)
-	file := tempFile(t, "c.csv", "name,email\nAnn,ann@x.io\n")
+	file := testenv.WriteFile(t, "c.csv", []byte("name,email\nAnn,ann@x.io\n"))
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
 		t.Fatal(err)
@@ -214,7 +202,7 @@ func TestCLIReplay(t *testing.T) {
 func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
 	server := startServer(t, nil)
 	t.Setenv("INTAKE_SERVER", server) // the client commands' variable
-	one := tempFile(t, "one.csv", "name,email\nAnn,ann@x.io\n")
+	one := testenv.WriteFile(t, "one.csv", []byte("name,email\nAnn,ann@x.io\n"))
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--dry-run", one}, &out, &errb); err != nil {
 		t.Fatalf("dry run: %v %s", err, errb.String())
@@ -237,7 +225,7 @@ func TestCLIDryRunPluralsAndCutErrors(t *testing.T) {
 	for i := range 148 {
 		fmt.Fprintf(&csv, "P%d,not-an-email-%d\n", i, i)
 	}
-	bad := tempFile(t, "bad.csv", csv.String())
+	bad := testenv.WriteFile(t, "bad.csv", []byte(csv.String()))
 	out.Reset()
 	err := run([]string{"import", bad}, &out, &errb)
 	var code exitCode
@@ -294,7 +282,7 @@ func TestMapFlags(t *testing.T) {
 // naming a column the file lacks is the server's 400, exit 1.
 func TestCLIImportWithMap(t *testing.T) {
 	server := startServer(t, nil)
-	file := tempFile(t, "crm.csv", "Contact,Primary Mail,Notes\nAnn,ann@x.example,met at a fair\n")
+	file := testenv.WriteFile(t, "crm.csv", []byte("Contact,Primary Mail,Notes\nAnn,ann@x.example,met at a fair\n"))
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--server", server, "--json", "--map", "Primary Mail=email", "--map", "Notes=", file}, &out, &errb); err != nil {
 		t.Fatalf("import: %v; stderr %s", err, errb.String())

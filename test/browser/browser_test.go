@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/intake/intake/pkg/templates"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/intake/app"
 )
 
@@ -342,10 +343,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
 	}
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, png, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testenv.WriteFile(t, name, png)
 	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
 		t.Fatalf("screenshot file %s: %v", path, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/intake/intake/pkg/clientip"
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/embedded/natstest"
+	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/intake/app"
 )
 
@@ -733,11 +734,7 @@ func renderedNATSAuth(t *testing.T, values map[string]any) string {
 	for name, key := range env {
 		t.Setenv(name, "nats-"+key)
 	}
-	path := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(path, []byte(rendered), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testenv.WriteFile(t, "nats.conf", []byte(rendered))
 }
 
 // startNATS starts nats-server with opts on a random loopback port until the

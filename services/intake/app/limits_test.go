@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +15,8 @@ import (
 // Per-tenant limits from a limits file: rows per import (422), upload size
 // (413) and imports processing at once (429 with Retry-After).
 func TestTenantLimits(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "limits.json")
-	_ = os.WriteFile(file, []byte(`{"default": {"max_concurrent_imports": 5},
-		"tenants": {"default": {"max_rows": 3, "max_upload_bytes": 4000, "max_concurrent_imports": 1}}}`), 0o600)
+	file := testenv.WriteFile(t, "limits.json", []byte(`{"default": {"max_concurrent_imports": 5},
+		"tenants": {"default": {"max_rows": 3, "max_upload_bytes": 4000, "max_concurrent_imports": 1}}}`))
 	s := startSystem(t, t.TempDir(), func(c *app.Config) { c.TenantLimitsFile = file })
 
 	if status, out := s.upload([]byte("email\na@x.io\nb@x.io\nc@x.io\nd@x.io\n"), nil); status != 422 || !strings.Contains(out["error"].(string), "more than 3 rows") {
