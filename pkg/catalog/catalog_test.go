@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/store/storetest"
 )
 
 // A schema stored before the bounds on patterns existed, and over them now,
@@ -18,8 +18,7 @@ import (
 // the edges, a permanent error in the stages), instead of "cannot read the
 // schemas" for ever.
 func TestStoredSchemaOverTodaysBounds(t *testing.T) {
-	_, mc := ferrettest.Start(t, "")
-	st := store.New(mc, "intake", nil)
+	st := storetest.Wire(t)
 	ctx := context.Background()
 	old := `{"name": "legacy", "keys": ["email"], "fields": [{"name": "email", "type": "email", "required": true},
 		{"name": "code", "type": "string", "pattern": "` + strings.Repeat("(?:a?){1000}", 100) + `b"}]}`
@@ -44,8 +43,7 @@ func TestStoredSchemaOverTodaysBounds(t *testing.T) {
 // Registering a schema indexes its key fields in the tenant's records
 // collection, before any import of it.
 func TestPutIndexesKeyFields(t *testing.T) {
-	_, mc := ferrettest.Start(t, "")
-	st := store.New(mc, "intake", nil)
+	st := storetest.Wire(t)
 	ctx := context.Background()
 	c := New(schema.NewRegistry(), st)
 	if _, err := c.Put(ctx, "acme", []byte(`{"name": "members", "keys": ["member_no", "email"], "fields": [

@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/store/storetest"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
@@ -77,8 +77,7 @@ type env struct {
 func start(t *testing.T) env {
 	t.Helper()
 	nc, js := streamstest.Start(t, streams.Config{})
-	_, mc := ferrettest.Start(t, "")
-	st := store.New(mc, "intake", nil)
+	st := storetest.Wire(t)
 	return env{svc: imports.New(imports.Deps{Store: st, JS: js, NC: nc}, imports.Config{}), js: js, store: st}
 }
 

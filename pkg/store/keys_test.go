@@ -16,15 +16,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/auth"
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/store/storetest"
 )
 
 // newStore starts a real in-process FerretDB and returns a store on it.
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	ferret, client := ferrettest.Start(t, "")
-	return store.New(client, "intake", ferret.FastPath())
+	return storetest.Embedded(t)
 }
 
 func ctxFor(t *testing.T) context.Context {

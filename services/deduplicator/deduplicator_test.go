@@ -5,17 +5,16 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/store"
+	"github.com/intake/intake/pkg/store/storetest"
 )
 
 // newStore is a store on an in-process FerretDB, as the embedded default runs it.
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	f, client := ferrettest.Start(t, "")
-	return store.New(client, "intake", f.FastPath())
+	return storetest.Embedded(t)
 }
 
 func chunk(n int, rows ...int) *envelope.RecordChunk {
