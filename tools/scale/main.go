@@ -95,8 +95,9 @@ type result struct {
 	instances int
 	rowsPerS  float64
 	took      time.Duration
-	peakRSS   map[string]int64 // by process kind (a stage, nats-server, ferretdb): the largest of its processes
-	backlog   map[string]int   // by stage: the most messages its consumers held unacknowledged at once
+	peakRSS   map[string]int64         // by process kind (a stage, nats-server, ferretdb): the largest of its processes
+	cpu       map[string]time.Duration // by process kind: the CPU time of all its processes during the imports
+	backlog   map[string]int           // by stage: the most messages its consumers held unacknowledged at once
 }
 
 // run builds the binaries into dir and measures every instance count of
@@ -137,6 +138,10 @@ func measure(ctx context.Context, bins procs.Binaries, dir string, cfg config, n
 	if err != nil {
 		return result{}, err
 	}
+	before, err := s.usage()
+	if err != nil {
+		return result{}, err
+	}
 	watch := watchBacklog(ctx, s.natsMon, 500*time.Millisecond)
 	took, err := importAll(ctx, s.ingests, tenants, file, cfg.rows)
 	backlog := watch.end()
@@ -146,68 +151,87 @@ func measure(ctx context.Context, bins procs.Binaries, dir string, cfg config, n
 	if err := s.alive(); err != nil {
 		return result{}, err
 	}
-	rss, err := s.peakRSS()
+	after, err := s.usage()
 	if err != nil {
 		return result{}, err
 	}
-	return result{instances: n, took: took, rowsPerS: float64(cfg.tenants*cfg.rows) / took.Seconds(), peakRSS: rss, backlog: backlog}, nil
+	cpu := map[string]time.Duration{}
+	for kind, t := range after.cpu {
+		cpu[kind] = t - before.cpu[kind]
+	}
+	return result{instances: n, took: took, rowsPerS: float64(cfg.tenants*cfg.rows) / took.Seconds(), peakRSS: after.peakRSS, cpu: cpu, backlog: backlog}, nil
 }
 
-// peakRSS is the peak RSS of each kind of process so far: the largest of
-// its processes.
-func (s *system) peakRSS() (map[string]int64, error) {
-	out := map[string]int64{}
+// usage is what each kind of process has used so far: the peak RSS of the
+// largest of its processes, and the CPU time of all of them.
+type usage struct {
+	peakRSS map[string]int64
+	cpu     map[string]time.Duration
+}
+
+func (s *system) usage() (usage, error) {
+	u := usage{peakRSS: map[string]int64{}, cpu: map[string]time.Duration{}}
 	add := func(kind string, p *procs.Process) error {
 		rss, err := p.PeakRSS()
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.Name, err)
 		}
-		out[kind] = max(out[kind], rss)
+		cpu, err := p.CPUTime()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		u.peakRSS[kind] = max(u.peakRSS[kind], rss)
+		u.cpu[kind] += cpu
 		return nil
 	}
 	for _, stage := range stages {
 		for _, p := range s.byStage[stage] {
 			if err := add(stage, p); err != nil {
-				return nil, err
+				return usage{}, err
 			}
 		}
 	}
 	if err := add("nats-server", s.nats); err != nil {
-		return nil, err
+		return usage{}, err
 	}
-	return out, add("ferretdb", s.db)
+	return u, add("ferretdb", s.db)
 }
 
 // rssKinds are the table's RSS columns, in pipeline order.
 var rssKinds = append(append([]string{}, stages...), "nats-server", "ferretdb")
 
-// table is the results as a table: rows/s, the ratio to the first
-// result's, and peak RSS in MiB by process kind.
+// table is the results as tables by instance count: rows/s, the ratio to
+// the first result's and peak RSS in MiB by process kind; CPU time by
+// process kind; the stages' peak backlogs.
 func table(results []result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %9s %7s  peak RSS MiB:", "instances", "rows/s", "ratio")
-	for _, k := range rssKinds {
-		fmt.Fprintf(&b, " %12s", k)
-	}
-	b.WriteString("\n")
-	for _, r := range results {
-		fmt.Fprintf(&b, "%-9d %9.0f %6.2fx %13s", r.instances, r.rowsPerS, r.rowsPerS/results[0].rowsPerS, "")
-		for _, k := range rssKinds {
-			fmt.Fprintf(&b, " %12d", r.peakRSS[k]>>20)
+	row := func(lead string, cols []string, cell func(col string) string) {
+		b.WriteString(lead)
+		for _, c := range cols {
+			fmt.Fprintf(&b, " %12s", cell(c))
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "peak backlog (messages unacknowledged at once) by stage:\n%-9s", "instances")
-	for _, st := range backlogStages {
-		fmt.Fprintf(&b, " %12s", st)
-	}
-	b.WriteString("\n")
+	name := func(col string) string { return col }
+	row(fmt.Sprintf("%-9s %9s %7s  peak RSS MiB:", "instances", "rows/s", "ratio"), rssKinds, name)
 	for _, r := range results {
-		fmt.Fprintf(&b, "%-9d", r.instances)
-		for _, st := range backlogStages {
-			fmt.Fprintf(&b, " %12d", r.backlog[st])
+		row(fmt.Sprintf("%-9d %9.0f %6.2fx %13s", r.instances, r.rowsPerS, r.rowsPerS/results[0].rowsPerS, ""), rssKinds,
+			func(k string) string { return strconv.FormatInt(r.peakRSS[k]>>20, 10) })
+	}
+	b.WriteString("CPU seconds during the imports by process kind (cores: their sum over the time taken):\n")
+	row(fmt.Sprintf("%-9s %6s", "instances", "cores"), rssKinds, name)
+	for _, r := range results {
+		var sum time.Duration
+		for _, t := range r.cpu {
+			sum += t
 		}
-		b.WriteString("\n")
+		row(fmt.Sprintf("%-9d %6.2f", r.instances, sum.Seconds()/r.took.Seconds()), rssKinds,
+			func(k string) string { return fmt.Sprintf("%.1f", r.cpu[k].Seconds()) })
+	}
+	b.WriteString("peak backlog (messages unacknowledged at once) by stage:\n")
+	row(fmt.Sprintf("%-9s", "instances"), backlogStages, name)
+	for _, r := range results {
+		row(fmt.Sprintf("%-9d", r.instances), backlogStages, func(st string) string { return strconv.Itoa(r.backlog[st]) })
 	}
 	return b.String()
 }

@@ -40,10 +40,11 @@ func TestConfigCheck(t *testing.T) {
 func TestTableRatios(t *testing.T) {
 	rss := map[string]int64{"writer": 64 << 20}
 	backlog := map[string]int{"reporter": 321}
-	got := table([]result{{instances: 1, rowsPerS: 1000, peakRSS: rss, backlog: backlog}, {instances: 4, rowsPerS: 2600, peakRSS: rss}})
+	got := table([]result{{instances: 1, rowsPerS: 1000, took: time.Second, peakRSS: rss,
+		cpu: map[string]time.Duration{"writer": 1500 * time.Millisecond}, backlog: backlog}, {instances: 4, rowsPerS: 2600, took: time.Second, peakRSS: rss}})
 	lines := strings.Split(strings.TrimSpace(got), "\n")
-	if len(lines) != 7 {
-		t.Fatalf("table has %d lines, want a header and 2 rows, then the backlog's two headers and 2 rows:\n%s", len(lines), got)
+	if len(lines) != 11 {
+		t.Fatalf("table has %d lines, want a header and 2 rows, then the CPU's and the backlog's two headers and 2 rows each:\n%s", len(lines), got)
 	}
 	for i, want := range []string{"1.00x", "2.60x"} {
 		if !strings.Contains(lines[i+1], want) {
@@ -53,8 +54,11 @@ func TestTableRatios(t *testing.T) {
 	if !strings.Contains(lines[1], " 64 ") {
 		t.Errorf("row 1 lacks the writer's 64 MiB: %q", lines[1])
 	}
-	if !strings.HasSuffix(lines[5], " 321") {
-		t.Errorf("backlog row 1 does not end with the reporter's 321: %q", lines[5])
+	if !strings.Contains(lines[5], " 1.50 ") || !strings.Contains(lines[5], " 1.5 ") {
+		t.Errorf("CPU row 1 lacks 1.50 cores and the writer's 1.5 s: %q", lines[5])
+	}
+	if !strings.HasSuffix(lines[9], " 321") {
+		t.Errorf("backlog row 1 does not end with the reporter's 321: %q", lines[9])
 	}
 }
 

@@ -88,6 +88,9 @@ func (p *Process) Exited() bool { return p.exited.Load() }
 // PeakRSS is the process's peak resident set size so far, in bytes.
 func (p *Process) PeakRSS() (int64, error) { return procstat.PeakRSS(p.cmd.Process.Pid) }
 
+// CPUTime is the CPU time the process has used so far.
+func (p *Process) CPUTime() (time.Duration, error) { return procstat.CPUTime(p.cmd.Process.Pid) }
+
 // FreeAddr is a loopback address with a port nothing listens on.
 func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
