@@ -94,10 +94,12 @@ func parseInstances(s string) ([]int, error) {
 type result struct {
 	instances int
 	rowsPerS  float64
-	took      time.Duration
-	peakRSS   map[string]int64         // by process kind (a stage, nats-server, ferretdb): the largest of its processes
-	cpu       map[string]time.Duration // by process kind: the CPU time of all its processes during the imports
-	backlog   map[string]int           // by stage: the most messages its consumers held unacknowledged at once
+	// directPerS is the direct loader's rows/s on the same system (directLoad).
+	directPerS float64
+	took       time.Duration
+	peakRSS    map[string]int64         // by process kind (a stage, nats-server, ferretdb): the largest of its processes
+	cpu        map[string]time.Duration // by process kind: the CPU time of all its processes during the imports
+	backlog    map[string]int           // by stage: the most messages its consumers held unacknowledged at once
 }
 
 // run builds the binaries into dir and measures every instance count of
@@ -116,7 +118,8 @@ func run(ctx context.Context, cfg config, dir string, out io.Writer) ([]result, 
 		if err != nil {
 			return nil, fmt.Errorf("%d instances: %w", n, err)
 		}
-		fmt.Fprintf(out, "  %d instance(s) of every stage: %d rows in %s, every count exact\n", n, cfg.tenants*cfg.rows, r.took.Round(time.Millisecond))
+		fmt.Fprintf(out, "  %d instance(s) of every stage: %d rows in %s, every count exact (direct loader: %.0f rows/s)\n",
+			n, cfg.tenants*cfg.rows, r.took.Round(time.Millisecond), r.directPerS)
 		results = append(results, r)
 	}
 	fmt.Fprint(out, table(results))
@@ -134,6 +137,11 @@ func measure(ctx context.Context, bins procs.Binaries, dir string, cfg config, n
 		return result{}, err
 	}
 	defer s.stop()
+	// The database's limit first, on the same fresh database and proxy.
+	direct, err := directLoad(ctx, "mongodb://"+s.proxy.Listen+"/", cfg.tenants, cfg.rows)
+	if err != nil {
+		return result{}, err
+	}
 	tenants, err := createTenants(ctx, s.ingests[0], cfg.tenants)
 	if err != nil {
 		return result{}, err
@@ -159,7 +167,8 @@ func measure(ctx context.Context, bins procs.Binaries, dir string, cfg config, n
 	for kind, t := range after.cpu {
 		cpu[kind] = t - before.cpu[kind]
 	}
-	return result{instances: n, took: took, rowsPerS: float64(cfg.tenants*cfg.rows) / took.Seconds(), peakRSS: after.peakRSS, cpu: cpu, backlog: backlog}, nil
+	all := float64(cfg.tenants * cfg.rows)
+	return result{instances: n, took: took, rowsPerS: all / took.Seconds(), directPerS: all / direct.Seconds(), peakRSS: after.peakRSS, cpu: cpu, backlog: backlog}, nil
 }
 
 // usage is what each kind of process has used so far: the peak RSS of the
@@ -201,7 +210,8 @@ func (s *system) usage() (usage, error) {
 var rssKinds = append(append([]string{}, stages...), "nats-server", "ferretdb")
 
 // table is the results as tables by instance count: rows/s, the ratio to
-// the first result's and peak RSS in MiB by process kind; CPU time by
+// the first result's, the direct loader's rows/s and the pipeline's share
+// of it, and peak RSS in MiB by process kind; CPU time by
 // process kind; the stages' peak backlogs.
 func table(results []result) string {
 	var b strings.Builder
@@ -213,9 +223,10 @@ func table(results []result) string {
 		b.WriteString("\n")
 	}
 	name := func(col string) string { return col }
-	row(fmt.Sprintf("%-9s %9s %7s  peak RSS MiB:", "instances", "rows/s", "ratio"), rssKinds, name)
+	row(fmt.Sprintf("%-9s %9s %7s %9s %7s  peak RSS MiB:", "instances", "rows/s", "ratio", "direct", "share"), rssKinds, name)
 	for _, r := range results {
-		row(fmt.Sprintf("%-9d %9.0f %6.2fx %13s", r.instances, r.rowsPerS, r.rowsPerS/results[0].rowsPerS, ""), rssKinds,
+		row(fmt.Sprintf("%-9d %9.0f %6.2fx %9.0f %6.2fx %13s", r.instances, r.rowsPerS, r.rowsPerS/results[0].rowsPerS,
+			r.directPerS, r.rowsPerS/r.directPerS, ""), rssKinds,
 			func(k string) string { return strconv.FormatInt(r.peakRSS[k]>>20, 10) })
 	}
 	b.WriteString("CPU seconds during the imports by process kind (cores: their sum over the time taken):\n")

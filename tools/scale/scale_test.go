@@ -40,15 +40,16 @@ func TestConfigCheck(t *testing.T) {
 func TestTableRatios(t *testing.T) {
 	rss := map[string]int64{"writer": 64 << 20}
 	backlog := map[string]int{"reporter": 321}
-	got := table([]result{{instances: 1, rowsPerS: 1000, took: time.Second, peakRSS: rss,
-		cpu: map[string]time.Duration{"writer": 1500 * time.Millisecond}, backlog: backlog}, {instances: 4, rowsPerS: 2600, took: time.Second, peakRSS: rss}})
+	got := table([]result{{instances: 1, rowsPerS: 1000, directPerS: 4000, took: time.Second, peakRSS: rss,
+		cpu: map[string]time.Duration{"writer": 1500 * time.Millisecond}, backlog: backlog}, {instances: 4, rowsPerS: 2600, directPerS: 5200, took: time.Second, peakRSS: rss}})
 	lines := strings.Split(strings.TrimSpace(got), "\n")
 	if len(lines) != 11 {
 		t.Fatalf("table has %d lines, want a header and 2 rows, then the CPU's and the backlog's two headers and 2 rows each:\n%s", len(lines), got)
 	}
-	for i, want := range []string{"1.00x", "2.60x"} {
-		if !strings.Contains(lines[i+1], want) {
-			t.Errorf("row %d lacks ratio %s: %q", i+1, want, lines[i+1])
+	for i, want := range []string{"1.00x 4000 0.25x", "2.60x 5200 0.50x"} {
+		// instances, rows/s, ratio, direct, share, then the RSS
+		if f := strings.Fields(lines[i+1]); len(f) < 5 || strings.Join(f[2:5], " ") != want {
+			t.Errorf("row %d: want ratio, direct loader and share %q: %q", i+1, want, lines[i+1])
 		}
 	}
 	if !strings.Contains(lines[1], " 64 ") {
