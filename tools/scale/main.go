@@ -31,7 +31,7 @@ func main() {
 	flag.IntVar(&cfg.tenants, "tenants", 8, "tenants importing at once, each with its own API key")
 	flag.IntVar(&cfg.rows, "rows", 25000, "rows of each tenant's import")
 	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay the proxy adds to each direction between the services and the database (whole milliseconds)")
-	keep := flag.Bool("keep", false, "keep the work directory (logs, data) instead of removing it")
+	keep := flag.Bool("keep", false, "keep the work directory (logs, data) after a run that passed; a failed run always keeps it")
 	flag.Parse()
 	var err error
 	if cfg.instances, err = parseInstances(*instances); err != nil {
@@ -45,19 +45,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dir, err := os.MkdirTemp("", "intake-scale-")
-	if err == nil {
-		if *keep {
-			fmt.Fprintln(os.Stderr, "scale: work directory", dir)
-		} else {
-			defer os.RemoveAll(dir)
-		}
-		_, err = run(ctx, cfg, dir, os.Stdout)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+	if _, err := run(ctx, cfg, dir, os.Stdout); err != nil {
+		// The processes' logs say why.
+		fmt.Fprintf(os.Stderr, "scale: %v\nscale: logs and data kept in %s\n", err, dir)
 		stop()
 		os.Exit(1)
 	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "scale: logs and data kept in", dir)
+		return
+	}
+	_ = os.RemoveAll(dir)
 }
 
 // config is what a run measures.
