@@ -4,7 +4,7 @@ PKGS     := ./pkg/... ./services/... ./schemas/... ./test/... ./tools/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
-.PHONY: run build test fuzz bench chaos lint vet clean
+.PHONY: run build test fuzz bench chaos scale lint vet clean
 
 ## run: start the whole importer on the embedded default (data under ./data); serve's flags in ARGS, e.g. make run ARGS='--http-addr 127.0.0.1:9090'
 # Built, then run (not `go run`, which exits 1 after Ctrl-C even when intake
@@ -54,6 +54,12 @@ bench: build
 ## checked per row and per document (RUNS each scenario, ROWS per import)
 chaos:
 	$(GO) run ./tools/chaos --runs $${RUNS:-10} --rows $${ROWS:-200000}
+
+## scale: throughput by instance count: every stage as separate processes (INSTANCES of each),
+## FerretDB as its own process behind a proxy delaying each direction by 2 ms, TENANTS
+## importing ROWS each at once; rows/s, ratios to the first count, peak RSS, backlog by stage
+scale:
+	$(GO) run ./tools/scale --tenants $${TENANTS:-8} --rows $${ROWS:-25000} --instances $${INSTANCES:-1,2,4} --delay 2ms
 
 ## lint: staticcheck, installed from the Go module proxy
 lint: vet

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PeakRSS is the process's peak resident set size so far (VmHWM), in bytes.
@@ -32,4 +33,34 @@ func PeakRSS(pid int) (int64, error) {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return 0, fmt.Errorf("no VmHWM in %s", path)
+}
+
+// clockTicks is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// CPUTime is the CPU time the process has used so far, user and system.
+func CPUTime(pid int) (time.Duration, error) {
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: the fields
+	// counted from the state after it (utime is field 14 of the whole
+	// line, 12 after the name).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("%s: unexpected contents", path)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

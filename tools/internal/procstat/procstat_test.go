@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestPeakRSSOfThisProcess(t *testing.T) {
@@ -36,4 +37,31 @@ func TestPeakRSSOfNoProcess(t *testing.T) {
 	if _, err := PeakRSS(-1); err == nil {
 		t.Fatal("no error for a process that does not exist")
 	}
+}
+
+func TestCPUTimeGrowsWithWork(t *testing.T) {
+	if _, err := CPUTime(-1); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	before, err := CPUTime(os.Getpid())
+	if err != nil || before < 0 {
+		t.Fatalf("CPU time %s, %v", before, err)
+	}
+	// Spin until the process has used 50 ms more (the clock ticks at 10 ms).
+	x, deadline := 0, time.Now().Add(time.Minute)
+	for after := before; after < before+50*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time still %s after a minute of spinning (from %s)", after, before)
+		}
+		for i := range 1_000_000 {
+			x += i
+		}
+		if after, err = CPUTime(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = x
 }
