@@ -6,6 +6,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,4 +50,20 @@ func Connect(tb testing.TB, uri string) *mongo.Client {
 		_ = client.Disconnect(ctx)
 	})
 	return client
+}
+
+// OwnerOnlySocket checks that the FerretDB socket of data directory dir
+// (embedded.MongoSocketFile) is a socket of mode 0600 in a directory of
+// mode 0700, as the embedded default makes them, and returns its path.
+func OwnerOnlySocket(tb testing.TB, dir string) string {
+	tb.Helper()
+	socket := filepath.Join(dir, embedded.MongoSocketFile)
+	fi, err := os.Lstat(socket)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		tb.Fatalf("socket %s: %v %v; want a socket with mode 0600", socket, fi.Mode(), err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		tb.Fatalf("data directory %s: %v %v; want mode 0700", dir, fi.Mode(), err)
+	}
+	return socket
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/intake/intake/pkg/embedded"
+	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/intake/app"
@@ -50,16 +51,8 @@ func TestEmbeddedDefaultListensOnlyForHTTP(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, embedded.NATSContextFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("NATS credentials were written though nothing listens: %v", err)
 	}
-	socket := filepath.Join(dir, embedded.MongoSocketFile)
-	if s.info.MongoURI != embedded.MongoSocketURI(socket) {
+	if socket := ferrettest.OwnerOnlySocket(t, dir); s.info.MongoURI != embedded.MongoSocketURI(socket) {
 		t.Fatalf("MongoDB URI %q; want the socket %s", s.info.MongoURI, socket)
-	}
-	fi, err := os.Lstat(socket)
-	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("socket %s: %v %v; want a socket with mode 0600", socket, fi.Mode(), err)
-	}
-	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Fatalf("data directory %s: %v %v; want mode 0700", dir, fi.Mode(), err)
 	}
 
 	v := s.importCSV("name,email\nAnn,ann@x.io\nBob,bob@\n", nil)
