@@ -17,6 +17,7 @@ import (
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -53,7 +54,7 @@ func (s *Service) Replay(ctx context.Context, tenant, original string, req Repla
 	if found {
 		base, want = &sum.Options, sum.Total
 	}
-	id := ids.NewImport()
+	id := partitions.NewImport(ctx, s.js, tenant)
 	rows, err := s.publishReplay(ctx, tenant, original, id, base, req, want)
 	var re *RequestError
 	switch {

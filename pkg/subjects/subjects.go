@@ -116,6 +116,21 @@ func PartitionTransform(stage string, n int) (source, destination string) {
 	return stage + ".*.*", fmt.Sprintf("%s.{{partition(%d,%s)}}.{{wildcard(1)}}.{{wildcard(2)}}", stage, n, tokens)
 }
 
+// PartitionsOf reads n back from a PartitionTransform destination; 0 for
+// a destination without {{partition(n,...)}}.
+func PartitionsOf(destination string) int {
+	_, rest, found := strings.Cut(destination, "{{partition(")
+	if !found {
+		return 0
+	}
+	n, _, _ := strings.Cut(rest, ",")
+	v, err := strconv.Atoi(n)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
 // Partition is the partition a stage's stream split into n partitions
 // stores an import's messages in: as nats-server computes
 // {{partition(n,...)}}, FNV-1a (32 bits) of the tokens written one after
