@@ -43,12 +43,14 @@ fuzz:
 
 ## bench: parser/validator benchmarks, JetStream publish throughput by durability setting
 ## (R1/R3, fsync every 2 min/always), then the end-to-end load on the embedded default
-## (rows/s of a direct loader, pipeline insert and upsert re-import, peak RSS)
+## (rows/s of a direct loader, pipeline insert and upsert re-import, peak RSS), and
+## fairness (a 10-row import idle, behind another tenant's import and expensive rows)
 bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
 	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
 	$(GO) test -run '^$$' -bench 'BenchmarkDurability' -benchtime 1000x ./pkg/streams
 	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-1000000}
+	$(GO) run ./tools/bench --bin $(BIN) --fairness --rows $${ROWS:-1000000}
 
 ## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants
 ## checked per row and per document (RUNS each scenario, ROWS per import)

@@ -111,19 +111,15 @@ func (b *broker) chunks(tenant, id string) ([]envelope.RowChunk, []string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := b.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.For(subjects.Rows, tenant, id)}})
+	cons, err := b.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{FilterSubjects: subjects.Filters(subjects.Rows, tenant, id)})
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	info, err := b.js.Stream(ctx, subjects.StreamRows)
+	info, err := cons.Info(ctx)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	si, err := info.Info(ctx, jetstream.WithSubjectFilter(subjects.For(subjects.Rows, tenant, id)))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	n := int(si.State.Subjects[subjects.For(subjects.Rows, tenant, id)])
+	n := int(info.NumPending)
 	var (
 		out []envelope.RowChunk
 		ids []string

@@ -79,7 +79,7 @@ func (s *Service) FailedRows(ctx context.Context, tenant, id string, out FailedR
 // failed ones with the problems notes(chunk) gives for them.
 func (s *Service) readFailedRows(ctx context.Context, tenant string, sum *ledger.Summary, notes func(chunk int) ([]envelope.Outcome, error), out FailedRowsOut) error {
 	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.For(subjects.Rows, tenant, sum.ID)},
+		FilterSubjects: subjects.Filters(subjects.Rows, tenant, sum.ID),
 	})
 	if err != nil {
 		return fmt.Errorf("read rows: %w", err)

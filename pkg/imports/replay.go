@@ -17,6 +17,7 @@ import (
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -53,7 +54,7 @@ func (s *Service) Replay(ctx context.Context, tenant, original string, req Repla
 	if found {
 		base, want = &sum.Options, sum.Total
 	}
-	id := ids.NewImport()
+	id := partitions.NewImport(ctx, s.js, tenant)
 	rows, err := s.publishReplay(ctx, tenant, original, id, base, req, want)
 	var re *RequestError
 	switch {
@@ -91,7 +92,7 @@ func (s *Service) replayOptions(ctx context.Context, tenant string, orig envelop
 // its row count when known (else -1).
 func (s *Service) publishReplay(ctx context.Context, tenant, original, id string, base *envelope.Options, req ReplayRequest, want int) (int, error) {
 	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.For(subjects.Rows, tenant, original)},
+		FilterSubjects: subjects.Filters(subjects.Rows, tenant, original),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read rows: %w", err)
@@ -238,7 +239,7 @@ func (s *Service) ReplayWindow(ctx context.Context, tenant string, since time.Ti
 // time, in the order their first rows were stored.
 func (s *Service) windowImports(ctx context.Context, tenant string, since time.Time) ([]string, error) {
 	cons, err := s.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.Rows + "." + tenant + ".*"},
+		FilterSubjects: subjects.Filters(subjects.Rows, tenant, "*"),
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &since,
 		HeadersOnly:    true,
@@ -262,7 +263,7 @@ func (s *Service) windowImports(ctx context.Context, tenant string, since time.T
 			return nil, err
 		}
 		left = meta.NumPending
-		if _, id, ok := subjects.ImportOf(subjects.Rows, m.Subject()); ok && !seen[id] {
+		if _, id, ok := subjects.ImportOf(subjects.Rows, subjects.Unpartitioned(m.Subject())); ok && !seen[id] {
 			seen[id] = true
 			originals = append(originals, id)
 		}

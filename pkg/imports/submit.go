@@ -15,6 +15,7 @@ import (
 	"github.com/intake/intake/pkg/filereader"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -132,7 +133,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (Submitted, err
 		maxRows = req.MaxRows
 	}
 
-	id := ids.NewImport()
+	id := partitions.NewImport(ctx, s.js, req.Tenant)
 	log := s.log.With(zap.String("import_id", id), zap.String("tenant", req.Tenant))
 	res, err := s.publishImport(ctx, req.Tenant, id, req.Source, opts, &report, rd, maxRows)
 	if err != nil {

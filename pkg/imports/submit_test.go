@@ -41,7 +41,7 @@ func submitter(t *testing.T, e env) *imports.Service {
 func chunks(t *testing.T, e env, tenant, id string) []envelope.RowChunk {
 	t.Helper()
 	ctx := ctxT(t)
-	cons, err := e.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.For(subjects.Rows, tenant, id)}})
+	cons, err := e.js.OrderedConsumer(ctx, subjects.StreamRows, jetstream.OrderedConsumerConfig{FilterSubjects: subjects.Filters(subjects.Rows, tenant, id)})
 	if err != nil {
 		t.Fatal(err)
 	}

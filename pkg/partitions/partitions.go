@@ -228,7 +228,8 @@ func pinned(info *jetstream.ConsumerInfo) bool {
 }
 
 // drainLegacy empties and deletes the stage's one consumer of an earlier
-// version (named Durable, on the whole stream). A work-queue stream takes
+// version (named Durable, on the whole stream or, once streams.Ensure has
+// narrowed it, on the unpartitioned subjects). A work-queue stream takes
 // no partition consumer beside it, and it may hold messages stored before
 // the stream was partitioned: they are handled through it, as that version
 // did, until it has none left.
@@ -240,7 +241,7 @@ func drainLegacy(ctx context.Context, js jetstream.JetStream, st Stage, rc runne
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", st.Durable, st.Stream, err)
 	}
-	if cons.CachedInfo().Config.FilterSubject != "" {
+	if f := cons.CachedInfo().Config.FilterSubject; f != "" && f != subjects.Published(st.Subject) {
 		return nil // not one of ours
 	}
 	rctx, stop := context.WithCancel(ctx)

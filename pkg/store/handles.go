@@ -46,9 +46,23 @@ func (s *Store) AddHandles(ctx context.Context, tenant, schema string, hs []Hand
 	for i, h := range hs {
 		docs[i] = bson.D{{Key: "_id", Value: h.ID}, {Key: "record", Value: h.Record}, {Key: "import", Value: h.Stamp.Import}, {Key: "row", Value: h.Stamp.Row}}
 	}
-	taken, err = insertMany(ctx, c, docs)
-	if err != nil {
-		return nil, fmt.Errorf("add handles: %w", err)
+	taken = map[int]bool{}
+	for start := 0; start < len(docs); start += handlesPerInsert {
+		existed, err := insertMany(ctx, c, docs[start:min(start+handlesPerInsert, len(docs))])
+		if err != nil {
+			return nil, fmt.Errorf("add handles: %w", err)
+		}
+		for i := range existed {
+			taken[start+i] = true
+		}
 	}
 	return taken, nil
 }
+
+// handlesPerInsert bounds one insert of handles. On FerretDB/SQLite an
+// insert holds its database's one write lock throughout, and the handles
+// share the records' database with every tenant's writer: a chunk of
+// persons rows with every list full (500 rows, 150,000 handles) in one
+// insert stopped all other tenants' writes for seconds. In pieces, theirs
+// go in between. An unordered insert is not atomic either way.
+const handlesPerInsert = 1000

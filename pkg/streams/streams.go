@@ -37,8 +37,9 @@ type Config struct {
 	RowsRetention time.Duration // how long raw rows are kept for replay
 	DupWindow     time.Duration // Nats-Msg-Id de-duplication window
 	MaxMsgSize    int32
-	// Partitions splits INTAKE_VALID, INTAKE_UNIQUE and INTAKE_OUTCOMES by
-	// (tenant, import) (subjects.PartitionTransform). It is stored in the
+	// Partitions splits every stage's stream (INTAKE_ROWS, INTAKE_VALID,
+	// INTAKE_UNIQUE, INTAKE_OUTCOMES) by tenant or (tenant, import)
+	// (subjects.PartitionTransform). It is stored in the
 	// streams, so every instance must be given the same value: Ensure
 	// refuses another one.
 	Partitions int
@@ -92,11 +93,14 @@ func Configs(c Config) []jetstream.StreamConfig {
 		sc.SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dst}
 		return sc
 	}
+	// Raw rows are kept (not work-queue) so that imports can be replayed,
+	// and partitioned so that a small import is validated beside a large
+	// one, not after it. Tenants publish them, so the stream takes only
+	// the transform's source (subjects.Published).
+	rows := partitioned(base(subjects.StreamRows, subjects.Rows, jetstream.LimitsPolicy, c.RowsRetention), subjects.Rows)
+	rows.Subjects = []string{subjects.Published(subjects.Rows)}
 	return []jetstream.StreamConfig{
-		// Raw rows are kept (not work-queue) so that imports can be replayed.
-		// They are not partitioned: replay and the validator's check of the
-		// publisher read them by the subject the tenant published on.
-		base(subjects.StreamRows, subjects.Rows, jetstream.LimitsPolicy, c.RowsRetention),
+		rows,
 		partitioned(base(subjects.StreamValid, subjects.Valid, jetstream.WorkQueuePolicy, 0), subjects.Valid),
 		partitioned(base(subjects.StreamUnique, subjects.Unique, jetstream.WorkQueuePolicy, 0), subjects.Unique),
 		partitioned(base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0), subjects.Outcomes),
@@ -170,7 +174,8 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 
 // checkTransform refuses to change an existing stream's partitioning. A
 // stream without a transform (made by an earlier version) gets one: its
-// messages stored before are drained by the stages (DrainLegacy).
+// messages stored before are drained by the stages (partitions.Run), after
+// partitionExisting.
 func checkTransform(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	if sc.SubjectTransform == nil {
 		return nil
@@ -186,6 +191,42 @@ func checkTransform(ctx context.Context, js jetstream.JetStream, sc jetstream.St
 	if have != nil && *have != *sc.SubjectTransform {
 		return fmt.Errorf("stream %s stores %s as %s, this instance would store it as %s: %w (give every instance the same --partitions; to change it, stop the pipeline once the stream is empty and delete the stream)",
 			sc.Name, have.Source, have.Destination, sc.SubjectTransform.Destination, ErrPartitionsChanged)
+	}
+	if have == nil {
+		return partitionExisting(ctx, js, st, sc)
+	}
+	return nil
+}
+
+// partitionExisting readies an earlier version's unpartitioned stream for
+// its transform. Its consumers on the whole stream (the stages' one durable
+// consumer each) are narrowed to the unpartitioned subjects: they drain the
+// messages stored before and never see a partitioned one, which an
+// instance of that version, still running, would refuse as not its
+// import's. A stream that is to take only the transform's source
+// (subjects.Published) loses the longer subjects it took before: no stage
+// ever accepted one (the validator refused a chunk published on any other
+// subject than its import's), and kept they would read as partitioned.
+func partitionExisting(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, sc jetstream.StreamConfig) error {
+	unpartitioned := sc.SubjectTransform.Source
+	for name := range st.ConsumerNames(ctx).Name() {
+		cons, err := st.Consumer(ctx, name)
+		if err != nil {
+			return fmt.Errorf("stream %s: consumer %s: %w", sc.Name, name, err)
+		}
+		cc := cons.CachedInfo().Config
+		if cc.Durable == "" || cc.FilterSubject != "" || len(cc.FilterSubjects) > 0 {
+			continue
+		}
+		cc.FilterSubject = unpartitioned
+		if _, err := js.UpdateConsumer(ctx, sc.Name, cc); err != nil {
+			return fmt.Errorf("stream %s: narrow consumer %s to %s: %w", sc.Name, name, unpartitioned, err)
+		}
+	}
+	if len(sc.Subjects) == 1 && sc.Subjects[0] == unpartitioned {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(unpartitioned+".>")); err != nil {
+			return fmt.Errorf("stream %s: purge subjects longer than %s: %w", sc.Name, unpartitioned, err)
+		}
 	}
 	return nil
 }

@@ -88,8 +88,9 @@ func RowsPrefix(tenant, importID, secret string) string {
 	return fmt.Sprintf("%s.%s.%s:rows", tenant, importID, secret)
 }
 
-// Partitioned streams (INTAKE_VALID, INTAKE_UNIQUE, INTAKE_OUTCOMES) store
-// a message published on intake.<stage>.<tenant>.<import> under
+// Partitioned streams (every stage's: INTAKE_ROWS, INTAKE_VALID,
+// INTAKE_UNIQUE, INTAKE_OUTCOMES) store a message published on
+// intake.<stage>.<tenant>.<import> under
 // intake.<stage>.<partition>.<tenant>.<import>: a subject transform of the
 // stream adds the partition, so publishers and permissions see the
 // unpartitioned subject. One durable consumer per partition gives each
@@ -98,7 +99,7 @@ func RowsPrefix(tenant, importID, secret string) string {
 // The scope is the tenant for INTAKE_VALID (the deduplicator decides who
 // owns a handle per tenant and schema, so one tenant's imports are
 // de-duplicated one chunk at a time) and the import elsewhere (the reporter
-// accounts per import; the writer has no order to keep).
+// accounts per import; the validator and the writer have no order to keep).
 
 // byTenant reports whether stage is partitioned by tenant alone.
 func byTenant(stage string) bool { return stage == Valid }
@@ -113,6 +114,21 @@ func PartitionTransform(stage string, n int) (source, destination string) {
 		tokens = "1"
 	}
 	return stage + ".*.*", fmt.Sprintf("%s.{{partition(%d,%s)}}.{{wildcard(1)}}.{{wildcard(2)}}", stage, n, tokens)
+}
+
+// PartitionsOf reads n back from a PartitionTransform destination; 0 for
+// a destination without {{partition(n,...)}}.
+func PartitionsOf(destination string) int {
+	_, rest, found := strings.Cut(destination, "{{partition(")
+	if !found {
+		return 0
+	}
+	n, _, _ := strings.Cut(rest, ",")
+	v, err := strconv.Atoi(n)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // Partition is the partition a stage's stream split into n partitions
@@ -137,6 +153,23 @@ func PartitionFilter(stage string, p int) string {
 // under, for readers that look messages up by subject.
 func Stored(stage, tenant, importID string, partitions int) string {
 	return fmt.Sprintf("%s.%d.%s.%s", stage, Partition(stage, tenant, importID, partitions), tenant, importID)
+}
+
+// Published is the subjects a partitioned stream takes: exactly
+// intake.<stage>.<tenant>.<import>, the transform's source. A stream that
+// took longer subjects would store one published on
+// intake.<stage>.<p>.<tenant>.<import> as it is, and a tenant named <p>
+// could pass its message off as another tenant's.
+func Published(stage string) string { return stage + ".*.*" }
+
+// Filters are the filter subjects that find an import's messages (importID
+// "*": a tenant's) in a partitioned stream, whatever its number of
+// partitions: stored partitioned, and stored before the stream was
+// partitioned (an earlier version's). A wildcard for the partition is
+// exact: the stream takes only Published subjects, so every five-token
+// subject in it is the transform's.
+func Filters(stage, tenant, importID string) []string {
+	return []string{For(stage, tenant, importID), fmt.Sprintf("%s.*.%s.%s", stage, tenant, importID)}
 }
 
 // Unpartitioned returns the subject a message was published on:

@@ -37,3 +37,16 @@ func TestUnpartitioned(t *testing.T) {
 		}
 	}
 }
+
+func TestPartitionsOfReadsTheTransformBack(t *testing.T) {
+	for _, stage := range []string{Rows, Valid, Unique, Outcomes} {
+		for _, n := range []int{1, 16, 256} {
+			if _, dst := PartitionTransform(stage, n); PartitionsOf(dst) != n {
+				t.Errorf("PartitionsOf(%q) = %d, want %d", dst, PartitionsOf(dst), n)
+			}
+		}
+	}
+	if got := PartitionsOf("intake.rows.>"); got != 0 {
+		t.Errorf("PartitionsOf of no transform = %d, want 0", got)
+	}
+}

@@ -254,7 +254,7 @@ func serveCommand() *cobra.Command {
 	fs.IntVar(&cfg.MaxEventStreams, "max-event-streams", cfg.MaxEventStreams, "event streams (GET /v1/imports/{id}/events) one tenant may hold open per ingest process (429 above)")
 	fs.StringVar(&cfg.TenantLimitsFile, "tenant-limits", "", "JSON file with per-tenant limits overriding the defaults (see README)")
 	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "instances of each selected service in this process")
-	fs.IntVar(&cfg.Partitions.Partitions, "partitions", cfg.Partitions.Partitions, "partitions of the deduplicator's, writer's and reporter's streams; the same for every process (stored in the streams)")
+	fs.IntVar(&cfg.Partitions.Partitions, "partitions", cfg.Partitions.Partitions, "partitions of the validator's, deduplicator's, writer's and reporter's streams; the same for every process (stored in the streams)")
 	fs.DurationVar(&cfg.Partitions.PinnedTTL, "pinned-ttl", cfg.Partitions.PinnedTTL, "how long an instance may stop pulling a partition before another takes it over")
 	fs.IntVar(&cfg.Partitions.Index, "instance-index", 0, "index of this process's first instance among all instances of its services (spreads the partitions)")
 	fs.IntVar(&cfg.Partitions.Instances, "instance-count", 0, "instances of each service over all processes; 0: this process's --instances")

@@ -34,6 +34,7 @@ import (
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -331,7 +332,7 @@ func (s *service) open(ctx context.Context, tenant string, data []byte) (any, er
 		return nil, badRequest("source: longer than %d bytes", maxSource)
 	}
 	if req.IdempotencyKey == "" {
-		id := ids.NewImport()
+		id := partitions.NewImport(ctx, s.d.JS, tenant)
 		if err := s.announce(ctx, tenant, id, opts, source, report); err != nil {
 			return nil, err
 		}
@@ -351,7 +352,7 @@ func idemKey(tenant, key string) string {
 }
 
 func (s *service) openIdempotent(ctx context.Context, tenant, key string, opts client.ImportOptions, source string, report *mapping.Report) (any, error) {
-	rec := idemRecord{ID: ids.NewImport(), Options: opts, Source: source, RowsSecret: ids.NewSecret(), Mapping: report}
+	rec := idemRecord{ID: partitions.NewImport(ctx, s.d.JS, tenant), Options: opts, Source: source, RowsSecret: ids.NewSecret(), Mapping: report}
 	val, _ := json.Marshal(rec)
 	rev, err := s.kv.Create(ctx, key, val)
 	existing := false

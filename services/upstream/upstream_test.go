@@ -22,6 +22,7 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 	"github.com/intake/intake/services/upstream"
 )
@@ -169,13 +170,12 @@ func TestClientImports100000Rows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rowsSubject := subjects.For(subjects.Rows, tenant, im.ID)
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(rowsSubject))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subjects.Filters(subjects.Rows, tenant, im.ID)[1]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := info.State.Subjects[rowsSubject]; got != n/500 {
-		t.Errorf("%d row chunks stored, want %d", got, n/500)
+	if got := info.State.Subjects; len(got) != 1 || got[subjects.Stored(subjects.Rows, tenant, im.ID, streams.DefaultPartitions)] != uint64(n/500) {
+		t.Errorf("row chunks stored %v, want %d in the import's partition", got, n/500)
 	}
 	count, err := env.mongo.Database("intake_records").Collection("records."+tenant+".contacts").CountDocuments(ctx, bson.D{})
 	if err != nil {

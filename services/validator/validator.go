@@ -13,10 +13,10 @@ import (
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/mapping"
+	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
-	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -25,21 +25,32 @@ const Durable = "validator"
 
 // Config tunes the validator.
 type Config struct {
-	Runner runner.Config
+	Runner     runner.Config
+	Partitions partitions.Config
 }
 
 // Run consumes raw row chunks until ctx ends.
+//
+// INTAKE_ROWS is partitioned by import: each partition has a loop of its
+// own, so a small import is validated beside a large one, not after its
+// backlog. Few chunks in flight per partition (two) keep a large import
+// from holding more than its share, and a chunk that takes long (very wide
+// rows, persons rows with many handles) holds back only its own partition.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamRows, Durable: Durable, AckWait: cfg.Runner.AckWait})
-	if err != nil {
-		return err
-	}
 	rc := cfg.Runner
 	rc.Name = envelope.StageValidate
 	rc.DeadLetter = deadLetter
 	v := &validator{schemas: d.Schemas}
-	return runner.New(d.JS, cons, rc, v.handle, d.Log).Run(ctx)
+	st := partitions.Stage{Stream: subjects.StreamRows, Subject: subjects.Rows, Durable: Durable,
+		MaxAckPending: 2 * loops, AckWait: cfg.Runner.AckWait, Loops: loops}
+	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, v.handle, d.Log)
 }
+
+// loops is how many chunks of one partition an instance validates at once:
+// one. Validating is many times faster than writing, so a second loop only
+// let a large import's validation run further ahead of its writes on a
+// second core, taking it from every other import's stages.
+const loops = 1
 
 // Schemas is what the validator needs: a tenant's schema by name. It reads
 // no store of its own.

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -46,7 +45,11 @@ func run() error {
 	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
 	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
 	syncRequests := flag.Int("sync", 200, "sequential 100-row POST /customers/import requests to time (0: skip)")
+	fair := flag.Bool("fairness", false, "time a 10-row import idle and behind another tenant's import of --rows rows (fairness.go) instead")
 	flag.Parse()
+	if *fair {
+		return fairness(*bin, *rows)
+	}
 
 	dir, err := os.MkdirTemp("", "intake-bench-")
 	if err != nil {
@@ -72,15 +75,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(*bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	cmd, stop, err := serve(*bin, filepath.Join(dir, "data"), addr)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
+	defer stop()
 	base := "http://" + addr
 	api := client.NewREST(base)
 	if err := waitReady(api, time.Minute); err != nil {

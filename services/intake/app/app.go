@@ -71,7 +71,7 @@ type Config struct {
 	// Runner is applied to every pipeline service's runner (tests use it to
 	// inject faults).
 	Runner runner.Config
-	// Partitions of the deduplicator's, writer's and reporter's streams and
+	// Partitions of the validator's, deduplicator's, writer's and reporter's streams and
 	// this process's place among their instances: Index is the first of
 	// its instances (--instance-index), Instances their number over all
 	// processes (--instance-count; 0: this process's --instances).
@@ -283,8 +283,7 @@ func newSystem(ctx context.Context, cfg Config, b *backends, log *zap.Logger) (*
 	}
 
 	s.metrics = metrics.New()
-	s.metrics.WatchConsumers(setupJS, append([]metrics.Consumer{{Stream: subjects.StreamRows, Durable: validator.Durable}},
-		partitionConsumers(cfg.Partitions.Partitions)...))
+	s.metrics.WatchConsumers(setupJS, partitionConsumers(cfg.Partitions.Partitions))
 	s.cfg.Runner.Metrics = s.metrics
 	return s, nil
 }
@@ -293,7 +292,8 @@ func newSystem(ctx context.Context, cfg Config, b *backends, log *zap.Logger) (*
 func partitionConsumers(n int) []metrics.Consumer {
 	var out []metrics.Consumer
 	for _, st := range []struct{ stream, durable string }{
-		{subjects.StreamValid, deduplicator.Durable}, {subjects.StreamUnique, writer.Durable}, {subjects.StreamOutcomes, reporter.Durable},
+		{subjects.StreamRows, validator.Durable}, {subjects.StreamValid, deduplicator.Durable},
+		{subjects.StreamUnique, writer.Durable}, {subjects.StreamOutcomes, reporter.Durable},
 	} {
 		for _, name := range partitions.Consumers(st.durable, n) {
 			out = append(out, metrics.Consumer{Stream: st.stream, Durable: name})

@@ -47,8 +47,8 @@ func modules() []module {
 	return []module{
 		{name: "ingest", perProcess: true, run: runIngest},
 		{name: "upstream", run: runUpstream},
-		{name: "validator", run: func(ctx context.Context, s *stack, d platform.Deps, _ int) error {
-			return validator.Run(ctx, validator.Config{Runner: s.cfg.Runner}, d)
+		{name: "validator", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
+			return validator.Run(ctx, validator.Config{Runner: s.cfg.Runner, Partitions: s.partitionsOf(instance)}, d)
 		}},
 		{name: "deduplicator", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
 			return deduplicator.Run(ctx, deduplicator.Config{Runner: s.cfg.Runner, Partitions: s.partitionsOf(instance)}, d)
