@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/subjects"
 )
