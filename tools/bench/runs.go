@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// bench is one run's settings and the table it fills.
+type bench struct {
+	bin, dir, file string
+	rows           int
+	mongoimport    string // "" when absent: its columns are skipped
+	debugAddr      string
+	table          table
+}
+
+// findMongoimport is path if it names an executable file, else "" after
+// saying why its columns are skipped.
+func findMongoimport(path string) string {
+	if path == "" {
+		fmt.Println("mongoimport: no --mongoimport given: its columns are skipped")
+		return ""
+	}
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		fmt.Printf("mongoimport: %s is not an executable file: its columns are skipped\n", path)
+		return ""
+	}
+	return path
+}
+
+// embeddedDefault measures on the embedded default: NATS and FerretDB in
+// the serve process; the direct loader and mongoimport reach FerretDB
+// through its owner-only socket.
+func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequests int) error {
+	data := filepath.Join(b.dir, "data")
+	s, err := startServe("intake serve (embedded)", b.bin, "--data-dir", data)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	uri, err := embeddedSocketURI(data)
+	if err != nil {
+		return err
+	}
+	fmt.Println("embedded default (in-process NATS JetStream + FerretDB/SQLite):")
+	if syncRequests > 0 {
+		p50, p99, err := syncPath(s.base, syncRequests)
+		if err != nil {
+			return fmt.Errorf("sync path: %w", err)
+		}
+		fmt.Printf("  POST /customers/import, 100 rows, %d sequential requests: p50 %s, p99 %s (targets <= 150ms, <= 400ms)\n",
+			syncRequests, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	}
+	t := &b.table
+	t.section("embedded default (in-process NATS + FerretDB/SQLite)")
+	direct, err := directLoad(context.Background(), uri, b.file)
+	if err != nil {
+		return fmt.Errorf("direct loader: %w", err)
+	}
+	t.add("direct unordered InsertMany of 1,000", direct, "", "in bench")
+	insert, err := importFile(s.api, b.file, "insert", b.rows, nil)
+	if err != nil {
+		return err
+	}
+	upsert, err := importFile(s.api, changedFile, "upsert", b.rows, nil)
+	if err != nil {
+		return err
+	}
+	mi, miRSS, err := b.runMongoimport(uri)
+	if err != nil {
+		return err
+	}
+	rss, err := s.peakRSS()
+	if err != nil {
+		return err
+	}
+	t.add("pipeline insert", insert, ratio(insert, direct, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB (target <= 500)", rss))
+	t.add(fmt.Sprintf("pipeline upsert re-import, %.0f%% changed", changed*100), upsert, ratio(upsert, direct, "InsertMany", 0.5), "")
+	b.addMongoimport(insert, mi, miRSS)
+	return nil
+}
+
+// outsideDatabase measures on FerretDB started separately and reached over
+// loopback TCP, as a MongoDB deployment is: the serve process has the
+// embedded NATS but none of the embedded FerretDB's accelerators.
+func (b *bench) outsideDatabase() error {
+	db, uri, err := startFerretDB(b.bin, filepath.Join(b.dir, "ferretdb"))
+	if err != nil {
+		return err
+	}
+	defer db.stop()
+	args := []string{"--data-dir", filepath.Join(b.dir, "outside"), "--mongo-uri", uri}
+	if b.debugAddr != "" {
+		args = append(args, "--debug-addr", b.debugAddr)
+	}
+	s, err := startServe("intake serve (outside database)", b.bin, args...)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	fmt.Println("outside database (intake ferretdb on loopback TCP, intake serve --mongo-uri):")
+	t := &b.table
+	t.section("outside database (intake ferretdb over TCP, intake serve --mongo-uri)")
+	direct, err := directLoad(context.Background(), uri, b.file)
+	if err != nil {
+		return fmt.Errorf("direct loader: %w", err)
+	}
+	mi, miRSS, err := b.runMongoimport(uri)
+	if err != nil {
+		return err
+	}
+	insert, err := importFile(s.api, b.file, "insert", b.rows, nil)
+	if err != nil {
+		return err
+	}
+	rss, err := s.peakRSS()
+	if err != nil {
+		return err
+	}
+	dbRSS, err := db.peakRSS()
+	if err != nil {
+		return err
+	}
+	t.add("direct unordered InsertMany of 1,000", direct, "", "in bench")
+	t.add("pipeline insert", insert, ratio(insert, direct, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB, ferretdb %d MiB", rss, dbRSS))
+	b.addMongoimport(insert, mi, miRSS)
+	return nil
+}
+
+// runMongoimport imports the file with mongoimport into the database at
+// uri; 0 rows/s when mongoimport is absent.
+func (b *bench) runMongoimport(uri string) (rate float64, rssMiB int64, err error) {
+	if b.mongoimport == "" {
+		return 0, 0, nil
+	}
+	return mongoimport(b.mongoimport, uri, b.file, b.rows)
+}
+
+func (b *bench) addMongoimport(pipeline, mi float64, rssMiB int64) {
+	if b.mongoimport == "" {
+		b.table.add("mongoimport 100.10", 0, "skipped: no mongoimport", "")
+		return
+	}
+	b.table.add("mongoimport 100.10 (--type csv --headerline)", mi, "", fmt.Sprintf("mongoimport %d MiB", rssMiB))
+	b.table.add("  pipeline insert / mongoimport", 0, ratio(pipeline, mi, "mongoimport", 1.0), "")
+}
