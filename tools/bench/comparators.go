@@ -83,9 +83,9 @@ var imported = regexp.MustCompile(`(\d+) document\(s\) imported successfully\. (
 
 // mongoimport runs mongoimport (its defaults, as a user would) on the CSV
 // into a fresh database at uri and returns its rows/s and peak RSS in MiB.
-func mongoimport(bin, uri, path string, rows int) (rate float64, rssMiB int64, err error) {
+func mongoimport(ctx context.Context, bin, uri, path string, rows int) (rate float64, rssMiB int64, err error) {
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "--uri", uri, "--db", "bench_mongoimport", "--collection", "contacts",
+	cmd := exec.CommandContext(ctx, bin, "--uri", uri, "--db", "bench_mongoimport", "--collection", "contacts",
 		"--type", "csv", "--headerline", "--file", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

@@ -26,22 +26,28 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/intake/intake/pkg/client"
 )
 
 func main() {
-	if err := run(); err != nil {
+	// An interrupt ends the run through its deferred stops, so that the
+	// processes it started go with it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(ctx context.Context) error {
 	bin := flag.String("bin", "bin/intake", "intake binary")
 	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
 	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
@@ -57,7 +63,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{bin: *bin, dir: dir, rows: *rows, file: filepath.Join(dir, "contacts.csv"), debugAddr: *debugAddr,
+	b := &bench{ctx: ctx, bin: *bin, dir: dir, rows: *rows, file: filepath.Join(dir, "contacts.csv"), debugAddr: *debugAddr,
 		mongoimport: findMongoimport(*mongoimportBin)}
 	if err := writeContacts(b.file, *rows, 0); err != nil {
 		return err
@@ -85,8 +91,7 @@ func run() error {
 // importFile uploads a file, waits for its summary and returns rows/s from
 // the start of the upload to the completed summary; progress, if not nil,
 // sees the summary every 30 s until then.
-func importFile(api *client.REST, path, mode string, rows int, progress func(*client.Summary)) (float64, error) {
-	ctx := context.Background()
+func importFile(ctx context.Context, api *client.REST, path, mode string, rows int, progress func(*client.Summary)) (float64, error) {
 	start := time.Now()
 	f, err := os.Open(path)
 	if err != nil {

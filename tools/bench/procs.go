@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -20,26 +21,32 @@ import (
 // proc is a long-running process the benchmark started (intake serve,
 // intake ferretdb). Its peak RSS is read while it still runs.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
+	name, log string
+	cmd       *exec.Cmd
 }
 
-// startProc starts bin; its stderr goes to ours, or to logFile if not "".
-func startProc(name, logFile, bin string, args ...string) (*proc, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	if logFile != "" {
-		f, err := os.Create(logFile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close() // the child has its own copy
-		cmd.Stderr = f
+// startProc starts bin with env added to ours; its output goes to the file
+// logFile (banners and FerretDB's warnings would bury the results), whose
+// end an error quotes.
+func startProc(name, logFile string, env []string, bin string, args ...string) (*proc, error) {
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
 	}
+	defer f.Close() // the child has its own copy
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &proc{name: name, cmd: cmd}, nil
+	return &proc{name: name, log: logFile, cmd: cmd}, nil
+}
+
+// failed is err with the end of the process's output.
+func (p *proc) failed(err error) error {
+	out, _ := os.ReadFile(p.log)
+	return fmt.Errorf("%s: %w; its output ends: %s", p.name, err, lastLines(out))
 }
 
 // peakRSS is the process's peak RSS so far, in MiB.
@@ -64,20 +71,21 @@ type serveProc struct {
 	base string
 }
 
-// startServe starts `intake serve` with args and waits until it is ready.
-func startServe(name, bin string, args ...string) (*serveProc, error) {
+// startServe starts `intake serve` with args and env, its output in
+// logDir/name.log, and waits until it is ready.
+func startServe(name, logDir string, env []string, bin string, args ...string) (*serveProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, "", bin, append([]string{"serve", "--http-addr", addr, "--log-level", "warn"}, args...)...)
+	p, err := startProc(name, filepath.Join(logDir, name+".log"), env, bin, append([]string{"serve", "--http-addr", addr, "--log-level", "warn"}, args...)...)
 	if err != nil {
 		return nil, err
 	}
 	s := &serveProc{proc: p, base: "http://" + addr, api: client.NewREST("http://" + addr)}
 	if err := waitReady(s.api, time.Minute); err != nil {
 		p.stop()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, p.failed(err)
 	}
 	return s, nil
 }
@@ -90,16 +98,14 @@ func startFerretDB(bin, dataDir string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	// FerretDB logs a warning for every command it lacks (the driver's
-	// endSessions): its output goes to a file beside its data.
-	p, err := startProc("ferretdb", dataDir+".log", bin, "ferretdb", "--data-dir", dataDir, "--listen", addr)
+	p, err := startProc("ferretdb", dataDir+".log", nil, bin, "ferretdb", "--data-dir", dataDir, "--listen", addr)
 	if err != nil {
 		return nil, "", err
 	}
 	uri := "mongodb://" + addr + "/"
 	if err := pingUntil(uri, time.Minute); err != nil {
 		p.stop()
-		return nil, "", err
+		return nil, "", p.failed(err)
 	}
 	return p, uri, nil
 }

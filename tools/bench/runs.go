@@ -10,6 +10,7 @@ import (
 
 // bench is one run's settings and the table it fills.
 type bench struct {
+	ctx            context.Context // ends on an interrupt
 	bin, dir, file string
 	rows           int
 	mongoimport    string // "" when absent: its columns are skipped
@@ -36,7 +37,7 @@ func findMongoimport(path string) string {
 // through its owner-only socket.
 func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequests int) error {
 	data := filepath.Join(b.dir, "data")
-	s, err := startServe("intake serve (embedded)", b.bin, "--data-dir", data)
+	s, err := startServe("serve-embedded", b.dir, nil, b.bin, "--data-dir", data)
 	if err != nil {
 		return err
 	}
@@ -56,16 +57,16 @@ func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequest
 	}
 	t := &b.table
 	t.section("embedded default (in-process NATS + FerretDB/SQLite)")
-	direct, err := directLoad(context.Background(), uri, b.file)
+	direct, err := directLoad(b.ctx, uri, b.file)
 	if err != nil {
 		return fmt.Errorf("direct loader: %w", err)
 	}
 	t.add("direct unordered InsertMany of 1,000", direct, "", "in bench")
-	insert, err := importFile(s.api, b.file, "insert", b.rows, nil)
+	insert, err := importFile(b.ctx, s.api, b.file, "insert", b.rows, nil)
 	if err != nil {
 		return err
 	}
-	upsert, err := importFile(s.api, changedFile, "upsert", b.rows, nil)
+	upsert, err := importFile(b.ctx, s.api, changedFile, "upsert", b.rows, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (b *bench) outsideDatabase() error {
 	if b.debugAddr != "" {
 		args = append(args, "--debug-addr", b.debugAddr)
 	}
-	s, err := startServe("intake serve (outside database)", b.bin, args...)
+	s, err := startServe("serve-outside", b.dir, nil, b.bin, args...)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func (b *bench) outsideDatabase() error {
 	fmt.Println("outside database (intake ferretdb on loopback TCP, intake serve --mongo-uri):")
 	t := &b.table
 	t.section("outside database (intake ferretdb over TCP, intake serve --mongo-uri)")
-	direct, err := directLoad(context.Background(), uri, b.file)
+	direct, err := directLoad(b.ctx, uri, b.file)
 	if err != nil {
 		return fmt.Errorf("direct loader: %w", err)
 	}
@@ -112,7 +113,7 @@ func (b *bench) outsideDatabase() error {
 	if err != nil {
 		return err
 	}
-	insert, err := importFile(s.api, b.file, "insert", b.rows, nil)
+	insert, err := importFile(b.ctx, s.api, b.file, "insert", b.rows, nil)
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (b *bench) runMongoimport(uri string) (rate float64, rssMiB int64, err erro
 	if b.mongoimport == "" {
 		return 0, 0, nil
 	}
-	return mongoimport(b.mongoimport, uri, b.file, b.rows)
+	return mongoimport(b.ctx, b.mongoimport, uri, b.file, b.rows)
 }
 
 func (b *bench) addMongoimport(pipeline, mi float64, rssMiB int64) {

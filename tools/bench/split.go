@@ -25,7 +25,7 @@ func (b *bench) splitImport() error {
 		return err
 	}
 	data := filepath.Join(b.dir, "ingest")
-	ingest, err := startServe("ingest", b.bin, "--target=ingest", "--data-dir", data, "--embedded-nats-addr", natsAddr, "--mongo-uri", uri)
+	ingest, err := startServe("ingest", b.dir, nil, b.bin, "--target=ingest", "--data-dir", data, "--embedded-nats-addr", natsAddr, "--mongo-uri", uri)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,8 @@ func (b *bench) splitImport() error {
 		return err
 	}
 	for _, target := range []string{"validator", "deduplicator", "writer", "reporter"} {
-		s, err := startServe(target, b.bin, "--target="+target, "--nats-url", natsURL, "--mongo-uri", uri)
+		// The URL holds the password: in the environment, not in ps.
+		s, err := startServe(target, b.dir, []string{"INTAKE_NATS_URL=" + natsURL}, b.bin, "--target="+target, "--mongo-uri", uri)
 		if err != nil {
 			return err
 		}
@@ -56,7 +57,7 @@ func (b *bench) splitImport() error {
 	}
 	fmt.Printf("%d rows, one process per stage on an outside FerretDB (intake ferretdb over TCP)\n", b.rows)
 	start := time.Now()
-	rate, err := importFile(ingest.api, b.file, "insert", b.rows, func(s *client.Summary) {
+	rate, err := importFile(b.ctx, ingest.api, b.file, "insert", b.rows, func(s *client.Summary) {
 		fmt.Printf("  %s: %d rows processed; peak RSS %s\n", time.Since(start).Round(time.Second), s.Processed, peaks())
 	})
 	if err != nil {
