@@ -81,26 +81,34 @@ func directLoad(ctx context.Context, uri, path string) (float64, error) {
 // successfully. M document(s) failed to import."
 var imported = regexp.MustCompile(`(\d+) document\(s\) imported successfully\. (\d+) document\(s\) failed`)
 
+// mongoimportRun is what one mongoimport run measured.
+type mongoimportRun struct {
+	rate   float64
+	rssMiB int64
+	cpu    time.Duration
+}
+
 // mongoimport runs mongoimport (its defaults, as a user would) on the CSV
-// into a fresh database at uri and returns its rows/s and peak RSS in MiB.
-func mongoimport(ctx context.Context, bin, uri, path string, rows int) (rate float64, rssMiB int64, err error) {
+// into a fresh database at uri.
+func mongoimport(ctx context.Context, bin, uri, path string, rows int) (mongoimportRun, error) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "--uri", uri, "--db", "bench_mongoimport", "--collection", "contacts",
 		"--type", "csv", "--headerline", "--file", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("mongoimport: %w: %s", err, lastLines(out.Bytes()))
+		return mongoimportRun{}, fmt.Errorf("mongoimport: %w: %s", err, lastLines(out.Bytes()))
 	}
 	elapsed := time.Since(start)
 	m := imported.FindSubmatch(out.Bytes())
 	if m == nil {
-		return 0, 0, fmt.Errorf("mongoimport: no count in its output: %s", lastLines(out.Bytes()))
+		return mongoimportRun{}, fmt.Errorf("mongoimport: no count in its output: %s", lastLines(out.Bytes()))
 	}
 	if n, _ := strconv.Atoi(string(m[1])); n != rows || string(m[2]) != "0" {
-		return 0, 0, fmt.Errorf("mongoimport imported %s of %d rows, %s failed", m[1], rows, m[2])
+		return mongoimportRun{}, fmt.Errorf("mongoimport imported %s of %d rows, %s failed", m[1], rows, m[2])
 	}
-	return float64(rows) / elapsed.Seconds(), exitedPeakRSS(cmd), nil
+	return mongoimportRun{rate: float64(rows) / elapsed.Seconds(), rssMiB: exitedPeakRSS(cmd),
+		cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
 }
 
 // lastLines is the end of a tool's output, for an error message.

@@ -58,6 +58,24 @@ func (p *proc) peakRSS() (int64, error) {
 	return rss >> 20, nil
 }
 
+// cpu is the CPU time the process has used so far (0 if /proc cannot say).
+func (p *proc) cpu() time.Duration {
+	d, _ := procstat.CPUTime(p.cmd.Process.Pid)
+	return d
+}
+
+// selfCPU is the CPU time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// noCPU is the client CPU of a column measured in one process.
+func noCPU() time.Duration { return 0 }
+
 // stop ends the process gracefully and waits for it.
 func (p *proc) stop() {
 	_ = p.cmd.Process.Signal(os.Interrupt)

@@ -32,6 +32,38 @@ func findMongoimport(path string) string {
 	return path
 }
 
+// column is one measured column: rows/s and the CPU time per row it cost
+// the database's process and the client's (the pipeline's serve process,
+// the benchmark itself for the direct loader, mongoimport). CPU per row
+// does not depend on what else loads the machine as rows/s does.
+type column struct {
+	rate             float64
+	dbCPU, clientCPU time.Duration
+	rows             int
+}
+
+func (c column) cpu() string {
+	if c.rate == 0 {
+		return ""
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(c.rows) }
+	return fmt.Sprintf("%.0f us (db %.0f)", per(c.dbCPU+c.clientCPU), per(c.dbCPU))
+}
+
+// measure runs f, charging it the CPU time that db (nil: none apart from
+// the client) and client used meanwhile.
+func (b *bench) measure(db *proc, client func() time.Duration, f func() (float64, error)) (column, error) {
+	dbCPU := func() time.Duration {
+		if db == nil {
+			return 0
+		}
+		return db.cpu()
+	}
+	db0, c0 := dbCPU(), client()
+	rate, err := f()
+	return column{rate: rate, dbCPU: dbCPU() - db0, clientCPU: client() - c0, rows: b.rows}, err
+}
+
 // embeddedDefault measures on the embedded default: NATS and FerretDB in
 // the serve process; the direct loader and mongoimport reach FerretDB
 // through its owner-only socket.
@@ -55,22 +87,20 @@ func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequest
 		fmt.Printf("  POST /customers/import, 100 rows, %d sequential requests: p50 %s, p99 %s (targets <= 150ms, <= 400ms)\n",
 			syncRequests, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	}
-	t := &b.table
-	t.section("embedded default (in-process NATS + FerretDB/SQLite)")
-	direct, err := directLoad(b.ctx, uri, b.file)
+	direct, err := b.measure(s.proc, selfCPU, func() (float64, error) { return directLoad(b.ctx, uri, b.file) })
 	if err != nil {
 		return fmt.Errorf("direct loader: %w", err)
 	}
-	t.add("direct unordered InsertMany of 1,000", direct, "", "in bench")
-	insert, err := importFile(b.ctx, s.api, b.file, "insert", b.rows, nil)
+	// The pipeline and its database are one process: all its CPU is "db".
+	insert, err := b.measure(s.proc, noCPU, func() (float64, error) { return importFile(b.ctx, s.api, b.file, "insert", b.rows, nil) })
 	if err != nil {
 		return err
 	}
-	upsert, err := importFile(b.ctx, s.api, changedFile, "upsert", b.rows, nil)
+	upsert, err := b.measure(s.proc, noCPU, func() (float64, error) { return importFile(b.ctx, s.api, changedFile, "upsert", b.rows, nil) })
 	if err != nil {
 		return err
 	}
-	mi, miRSS, err := b.runMongoimport(uri)
+	mi, miRSS, err := b.runMongoimport(s.proc, uri)
 	if err != nil {
 		return err
 	}
@@ -78,8 +108,11 @@ func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequest
 	if err != nil {
 		return err
 	}
-	t.add("pipeline insert", insert, ratio(insert, direct, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB (target <= 500)", rss))
-	t.add(fmt.Sprintf("pipeline upsert re-import, %.0f%% changed", changed*100), upsert, ratio(upsert, direct, "InsertMany", 0.5), "")
+	t := &b.table
+	t.section("embedded default (in-process NATS + FerretDB/SQLite)")
+	t.add("direct unordered InsertMany of 1,000", direct, "", "")
+	t.add("pipeline insert", insert, ratio(insert.rate, direct.rate, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB (target <= 500)", rss))
+	t.add(fmt.Sprintf("pipeline upsert re-import, %.0f%% changed", changed*100), upsert, ratio(upsert.rate, direct.rate, "InsertMany", 0.5), "")
 	b.addMongoimport(insert, mi, miRSS)
 	return nil
 }
@@ -103,17 +136,15 @@ func (b *bench) outsideDatabase() error {
 	}
 	defer s.stop()
 	fmt.Println("outside database (intake ferretdb on loopback TCP, intake serve --mongo-uri):")
-	t := &b.table
-	t.section("outside database (intake ferretdb over TCP, intake serve --mongo-uri)")
-	direct, err := directLoad(b.ctx, uri, b.file)
+	direct, err := b.measure(db, selfCPU, func() (float64, error) { return directLoad(b.ctx, uri, b.file) })
 	if err != nil {
 		return fmt.Errorf("direct loader: %w", err)
 	}
-	mi, miRSS, err := b.runMongoimport(uri)
+	mi, miRSS, err := b.runMongoimport(db, uri)
 	if err != nil {
 		return err
 	}
-	insert, err := importFile(b.ctx, s.api, b.file, "insert", b.rows, nil)
+	insert, err := b.measure(db, s.cpu, func() (float64, error) { return importFile(b.ctx, s.api, b.file, "insert", b.rows, nil) })
 	if err != nil {
 		return err
 	}
@@ -125,26 +156,34 @@ func (b *bench) outsideDatabase() error {
 	if err != nil {
 		return err
 	}
-	t.add("direct unordered InsertMany of 1,000", direct, "", "in bench")
-	t.add("pipeline insert", insert, ratio(insert, direct, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB, ferretdb %d MiB", rss, dbRSS))
+	t := &b.table
+	t.section("outside database (intake ferretdb over TCP, intake serve --mongo-uri)")
+	t.add("direct unordered InsertMany of 1,000", direct, "", "")
+	t.add("pipeline insert", insert, ratio(insert.rate, direct.rate, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB, ferretdb %d MiB", rss, dbRSS))
 	b.addMongoimport(insert, mi, miRSS)
 	return nil
 }
 
 // runMongoimport imports the file with mongoimport into the database at
-// uri; 0 rows/s when mongoimport is absent.
-func (b *bench) runMongoimport(uri string) (rate float64, rssMiB int64, err error) {
+// uri, served by the process db; rate 0 when mongoimport is absent.
+func (b *bench) runMongoimport(db *proc, uri string) (c column, rssMiB int64, err error) {
 	if b.mongoimport == "" {
-		return 0, 0, nil
+		return column{}, 0, nil
 	}
-	return mongoimport(b.ctx, b.mongoimport, uri, b.file, b.rows)
+	var run mongoimportRun
+	c, err = b.measure(db, func() time.Duration { return run.cpu }, func() (float64, error) {
+		var err error
+		run, err = mongoimport(b.ctx, b.mongoimport, uri, b.file, b.rows)
+		return run.rate, err
+	})
+	return c, run.rssMiB, err
 }
 
-func (b *bench) addMongoimport(pipeline, mi float64, rssMiB int64) {
+func (b *bench) addMongoimport(pipeline, mi column, rssMiB int64) {
 	if b.mongoimport == "" {
-		b.table.add("mongoimport 100.10", 0, "skipped: no mongoimport", "")
+		b.table.add("mongoimport 100.10", column{}, "skipped: no mongoimport", "")
 		return
 	}
 	b.table.add("mongoimport 100.10 (--type csv --headerline)", mi, "", fmt.Sprintf("mongoimport %d MiB", rssMiB))
-	b.table.add("  pipeline insert / mongoimport", 0, ratio(pipeline, mi, "mongoimport", 1.0), "")
+	b.table.add("  pipeline insert / mongoimport", column{}, ratio(pipeline.rate, mi.rate, "mongoimport", 1.0), "")
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestPeakRSSOfThisProcess(t *testing.T) {
@@ -36,4 +37,33 @@ func TestPeakRSSOfNoProcess(t *testing.T) {
 	if _, err := PeakRSS(-1); err == nil {
 		t.Fatal("no error for a process that does not exist")
 	}
+}
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	before, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until /proc counts at least 100 ms more (it counts in 10 ms
+	// ticks); a deadline, not a sleep, so a loaded machine only makes it
+	// slower.
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		x := 0
+		for i := 0; i < 10_000_000; i++ {
+			x += i
+		}
+		runtime.KeepAlive(x)
+		after, err := CPUTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before >= 100*time.Millisecond {
+			return
+		}
+	}
+	t.Fatal("CPU time did not grow by 100 ms in a minute of spinning")
 }
