@@ -1,6 +1,9 @@
 package deduplicator
 
-import "math/bits"
+import (
+	"math/bits"
+	"runtime"
+)
 
 // claimTable maps key hashes to the row holding the key, in 20 bytes a slot
 // (the 128-bit hash and the row) at a load of 68% to 85%: about 24 to 30
@@ -9,10 +12,35 @@ import "math/bits"
 // gets. It is split into segments by the hash's top bits, each an
 // open-addressing table with linear probing that grows by a quarter on its
 // own: growing never holds two copies of the whole table, and the slack
-// after a growth stays small. A table is used by one chunk at a time.
+// after a growth stays small. The slots live outside the Go heap where the
+// system allows (claimalloc_unix.go): the garbage collector lets the heap
+// grow to twice what is live before it collects, so the old slots of every
+// growth counted twice over would take a 10,000,000-key table (270 MiB)
+// to a peak RSS of 457 MiB (measured); outside, a growth frees them at
+// once (302 MiB). A table is used by one chunk at a time; make one with
+// newClaimTable.
 type claimTable struct {
-	segs [claimSegments]claimSegment
+	segs *claimSegs
 	n    int
+}
+
+type claimSegs [claimSegments]claimSegment
+
+// newClaimTable is an empty table whose slots are freed when it is
+// garbage.
+func newClaimTable() *claimTable {
+	t := &claimTable{segs: new(claimSegs)}
+	runtime.AddCleanup(t, (*claimSegs).free, t.segs)
+	return t
+}
+
+func (ss *claimSegs) free() {
+	for i := range ss {
+		if ss[i].release != nil {
+			ss[i].release()
+		}
+		ss[i] = claimSegment{}
+	}
 }
 
 // claimSegmentBits of the hash choose its segment: 64 segments of a
@@ -24,9 +52,10 @@ const (
 
 // A segment's slot is empty when its row is 0: rows are stored plus one.
 type claimSegment struct {
-	hashes []keyHash
-	rows   []uint32
-	n      int
+	hashes  []keyHash
+	rows    []uint32
+	n       int
+	release func() // frees hashes and rows
 }
 
 // holder is the row holding h, if any.
@@ -64,6 +93,15 @@ func (t *claimTable) segment(h keyHash) *claimSegment {
 // len is the number of keys held.
 func (t *claimTable) len() int { return t.n }
 
+// slotBytes is the memory the table's slots take.
+func (t *claimTable) slotBytes() int {
+	n := 0
+	for _, s := range t.segs {
+		n += len(s.rows) * slotSize
+	}
+	return n
+}
+
 // slot is where h's probe starts: the hash's low word scaled to the
 // segment's size (which need not be a power of two).
 func (s *claimSegment) slot(h keyHash) int {
@@ -97,10 +135,14 @@ func (s *claimSegment) put(h keyHash, row uint32) bool {
 func (s *claimSegment) grow() {
 	old := *s
 	size := max(16, len(old.rows)+len(old.rows)/4)
-	*s = claimSegment{hashes: make([]keyHash, size), rows: make([]uint32, size), n: old.n}
+	*s = claimSegment{n: old.n}
+	s.hashes, s.rows, s.release = allocSlots(size)
 	for i, row := range old.rows {
 		if row != 0 {
 			s.put(old.hashes[i], row)
 		}
+	}
+	if old.release != nil {
+		old.release()
 	}
 }

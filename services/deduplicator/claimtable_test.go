@@ -17,7 +17,7 @@ func testHash(seed maphash.Seed, i int) keyHash {
 // held key changes nothing, and keys never claimed are not found.
 func TestClaimTableKeepsTheFirstHolder(t *testing.T) {
 	seed := maphash.MakeSeed()
-	var ct claimTable
+	ct := newClaimTable()
 	const n = 200_000
 	for i := 0; i < n; i++ {
 		ct.claim(testHash(seed, i), i+2)
@@ -44,7 +44,7 @@ func TestClaimTableKeepsTheFirstHolder(t *testing.T) {
 // segment's last slot (the probe wraps around), are all kept apart; row 0
 // and the largest row are stored as they are.
 func TestClaimTableCollidingSlots(t *testing.T) {
-	var ct claimTable
+	ct := newClaimTable()
 	// h[0] near its maximum starts the probe at a segment's last slot;
 	// h[1]'s top bits are the same, so one segment holds them all.
 	var hs []keyHash
@@ -75,7 +75,7 @@ func TestClaimTableCollidingSlots(t *testing.T) {
 
 // An empty table finds nothing (no segment has slots yet).
 func TestClaimTableEmpty(t *testing.T) {
-	var ct claimTable
+	ct := newClaimTable()
 	if _, ok := ct.holder(keyHash{1, 2}); ok || ct.len() != 0 {
 		t.Fatal("an empty table holds a key")
 	}
@@ -95,11 +95,14 @@ func BenchmarkClaimTableMemory(b *testing.B) {
 		for range b.N {
 			var ct *claimTable
 			perKey := heapPerKey(n, func() {
-				ct = &claimTable{}
+				ct = newClaimTable()
 				for i, h := range hs {
 					ct.claim(h, i)
 				}
 			})
+			if slotsOffHeap {
+				perKey += float64(ct.slotBytes()) / n
+			}
 			runtime.KeepAlive(ct)
 			b.ReportMetric(perKey, "bytes/key")
 		}

@@ -290,7 +290,7 @@ func (ts *tables) get(scoped string) *table {
 	}
 	t, ok := ts.byID[scoped]
 	if !ok {
-		t = &table{seeds: ts.seeds, next: 1}
+		t = &table{seeds: ts.seeds, claims: newClaimTable(), next: 1}
 		ts.byID[scoped] = t
 	}
 	t.used = now
@@ -301,7 +301,7 @@ func (ts *tables) get(scoped string) *table {
 // entry next-1.
 type table struct {
 	seeds  [2]maphash.Seed
-	claims claimTable // rows fit: --max-rows is at most a billion
+	claims *claimTable // rows fit: --max-rows is at most a billion
 	next   int
 	used   time.Time
 }
