@@ -108,11 +108,8 @@ func (b *bench) embeddedDefault(changedFile string, changed float64, syncRequest
 	if err != nil {
 		return err
 	}
-	t := &b.table
-	t.section("embedded default (in-process NATS + FerretDB/SQLite)")
-	t.add("direct unordered InsertMany of 1,000", direct, "", "")
-	t.add("pipeline insert", insert, ratio(insert.rate, direct.rate, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB (target <= 500)", rss))
-	t.add(fmt.Sprintf("pipeline upsert re-import, %.0f%% changed", changed*100), upsert, ratio(upsert.rate, direct.rate, "InsertMany", 0.5), "")
+	b.addInsert("embedded default (in-process NATS + FerretDB/SQLite)", direct, insert, fmt.Sprintf("serve %d MiB (target <= 500)", rss))
+	b.table.add(fmt.Sprintf("pipeline upsert re-import, %.0f%% changed", changed*100), upsert, ratio(upsert.rate, direct.rate, "InsertMany", 0.5), "")
 	b.addMongoimport(insert, mi, miRSS)
 	return nil
 }
@@ -156,12 +153,17 @@ func (b *bench) outsideDatabase() error {
 	if err != nil {
 		return err
 	}
-	t := &b.table
-	t.section("outside database (intake ferretdb over TCP, intake serve --mongo-uri)")
-	t.add("direct unordered InsertMany of 1,000", direct, "", "")
-	t.add("pipeline insert", insert, ratio(insert.rate, direct.rate, "InsertMany", 0.8), fmt.Sprintf("serve %d MiB, ferretdb %d MiB", rss, dbRSS))
+	b.addInsert("outside database (intake ferretdb over TCP, intake serve --mongo-uri)", direct, insert, fmt.Sprintf("serve %d MiB, ferretdb %d MiB", rss, dbRSS))
 	b.addMongoimport(insert, mi, miRSS)
 	return nil
+}
+
+// addInsert starts a section of the table with the direct loader and the
+// pipeline insert against it.
+func (b *bench) addInsert(title string, direct, insert column, rss string) {
+	b.table.section(title)
+	b.table.add("direct unordered InsertMany of 1,000", direct, "", "")
+	b.table.add("pipeline insert", insert, ratio(insert.rate, direct.rate, "InsertMany", 0.8), rss)
 }
 
 // runMongoimport imports the file with mongoimport into the database at
