@@ -4,7 +4,7 @@ PKGS     := ./pkg/... ./services/... ./schemas/... ./test/... ./tools/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
-.PHONY: run build test fuzz bench chaos scale lint vet clean
+.PHONY: run build test fuzz bench bench-large chaos scale lint vet clean
 
 ## run: start the whole importer on the embedded default (data under ./data); serve's flags in ARGS, e.g. make run ARGS='--http-addr 127.0.0.1:9090'
 # Built, then run (not `go run`, which exits 1 after Ctrl-C even when intake
@@ -41,16 +41,27 @@ fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t#*:}; n=$${fn#*:}; fn=$${fn%%:*}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; done
 
+# mongoimport 100.10 for bench's comparison, where this checkout sits beside
+# the shared benchmark tools; a fresh clone has none, and bench says that it
+# skips those columns.
+MONGOIMPORT ?= $(wildcard ../shared/bench/mongoimport)
+
 ## bench: parser/validator benchmarks, JetStream publish throughput by durability setting
-## (R1/R3, fsync every 2 min/always), then the end-to-end load on the embedded default
-## (rows/s of a direct loader, pipeline insert and upsert re-import, peak RSS), and
+## (R1/R3, fsync every 2 min/always), then the end-to-end load side by side on the embedded
+## default and on FerretDB started separately (rows/s of the pipeline, a direct InsertMany
+## loader and mongoimport on the same database, the ratios, peak RSS of every process), and
 ## fairness (a 10-row import idle, behind another tenant's import and expensive rows)
 bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkCSV|BenchmarkXLSX' -benchtime 3x ./pkg/filereader
 	$(GO) test -run '^$$' -bench 'BenchmarkValidate' -benchtime 200000x ./pkg/schema
 	$(GO) test -run '^$$' -bench 'BenchmarkDurability' -benchtime 1000x ./pkg/streams
-	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-1000000}
+	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-1000000} $(if $(MONGOIMPORT),--mongoimport $(MONGOIMPORT))
 	$(GO) run ./tools/bench --bin $(BIN) --fairness --rows $${ROWS:-1000000}
+
+## bench-large: one 10,000,000-row import through one process per stage on FerretDB started
+## separately, with the peak RSS of every process (target: each under 512 MiB)
+bench-large: build
+	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-10000000} --split
 
 ## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants
 ## checked per row and per document (RUNS each scenario, ROWS per import)

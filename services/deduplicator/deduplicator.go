@@ -270,8 +270,8 @@ type tables struct {
 }
 
 // idleAfter is how long an import's table is kept without use. An active
-// import's chunks come seconds apart; a finished import's table (tens of
-// megabytes for a million rows) must not linger. A chunk that comes later
+// import's chunks come seconds apart; a finished import's table (about 25
+// MB for a million rows: claimTable) must not linger. A chunk that comes later
 // reads the whole log again.
 const idleAfter = 20 * time.Second
 
@@ -290,7 +290,7 @@ func (ts *tables) get(scoped string) *table {
 	}
 	t, ok := ts.byID[scoped]
 	if !ok {
-		t = &table{seeds: ts.seeds, holder: map[keyHash]int32{}, next: 1}
+		t = &table{seeds: ts.seeds, claims: newClaimTable(), next: 1}
 		ts.byID[scoped] = t
 	}
 	t.used = now
@@ -301,7 +301,7 @@ func (ts *tables) get(scoped string) *table {
 // entry next-1.
 type table struct {
 	seeds  [2]maphash.Seed
-	holder map[keyHash]int32 // rows fit: --max-rows is at most a billion
+	claims *claimTable // rows fit: --max-rows is at most a billion
 	next   int
 	used   time.Time
 }
@@ -313,10 +313,7 @@ func (t *table) hash(key string) keyHash {
 // apply adds a log entry's claims.
 func (t *table) apply(e store.ClaimEntry) {
 	for i, k := range e.Keys {
-		h := t.hash(k)
-		if _, ok := t.holder[h]; !ok {
-			t.holder[h] = int32(e.Rows[i])
-		}
+		t.claims.claim(t.hash(k), e.Rows[i])
 	}
 	t.next = e.Seq + 1
 }
@@ -330,8 +327,8 @@ func (t *table) resolve(keys [][]string, rows []int) (holders [][]int, fresh sto
 		holders[i] = make([]int, len(ks))
 		for j, k := range ks {
 			h := t.hash(k)
-			if row, ok := t.holder[h]; ok {
-				holders[i][j] = int(row)
+			if row, ok := t.claims.holder(h); ok {
+				holders[i][j] = row
 				continue
 			}
 			if row, ok := inChunk[h]; ok {

@@ -1,51 +1,62 @@
 // Command bench is the end-to-end load run of `make bench`. It generates a
-// contacts CSV, starts `intake serve` on a fresh embedded data directory as
-// a separate process and measures, in rows/s from upload to completed
-// summary: a direct loader into the same FerretDB (the database's speed
-// limit), the pipeline inserting into an empty collection, and the pipeline
-// re-importing the file in upsert mode with 10% of the rows changed; then
-// the peak RSS of the intake process.
+// contacts CSV and measures, in rows/s from upload to completed summary,
+// side by side on the same file:
+//   - the embedded default (`intake serve` on a fresh data directory, as a
+//     separate process): a direct loader into the same FerretDB (unordered
+//     InsertMany of 1,000), the pipeline inserting into an empty
+//     collection, the pipeline re-importing the file in upsert mode with
+//     10% of the rows changed, and mongoimport through the embedded
+//     FerretDB's owner-only socket;
+//   - an outside database (`intake ferretdb` on loopback TCP, `intake serve
+//     --mongo-uri`, none of the embedded accelerators): the same direct
+//     loader, mongoimport, and the pipeline insert;
+//
+// then the peak RSS of every process and the ratios, in one table. With
+// --split it instead imports the file once through one process per stage
+// and prints each one's peak RSS (the large-import memory run).
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"syscall"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/pkg/embedded"
-	"github.com/intake/intake/tools/internal/procstat"
 )
 
 func main() {
-	if err := run(); err != nil {
+	// An interrupt ends the run through its deferred stops, so that the
+	// processes it started go with it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(ctx context.Context) error {
 	bin := flag.String("bin", "bin/intake", "intake binary")
 	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
 	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
 	syncRequests := flag.Int("sync", 200, "sequential 100-row POST /customers/import requests to time (0: skip)")
 	fair := flag.Bool("fairness", false, "time a 10-row import idle and behind another tenant's import of --rows rows (fairness.go) instead")
+	mongoimportBin := flag.String("mongoimport", "", "mongoimport 100.10 binary to compare with (empty or absent: its columns are skipped)")
+	outside := flag.Bool("outside", true, "also measure on FerretDB started separately (an outside database)")
+	split := flag.Bool("split", false, "only import the file once through one process per stage on an outside FerretDB and print each process's peak RSS")
+	debugAddr := flag.String("debug-addr", "", "pprof address for the outside database's intake serve (to profile it during the run)")
 	flag.Parse()
 	if *fair {
 		return fairness(*bin, *rows)
@@ -56,76 +67,35 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	first := filepath.Join(dir, "contacts.csv")
-	second := filepath.Join(dir, "contacts-changed.csv")
-	if err := writeContacts(first, *rows, 0); err != nil {
+	b := &bench{ctx: ctx, bin: *bin, dir: dir, rows: *rows, file: filepath.Join(dir, "contacts.csv"), debugAddr: *debugAddr,
+		mongoimport: findMongoimport(*mongoimportBin)}
+	if err := writeContacts(b.file, *rows, 0); err != nil {
 		return err
 	}
-	if err := writeContacts(second, *rows, *changed); err != nil {
+	if *split {
+		return b.splitImport()
+	}
+	changedFile := filepath.Join(dir, "contacts-changed.csv")
+	if err := writeContacts(changedFile, *rows, *changed); err != nil {
 		return err
 	}
-
-	addr, err := freeAddr()
-	if err != nil {
+	fmt.Printf("%d rows, %d cores\n", *rows, runtime.NumCPU())
+	if err := b.embeddedDefault(changedFile, *changed, *syncRequests); err != nil {
 		return err
 	}
-	// The embedded default: NATS in process, FerretDB on the data
-	// directory's socket, which the direct loader uses too.
-	socket, err := embedded.MongoSocketPath(filepath.Join(dir, "data"))
-	if err != nil {
-		return err
-	}
-	cmd, stop, err := serve(*bin, filepath.Join(dir, "data"), addr)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	base := "http://" + addr
-	api := client.NewREST(base)
-	if err := waitReady(api, time.Minute); err != nil {
-		return err
-	}
-	fmt.Printf("%d rows, embedded default (in-process NATS JetStream + FerretDB/SQLite), %d cores\n", *rows, runtime.NumCPU())
-
-	if *syncRequests > 0 {
-		p50, p99, err := syncPath(base, *syncRequests)
-		if err != nil {
-			return fmt.Errorf("sync path: %w", err)
+	if *outside {
+		if err := b.outsideDatabase(); err != nil {
+			return err
 		}
-		fmt.Printf("POST /customers/import, 100 rows, %d sequential requests: p50 %s, p99 %s (targets <= 150ms, <= 400ms)\n",
-			*syncRequests, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	}
-
-	direct, err := directLoad(context.Background(), embedded.MongoSocketURI(socket), first)
-	if err != nil {
-		return fmt.Errorf("direct loader: %w", err)
-	}
-	fmt.Printf("direct loader (encoding/csv + unordered InsertMany of 1000): %8.0f rows/s\n", direct)
-
-	insert, err := importFile(api, first, "insert", *rows)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("pipeline insert into an empty collection:                 %8.0f rows/s  (%.2fx the direct loader, target >= 0.8x)\n", insert, insert/direct)
-
-	upsert, err := importFile(api, second, "upsert", *rows)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("pipeline upsert re-import, %2.0f%% of rows changed:           %8.0f rows/s  (%.2fx the direct loader, target >= 0.5x)\n", *changed*100, upsert, upsert/direct)
-
-	rss, err := procstat.PeakRSS(cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("peak RSS of the intake process: %d MiB (target <= 500 MiB)\n", rss>>20)
+	b.table.print(os.Stdout)
 	return nil
 }
 
 // importFile uploads a file, waits for its summary and returns rows/s from
-// the start of the upload to the completed summary.
-func importFile(api *client.REST, path, mode string, rows int) (float64, error) {
-	ctx := context.Background()
+// the start of the upload to the completed summary; progress, if not nil,
+// sees the summary every 30 s until then.
+func importFile(ctx context.Context, api *client.REST, path, mode string, rows int, progress func(*client.Summary)) (float64, error) {
 	start := time.Now()
 	f, err := os.Open(path)
 	if err != nil {
@@ -145,6 +115,9 @@ func importFile(api *client.REST, path, mode string, rows int) (float64, error) 
 		if sum.Done() {
 			break
 		}
+		if progress != nil {
+			progress(sum)
+		}
 	}
 	elapsed := time.Since(start)
 	fmt.Printf("  %s: %v in %s: created=%v updated=%v skipped=%v failed=%v\n", mode, sum.Status, elapsed.Round(time.Millisecond),
@@ -153,62 +126,6 @@ func importFile(api *client.REST, path, mode string, rows int) (float64, error) 
 		return 0, fmt.Errorf("import %s did not complete: %+v", accepted.ID, *sum)
 	}
 	return float64(rows) / elapsed.Seconds(), nil
-}
-
-// directLoad is the speed limit of the database: the file straight into a
-// collection with unordered InsertMany in batches of 1,000.
-func directLoad(ctx context.Context, uri, path string) (float64, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		return 0, err
-	}
-	defer client.Disconnect(ctx)
-	coll := client.Database("bench_direct").Collection("contacts")
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	start := time.Now()
-	r := csv.NewReader(bufio.NewReader(f))
-	header, err := r.Read()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	batch := make([]any, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		_, err := coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-		batch = batch[:0]
-		return err
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-		doc := bson.D{{Key: "_id", Value: rec[1]}}
-		for i, h := range header {
-			doc = append(doc, bson.E{Key: h, Value: rec[i]})
-		}
-		batch = append(batch, doc)
-		n++
-		if len(batch) == 1000 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return 0, err
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // writeContacts writes n contacts; the share changed of them get another name.
@@ -230,28 +147,6 @@ func writeContacts(path string, n int, changed float64) error {
 		return err
 	}
 	return f.Close()
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// waitReady polls the server's readiness until it is ready or limit has passed.
-func waitReady(api *client.REST, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = api.Ready(context.Background()); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("intake not ready within %s: %w", limit, err)
 }
 
 // syncPath times the synchronous customers contract: a 100-row file, new

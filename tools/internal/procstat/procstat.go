@@ -1,5 +1,6 @@
-// Package procstat reads what Linux's /proc tells about a process, for the
-// harnesses that measure Intake run as processes (tools/bench, tools/chaos).
+// Package procstat reads what Linux's /proc tells about a process (its
+// peak memory, its CPU time), for the harnesses that measure Intake run as
+// processes (tools/bench, tools/chaos).
 package procstat
 
 import (

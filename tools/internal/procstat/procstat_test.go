@@ -7,14 +7,22 @@ import (
 	"time"
 )
 
-func TestPeakRSSOfThisProcess(t *testing.T) {
+// ofThisProcess is what read says of this process; it skips the test
+// where there is no /proc.
+func ofThisProcess[T any](t *testing.T, read func(pid int) (T, error)) T {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
-	before, err := PeakRSS(os.Getpid())
+	v, err := read(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+func TestPeakRSSOfThisProcess(t *testing.T) {
+	before := ofThisProcess(t, PeakRSS)
 	if before <= 0 {
 		t.Fatalf("peak RSS = %d, want a positive number of bytes", before)
 	}
@@ -23,10 +31,7 @@ func TestPeakRSSOfThisProcess(t *testing.T) {
 	for i := range block {
 		block[i] = 1
 	}
-	after, err := PeakRSS(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := ofThisProcess(t, PeakRSS)
 	if after < 64<<20 || after < before {
 		t.Fatalf("peak RSS after touching 64 MiB = %d (before %d)", after, before)
 	}
