@@ -46,7 +46,7 @@ var processScenarios = []scenario{
 // process kills, the partition holder's kill of owner.go, then the faults
 // of faults.go (database outage, poison data, backpressure), then the
 // NATS cluster of cluster.go.
-var scenarios = concat(processScenarios, faultScenarios, clusterScenarios)
+var scenarios = concat(processScenarios, ownerScenarios, faultScenarios, clusterScenarios)
 
 func concat(lists ...[]scenario) []scenario {
 	var all []scenario
