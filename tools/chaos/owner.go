@@ -47,11 +47,11 @@ var partitionedStages = []partitionedStage{
 // file of one tenant (at least 20,000 rows, so that the kill comes mid-
 // import) and kills -9 the process holding that import's partition of the
 // stage: the one whose /metrics shows it acking the stage's messages (the
-// only import in flight, so the only one that does). Invariants besides
-// the usual ones: before the kill exactly one instance had handled the
-// partition, and a client was pinned on its consumer; after it, with the
-// killed process still down, another client is pinned on the partition
-// and the import completes exactly. The killed process is then restarted
+// only import in flight; if the pin moved during the round, the one
+// acking at the moment of the kill). Invariants besides the usual ones: a
+// client was pinned on the partition's consumer before the kill; after
+// it, with the killed process still down, another client is pinned on
+// the partition and the import completes exactly. The killed process is then restarted
 // for the next round.
 func killPartitionOwner(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
 	if e.instances < 2 {
@@ -102,7 +102,10 @@ func killHolder(ctx context.Context, e *env, s *split, js jetstream.JetStream, s
 	if err != nil {
 		return errors.Join(err, <-uploaded)
 	}
-	now, err := ackedBy(addrs, st.stage)
+	// The holder is the instance acking the import's messages now. Since
+	// the round began another may have too: a writer's batch (8 chunks)
+	// can outlast a 2 s pin on a loaded machine, and the pin moves.
+	holder, now, err := ackingNow(ctx, addrs, st.stage, holder)
 	if err != nil {
 		return errors.Join(err, <-uploaded)
 	}
@@ -118,8 +121,7 @@ func killHolder(ctx context.Context, e *env, s *split, js jetstream.JetStream, s
 	}
 	for n := range now {
 		if n != holder && now[n] > before[n] {
-			return fmt.Errorf("two instances handled the one import's partition before the kill: %s acked %.0f, %s %.0f",
-				killed.name, now[holder]-before[holder], s.procs[st.target][n].name, now[n]-before[n])
+			say("%s also acked %.0f of the import's messages before the kill (the pin had moved)", s.procs[st.target][n].name, now[n]-before[n])
 		}
 	}
 	p := subjects.Partition(st.subject, j.t.name, j.id, streams.DefaultPartitions)
@@ -163,6 +165,40 @@ func killHolder(ctx context.Context, e *env, s *split, js jetstream.JetStream, s
 		return err
 	}
 	return waitReady(ctx, "http://"+addrs[holder])
+}
+
+// ackingNow samples the processes' acked counts of stage until exactly
+// one of them has moved since the last sample, and returns it with the
+// counts. If none does within 10 s (the stage is done with the import),
+// it returns fallback.
+func ackingNow(ctx context.Context, addrs []string, stage string, fallback int) (int, []float64, error) {
+	prev, err := ackedBy(addrs, stage)
+	if err != nil {
+		return 0, nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(pollEvery)
+		now, err := ackedBy(addrs, stage)
+		if err != nil {
+			return 0, nil, err
+		}
+		moved := -1
+		for i := range now {
+			if now[i] > prev[i] {
+				if moved >= 0 {
+					moved = -2 // two at once: sample again
+					break
+				}
+				moved = i
+			}
+		}
+		if moved >= 0 {
+			return moved, now, nil
+		}
+		prev = now
+	}
+	return fallback, prev, ctx.Err()
 }
 
 // takenOver waits until a client other than was is pinned on partition p
