@@ -99,7 +99,7 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 	})
 	d := time.Duration(rng.Int64N(int64(500 * time.Millisecond)))
 	time.Sleep(d)
-	s.procs["ingest"].kill9()
+	s.procs["ingest"][0].kill9()
 	say("killed ingest %s after the cut-off uploads' imports were listed (%v), with %d and %d rows of %d and %d sent, 2 accepted imports in flight; restarting",
 		d.Round(time.Millisecond), visible == nil, cuts[0].up.rows, cuts[1].up.rows, cuts[0].c.total, cuts[1].c.total)
 	for _, h := range cuts {
@@ -115,7 +115,7 @@ func killIngestMidUpload(ctx context.Context, e *env, rows int, rng *rand.Rand, 
 			return fmt.Errorf("the cut-off upload for %s did not end within 30 s of ingest's death", h.t.name)
 		}
 	}
-	if err := s.procs["ingest"].run(); err != nil {
+	if err := s.procs["ingest"][0].run(); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, s.base); err != nil {
@@ -260,7 +260,7 @@ func databaseOutage(ctx context.Context, e *env, rows int, rng *rand.Rand, say f
 	if err != nil {
 		return err
 	}
-	counts, err := chunkCounts(s.addrs[workers])
+	counts, err := s.chunkCounts(workers)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func databaseOutagePastRetries(ctx context.Context, e *env, rows int, rng *rand.
 	if busy > 0 && dead == 0 {
 		return fmt.Errorf("%d imports were processing when the database went down for %s, and no row was given up on", busy, e.times.longOutage)
 	}
-	counts, err := chunkCounts(s.addrs[workers])
+	counts, err := s.chunkCounts(workers)
 	if err != nil {
 		return err
 	}
@@ -352,14 +352,6 @@ func databaseOutagePastRetries(ctx context.Context, e *env, rows int, rng *rand.
 		return err
 	}
 	return s.alive()
-}
-
-func (s *split) workersAndIngest() []*proc {
-	var out []*proc
-	for _, g := range s.order {
-		out = append(out, s.procs[g])
-	}
-	return out
 }
 
 // processing counts the jobs still processing (for the record: a fault
@@ -515,7 +507,7 @@ func noDeadLetter(ctx context.Context, natsURL, stage, subject string) error {
 // is uploaded with the writer stopped.
 const ingestRSSLimit = 300 << 20
 
-// backpressure stops the writer and uploads a file of 5 times --rows rows
+// backpressure stops the writers (every instance) and uploads a file of 5 times --rows rows
 // (1,000,000 in `make chaos`) for acme, with imports of two other tenants.
 // Ingest streams the upload into JetStream, which buffers the backlog on
 // disk (the streams have no MaxBytes), so the upload is accepted at the
@@ -529,8 +521,10 @@ func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 		return err
 	}
 	defer s.stop()
-	w := s.procs["writer"]
-	w.stop()
+	writers := s.procs["writer"]
+	for _, w := range writers {
+		w.stop()
+	}
 	big := &job{t: s.tenants[0], c: makeContacts(rows*5, "bac")}
 	jobs := append([]*job{big}, jobsFor(s.tenants[1:], rows/2, "b")...)
 	start := time.Now()
@@ -563,7 +557,7 @@ func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if err != nil {
 		return err
 	}
-	peak, err := s.procs["ingest"].peakRSS()
+	peak, err := s.procs["ingest"][0].peakRSS()
 	if err != nil {
 		return err
 	}
@@ -573,8 +567,10 @@ func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say fun
 	if peak > ingestRSSLimit {
 		return fmt.Errorf("ingest's peak RSS %d MiB is over %d MiB", peak>>20, ingestRSSLimit>>20)
 	}
-	if err := w.run(); err != nil {
-		return err
+	for _, w := range writers {
+		if err := w.run(); err != nil {
+			return err
+		}
 	}
 	if err := checkJobs(ctx, s.base, s.mongoURI, jobs, 10*time.Minute); err != nil {
 		return err

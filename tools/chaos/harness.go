@@ -30,6 +30,10 @@ type env struct {
 	natsBin   string
 	ackWait   string // --ack-wait of the intake processes: how soon a killed worker's chunks come back
 	times     timing
+	// instances is how many instances of every pipeline stage run: as
+	// separate processes where a scenario runs the stages apart, with
+	// --instances in one process otherwise.
+	instances int
 	// lateFaultOK lets a fault that came after the work it aimed at pass,
 	// saying so: the short test's imports are over in moments, too soon to
 	// aim at. Full runs fail such a run instead.
@@ -57,9 +61,14 @@ var fullTiming = timing{unsealed: 20 * time.Second, outage: 15 * time.Second, lo
 // shortTiming is the short test's.
 var shortTiming = timing{unsealed: 10 * time.Second, outage: 5 * time.Second, longOutage: 50 * time.Second}
 
+// defaultInstances is how many instances of each stage the harness runs
+// (--instances): two, the least that has a partition to fail over.
+const defaultInstances = 2
+
 // build compiles intake and nats-server (from the Go module) into dir.
 func build(ctx context.Context, dir string) (*env, error) {
-	e := &env{dir: dir, intakeBin: filepath.Join(dir, "intake"), natsBin: filepath.Join(dir, "nats-server"), ackWait: "3s", times: fullTiming}
+	e := &env{dir: dir, intakeBin: filepath.Join(dir, "intake"), natsBin: filepath.Join(dir, "nats-server"), ackWait: "3s", times: fullTiming,
+		instances: defaultInstances}
 	for bin, pkg := range map[string]string{e.intakeBin: "github.com/intake/intake/services/intake", e.natsBin: "github.com/nats-io/nats-server/v2"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -292,15 +301,20 @@ func holdUpload(base string, t tenant, c contacts, cut int) *heldUpload {
 // Systems under test.
 
 // split is Intake as separate processes on loopback: nats-server, FerretDB
-// (`intake ferretdb`) and one `intake serve --target=...` per group of
+// (`intake ferretdb`) and `intake serve --target=...` per group of
 // targets, with API keys (--bootstrap-api-key) and a key for each tenant.
-// With splitConfig.embedded the first group's process runs NATS and FerretDB
-// embedded instead, and the others connect to it.
+// Every group but ingest runs as env.instances processes, instance i of
+// them with --instance-index i --instance-count env.instances, so that
+// each stage's partitions are spread over processes that can die apart.
+// With splitConfig.embedded the first group's process runs NATS and
+// FerretDB embedded instead (one process, with --instances), and the
+// others connect to it.
 type split struct {
 	nats, db  *proc
 	dbAddr    string
-	procs     map[string]*proc  // by group, e.g. "ingest", "validator,deduplicator,writer,reporter"
-	addrs     map[string]string // HTTP address (API, health, metrics) by group
+	natsURL   string              // the broker, with credentials where embedded
+	procs     map[string][]*proc  // by group, e.g. "ingest", "validator,deduplicator,writer,reporter": one per instance
+	addrs     map[string][]string // HTTP address (API, health, metrics) by group, as procs
 	order     []string
 	base      string // ingest's API
 	mongoURI  string // the database, for the checks
@@ -310,7 +324,7 @@ type split struct {
 
 // splitConfig says how to start a split system.
 type splitConfig struct {
-	groups []string            // target lists, one process each; one must be "ingest"
+	groups []string            // target lists, one process each (per instance); one must be "ingest"
 	flags  map[string][]string // extra flags by group
 	// dbOptions are added to the processes' --mongo-uri (e.g.
 	// "serverSelectionTimeoutMS=2000": an operation fails after 2 s
@@ -322,7 +336,7 @@ type splitConfig struct {
 }
 
 func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err error) {
-	s := &split{procs: map[string]*proc{}, addrs: map[string]string{}, dbAddr: freeAddr(), dbOptions: cfg.dbOptions}
+	s := &split{procs: map[string][]*proc{}, addrs: map[string][]string{}, dbAddr: freeAddr(), dbOptions: cfg.dbOptions}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -343,35 +357,47 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 	if cfg.dbOptions != "" {
 		uri += "?" + cfg.dbOptions
 	}
-	natsURL := "nats://" + natsAddr
+	s.natsURL = "nats://" + natsAddr
 	for i, group := range cfg.groups {
-		addr := freeAddr()
-		args := []string{"serve", "--target=" + group, "--http-addr", addr, "--nats-url", natsURL, "--mongo-uri", uri,
-			"--ack-wait", e.ackWait, "--log-level", "warn"}
-		if cfg.embedded && i == 0 {
-			args = []string{"serve", "--target=" + group, "--http-addr", addr, "--data-dir", filepath.Join(e.dir, "data"),
-				"--embedded-nats-addr", natsAddr, "--embedded-mongo-addr", s.dbAddr, "--ack-wait", e.ackWait, "--log-level", "warn"}
+		embeds := cfg.embedded && i == 0
+		processes := e.instances
+		if group == "ingest" || embeds {
+			processes = 1
 		}
-		if group == "ingest" {
-			args = append(args, "--bootstrap-api-key", adminKey)
-			s.base = "http://" + addr
-		}
-		args = append(args, cfg.flags[group]...)
-		name := strings.ReplaceAll(group, ",", "+")
-		p, err := e.start(name, e.intakeBin, args...)
-		if err != nil {
-			return nil, err
-		}
-		s.procs[group] = p
-		s.addrs[group] = addr
 		s.order = append(s.order, group)
-		if err := waitReady(ctx, "http://"+addr); err != nil {
-			return nil, fmt.Errorf("%s: %w", group, err)
+		for n := range processes {
+			addr := freeAddr()
+			args := []string{"serve", "--target=" + group, "--http-addr", addr, "--nats-url", s.natsURL, "--mongo-uri", uri,
+				"--ack-wait", e.ackWait, "--log-level", "warn"}
+			if embeds {
+				args = []string{"serve", "--target=" + group, "--http-addr", addr, "--data-dir", filepath.Join(e.dir, "data"),
+					"--embedded-nats-addr", natsAddr, "--embedded-mongo-addr", s.dbAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
+					"--instances", strconv.Itoa(e.instances)}
+			}
+			name := strings.ReplaceAll(group, ",", "+")
+			switch {
+			case group == "ingest":
+				args = append(args, "--bootstrap-api-key", adminKey)
+				s.base = "http://" + addr
+			case !embeds:
+				args = append(args, "--instance-index", strconv.Itoa(n), "--instance-count", strconv.Itoa(processes))
+				name += "-" + strconv.Itoa(n)
+			}
+			args = append(args, cfg.flags[group]...)
+			p, err := e.start(name, e.intakeBin, args...)
+			if err != nil {
+				return nil, err
+			}
+			s.procs[group] = append(s.procs[group], p)
+			s.addrs[group] = append(s.addrs[group], addr)
+			if err := waitReady(ctx, "http://"+addr); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
 		}
-		if cfg.embedded && i == 0 {
+		if embeds {
 			// The other processes connect with the credentials the
 			// embedded nats-server generated (kept across its restarts).
-			if natsURL, err = embeddedNATSURL(filepath.Join(e.dir, "data")); err != nil {
+			if s.natsURL, err = embeddedNATSURL(filepath.Join(e.dir, "data")); err != nil {
 				return nil, err
 			}
 		}
@@ -385,24 +411,45 @@ func startSplit(ctx context.Context, e *env, cfg splitConfig) (_ *split, err err
 	return s, nil
 }
 
+// workersAndIngest are the intake processes, in the order started.
+func (s *split) workersAndIngest() []*proc {
+	var out []*proc
+	for _, g := range s.order {
+		out = append(out, s.procs[g]...)
+	}
+	return out
+}
+
 // alive fails if any process has exited on its own.
 func (s *split) alive() error {
-	procs := []*proc{s.nats, s.db}
-	for _, g := range s.order {
-		procs = append(procs, s.procs[g])
-	}
-	return alive(procs...)
+	return alive(append(s.workersAndIngest(), s.nats, s.db)...)
 }
 
 func (s *split) stop() {
-	for i := len(s.order) - 1; i >= 0; i-- {
-		s.procs[s.order[i]].stop()
+	procs := s.workersAndIngest()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].stop()
 	}
 	for _, p := range []*proc{s.db, s.nats} {
 		if p != nil {
 			p.stop()
 		}
 	}
+}
+
+// chunkCounts sums chunkCounts over a group's processes.
+func (s *split) chunkCounts(group string) (map[string]float64, error) {
+	total := map[string]float64{}
+	for _, addr := range s.addrs[group] {
+		counts, err := chunkCounts(addr)
+		if err != nil {
+			return nil, err
+		}
+		for k, n := range counts {
+			total[k] += n
+		}
+	}
+	return total, nil
 }
 
 // chunkCounts reads intake_chunks_total from a process's /metrics, by
@@ -468,7 +515,7 @@ func startAllInOne(ctx context.Context, e *env, flags ...string) (*allInOne, err
 	http, mongoAddr := freeAddr(), freeAddr()
 	args := append([]string{"serve", "--data-dir", filepath.Join(e.dir, "data"), "--http-addr", http,
 		"--embedded-mongo-addr", mongoAddr, "--ack-wait", e.ackWait, "--log-level", "warn",
-		"--bootstrap-api-key", adminKey}, flags...)
+		"--bootstrap-api-key", adminKey, "--instances", strconv.Itoa(e.instances)}, flags...)
 	p, err := e.start("intake", e.intakeBin, args...)
 	if err != nil {
 		return nil, err

@@ -39,13 +39,14 @@ type scenario struct {
 var processScenarios = []scenario{
 	{"kill -9 the all-in-one process mid-import, restart on the same data dir", killAllInOne},
 	{"kill -9 nats-server mid-import, restart it", killNATS},
-	{"kill -9 each service in turn mid-import (separate processes), restart it", killEachService},
+	{"kill -9 each service in turn mid-import (separate processes, the busiest instance), restart it", killEachService},
 }
 
 // scenarios is every scenario of the harness, in the order they run:
-// process kills, then the faults of faults.go (database outage, poison
-// data, backpressure), then the NATS cluster of cluster.go.
-var scenarios = concat(processScenarios, faultScenarios, clusterScenarios)
+// process kills, the partition holder's kill of owner.go, then the faults
+// of faults.go (database outage, poison data, backpressure), then the
+// NATS cluster of cluster.go.
+var scenarios = concat(processScenarios, ownerScenarios, faultScenarios, clusterScenarios)
 
 func concat(lists ...[]scenario) []scenario {
 	var all []scenario
@@ -60,6 +61,7 @@ func main() {
 	rows := flag.Int("rows", 200_000, "rows per import")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (printed, to repeat a run)")
+	instances := flag.Int("instances", defaultInstances, "instances of every pipeline stage (separate processes where the stages run apart)")
 	times := fullTiming
 	flag.DurationVar(&times.unsealed, "unsealed-timeout", times.unsealed, "--unsealed-timeout where an upload is cut off")
 	flag.DurationVar(&times.outage, "outage", times.outage, "how long the database is down within the retries")
@@ -78,7 +80,8 @@ func main() {
 		fail(err)
 	}
 	e.times = times
-	fmt.Printf("seed %d, %d runs of each scenario, %d rows per import\n", *seed, *runs, *rows)
+	e.instances = max(*instances, 1)
+	fmt.Printf("seed %d, %d runs of each scenario, %d rows per import, %d instances of every stage\n", *seed, *runs, *rows, e.instances)
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	passed, failed := runAll(ctx, e, *runs, *rows, *only, rng, func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
@@ -224,7 +227,7 @@ func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 		// rows and rows/2.
 		pair := []tenant{s.tenants[i%3], s.tenants[(i+1)%3]}
 		jobs := jobsFor(pair, rows, "s"+st.target[:3])
-		counts, err := chunkCounts(s.addrs[st.target])
+		before, err := ackedBy(s.addrs[st.target], st.stage)
 		if err != nil {
 			return err
 		}
@@ -233,16 +236,17 @@ func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say 
 		uploaded := make(chan error, 1)
 		go func() { uploaded <- uploadJobs(s.base, jobs) }()
 		all = append(all, jobs...)
-		at, err := waitStage(ctx, e, s.addrs[st.target], st.stage, counts[st.stage+"/acked"], chunksOf(jobs), rng)
+		at, busiest, err := waitStage(ctx, e, s.addrs[st.target], st.stage, before, chunksOf(jobs), 0, rng)
 		if err != nil {
 			return errors.Join(err, <-uploaded)
 		}
-		s.procs[st.target].kill9()
-		say("killed %s %s, imports of %s and %s; restarting", st.target, at, pair[0].name, pair[1].name)
+		killed := s.procs[st.target][busiest]
+		killed.kill9()
+		say("killed %s, the busiest of %d, %s, imports of %s and %s; restarting", killed.name, len(s.procs[st.target]), at, pair[0].name, pair[1].name)
 		if err := <-uploaded; err != nil {
 			return err
 		}
-		if err := s.procs[st.target].run(); err != nil {
+		if err := killed.run(); err != nil {
 			return err
 		}
 		for _, j := range jobs {

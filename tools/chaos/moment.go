@@ -70,37 +70,61 @@ func waitCounted(ctx context.Context, e *env, base string, jobs []*job, least in
 	return at, nil
 }
 
-// waitStage waits until the stage's process (HTTP address addr) has acked a
-// random share (0 to 75%) of chunks more messages than before, and says how
-// far it was. chunks is how many source chunks the imports have: every
-// stage but the reporter gets one message per chunk, so having acked them
-// all means the work was over. (The reporter's messages are outcomes of
-// every stage, one or more per chunk.)
-func waitStage(ctx context.Context, e *env, addr, stage string, before float64, chunks int, rng *rand.Rand) (string, error) {
-	target := before + float64(int(rng.Float64()*maxShare*float64(chunks)))
+// waitStage waits until the stage's processes (HTTP addresses addrs)
+// have acked, together, a random share (0 to 75%) of chunks more messages
+// than before (each process's count at the start, from ackedBy), and says
+// how far they were and which process acked most since: the one busy with
+// the imports' partitions. chunks is how many source chunks the imports
+// have: every stage but the reporter gets one message per chunk, so having
+// acked them all means the work was over. (The reporter's messages are
+// outcomes of every stage, one or more per chunk.) least is the fewest
+// messages to wait for (1 to be sure one process is at work).
+func waitStage(ctx context.Context, e *env, addrs []string, stage string, before []float64, chunks, least int, rng *rand.Rand) (string, int, error) {
+	target := max(float64(least), float64(int(rng.Float64()*maxShare*float64(chunks))))
 	var acked float64
-	err := waitEvery(ctx, "waiting for "+stage+" to ack "+fmt.Sprint(target-before)+" chunks", momentLimit, pollEvery, func() error {
-		counts, err := chunkCounts(addr)
+	busiest := 0
+	err := waitEvery(ctx, "waiting for "+stage+" to ack "+fmt.Sprint(target)+" chunks", momentLimit, pollEvery, func() error {
+		now, err := ackedBy(addrs, stage)
 		if err != nil {
 			return err
 		}
-		acked = counts[stage+"/acked"]
+		acked = 0
+		for i := range now {
+			acked += now[i] - before[i]
+			if now[i]-before[i] > now[busiest]-before[busiest] {
+				busiest = i
+			}
+		}
 		if acked < target {
-			return fmt.Errorf("%.0f acked", acked-before)
+			return fmt.Errorf("%.0f acked", acked)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if stage == envelope.StageReport {
-		return fmt.Sprintf("with %.0f messages acked (the imports have %d chunks)", acked-before, chunks), nil
+		return fmt.Sprintf("with %.0f messages acked (the imports have %d chunks)", acked, chunks), busiest, nil
 	}
-	at := fmt.Sprintf("with %.0f of its %d chunks acked", acked-before, chunks)
-	if acked-before >= float64(chunks) {
-		return e.late(at, fmt.Errorf("%s had acked all %d chunks before the fault (aimed at %.0f)", stage, chunks, target-before))
+	at := fmt.Sprintf("with %.0f of its %d chunks acked", acked, chunks)
+	if acked >= float64(chunks) {
+		at, err = e.late(at, fmt.Errorf("%s had acked all %d chunks before the fault (aimed at %.0f)", stage, chunks, target))
 	}
-	return at, nil
+	return at, busiest, err
+}
+
+// ackedBy reads, from each process's /metrics, how many messages of stage
+// it has acked.
+func ackedBy(addrs []string, stage string) ([]float64, error) {
+	out := make([]float64, len(addrs))
+	for i, addr := range addrs {
+		counts, err := chunkCounts(addr)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = counts[stage+"/acked"]
+	}
+	return out, nil
 }
 
 // workLeft fails a run whose fault came after the work: no import completed

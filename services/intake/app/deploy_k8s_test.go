@@ -414,10 +414,12 @@ func TestKubernetesManifests(t *testing.T) {
 		if !pdbFor[d] {
 			t.Errorf("Deployment %s (%s) has no PodDisruptionBudget", d, svc)
 		}
-		if svc == "reporter" && ok {
-			// MaxAckPending 1: more reporters give fail-over, not throughput.
+		if slices.Contains([]string{"deduplicator", "writer", "reporter"}, svc) && ok {
+			// Partitioned, and every pod of a Deployment is instance 0 of 1:
+			// a pod added later gets a partition only when its holder stops
+			// pulling. More replicas give fail-over, not throughput.
 			if mn, mx := dig(hpa.Doc, "spec", "minReplicas"), dig(hpa.Doc, "spec", "maxReplicas"); mn != 2 || mx != 2 {
-				t.Errorf("%s: reporter replicas min %v max %v, want 2 and 2 (fail-over only)", hpa, mn, mx)
+				t.Errorf("%s: %s replicas min %v max %v, want 2 and 2 (fail-over only)", hpa, svc, mn, mx)
 			}
 		}
 	}
