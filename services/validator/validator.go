@@ -33,21 +33,24 @@ type Config struct {
 //
 // INTAKE_ROWS is partitioned by import: each partition has a loop of its
 // own, so a small import is validated beside a large one, not after its
-// backlog. Few chunks in flight per partition (two) keep a large import
-// from holding more than its share, and a chunk that takes long (very wide
-// rows, persons rows with many handles) holds back only its own partition.
+// backlog. One chunk in flight per partition (MaxAckPending 1) keeps an
+// import's chunks in file order on INTAKE_VALID, through redeliveries and
+// fail-overs too (the dead holder's chunk comes back before any later one),
+// so the deduplicator keeps the earlier of two rows with one key; and a
+// chunk that takes long (very wide rows, persons rows with many handles)
+// holds back only its own partition.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	rc := cfg.Runner
 	rc.Name = envelope.StageValidate
 	rc.DeadLetter = deadLetter
 	v := &validator{schemas: d.Schemas}
 	st := partitions.Stage{Stream: subjects.StreamRows, Subject: subjects.Rows, Durable: Durable,
-		MaxAckPending: 2 * loops, AckWait: cfg.Runner.AckWait, Loops: loops}
+		MaxAckPending: 1, AckWait: cfg.Runner.AckWait, Loops: loops}
 	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, v.handle, d.Log)
 }
 
-// loops is how many chunks of one partition an instance validates at once:
-// one. Validating is many times faster than writing, so a second loop only
+// loops is how many loops pull one partition in an instance: one, since
+// only one chunk of it is in flight anyway. Validating is many times faster than writing, so a second loop only
 // let a large import's validation run further ahead of its writes on a
 // second core, taking it from every other import's stages.
 const loops = 1
