@@ -271,26 +271,20 @@ func (s *Store) deleteSavingImage(ctx context.Context, c *mongo.Collection, tena
 	return nil
 }
 
-// EnsureBeforeImageExpiry gives the before-images a TTL index: the
-// database removes them once retention has passed since they were written,
-// as JetStream removes the import's rows (--rows-retention). A database
-// that refuses the index keeps them (reported like any refused index);
-// undo still refuses an import past the retention.
-func (s *Store) EnsureBeforeImageExpiry(ctx context.Context, retention time.Duration) error {
+// DeleteBeforeImagesBefore removes the before-images written before
+// cutoff: those past the retention (--rows-retention), whose imports can no
+// longer be undone. The undo stage sweeps with it (FerretDB v1 has no TTL
+// index); it scans the collection.
+func (s *Store) DeleteBeforeImagesBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	c, err := s.coll(ctx, s.Records, beforeImagesColl)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	secs := int32(min(retention/time.Second, 1<<31-1))
-	_, err = c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "written_at", Value: 1}},
-		Options: options.Index().SetName("written_at_ttl").SetExpireAfterSeconds(secs)})
+	res, err := c.DeleteMany(ctx, bson.D{{Key: "written_at", Value: bson.D{{Key: "$lt", Value: cutoff.UTC()}}}})
 	if err != nil {
-		if s.refused != nil {
-			s.refused(fmt.Errorf("index written_at_ttl on %s: %w", beforeImagesColl, err))
-		}
-		return nil
+		return 0, fmt.Errorf("delete expired before-images: %w", err)
 	}
-	return nil
+	return res.DeletedCount, nil
 }
 
 // MarkUndone names undoID as the undo of a tenant's import, unless one is

@@ -22,6 +22,8 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/platform"
@@ -44,8 +46,8 @@ const PageSize = 500
 // Config tunes the undo stage.
 type Config struct {
 	Runner runner.Config
-	// Retention is how long before-images are kept (--rows-retention): the
-	// database expires them after it (a TTL index).
+	// Retention is how long before-images are kept (--rows-retention):
+	// the stage deletes older ones (sweep); 0 keeps them.
 	Retention time.Duration
 }
 
@@ -66,9 +68,7 @@ type Store interface {
 // Run consumes undo requests until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	if cfg.Retention > 0 {
-		if err := d.Store.EnsureBeforeImageExpiry(ctx, cfg.Retention); err != nil {
-			return err
-		}
+		go sweep(ctx, d, cfg.Retention)
 	}
 	cons, err := streams.EnsureConsumer(ctx, d.JS, streams.Consumer{Stream: subjects.StreamUndo, Durable: Durable, AckWait: cfg.Runner.AckWait})
 	if err != nil {
@@ -82,6 +82,29 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	rc.HandlerTimeout = max(rc.HandlerTimeout, time.Hour)
 	j := &jobs{store: storeOf{d.Store}}
 	return runner.New(d.JS, cons, rc, j.handle, d.Log).Run(ctx)
+}
+
+// sweepEvery is how often the undo stage deletes expired before-images.
+const sweepEvery = 10 * time.Minute
+
+// sweep deletes the before-images past the retention, now and every
+// sweepEvery, until ctx ends. Every instance sweeps; a delete of what
+// another deleted deletes nothing.
+func sweep(ctx context.Context, d platform.Deps, retention time.Duration) {
+	for {
+		n, err := d.Store.DeleteBeforeImagesBefore(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.Log.Warn("expired before-images not deleted; trying again later", zap.Error(err))
+		case n > 0:
+			d.Log.Info("expired before-images deleted", zap.Int64("deleted", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sweepEvery):
+		}
+	}
 }
 
 // storeOf adapts *store.Store's RestoreDeleted (bson.Raw) to Store.

@@ -147,3 +147,18 @@ func TestUndoJobOnThePlainPath(t *testing.T) {
 		}
 	}
 }
+
+// Before-images past the retention are deleted; younger ones stay.
+func TestExpiredBeforeImagesAreDeleted(t *testing.T) {
+	e := newUndoEnv(t)
+	n, err := e.store.DeleteBeforeImagesBefore(e.ctx, time.Now().Add(-time.Hour))
+	if err != nil || n != 0 {
+		t.Fatalf("an hour ago: deleted %d, %v; want none", n, err)
+	}
+	if n, err := e.store.DeleteBeforeImagesBefore(e.ctx, time.Now().Add(time.Second)); err != nil || n != 3 {
+		t.Fatalf("now: deleted %d, %v; want imp_b's 3", n, err)
+	}
+	if imgs, err := e.store.BeforeImages(e.ctx, "t", "imp_b", "", 10); err != nil || len(imgs) != 0 {
+		t.Fatalf("images left: %v %v", imgs, err)
+	}
+}
