@@ -2,6 +2,7 @@ package undo
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,5 +161,42 @@ func TestExpiredBeforeImagesAreDeleted(t *testing.T) {
 	}
 	if imgs, err := e.store.BeforeImages(e.ctx, "t", "imp_b", "", 10); err != nil || len(imgs) != 0 {
 		t.Fatalf("images left: %v %v", imgs, err)
+	}
+}
+
+// crashingStore does the first delete, then fails as if the
+// process died before it could answer: the job stops there.
+type crashingStore struct {
+	storeOf
+	crashed bool
+}
+
+var errCrash = errors.New("crashed after the write")
+
+func (c *crashingStore) DeleteRecordWrittenBy(ctx context.Context, tenant, schema, id, importID string) (bool, error) {
+	done, err := c.storeOf.DeleteRecordWrittenBy(ctx, tenant, schema, id, importID)
+	if err == nil && !c.crashed {
+		c.crashed = true
+		return false, errCrash
+	}
+	return done, err
+}
+
+// A job that dies right after its first write (a delete) is run again by
+// the redelivery: it finishes the undo and counts every record once.
+func TestUndoJobResumesAfterACrash(t *testing.T) {
+	e := newUndoEnv(t)
+	sum := &ledger.Summary{ID: "imp_undo", Tenant: "t", Status: ledger.StatusProcessing, UndoOf: "imp_b", Options: envelope.Options{Schema: "contacts", Mode: "undo"}}
+	e.must(e.store.SaveSummary(e.ctx, sum))
+	crashing := &crashingStore{storeOf: storeOf{e.store}}
+	if err := (&jobs{store: crashing}).run(e.ctx, sum, e.orig); !errors.Is(err, errCrash) {
+		t.Fatalf("first delivery: %v, want the crash", err)
+	}
+	if found, err := e.store.GetRecords(e.ctx, "t", "contacts", []string{"email:new@x.io"}); err != nil || found["email:new@x.io"] != nil {
+		t.Fatal("the crash came before the delete; the test shows nothing")
+	}
+	got := e.runUndo("imp_undo", false)
+	if undoCounts(got) != [3]int{3, 1, 0} || got.Total != 4 {
+		t.Fatalf("after the redelivery: %v of %d, want [3 1 0] of 4", undoCounts(got), got.Total)
 	}
 }
