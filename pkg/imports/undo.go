@@ -20,7 +20,7 @@ import (
 // saving the undo's summary and naming it on the original, once.
 type UndoStore interface {
 	SaveSummary(ctx context.Context, sum *ledger.Summary) error
-	MarkUndone(ctx context.Context, tenant, importID, undoID string) (first string, err error)
+	MarkUndone(ctx context.Context, tenant, importID, undoID, replacing string) (first string, err error)
 	UnmarkUndone(ctx context.Context, tenant, importID, undoID string) error
 }
 
@@ -45,7 +45,8 @@ func undoRefusal(orig *ledger.Summary, retention time.Duration, now time.Time) (
 	return 0, ""
 }
 
-// Undo starts an undo job of a tenant's import: records it created are
+// Undo starts an undo job of a tenant's import (again, when its earlier
+// undo failed): records it created are
 // deleted, fields it updated set back, records its replace deleted stored
 // again; records another import wrote since are kept. dryRun only counts
 // what the undo would do. The answer is the undo's summary (an import of
@@ -64,12 +65,24 @@ func (s *Service) Undo(ctx context.Context, tenant, original string, dryRun bool
 	case err != nil:
 		return client.Summary{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "cannot read the import: " + err.Error()}
 	}
+	// An undo that failed (its stage never ran it within --unsealed-timeout)
+	// reversed what it could; another may finish the work.
+	var replacing string
+	if orig.UndoneBy != "" {
+		prev, found, err := s.store.GetSummary(ctx, tenant, orig.UndoneBy)
+		if err != nil {
+			return client.Summary{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "cannot read the earlier undo: " + err.Error()}
+		}
+		if found && prev.Status == ledger.StatusFailed {
+			replacing, orig.UndoneBy = orig.UndoneBy, ""
+		}
+	}
 	if status, msg := undoRefusal(orig, s.rowsRetention(ctx), time.Now()); status != 0 {
 		return client.Summary{}, &RequestError{Status: status, Message: msg, ImportID: orig.UndoneBy}
 	}
 	id := ids.NewImport()
 	if !dryRun {
-		first, err := us.MarkUndone(ctx, tenant, original, id)
+		first, err := us.MarkUndone(ctx, tenant, original, id, replacing)
 		if err != nil {
 			return client.Summary{}, &RequestError{Status: http.StatusServiceUnavailable, Message: "the undo could not be stored; retry: " + err.Error()}
 		}

@@ -13,7 +13,7 @@ import (
 // Which imports can be undone: another tenant's is not found; one still
 // processing, a dry run, an undo, one undone already (named) and one past
 // the retention are refused; a finished one is undone once, and a second
-// undo names the first.
+// undo names the first; one whose undo failed may be undone again.
 func TestUndoRefusals(t *testing.T) {
 	e := start(t)
 	ctx := ctxT(t)
@@ -34,6 +34,8 @@ func TestUndoRefusals(t *testing.T) {
 	save("imp_undo", func(s *ledger.Summary) { s.UndoOf = "imp_x" })
 	save("imp_twice", func(s *ledger.Summary) { s.UndoneBy = "imp_first" })
 	save("imp_old", func(s *ledger.Summary) { s.CreatedAt = now.Add(-8 * 24 * time.Hour) }) // the rows retention is 7 days
+	save("imp_retry", func(s *ledger.Summary) { s.UndoneBy = "imp_failedundo" })
+	save("imp_failedundo", func(s *ledger.Summary) { s.UndoOf, s.Status = "imp_retry", ledger.StatusFailed })
 
 	for _, tc := range []struct {
 		tenant, id string
@@ -53,6 +55,11 @@ func TestUndoRefusals(t *testing.T) {
 		if !errors.As(err, &re) || re.Status != tc.status || re.ImportID != tc.named {
 			t.Errorf("undo %s/%s: %v, want %d naming %q", tc.tenant, tc.id, err, tc.status, tc.named)
 		}
+	}
+
+	// An import whose undo failed (never run within the timeout) can be undone again.
+	if again, err := e.svc.Undo(ctx, "acme", "imp_retry", false); err != nil || again.UndoOf != "imp_retry" {
+		t.Fatalf("undo after a failed undo: %+v %v", again, err)
 	}
 
 	dry, err := e.svc.Undo(ctx, "acme", "imp_done", true)

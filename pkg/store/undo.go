@@ -287,15 +287,20 @@ func (s *Store) DeleteBeforeImagesBefore(ctx context.Context, cutoff time.Time) 
 	return res.DeletedCount, nil
 }
 
-// MarkUndone names undoID as the undo of a tenant's import, unless one is
-// named already: first is the undo named after the call (undoID, or the
+// MarkUndone names undoID as the undo of a tenant's import, unless another
+// is named already (replacing: unless one other than replacing, a failed
+// undo, is): first is the undo named after the call (undoID, or the
 // earlier one), so of two undos asked at once only one runs.
-func (s *Store) MarkUndone(ctx context.Context, tenant, importID, undoID string) (first string, err error) {
+func (s *Store) MarkUndone(ctx context.Context, tenant, importID, undoID, replacing string) (first string, err error) {
 	c, err := s.coll(ctx, s.Meta, importsColl)
 	if err != nil {
 		return "", err
 	}
-	res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: importID}, {Key: "tenant", Value: tenant}, {Key: "undone_by", Value: bson.D{{Key: "$exists", Value: false}}}},
+	var named any = bson.D{{Key: "$exists", Value: false}}
+	if replacing != "" {
+		named = replacing
+	}
+	res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: importID}, {Key: "tenant", Value: tenant}, {Key: "undone_by", Value: named}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "undone_by", Value: undoID}}}})
 	if err != nil {
 		return "", fmt.Errorf("mark %s undone: %w", importID, err)

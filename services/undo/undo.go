@@ -130,6 +130,9 @@ func (j *jobs) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error
 	if !found {
 		return nil, runner.Permanent(fmt.Errorf("undo %s has no summary", req.Undo))
 	}
+	if sum.Status == ledger.StatusFailed {
+		return nil, nil // ended by the unsealed-import timeout before it ran: another undo may be asked
+	}
 	if sum.Status == ledger.StatusProcessing {
 		orig, found, err := j.store.GetSummary(ctx, req.Tenant, req.Original)
 		if err != nil {
