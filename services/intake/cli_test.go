@@ -30,12 +30,19 @@ func startServer(t *testing.T, tweak func(*app.Config)) string {
 	})).Base
 }
 
-func TestCLIImportStatusErrors(t *testing.T) {
-	server := startServer(t, nil)
+// contactsFile writes csv to contacts.csv in a temporary directory.
+func contactsFile(t *testing.T, csv string) string {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "contacts.csv")
-	if err := os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return file
+}
+
+func TestCLIImportStatusErrors(t *testing.T) {
+	server := startServer(t, nil)
+	file := contactsFile(t, "name,email\nAnn,ann@x.io\nBob,\"=HYPERLINK(\"\"x\"\")@\"\n")
 	var out, errb bytes.Buffer
 	err := run([]string{"import", "--server", server, "--json", file}, &out, &errb)
 	var code exitCode

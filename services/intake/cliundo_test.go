@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,10 +13,7 @@ import (
 // second undo fails naming the first.
 func TestCLIUndo(t *testing.T) {
 	server := startServer(t, nil)
-	file := filepath.Join(t.TempDir(), "contacts.csv")
-	if err := os.WriteFile(file, []byte("name,email\nAnn,ann@x.io\nBob,bob@x.io\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := contactsFile(t, "name,email\nAnn,ann@x.io\nBob,bob@x.io\n")
 	var out, errb bytes.Buffer
 	if err := run([]string{"import", "--server", server, "--json", file}, &out, &errb); err != nil {
 		t.Fatalf("import: %v %s", err, errb.String())
