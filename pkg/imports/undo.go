@@ -59,6 +59,12 @@ func (s *Service) Undo(ctx context.Context, tenant, original string, dryRun bool
 		return client.Summary{}, errors.New("this store cannot run undos")
 	}
 	orig, found, err := s.findSummary(ctx, tenant, original)
+	if err == nil && !found {
+		// Not summarised yet: an import opened a moment ago is processing.
+		if _, opened, perr := s.pending(ctx, tenant, original); perr == nil && opened {
+			return client.Summary{}, reqErr(http.StatusConflict, "the import is still processing; undo it once it has finished (or cancel it first)")
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound) || (err == nil && !found):
 		return client.Summary{}, reqErr(http.StatusNotFound, "import not found")

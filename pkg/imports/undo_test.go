@@ -8,10 +8,12 @@ import (
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/imports"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/platform"
+	"github.com/intake/intake/pkg/runner"
 )
 
 // Which imports can be undone: another tenant's is not found; one still
-// processing, a dry run, an undo, one undone already (named) and one past
+// processing (also before the reporter summarised it), a dry run, an undo, one undone already (named) and one past
 // the retention are refused; a finished one is undone once, and a second
 // undo names the first; one whose undo failed may be undone again.
 func TestUndoRefusals(t *testing.T) {
@@ -36,6 +38,10 @@ func TestUndoRefusals(t *testing.T) {
 	save("imp_old", func(s *ledger.Summary) { s.CreatedAt = now.Add(-8 * 24 * time.Hour) }) // the rows retention is 7 days
 	save("imp_retry", func(s *ledger.Summary) { s.UndoneBy = "imp_failedundo" })
 	save("imp_failedundo", func(s *ledger.Summary) { s.UndoOf, s.Status = "imp_retry", ledger.StatusFailed })
+	opts := envelope.Options{Schema: "contacts", Mode: "upsert"} // opened, not yet summarised by the reporter
+	e.publish(t, func() ([]runner.Output, error) {
+		return platform.OpenedOutputs(envelope.Accounting{Tenant: "acme", Import: "imp_opened", Options: &opts})
+	})
 
 	for _, tc := range []struct {
 		tenant, id string
@@ -45,6 +51,7 @@ func TestUndoRefusals(t *testing.T) {
 		{"other", "imp_done", 404, ""},
 		{"acme", "imp_none", 404, ""},
 		{"acme", "imp_busy", 409, ""},
+		{"acme", "imp_opened", 409, ""},
 		{"acme", "imp_dry", 409, ""},
 		{"acme", "imp_undo", 409, ""},
 		{"acme", "imp_twice", 409, "imp_first"},
