@@ -6,6 +6,10 @@ import (
 	"net/url"
 )
 
+// ModeUndo is the mode of an undo job's summary: not a mode an import is
+// submitted with.
+const ModeUndo = "undo"
+
 // Undo starts an undo of an import (POST /v1/imports/{id}/undo): the
 // records it created are deleted, the fields it updated set back, the
 // records its replace deleted stored again; records written since by

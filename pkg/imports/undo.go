@@ -25,7 +25,7 @@ type UndoStore interface {
 }
 
 // ModeUndo is the mode an undo job's summary shows.
-const ModeUndo = "undo"
+const ModeUndo = client.ModeUndo
 
 // undoRefusal says why an import cannot be undone (a 409 or a 410), or ""
 // when it can. retention 0 means the before-images never expire.
