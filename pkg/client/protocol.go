@@ -146,6 +146,14 @@ type Summary struct {
 	Source string `json:"source,omitempty"`
 	// ReplayOf is the import whose rows a replay imports again.
 	ReplayOf string `json:"replay_of,omitempty"`
+	// UndoOf is the import an undo reverses; UndoneBy, on an import, the
+	// undo that reversed it. An undo counts per record of the original:
+	// Reversed (deleted, restored), Kept (another import changed it since)
+	// and Failed.
+	UndoOf   string `json:"undo_of,omitempty"`
+	UndoneBy string `json:"undone_by,omitempty"`
+	Reversed int    `json:"reversed,omitempty"`
+	Kept     int    `json:"kept,omitempty"`
 	// Total is the rows in the source: final once sealed; before, the rows
 	// accounted for so far.
 	Total           int        `json:"total"`

@@ -82,7 +82,7 @@ func TestProtocolEnums(t *testing.T) {
 	}{
 		{"open-request", "properties/mode", modes},
 		{"open-reply", "$defs/options/properties/mode", modes},
-		{"summary", "properties/mode", modes},
+		{"summary", "properties/mode", append(modes[:4:4], ModeUndo)},
 		{"summary", "properties/status", []any{StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled}},
 		{"error-reply", "properties/code", []any{float64(CodeBadRequest), float64(CodeNotFound), float64(CodeConflict), float64(CodeUnavailable)}},
 	} {

@@ -185,12 +185,13 @@ const (
 	CodeDatabase   = "database"    // the database refused to store the record
 	CodeDeadLetter = "dead_letter" // a stage gave up on the row's chunk after retries
 	CodeCancelled  = "cancelled"   // the import was cancelled before the row was written
+	CodeChanged    = "changed"     // undo: another import wrote the record after the one undone, so it was kept
 )
 
 // Codes lists every problem code, for the JSON Schemas and their tests.
 func Codes() []string {
 	return []string{CodeValidation, CodeMalformed, CodeDuplicate, CodeConflict, CodeUnchanged, CodeExists,
-		CodeNotFound, CodeDatabase, CodeDeadLetter, CodeCancelled}
+		CodeNotFound, CodeDatabase, CodeDeadLetter, CodeCancelled, CodeChanged}
 }
 
 // FailedRows reports every row of rows as failed for one reason.

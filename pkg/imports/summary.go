@@ -27,9 +27,12 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
 		Errors: []client.RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
 		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
-		Mapping: sum.Mapping,
+		Mapping: sum.Mapping, UndoOf: sum.UndoOf, UndoneBy: sum.UndoneBy, Reversed: sum.Reversed, Kept: sum.Kept,
 	}
 	v.DateFormats, v.Warnings = sum.Options.DateFormats, warningsOf(sum.Options.Warnings)
+	if sum.UndoOf != "" {
+		v.Processed = sum.Reversed + sum.Kept + sum.Counts.Failed // an undo counts records, not rows
+	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed
 	}

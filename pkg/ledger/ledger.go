@@ -28,6 +28,12 @@ type Summary struct {
 	Options  envelope.Options
 	Source   string
 	ReplayOf string // the import whose rows this one imports again
+	// UndoOf is the import an undo job reverses; its counts are Reversed,
+	// Kept and Counts.Failed (one per record the import wrote).
+	UndoOf   string
+	UndoneBy string // on an import: the undo that reversed it
+	Reversed int
+	Kept     int
 	Status   string
 	Sealed   bool
 	Total    int // rows in the source, known once sealed

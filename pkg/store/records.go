@@ -187,20 +187,19 @@ func (s *Store) RecordIDsUnchangedSince(ctx context.Context, tenant, schema stri
 	return ids, cur.Err()
 }
 
-// DeleteRecordUnchangedSince removes one record by key unless a write has
-// touched it since since; deleting a missing one is not an error. The
-// condition is part of the delete, so a record another import writes
-// between the plan and the delete is kept.
-func (s *Store) DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, id string, since time.Time) error {
+// DeleteRecordUnchangedSince removes one record by key, for importID (a
+// replace), unless a write has touched it since since; deleting a missing
+// one is not an error. The condition is part of the delete, so a record
+// another import writes between the plan and the delete is kept. The
+// deleted document is saved first as importID's before-image (undo.go), so
+// that an undo of the import can store it again.
+func (s *Store) DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, importID, id string, since time.Time) error {
 	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
 	if err != nil {
 		return err
 	}
 	filter := append(bson.D{{Key: "_id", Value: id}}, unchangedSince(since)...)
-	if _, err := c.DeleteOne(ctx, filter); err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
-	}
-	return nil
+	return s.deleteSavingImage(ctx, c, tenant, schema, importID, id, filter)
 }
 
 // CountRecords counts how many of ids are stored, in batches (a replace's

@@ -119,7 +119,7 @@ func TestRecordsUnchangedSince(t *testing.T) {
 			t.Fatalf("unchanged since the start: %v %v, want ann and bob (carol created, dave updated since)", ids, err)
 		}
 		for _, id := range []string{"bob", "carol", "dave", "nobody"} {
-			if err := s.DeleteRecordUnchangedSince(ctx, "t", "contacts", id, since); err != nil {
+			if err := s.DeleteRecordUnchangedSince(ctx, "t", "contacts", "imp_replace", id, since); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -26,6 +26,10 @@ type summaryDoc struct {
 	Warnings        []envelope.Warning `bson:"warnings,omitempty"`
 	Source          string             `bson:"source,omitempty"`
 	ReplayOf        string             `bson:"replay_of,omitempty"`
+	UndoOf          string             `bson:"undo_of,omitempty"`
+	UndoneBy        string             `bson:"undone_by,omitempty"`
+	Reversed        int                `bson:"reversed,omitempty"`
+	Kept            int                `bson:"kept,omitempty"`
 	Sealed          bool               `bson:"sealed"`
 	Total           int                `bson:"total"`
 	Created         int                `bson:"created"`
@@ -152,6 +156,7 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 		DryRun: s.Options.DryRun, EmptyMeansClear: s.Options.EmptyMeansClear,
 		DateFormat: s.Options.DateFormat, DateFormats: s.Options.DateFormats, Warnings: s.Options.Warnings,
 		Source: s.Source, ReplayOf: s.ReplayOf, Sealed: s.Sealed, Total: s.Total,
+		UndoOf: s.UndoOf, UndoneBy: s.UndoneBy, Reversed: s.Reversed, Kept: s.Kept,
 		Created: s.Counts.Created, Updated: s.Counts.Updated, Skipped: s.Counts.Skipped, Failed: s.Counts.Failed,
 		Deleted: s.Deleted, Reason: s.Reason, Notice: s.Notice, Cancelled: s.Cancelled,
 		DeadRows: s.DeadRows, DeadReason: s.DeadReason,
@@ -174,6 +179,7 @@ func (d *summaryDoc) summary() *ledger.Summary {
 		Options: envelope.Options{Schema: d.Schema, Mode: d.Mode, Key: d.Key, DryRun: d.DryRun, EmptyMeansClear: d.EmptyMeansClear,
 			DateFormat: d.DateFormat, DateFormats: d.DateFormats, Warnings: d.Warnings},
 		Source: d.Source, ReplayOf: d.ReplayOf, Sealed: d.Sealed, Total: d.Total,
+		UndoOf: d.UndoOf, UndoneBy: d.UndoneBy, Reversed: d.Reversed, Kept: d.Kept,
 		Counts:  envelope.Counts{Created: d.Created, Updated: d.Updated, Skipped: d.Skipped, Failed: d.Failed},
 		Deleted: d.Deleted, Reason: d.Reason, Notice: d.Notice, Cancelled: d.Cancelled,
 		DeadRows: d.DeadRows, DeadReason: d.DeadReason,

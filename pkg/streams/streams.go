@@ -106,6 +106,8 @@ func Configs(c Config) []jetstream.StreamConfig {
 		partitioned(base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0), subjects.Outcomes),
 		base(subjects.StreamEvents, subjects.Events, jetstream.LimitsPolicy, c.RowsRetention),
 		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
+		// Undo jobs, one message each, consumed by the undo module.
+		base(subjects.StreamUndo, subjects.Undo, jetstream.WorkQueuePolicy, 0),
 	}
 }
 

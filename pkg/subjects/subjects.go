@@ -18,6 +18,7 @@ const (
 	StreamOutcomes = "INTAKE_OUTCOMES"
 	StreamEvents   = "INTAKE_EVENTS"
 	StreamDead     = "INTAKE_DEAD"
+	StreamUndo     = "INTAKE_UNDO"
 )
 
 // Stage prefixes.
@@ -28,6 +29,7 @@ const (
 	Outcomes = "intake.outcomes"
 	Events   = "intake.events"
 	Dead     = "intake.dead"
+	Undo     = "intake.undo" // intake.undo.<tenant>.<undo id>: undo jobs to run
 )
 
 // For returns the subject of a stage for one import.

@@ -175,6 +175,7 @@ func (a *API) routes() chi.Router {
 		r.With(write).Post("/imports/preview", a.previewImport)
 		r.With(write).Post("/imports/{id}/replay", a.replayImport)
 		r.With(write).Post("/imports/{id}/cancel", a.cancelImport)
+		r.With(write).Post("/imports/{id}/undo", a.undoImport)
 		r.With(write).Post("/replay", a.replayWindow)
 		r.With(read).Get("/imports", a.listImports)
 		r.With(read).Get("/imports/{id}", a.getImport)

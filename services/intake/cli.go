@@ -184,6 +184,11 @@ func report(ctx context.Context, c *client.REST, s *client.Summary, w io.Writer,
 		}
 		fmt.Fprint(w, summaryText(s, problems))
 	}
+	return exitFor(s)
+}
+
+// exitFor is the exit code a finished import (or undo) ends the command with.
+func exitFor(s *client.Summary) error {
 	switch {
 	case s.Status == client.StatusProcessing:
 		return nil

@@ -107,7 +107,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{cmd: cmd, err: err} })
 	root.SetHelpCommand(helpCommand())
 	root.AddCommand(serveCommand(), importCommand(), statusCommand(), errorsCommand(), replayCommand(),
-		cancelCommand(), keysCommand(stderr), healthcheckCommand(), ferretdbCommand())
+		cancelCommand(), undoCommand(), keysCommand(stderr), healthcheckCommand(), ferretdbCommand())
 	return root
 }
 

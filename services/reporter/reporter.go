@@ -108,7 +108,7 @@ type Store interface {
 	RecordIDsUnchangedSince(ctx context.Context, tenant, schema string, since time.Time) ([]string, error)
 	WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error)
 	PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error)
-	DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, id string, since time.Time) error
+	DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, importID, id string, since time.Time) error
 	CountRecords(ctx context.Context, tenant, schema string, ids []string) (int, error)
 }
 
@@ -298,7 +298,7 @@ func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) (notice st
 		return "", err
 	}
 	for _, id := range ids {
-		if err := rp.store.DeleteRecordUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, id, since); err != nil {
+		if err := rp.store.DeleteRecordUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, sum.ID, id, since); err != nil {
 			return "", err
 		}
 	}

@@ -72,13 +72,15 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 
 // Store is what the writer needs of the store: whether an import was
 // cancelled, and the records of a tenant's entity, indexed on its key
-// fields, read by key, inserted and updated.
+// fields, read by key, inserted and updated; and the before-images of the
+// updates, for an undo.
 type Store interface {
 	EnsureRecordIndexes(ctx context.Context, tenant, schema string, keys []string) error
 	Cancelled(ctx context.Context, tenant, importID string) (bool, error)
 	GetRecords(ctx context.Context, tenant, schema string, keys []string) (map[string]*reconcile.Existing, error)
 	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
 	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) (refused map[int]*store.Refusal, err error)
+	SaveBeforeImages(ctx context.Context, imgs []store.BeforeImage) error
 }
 
 // Schemas is what the writer needs of the schema catalog: a tenant's
@@ -245,6 +247,11 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		if up != nil {
 			updates, updated = append(updates, *up), append(updated, i)
 		}
+	}
+	// The records' state before the import, for an undo: stored before the
+	// update, so no update is ever written without its before-image.
+	if err := w.store.SaveBeforeImages(ctx, beforeImages(ch.Tenant, opts.Schema, ch.Import, sch, updates, found)); err != nil {
+		return nil, err
 	}
 	refused, err := w.store.UpdateRecords(ctx, ch.Tenant, opts.Schema, updates)
 	if err != nil {

@@ -87,6 +87,11 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// poll waits until the JavaScript expression expr is true in the page.
+func poll(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond))
+}
+
 // step runs actions with a time limit, failing the test with what on error.
 func step(t *testing.T, ctx context.Context, what string, limit time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()

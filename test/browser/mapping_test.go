@@ -26,9 +26,6 @@ func TestBrowserMappingStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll := func(expr string) chromedp.Action[chromedp.Void] {
-		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond))
-	}
 	step(t, ctx, "open the page with the key", 30*time.Second,
 		chromedp.Navigate(s.base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#upload-button")),

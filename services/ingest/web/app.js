@@ -61,7 +61,7 @@
 
   var statusText = {
     400: 'Bad request', 401: 'Not authenticated', 403: 'Not allowed', 404: 'Not found',
-    413: 'File too large', 422: 'Too many rows', 429: 'Too many attempts', 503: 'Unavailable'
+    409: 'Conflict', 410: 'Gone', 413: 'File too large', 422: 'Too many rows', 429: 'Too many attempts', 503: 'Unavailable'
   };
 
   // errorMessage turns an API answer (status and its {"error": ...} body) into
@@ -534,6 +534,7 @@
     else if (v.status === 'failed') headline = 'The import failed.';
     else if (v.failed) headline = 'Completed, with ' + fmt(v.failed) + ' failed ' + (v.failed === 1 ? 'row' : 'rows') + '.';
     else headline = 'Completed: every row was imported or deliberately skipped.';
+    if (v.mode === 'undo') headline = undoHeadline(v);
     if (v.dry_run) headline += ' This was a dry run: nothing was written.';
     $('summary-headline').textContent = headline;
     var reason = $('summary-reason');
@@ -567,14 +568,44 @@
     failedRows.download = v.id + '-failed.csv';
     show(failedRows, v.failed > 0 && v.status !== 'processing');
 
-    var result = v.failed || !v.skipped ? 'failed' : 'skipped';
+    // Undo: offered under a finished import that wrote something and was
+    // not undone yet; an undo itself cannot be undone.
+    show($('undo-button'), v.status !== 'processing' && !v.dry_run && v.mode !== 'undo' && !v.undone_by);
+    $('undo-note').textContent = v.undone_by ? 'Undone by ' + v.undone_by + '.' : '';
+    show($('undo-note'), !!v.undone_by);
+
+    var result = v.failed || !skippedOf(v) ? 'failed' : 'skipped';
     $('show-' + result).checked = true;
     loadErrors(v, result);
   }
 
+  // skippedOf is how many rows (an undo: records kept) are listed as skipped.
+  function skippedOf(v) { return v.mode === 'undo' ? v.kept : v.skipped; }
+
+  function undoHeadline(v) {
+    return (v.status === 'processing' ? 'Undoing ' : 'Undo of ') + v.undo_of + ': ' + fmt(v.reversed) + ' records reversed, ' +
+      fmt(v.kept) + ' kept (another import wrote them since: see Skipped rows), ' + fmt(v.failed) + ' failed.';
+  }
+
+  async function undoImport() {
+    var v = current.summary;
+    if (!v) return;
+    var ok = window.confirm('Undo import ' + v.id + '? The records it created are deleted, the fields it changed get their ' +
+      'earlier values back and the records its replace deleted come back. Records another import changed since are kept as they are. ' +
+      'An undo cannot itself be undone.');
+    if (!ok) return;
+    showMessage('');
+    try {
+      var u = await api('/v1/imports/' + encodeURIComponent(v.id) + '/undo', { method: 'POST' });
+      openImport(u.id);
+    } catch (e) {
+      showMessage(e.message, 'error');
+    }
+  }
+
   async function loadErrors(v, result) {
     current = { id: v.id, result: result, errors: [], page: 0, summary: v };
-    var count = result === 'failed' ? v.failed : v.skipped;
+    var count = result === 'failed' ? v.failed : skippedOf(v);
     if (!count) { renderErrors(); return; }
     $('errors-empty').textContent = 'Loading…';
     try {
@@ -759,6 +790,7 @@
     $('upload-form').addEventListener('submit', upload);
     $('download-errors').addEventListener('click', downloadErrors);
     $('download-failed-rows').addEventListener('click', downloadFailedRows);
+    $('undo-button').addEventListener('click', undoImport);
     $('errors-prev').addEventListener('click', function () { current.page--; renderErrors(); });
     $('errors-next').addEventListener('click', function () { current.page++; renderErrors(); });
     document.querySelectorAll('input[name="errors-result"]').forEach(function (r) {
