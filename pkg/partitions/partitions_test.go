@@ -13,6 +13,7 @@ import (
 	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -58,12 +59,9 @@ func TestFailOverWithLoops(t *testing.T) {
 }
 
 func failOver(t *testing.T, st Stage, ordered bool) {
-	_, js := natstest.Connect(t, natstest.Start(t, nil))
-	ctx := context.Background()
 	const parts = 4
-	if err := streams.Ensure(ctx, js, streams.Config{Partitions: parts}); err != nil {
-		t.Fatal(err)
-	}
+	_, js := streamstest.Start(t, streams.Config{Partitions: parts})
+	ctx := context.Background()
 	const imports, perImport = 8, 60
 	for range perImport {
 		for imp := range imports {

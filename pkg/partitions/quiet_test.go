@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -14,12 +14,9 @@ import (
 // writer's stream while there is one; with every partition busy it still
 // gets an ID.
 func TestNewImportAvoidsPartitionsWithABacklog(t *testing.T) {
-	_, js := natstest.Connect(t, natstest.Start(t, nil))
-	ctx := context.Background()
 	const n = 4
-	if err := streams.Ensure(ctx, js, streams.Config{Partitions: n}); err != nil {
-		t.Fatal(err)
-	}
+	_, js := streamstest.Start(t, streams.Config{Partitions: n})
+	ctx := context.Background()
 	// No writer runs: what is published stays, a backlog.
 	if _, err := js.Publish(ctx, subjects.For(subjects.Unique, "acme", "imp_big"), []byte("x")); err != nil {
 		t.Fatal(err)

@@ -11,11 +11,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/intake/intake/pkg/catalog"
-	"github.com/intake/intake/pkg/embedded/natstest"
 	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/schema"
 	"github.com/intake/intake/pkg/streams"
+	"github.com/intake/intake/pkg/streams/streamstest"
 	"github.com/intake/intake/pkg/subjects"
 )
 
@@ -24,11 +24,8 @@ import (
 // rows are not queued behind the other's backlog in INTAKE_ROWS.
 func TestSmallImportIsValidatedBesideAnotherTenantsBacklog(t *testing.T) {
 	const n, bigChunks = 4, 300
-	_, js := natstest.Connect(t, natstest.Start(t, nil))
+	_, js := streamstest.Start(t, streams.Config{Partitions: n})
 	ctx := context.Background()
-	if err := streams.Ensure(ctx, js, streams.Config{Partitions: n}); err != nil {
-		t.Fatal(err)
-	}
 	publish := func(tenant, id string, chunk, rows int) {
 		ch := contactsChunk([]string{"name", "email", "phone", "company"}, rows)
 		ch.Tenant, ch.Import, ch.Chunk = tenant, id, chunk
