@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,6 +91,11 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "result: failed or skipped")
 		return
 	}
+	q := r.URL.Query()
+	if q.Has("limit") || q.Has("after") {
+		a.getErrorsPage(w, r, id, result)
+		return
+	}
 	notes, status, found, err := a.Problems(r.Context(), tenantOf(r), id, result)
 	switch {
 	case err != nil:
@@ -98,6 +104,37 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "import not found")
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status, "result": result, "rows": len(notes), "errors": imports.Flatten(notes)})
+	}
+}
+
+// getErrorsPage answers ?limit=N&after=CURSOR: one page of the list, with
+// next, the after of the following page (absent on the last). Without
+// them the whole list is answered at once, as before paging existed.
+func (a *API) getErrorsPage(w http.ResponseWriter, r *http.Request, id, result string) {
+	limit := imports.DefaultProblemsLimit
+	if ls := r.URL.Query().Get("limit"); ls != "" {
+		n, err := strconv.Atoi(ls)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a number from 1 to %d", imports.MaxProblemsLimit))
+			return
+		}
+		limit = n
+	}
+	page, found, err := a.imports.ProblemsPage(r.Context(), tenantOf(r), id, result, r.URL.Query().Get("after"), limit)
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		writeRequestError(w, err)
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())
+	case !found:
+		writeError(w, http.StatusNotFound, "import not found")
+	default:
+		body := map[string]any{"id": id, "status": page.Status, "result": result, "rows": page.Rows, "errors": page.Errors}
+		if page.Next != "" {
+			body["next"] = page.Next
+		}
+		writeJSON(w, http.StatusOK, body)
 	}
 }
 
