@@ -10,6 +10,7 @@ import (
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/ids"
+	"github.com/intake/intake/pkg/ledger"
 	"github.com/intake/intake/pkg/store"
 )
 
@@ -50,20 +51,26 @@ func (s *Service) ProblemsPage(ctx context.Context, tenant, id, result, after st
 	if err != nil || !found {
 		return ProblemsPage{}, false, err
 	}
+	page, err := s.problemsFrom(ctx, sum, result, pos, limit)
+	return page, err == nil, err
+}
+
+// problemsFrom reads the page of up to limit problems that starts at pos.
+func (s *Service) problemsFrom(ctx context.Context, sum *ledger.Summary, result string, pos cursor, limit int) (ProblemsPage, error) {
 	page := ProblemsPage{Status: sum.Status, Errors: []client.RowError{}}
 	for {
 		rows, more, err := s.store.RowNotesFrom(ctx, sum, result, pos.NotePos, limit+1)
 		if err != nil {
-			return ProblemsPage{}, false, err
+			return ProblemsPage{}, err
 		}
 		var full bool
 		pos, full = fillPage(&page, rows, pos, limit)
 		switch {
 		case full:
-			page.Next = pos.String(id, result)
-			return page, true, nil
+			page.Next = pos.String(sum.ID, result)
+			return page, nil
 		case !more:
-			return page, true, nil
+			return page, nil
 		}
 	}
 }
