@@ -308,4 +308,28 @@ func TestProblemsPages(t *testing.T) {
 	if _, found, err := e.svc.ProblemsPage(ctx, "other", "imp_pg", envelope.Failed, first.Next, 2); found || err != nil {
 		t.Errorf("another tenant's import: found %v, %v", found, err)
 	}
+
+	// While the import runs, a chunk accounted for after a page was read
+	// comes in a later page; what was listed is not listed again.
+	sum.Status = ledger.StatusProcessing
+	if err := e.store.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	page1, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "", len(all)-1)
+	if err != nil || page1.Next == "" {
+		t.Fatalf("first page while running: %+v %v", page1, err)
+	}
+	late := []envelope.Outcome{{Row: 40, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "email", Message: "late"}}}}
+	if err := e.store.InsertRowDoc(ctx, store.RowDoc{ID: store.RowDocID("imp_pg", "write", 3), Import: "imp_pg", Tenant: "acme", Rows: late}); err != nil {
+		t.Fatal(err)
+	}
+	sum.MarkNoted("write", 3)
+	if err := e.store.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	page2, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, page1.Next, len(all)-1)
+	want := append(all[len(all)-1:len(all):len(all)], client.RowError{Row: 40, Field: "email", Message: "late"})
+	if err != nil || page2.Next != "" || !reflect.DeepEqual(page2.Errors, want) {
+		t.Errorf("second page after a late chunk: %+v %v, want %+v", page2, err, want)
+	}
 }
