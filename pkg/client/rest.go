@@ -183,13 +183,14 @@ const (
 
 // Problems lists why the rows of an import with result (ResultFailed or
 // ResultSkipped; "" is failed) failed or were skipped, every problem of
-// every such row (GET /v1/imports/{id}/errors).
+// every such row, read page by page (EachErrors).
 func (c *REST) Problems(ctx context.Context, id, result string) ([]RowError, error) {
-	path := "/v1/imports/" + url.PathEscape(id) + "/errors"
-	if result != "" {
-		path += "?result=" + url.QueryEscape(result)
-	}
-	return listIn[RowError]("errors", func(out any) error { return c.get(ctx, path, out) })
+	all := []RowError{}
+	err := c.EachErrors(ctx, id, ErrorsOptions{Result: result}, func(p ErrorsPage) error {
+		all = append(all, p.Errors...)
+		return nil
+	})
+	return all, err
 }
 
 // Failed-rows file formats.

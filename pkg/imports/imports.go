@@ -44,6 +44,7 @@ type Store interface {
 	ListSummaries(ctx context.Context, tenant string, limit int) ([]ledger.Summary, error)
 	RowNotes(ctx context.Context, sum *ledger.Summary, result string) ([]envelope.Outcome, error)
 	ChunkRowNotes(ctx context.Context, sum *ledger.Summary, chunk int, result string) ([]envelope.Outcome, error)
+	RowNotesFrom(ctx context.Context, sum *ledger.Summary, result string, from store.NotePos, limit int) ([]store.NotedRow, bool, error)
 	CountProcessing(ctx context.Context, tenant string) (int, error)
 	GetSchema(ctx context.Context, tenant, name string) (*store.SchemaDoc, bool, error)
 	MappingStore

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -226,5 +227,109 @@ func TestStatusesAgree(t *testing.T) {
 		if stored != protocol {
 			t.Errorf("stored status %q is %q in the protocol", stored, protocol)
 		}
+	}
+}
+
+// Pages of an import's problems, followed by their cursors, give exactly
+// the unpaged list, in order, each once, even when a page ends inside a row
+// with several problems. A bad limit or cursor is a 400; another tenant's
+// import is not found.
+func TestProblemsPages(t *testing.T) {
+	e := start(t)
+	ctx := ctxT(t)
+	sum := &ledger.Summary{ID: "imp_pg", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, CreatedAt: time.Now().UTC()}
+	for chunk := range 3 {
+		var rows []envelope.Outcome
+		for r := 2 + 10*chunk; r < 12+10*chunk; r += 2 {
+			problems := []envelope.Problem{{Field: "email", Message: fmt.Sprintf("bad %d", r)}}
+			if r%4 == 0 {
+				problems = append(problems, envelope.Problem{Field: "phone", Message: fmt.Sprintf("bad %d", r)})
+			}
+			rows = append(rows, envelope.Outcome{Row: r, Result: envelope.Failed, Problems: problems})
+		}
+		if err := e.store.InsertRowDoc(ctx, store.RowDoc{ID: store.RowDocID("imp_pg", "validate", chunk), Import: "imp_pg", Tenant: "acme", Rows: rows}); err != nil {
+			t.Fatal(err)
+		}
+		sum.MarkNoted("validate", chunk)
+	}
+	if err := e.store.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	notes, _, _, err := e.svc.Problems(ctx, "acme", "imp_pg", envelope.Failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := imports.Flatten(notes)
+	for _, limit := range []int{1, 3, 4, len(all), 1000} {
+		var got []client.RowError
+		after, pages := "", 0
+		for {
+			page, found, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, after, limit)
+			if err != nil || !found || len(page.Errors) > limit || page.Status != ledger.StatusCompleted {
+				t.Fatalf("limit %d, page %d: %+v %v %v", limit, pages, page, found, err)
+			}
+			got, pages = append(got, page.Errors...), pages+1
+			if after = page.Next; after == "" {
+				break
+			}
+		}
+		if !reflect.DeepEqual(got, all) || pages != (len(all)+limit-1)/limit {
+			t.Errorf("limit %d: %d pages gave %+v, want %+v", limit, pages, got, all)
+		}
+	}
+	first, _, _ := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "", 2)
+	var re *imports.RequestError
+	for name, call := range map[string]func() error{
+		"limit 0": func() error {
+			_, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "", 0)
+			return err
+		},
+		"limit 10001": func() error {
+			_, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "", 10_001)
+			return err
+		},
+		"garbage": func() error {
+			_, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "%%%", 2)
+			return err
+		},
+		"other result": func() error {
+			_, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Skipped, first.Next, 2)
+			return err
+		},
+		"other import": func() error {
+			_, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_other", envelope.Failed, first.Next, 2)
+			return err
+		},
+	} {
+		if err := call(); !errors.As(err, &re) || re.Status != http.StatusBadRequest {
+			t.Errorf("%s: %v, want a 400", name, err)
+		}
+	}
+	if _, found, err := e.svc.ProblemsPage(ctx, "other", "imp_pg", envelope.Failed, first.Next, 2); found || err != nil {
+		t.Errorf("another tenant's import: found %v, %v", found, err)
+	}
+
+	// While the import runs, a chunk accounted for after a page was read
+	// comes in a later page; what was listed is not listed again.
+	sum.Status = ledger.StatusProcessing
+	if err := e.store.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	page1, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, "", len(all)-1)
+	if err != nil || page1.Next == "" {
+		t.Fatalf("first page while running: %+v %v", page1, err)
+	}
+	late := []envelope.Outcome{{Row: 40, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "email", Message: "late"}}}}
+	if err := e.store.InsertRowDoc(ctx, store.RowDoc{ID: store.RowDocID("imp_pg", "write", 3), Import: "imp_pg", Tenant: "acme", Rows: late}); err != nil {
+		t.Fatal(err)
+	}
+	sum.MarkNoted("write", 3)
+	if err := e.store.SaveSummary(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	page2, _, err := e.svc.ProblemsPage(ctx, "acme", "imp_pg", envelope.Failed, page1.Next, len(all)-1)
+	want := append(all[len(all)-1:len(all):len(all)], client.RowError{Row: 40, Field: "email", Message: "late"})
+	if err != nil || page2.Next != "" || !reflect.DeepEqual(page2.Errors, want) {
+		t.Errorf("second page after a late chunk: %+v %v, want %+v", page2, err, want)
 	}
 }

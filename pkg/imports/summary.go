@@ -72,14 +72,12 @@ func (s *Service) Summary(ctx context.Context, tenant, id string, errorLimit int
 	}
 	v := ViewOf(sum)
 	if sum.Counts.Failed > 0 && errorLimit > 0 {
-		notes, err := s.store.RowNotes(ctx, sum, envelope.Failed)
+		// The first page only: a summary never reads all of a large import's notes.
+		page, err := s.problemsFrom(ctx, sum, envelope.Failed, cursor{}, errorLimit)
 		if err != nil {
 			return client.SummaryReply{}, false, err
 		}
-		v.Errors = Flatten(notes)
-		if len(v.Errors) > errorLimit {
-			v.Errors, v.ErrorsTruncated = v.Errors[:errorLimit], true
-		}
+		v.Errors, v.ErrorsTruncated = page.Errors, page.Next != ""
 	}
 	return v, true, nil
 }

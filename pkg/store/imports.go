@@ -244,6 +244,7 @@ func groupNotes(rows []envelope.Outcome) []noteGroup {
 // storedRowDoc reads notes in either form: groups, or the JSON text of
 // earlier versions.
 type storedRowDoc struct {
+	ID    string        `bson:"_id"`
 	Notes bson.RawValue `bson:"notes"`
 }
 

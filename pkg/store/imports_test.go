@@ -354,3 +354,76 @@ func TestSaveSummaryIfRefusesAStaleWrite(t *testing.T) {
 		}
 	})
 }
+
+// Paging through an import's row notes gives, page after page, exactly the
+// rows RowNotes gives at once, in order, each once; a page reads only its
+// own chunks. Chunks noted by two stages are merged by row, and the id list
+// of summaries of earlier versions is followed too. Both paths.
+func TestRowNotesFromPagesThroughEveryRow(t *testing.T) {
+	eachPath(t, "intake", func(t *testing.T, ctx context.Context, s *Store) {
+		sum := &ledger.Summary{ID: "imp", Tenant: "t", Status: ledger.StatusCompleted, RowDocs: []string{"imp:validate:0"}}
+		note := func(id string, rows []envelope.Outcome) {
+			t.Helper()
+			if err := s.InsertRowDoc(ctx, RowDoc{ID: id, Import: "imp", Tenant: "t", Rows: rows}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Chunk c holds rows 2+1000c .. 1001+1000c; every third row failed at
+		// validation, every fifth of the others was skipped by the writer.
+		for chunk := range 12 {
+			var failed, skipped []envelope.Outcome
+			for row := 2 + 1000*chunk; row < 1002+1000*chunk; row++ {
+				switch {
+				case row%3 == 0:
+					failed = append(failed, envelope.Outcome{Row: row, Result: envelope.Failed, Problems: []envelope.Problem{{Field: "email", Message: "bad"}}})
+				case row%5 == 0:
+					skipped = append(skipped, envelope.Outcome{Row: row, Result: envelope.Skipped, Problems: []envelope.Problem{{Message: "unchanged"}}})
+				}
+			}
+			id := RowDocID("imp", "validate", chunk)
+			if chunk > 0 {
+				sum.MarkNoted("validate", chunk)
+			}
+			note(id, failed)
+			if chunk%2 == 1 {
+				sum.MarkNoted("write", chunk)
+				note(RowDocID("imp", "write", chunk), skipped)
+			}
+		}
+		for _, result := range []string{envelope.Failed, envelope.Skipped, ""} {
+			all, err := s.RowNotes(ctx, sum, result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []envelope.Outcome
+			from, pages := NotePos{}, 0
+			for more := true; more; pages++ {
+				var page []NotedRow
+				page, more, err = s.RowNotesFrom(ctx, sum, result, from, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > 1000 || (more && len(page) == 0) {
+					t.Fatalf("result %q page %d: %d rows, more %v", result, pages, len(page), more)
+				}
+				for _, r := range page {
+					got = append(got, r.Outcome)
+				}
+				if more {
+					last := page[len(page)-1]
+					from = NotePos{Chunk: last.Chunk, Row: last.Row + 1}
+				}
+			}
+			if !reflect.DeepEqual(got, all) {
+				t.Fatalf("result %q: pages gave %d rows, RowNotes %d; they differ", result, len(got), len(all))
+			}
+			if want := (len(all) + 999) / 1000; pages != want {
+				t.Errorf("result %q: %d pages for %d rows, want %d", result, pages, len(all), want)
+			}
+		}
+		// A position past the last noted row: nothing, and nothing more.
+		if page, more, err := s.RowNotesFrom(ctx, sum, "", NotePos{Chunk: 12}, 10); err != nil || len(page) != 0 || more {
+			t.Fatalf("past the end: %v %v %v", page, more, err)
+		}
+	})
+}

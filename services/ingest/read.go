@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
 
 	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/envelope"
@@ -78,11 +81,15 @@ func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"imports": out})
 }
 
-// getErrors lists every row problem of an import; ?result=skipped lists the
-// reasons rows were skipped instead.
+// getErrors lists the row problems of an import; ?result=skipped lists the
+// reasons rows were skipped instead. With ?limit=N or ?after=CURSOR it
+// answers one page and next, the after of the following page (absent on
+// the last); without them the whole list, as before paging existed, but
+// streamed page by page so it is never all in memory.
 func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	result := r.URL.Query().Get("result")
+	q := r.URL.Query()
+	result := q.Get("result")
 	if result == "" {
 		result = envelope.Failed
 	}
@@ -90,14 +97,75 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "result: failed or skipped")
 		return
 	}
-	notes, status, found, err := a.Problems(r.Context(), tenantOf(r), id, result)
+	paged := q.Has("limit") || q.Has("after")
+	limit := imports.MaxProblemsLimit
+	if paged {
+		limit = imports.DefaultProblemsLimit
+	}
+	if ls := q.Get("limit"); ls != "" {
+		n, err := strconv.Atoi(ls)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a number from 1 to %d", imports.MaxProblemsLimit))
+			return
+		}
+		limit = n
+	}
+	page, found, err := a.imports.ProblemsPage(r.Context(), tenantOf(r), id, result, q.Get("after"), limit)
+	var re *RequestError
 	switch {
+	case errors.As(err, &re):
+		writeRequestError(w, err)
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())
 	case !found:
 		writeError(w, http.StatusNotFound, "import not found")
+	case paged:
+		body := map[string]any{"id": id, "status": page.Status, "result": result, "rows": page.Rows, "errors": page.Errors}
+		if page.Next != "" {
+			body["next"] = page.Next
+		}
+		writeJSON(w, http.StatusOK, body)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status, "result": result, "rows": len(notes), "errors": imports.Flatten(notes)})
+		a.streamErrors(w, r, page, id, result)
+	}
+}
+
+// streamErrors writes the whole list, {id, status, result, errors, rows},
+// reading the pages after first as it goes. A failure once the answer has
+// started aborts the connection, so a cut list is never taken for a whole
+// one.
+func (a *API) streamErrors(w http.ResponseWriter, r *http.Request, first imports.ProblemsPage, id, result string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	head, _ := json.Marshal(map[string]string{"id": id, "status": first.Status, "result": result})
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"errors":[`)
+	rows, lastRow := 0, -1
+	for page := first; ; {
+		for i, e := range page.Errors {
+			if rows > 0 || i > 0 {
+				bw.WriteByte(',')
+			}
+			if e.Row != lastRow {
+				rows, lastRow = rows+1, e.Row // rows come in order: a new row number is a new row
+			}
+			b, _ := json.Marshal(e)
+			bw.Write(b)
+		}
+		if page.Next == "" {
+			break
+		}
+		next, _, err := a.imports.ProblemsPage(r.Context(), tenantOf(r), id, result, page.Next, imports.MaxProblemsLimit)
+		if err != nil {
+			a.log.Warn("row errors cut short", zap.String("import_id", id), zap.Error(err))
+			panic(http.ErrAbortHandler)
+		}
+		page = next
+	}
+	fmt.Fprintf(bw, `],"rows":%d}`+"\n", rows)
+	if err := bw.Flush(); err != nil {
+		panic(http.ErrAbortHandler)
 	}
 }
 

@@ -282,11 +282,14 @@ func errorsCommand() *cobra.Command {
 		if skipped {
 			result = client.ResultSkipped
 		}
-		problems, err := c.Problems(cmd.Context(), args[0], result)
-		if err != nil {
+		// Page by page: a large import's problems are never all in memory.
+		p := newProblemPrinter(cmd.OutOrStdout(), asCSV, asJSON)
+		if err := c.EachErrors(cmd.Context(), args[0], client.ErrorsOptions{Result: result}, func(page client.ErrorsPage) error {
+			return p.page(page.Errors)
+		}); err != nil {
 			return err
 		}
-		return printProblems(cmd.OutOrStdout(), problems, asCSV, asJSON)
+		return p.end()
 	})
 	cmd.Flags().BoolVar(&asCSV, "csv", false, "print row,field,code,message as CSV")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -297,26 +300,60 @@ func errorsCommand() *cobra.Command {
 	return cmd
 }
 
-func printProblems(stdout io.Writer, problems []client.RowError, asCSV, asJSON bool) error {
+// problemPrinter prints an import's problems a page at a time, as text,
+// CSV (row,field,code,message) or JSON ({"errors": [...]}).
+type problemPrinter struct {
+	w             io.Writer
+	csv           *csv.Writer
+	asJSON, first bool
+}
+
+func newProblemPrinter(w io.Writer, asCSV, asJSON bool) *problemPrinter {
+	p := &problemPrinter{w: w, asJSON: asJSON, first: true}
 	switch {
 	case asJSON:
-		return json.NewEncoder(stdout).Encode(struct {
-			Errors []client.RowError `json:"errors"`
-		}{problems})
+		fmt.Fprint(w, `{"errors":[`)
 	case asCSV:
-		cw := csv.NewWriter(stdout)
-		_ = cw.Write([]string{"row", "field", "code", "message"})
-		for _, e := range problems {
-			_ = cw.Write([]string{fmt.Sprint(e.Row), safeCell(e.Field), e.Code, safeCell(e.Message)})
-		}
-		cw.Flush()
-		return cw.Error()
-	default:
-		for _, e := range problems {
-			fmt.Fprintf(stdout, "row %d\t%s\t%s\n", e.Row, e.Field, e.Message)
-		}
-		return nil
+		p.csv = csv.NewWriter(w)
+		_ = p.csv.Write([]string{"row", "field", "code", "message"})
 	}
+	return p
+}
+
+func (p *problemPrinter) page(problems []client.RowError) error {
+	for _, e := range problems {
+		switch {
+		case p.asJSON:
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if !p.first {
+				fmt.Fprint(p.w, ",")
+			}
+			p.first = false
+			if _, err := p.w.Write(b); err != nil {
+				return err
+			}
+		case p.csv != nil:
+			_ = p.csv.Write([]string{fmt.Sprint(e.Row), safeCell(e.Field), e.Code, safeCell(e.Message)})
+		default:
+			fmt.Fprintf(p.w, "row %d\t%s\t%s\n", e.Row, e.Field, e.Message)
+		}
+	}
+	if p.csv != nil {
+		p.csv.Flush()
+		return p.csv.Error()
+	}
+	return nil
+}
+
+func (p *problemPrinter) end() error {
+	if p.asJSON {
+		_, err := fmt.Fprintln(p.w, "]}")
+		return err
+	}
+	return nil
 }
 
 // safeCell keeps a spreadsheet from running a cell as a formula (OWASP CSV

@@ -306,3 +306,45 @@ func TestCLIImportWithMap(t *testing.T) {
 		t.Errorf("a column the file lacks: %v", err)
 	}
 }
+
+// intake errors follows the pages of a list longer than one (1,000
+// problems): every problem once, in row order, as text, CSV and JSON.
+func TestCLIErrorsFollowsPages(t *testing.T) {
+	server := startServer(t, nil)
+	t.Setenv("INTAKE_SERVER", server)
+	var file strings.Builder
+	file.WriteString("name,email\n")
+	for i := range 1_200 {
+		fmt.Fprintf(&file, "P%d,not-an-email-%d\n", i, i)
+	}
+	var out, errb bytes.Buffer
+	if err := run([]string{"import", testenv.WriteFile(t, "bad.csv", []byte(file.String()))}, &out, &errb); !errors.As(err, new(exitCode)) {
+		t.Fatalf("import: %v %s", err, errb.String())
+	}
+	id := strings.Fields(out.String())[1]
+	out.Reset()
+	if err := run([]string{"errors", "--csv", id}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 1_201 || lines[0] != "row,field,code,message" {
+		t.Fatalf("--csv: %d lines, header %q", len(lines), lines[0])
+	}
+	for i, l := range lines[1:] {
+		if !strings.HasPrefix(l, fmt.Sprintf("%d,email,", i+2)) {
+			t.Fatalf("--csv line %d = %q, want row %d", i+1, l, i+2)
+		}
+	}
+	out.Reset()
+	if err := run([]string{"errors", "--json", id}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Errors []client.RowError }
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got.Errors) != 1_200 || got.Errors[1_199].Row != 1_201 {
+		t.Fatalf("--json: %d errors, %v", len(got.Errors), err)
+	}
+	out.Reset()
+	if err := run([]string{"errors", id}, &out, &errb); err != nil || strings.Count(out.String(), "\n") != 1_200 {
+		t.Fatalf("text: %v, %d lines", err, strings.Count(out.String(), "\n"))
+	}
+}

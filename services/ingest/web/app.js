@@ -609,9 +609,16 @@
     if (!count) { renderErrors(); return; }
     $('errors-empty').textContent = 'Loading…';
     try {
-      var body = await api('/v1/imports/' + encodeURIComponent(v.id) + '/errors?result=' + result);
-      if (current.id !== v.id || current.result !== result) return;
-      current.errors = body.errors || [];
+      // Page by page (1,000 problems each), shown as they arrive.
+      var path = '/v1/imports/' + encodeURIComponent(v.id) + '/errors?result=' + result + '&limit=1000&after=';
+      var after = '';
+      do {
+        var body = await api(path + encodeURIComponent(after));
+        if (current.id !== v.id || current.result !== result) return;
+        current.errors = current.errors.concat(body.errors || []);
+        after = body.next || '';
+        if (after) renderErrors();
+      } while (after);
     } catch (e) {
       if (current.id !== v.id || current.result !== result) return;
       current.errors = [];

@@ -113,7 +113,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 	if status, v := s.call("GET", "/v1/imports/"+id+"?wait=10s", key(acme), nil, ""); status != 200 || v["status"] != "completed" || v["tenant"] != "acme" {
 		t.Fatalf("acme reads its import: %d %v", status, v)
 	}
-	for _, path := range []string{"/v1/imports/" + id, "/v1/imports/" + id + "/errors", "/v1/imports/" + id + "/events"} {
+	for _, path := range []string{"/v1/imports/" + id, "/v1/imports/" + id + "/errors", "/v1/imports/" + id + "/errors?limit=10", "/v1/imports/" + id + "/events"} {
 		if status, _ := s.call("GET", path, key(globex), nil, ""); status != 404 {
 			t.Errorf("globex GET %s: %d, want 404", path, status)
 		}

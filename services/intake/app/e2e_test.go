@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
@@ -351,5 +354,73 @@ func TestConcurrentImportsSameKeys(t *testing.T) {
 	}
 	if n := len(s.records("default", "contacts")); n != len(a.expected) {
 		t.Fatalf("%d records, want %d", n, len(a.expected))
+	}
+}
+
+// An import with 2,500 failed rows listed 1,000 problems at a time: three
+// pages, the last without next, whose union is the unpaged list, in row
+// order, each row once; the typed client's Problems follows the pages to
+// the same list; failed.csv holds every failed row. A bad limit or cursor
+// is a 400 with a message.
+func TestErrorsPages(t *testing.T) {
+	s := startSystem(t, t.TempDir(), nil)
+	var file strings.Builder
+	file.WriteString("name,email\n")
+	for i := range 2_600 {
+		at := "@"
+		if i%26 == 0 {
+			at = "@x.io" // 100 good rows among them
+		}
+		fmt.Fprintf(&file, "P%d,p%d%s\n", i, i, at)
+	}
+	status, body := s.upload([]byte(file.String()), nil)
+	if status != 202 {
+		t.Fatalf("upload: %d %v", status, body)
+	}
+	id := body["id"].(string)
+	if v := s.waitDone(id, 2*time.Minute); v.Failed != 2_500 || v.Created != 100 {
+		t.Fatalf("import = %+v", counts(v))
+	}
+
+	var all client.ErrorsPage
+	s.getInto("/v1/imports/"+id+"/errors", &all)
+	if len(all.Errors) != 2_500 || all.Rows != 2_500 || all.Next != "" {
+		t.Fatalf("unpaged: %d errors, %d rows, next %q", len(all.Errors), all.Rows, all.Next)
+	}
+	var paged []client.RowError
+	var sizes []int
+	for after, more := "", true; more; {
+		var page client.ErrorsPage
+		s.getInto("/v1/imports/"+id+"/errors?limit=1000&after="+url.QueryEscape(after), &page)
+		paged, sizes = append(paged, page.Errors...), append(sizes, len(page.Errors))
+		if page.Status != "completed" || page.Rows != len(page.Errors) {
+			t.Fatalf("page %d: status %q, %d rows, %d errors", len(sizes), page.Status, page.Rows, len(page.Errors))
+		}
+		after, more = page.Next, page.Next != ""
+	}
+	if !reflect.DeepEqual(sizes, []int{1000, 1000, 500}) || !reflect.DeepEqual(paged, all.Errors) {
+		t.Fatalf("pages of %v problems; equal to the unpaged list: %v", sizes, reflect.DeepEqual(paged, all.Errors))
+	}
+	for i := 1; i < len(paged); i++ {
+		if paged[i].Row <= paged[i-1].Row {
+			t.Fatalf("problem %d: row %d after row %d", i, paged[i].Row, paged[i-1].Row)
+		}
+	}
+	viaClient, err := client.NewREST(s.base).Problems(t.Context(), id, client.ResultFailed)
+	if err != nil || !reflect.DeepEqual(viaClient, all.Errors) {
+		t.Fatalf("client Problems: %d errors, %v", len(viaClient), err)
+	}
+	if status, csv := s.getBody("/v1/imports/" + id + "/failed.csv"); status != 200 || bytes.Count(csv, []byte("\n")) != 2_501 {
+		t.Fatalf("failed.csv: %d, %d lines", status, bytes.Count(csv, []byte("\n")))
+	}
+
+	var first client.ErrorsPage
+	s.getInto("/v1/imports/"+id+"/errors?limit=2", &first)
+	for _, q := range []string{"limit=0", "limit=10001", "limit=many", "after=not-a-cursor", "result=skipped&after=" + first.Next} {
+		status, data := s.getBody("/v1/imports/" + id + "/errors?" + q)
+		var e struct{ Error string }
+		if status != 400 || json.Unmarshal(data, &e) != nil || e.Error == "" {
+			t.Errorf("?%s: %d %s, want a 400 with a message", q, status, data)
+		}
 	}
 }
