@@ -46,7 +46,11 @@ func run() error {
 	rows := flag.Int("rows", 1_000_000, "rows in the generated file")
 	changed := flag.Float64("changed", 0.10, "share of rows changed for the upsert re-import")
 	syncRequests := flag.Int("sync", 200, "sequential 100-row POST /customers/import requests to time (0: skip)")
+	tenants := flag.Int("tenants", 0, "instead: this many tenants' first imports (tenants.go)")
 	flag.Parse()
+	if *tenants > 0 {
+		return runTenants(*bin, *tenants)
+	}
 
 	dir, err := os.MkdirTemp("", "intake-bench-")
 	if err != nil {
