@@ -30,6 +30,9 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 		Mapping: sum.Mapping,
 	}
 	v.DateFormats, v.Warnings = sum.Options.DateFormats, warningsOf(sum.Options.Warnings)
+	if sum.Deleting() {
+		v.Deleting = &client.Progress{Done: sum.DeletePlan.Done, Total: sum.DeletePlan.Count}
+	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed
 	}

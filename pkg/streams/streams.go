@@ -102,6 +102,7 @@ func Configs(c Config) []jetstream.StreamConfig {
 		partitioned(base(subjects.StreamOutcomes, subjects.Outcomes, jetstream.WorkQueuePolicy, 0), subjects.Outcomes),
 		base(subjects.StreamEvents, subjects.Events, jetstream.LimitsPolicy, c.RowsRetention),
 		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
+		base(subjects.StreamJobs, subjects.Jobs, jetstream.WorkQueuePolicy, 0),
 	}
 }
 

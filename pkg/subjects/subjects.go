@@ -18,6 +18,10 @@ const (
 	StreamOutcomes = "INTAKE_OUTCOMES"
 	StreamEvents   = "INTAKE_EVENTS"
 	StreamDead     = "INTAKE_DEAD"
+	// StreamJobs holds the work that runs beside the pipeline, outside
+	// its ordered handlers: replace mode's deletions a batch at a time,
+	// dropping finished imports' claim logs.
+	StreamJobs = "INTAKE_JOBS"
 )
 
 // Stage prefixes.
@@ -28,6 +32,7 @@ const (
 	Outcomes = "intake.outcomes"
 	Events   = "intake.events"
 	Dead     = "intake.dead"
+	Jobs     = "intake.jobs"
 )
 
 // For returns the subject of a stage for one import.

@@ -59,6 +59,7 @@ func modules() []module {
 		{name: "reporter", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
 			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout, Partitions: s.partitionsOf(instance)}, d)
 		}},
+		{name: "jobs", run: runJobs},
 	}
 }
 
