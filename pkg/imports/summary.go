@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,7 +72,7 @@ func (s *Service) Summary(ctx context.Context, tenant, id string, errorLimit int
 		return s.pending(ctx, tenant, id)
 	}
 	v := ViewOf(sum)
-	if sum.Counts.Failed > 0 && errorLimit > 0 {
+	if sum.Counts.Failed > 0 && errorLimit > 0 && !sum.NotesRemoved {
 		notes, err := s.store.RowNotes(ctx, sum, envelope.Failed)
 		if err != nil {
 			return client.SummaryReply{}, false, err
@@ -210,8 +211,20 @@ func (s *Service) Problems(ctx context.Context, tenant, id, result string) ([]en
 	if err != nil || !found {
 		return nil, "", false, err
 	}
+	if err := notesGone(sum); err != nil {
+		return nil, sum.Status, true, err
+	}
 	notes, err := s.store.RowNotes(ctx, sum, result)
 	return notes, sum.Status, err == nil, err
+}
+
+// notesGone is the answer (410) for the rows of an import whose row notes
+// the retention removed.
+func notesGone(sum *ledger.Summary) error {
+	if !sum.NotesRemoved {
+		return nil
+	}
+	return reqErr(http.StatusGone, "the skipped and failed rows of this import were removed after the retention (--notes-retention); its counts stay in the summary")
 }
 
 // warningsOf shows an import's warnings in the read model.

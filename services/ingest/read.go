@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,7 +92,10 @@ func (a *API) getErrors(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notes, status, found, err := a.Problems(r.Context(), tenantOf(r), id, result)
+	var re *RequestError
 	switch {
+	case errors.As(err, &re):
+		writeError(w, re.Status, re.Message)
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "cannot read the row errors: "+err.Error())
 	case !found:

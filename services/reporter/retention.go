@@ -74,10 +74,26 @@ func sweepRetention(ctx context.Context, st RetentionStore, r Retention, log *za
 	}
 }
 
-// sweepOnce removes, at now, the row notes and summaries past their
-// retention, in batches, and the claim logs of finished imports whose drop
-// was lost (the job that drops them normally does at the end).
+// sweepOnce removes, at now, the claim logs of finished imports whose drop
+// was lost (the job that drops them normally does at the end; first, while
+// their summaries still say they finished), then the row notes and
+// summaries past their retention, in batches.
 func sweepOnce(ctx context.Context, st RetentionStore, r Retention, now time.Time) error {
+	logs, err := st.ClaimLogs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range logs {
+		sum, found, err := st.ReadSummary(ctx, l.Import)
+		if err != nil {
+			return err
+		}
+		if found && sum.Tenant == l.Tenant && sum.Status != ledger.StatusProcessing {
+			if err := st.DropClaims(ctx, l.Tenant, l.Import); err != nil {
+				return err
+			}
+		}
+	}
 	steps := []struct {
 		keep   time.Duration
 		remove func(context.Context, time.Time, int) (int, error)
@@ -93,21 +109,6 @@ func sweepOnce(ctx context.Context, st RetentionStore, r Retention, now time.Tim
 			}
 			if n < sweepBatch {
 				break
-			}
-		}
-	}
-	logs, err := st.ClaimLogs(ctx)
-	if err != nil {
-		return err
-	}
-	for _, l := range logs {
-		sum, found, err := st.ReadSummary(ctx, l.Import)
-		if err != nil {
-			return err
-		}
-		if found && sum.Tenant == l.Tenant && sum.Status != ledger.StatusProcessing {
-			if err := st.DropClaims(ctx, l.Tenant, l.Import); err != nil {
-				return err
 			}
 		}
 	}

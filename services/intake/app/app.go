@@ -148,6 +148,8 @@ func (c Config) Defaults() Config {
 	setZero(&c.MaxEventStreams, d.MaxEventStreams)
 	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
+	setZero(&c.Retention.Notes, d.Retention.Notes)
+	setZero(&c.Retention.Summaries, d.Retention.Summaries)
 	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
 	setZero(&c.Runner.AckWait, d.Runner.AckWait)
 	setZero(&c.Partitions.Partitions, d.Partitions.Partitions)

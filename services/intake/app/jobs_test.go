@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/client"
@@ -156,4 +157,62 @@ func (s *system) waitGone(db, coll string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Past the retention: an import's rows answer 410 with the reason once its
+// row notes are removed (the summary and its counts stay), and the import
+// answers 404 once its summary is removed.
+func TestRetentionRemovesOldImports(t *testing.T) {
+	s := startSystem(t, t.TempDir(), func(cfg *app.Config) { cfg.Retention.Every = 100 * time.Millisecond })
+	v := s.importCSV("name,email\nAnn,ann@x.io\nBad,bad@\n", map[string]string{"mode": "insert"})
+	if v.Failed != 1 {
+		t.Fatalf("import = %v", counts(v))
+	}
+	finishedAgo := func(d time.Duration) {
+		t.Helper()
+		_, err := s.mongo.Database("intake").Collection("imports").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: v.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "completed_at", Value: time.Now().Add(-d)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStatus := func(path string, want int) []byte {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			status, body := s.getBody(path)
+			if status == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s = %d %s after a minute, want %d", path, status, body, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if status, body := s.getBody("/v1/imports/" + v.ID + "/errors"); status != 200 || !strings.Contains(string(body), "bad@") {
+		t.Fatalf("errors before the retention = %d %s", status, body)
+	}
+
+	finishedAgo(31 * 24 * time.Hour)
+	body := waitStatus("/v1/imports/"+v.ID+"/errors", 410)
+	if !strings.Contains(string(body), "removed after the retention") {
+		t.Fatalf("410 without the reason: %s", body)
+	}
+	waitStatus("/v1/imports/"+v.ID+"/failed.csv", 410)
+	if got := s.summary(v.ID, ""); got.Failed != 1 || got.Created != 1 || got.Status != "completed" {
+		t.Fatalf("summary after its notes were removed = %+v", got)
+	}
+
+	// Events are kept for less than summaries (--rows-retention, checked
+	// at start): by now the import's are gone too.
+	events, err := s.jetStream().Stream(context.Background(), subjects.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Purge(context.Background(), jetstream.WithPurgeSubject(subjects.For(subjects.Events, "default", v.ID))); err != nil {
+		t.Fatal(err)
+	}
+	finishedAgo(91 * 24 * time.Hour)
+	waitStatus("/v1/imports/"+v.ID, 404)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
@@ -73,6 +74,22 @@ func (s *system) upstreamConn(tenant string) *nats.Conn {
 	}
 	s.t.Cleanup(nc.Close)
 	return nc
+}
+
+// jetStream opens JetStream on a connection to Intake's NATS; the
+// connection closes when the test ends.
+func (s *system) jetStream() jetstream.JetStream {
+	s.t.Helper()
+	nc, err := s.info.ConnectNATS()
+	if err != nil {
+		s.t.Fatalf("connect to NATS: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return js
 }
 
 // upload posts a CSV to /v1/imports and returns the status and decoded body.
