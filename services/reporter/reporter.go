@@ -107,7 +107,6 @@ type Store interface {
 	DropClaims(ctx context.Context, tenant, importID string) error
 	RecordIDsUnchangedSince(ctx context.Context, tenant, schema string, since time.Time) ([]string, error)
 	WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error)
-	PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error)
 	PlanBatch(ctx context.Context, importID string, plan *ledger.DeletePlan, from, n int) ([]string, error)
 	DeleteRecordsUnchangedSince(ctx context.Context, tenant, schema string, ids []string, since time.Time) (kept int, err error)
 	SaveDeletionProgress(ctx context.Context, sum *ledger.Summary, prevDone int) error
