@@ -181,6 +181,15 @@ type Summary struct {
 	// Warnings: what about the whole import a user should know though no
 	// row failed of it, e.g. a date column whose order was guessed.
 	Warnings []Warning `json:"warnings,omitempty"`
+	// Deleting is replace mode's progress while its deletions run (the
+	// import stays processing until they are done).
+	Deleting *Progress `json:"deleting,omitempty"`
+}
+
+// Progress is how far a long piece of work has come: Done of Total.
+type Progress struct {
+	Done  int `json:"done"`
+	Total int `json:"total"`
 }
 
 // Warning is a remark about an import as a whole.

@@ -15,10 +15,20 @@ import (
 // ErrNotFound is the answer for an unknown import or another tenant's.
 var ErrNotFound = errors.New("import not found")
 
-// FinishedError refuses to change an import that has already ended.
-type FinishedError struct{ Status string }
+// FinishedError refuses to change an import that has already ended, or
+// whose rows are all counted and whose replace deletions are under way
+// (Deleting; Status is then still processing).
+type FinishedError struct {
+	Status   string
+	Deleting bool
+}
 
-func (e *FinishedError) Error() string { return "the import has already finished (" + e.Status + ")" }
+func (e *FinishedError) Error() string {
+	if e.Deleting {
+		return "every row of the import is accounted for and its replace deletions are under way: too late to cancel"
+	}
+	return "the import has already finished (" + e.Status + ")"
+}
 
 // Cancel asks the reporter to end an import: rows not yet written fail,
 // rows already written stay, nothing is deleted (replace mode), and the
@@ -36,6 +46,8 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) error {
 		return ErrNotFound
 	case sum.Status != ledger.StatusProcessing:
 		return &FinishedError{Status: sum.Status}
+	case sum.Deleting():
+		return &FinishedError{Status: sum.Status, Deleting: true}
 	}
 	acc := envelope.Accounting{Kind: envelope.KindCancel, Tenant: tenant, Import: id, At: time.Now().UTC()}
 	if err := newWindow(s.js, 1).json(ctx, subjects.For(subjects.Outcomes, tenant, id), subjects.MsgID(tenant, id, "cancel", 0), acc); err != nil {

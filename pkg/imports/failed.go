@@ -56,6 +56,8 @@ func (s *Service) FailedRows(ctx context.Context, tenant, id string, out FailedR
 		return reqErr(http.StatusConflict, "the import is still processing; its failed rows are known once it has finished")
 	case sum.Status == ledger.StatusProcessing:
 		return reqErr(http.StatusConflict, "the import is still processing; its failed rows are known once it has finished")
+	case sum.NotesRemoved:
+		return notesGone(sum)
 	}
 	notes := func(chunk int) ([]envelope.Outcome, error) {
 		if len(sum.NotedStages(chunk)) == 0 {

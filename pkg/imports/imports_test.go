@@ -43,6 +43,12 @@ func TestViewOf(t *testing.T) {
 			Counts: envelope.Counts{Updated: 1, Skipped: 3}, Notice: "n", Reason: "r", CreatedAt: at, UpdatedAt: at, CompletedAt: &at},
 		want: client.SummaryReply{Sealed: true, Summary: client.Summary{ID: "imp_b", Tenant: "acme", Status: "completed", ReplayOf: "imp_a", Deleted: 5,
 			Total: 4, Processed: 4, Updated: 1, Skipped: 3, Notice: "n", Reason: "r", Errors: []client.RowError{}, CreatedAt: &at, UpdatedAt: &at, CompletedAt: &at}},
+	}, {
+		name: "replace deleting: its progress",
+		sum: ledger.Summary{ID: "imp_c", Tenant: "acme", Status: ledger.StatusProcessing, Sealed: true, Total: 1, Deleted: 990,
+			Options: envelope.Options{Schema: "contacts", Mode: "replace"}, Counts: envelope.Counts{Skipped: 1}, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 3000, Done: 1000}},
+		want: client.SummaryReply{Sealed: true, Summary: client.Summary{ID: "imp_c", Tenant: "acme", Status: "processing", Schema: "contacts", Mode: "replace",
+			Total: 1, Processed: 1, Skipped: 1, Deleted: 990, Errors: []client.RowError{}, Deleting: &client.Progress{Done: 1000, Total: 3000}}},
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := imports.ViewOf(&tt.sum); !reflect.DeepEqual(got, tt.want) {
@@ -186,6 +192,7 @@ func TestCancel(t *testing.T) {
 	for _, s := range []*ledger.Summary{
 		{ID: "imp_run", Tenant: "acme", Status: ledger.StatusProcessing},
 		{ID: "imp_done", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true},
+		{ID: "imp_deleting", Tenant: "acme", Status: ledger.StatusProcessing, Sealed: true, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 5000, Done: 1000}},
 	} {
 		if err := e.store.SaveSummary(ctx, s); err != nil {
 			t.Fatal(err)
@@ -200,6 +207,9 @@ func TestCancel(t *testing.T) {
 	var fin *imports.FinishedError
 	if err := e.svc.Cancel(ctx, "acme", "imp_done"); !errors.As(err, &fin) || fin.Status != ledger.StatusCompleted {
 		t.Errorf("finished import: %v, want FinishedError completed", err)
+	}
+	if err := e.svc.Cancel(ctx, "acme", "imp_deleting"); !errors.As(err, &fin) || !fin.Deleting {
+		t.Errorf("import whose replace deletions run: %v, want FinishedError deleting", err)
 	}
 	if err := e.svc.Cancel(ctx, "acme", "imp_run"); err != nil {
 		t.Fatal(err)

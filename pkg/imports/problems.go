@@ -51,6 +51,9 @@ func (s *Service) ProblemsPage(ctx context.Context, tenant, id, result, after st
 	if err != nil || !found {
 		return ProblemsPage{}, false, err
 	}
+	if err := notesGone(sum); err != nil {
+		return ProblemsPage{}, true, err
+	}
 	page, err := s.problemsFrom(ctx, sum, result, pos, limit)
 	return page, err == nil, err
 }

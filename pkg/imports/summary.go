@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,9 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 	v.DateFormats, v.Warnings = sum.Options.DateFormats, warningsOf(sum.Options.Warnings)
 	if sum.UndoOf != "" {
 		v.Processed = sum.Reversed + sum.Kept + sum.Counts.Failed // an undo counts records, not rows
+	}
+	if sum.Deleting() {
+		v.Deleting = &client.Progress{Done: sum.DeletePlan.Done, Total: sum.DeletePlan.Count}
 	}
 	if !sum.Sealed && v.Processed > v.Total {
 		v.Total = v.Processed // rows known so far; final once sealed
@@ -71,7 +75,7 @@ func (s *Service) Summary(ctx context.Context, tenant, id string, errorLimit int
 		return s.pending(ctx, tenant, id)
 	}
 	v := ViewOf(sum)
-	if sum.Counts.Failed > 0 && errorLimit > 0 {
+	if sum.Counts.Failed > 0 && errorLimit > 0 && !sum.NotesRemoved {
 		// The first page only: a summary never reads all of a large import's notes.
 		page, err := s.problemsFrom(ctx, sum, envelope.Failed, cursor{}, errorLimit)
 		if err != nil {
@@ -208,8 +212,20 @@ func (s *Service) Problems(ctx context.Context, tenant, id, result string) ([]en
 	if err != nil || !found {
 		return nil, "", false, err
 	}
+	if err := notesGone(sum); err != nil {
+		return nil, sum.Status, true, err
+	}
 	notes, err := s.store.RowNotes(ctx, sum, result)
 	return notes, sum.Status, err == nil, err
+}
+
+// notesGone is the answer (410) for the rows of an import whose row notes
+// the retention removed.
+func notesGone(sum *ledger.Summary) error {
+	if !sum.NotesRemoved {
+		return nil
+	}
+	return reqErr(http.StatusGone, "the skipped and failed rows of this import were removed after the retention (--notes-retention); its counts stay in the summary")
 }
 
 // warningsOf shows an import's warnings in the read model.

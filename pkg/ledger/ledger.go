@@ -62,6 +62,9 @@ type Summary struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt *time.Time
+	// NotesRemoved: the retention removed the import's row notes (its
+	// skipped and failed rows); the counts stay.
+	NotesRemoved bool
 
 	// LastSeq is the stream sequence of the last accounting message applied.
 	LastSeq uint64
@@ -86,6 +89,19 @@ type Summary struct {
 type DeletePlan struct {
 	Docs  int // documents the list is stored in
 	Count int // records in the plan
+	// Done is the deletion job's progress: the first Done records of the
+	// list have been dealt with (deleted, or kept because another import
+	// wrote them) and counted in Summary.Deleted. A redelivered job step
+	// resumes from here, not from the first record.
+	Done int
+}
+
+// Deleting reports whether the import's rows are all accounted for and its
+// replace deletions are under way in the deletion job: the summary then
+// stays processing, and the job, not the reporter, writes it until the
+// deletions end.
+func (s *Summary) Deleting() bool {
+	return s.Status == StatusProcessing && s.DeletePlan != nil && !s.Options.DryRun
 }
 
 // MarkApplied records that a stage's outcomes for a chunk were counted and

@@ -25,6 +25,7 @@ var metaIndexes = []Index{
 	{importsColl, "tenant_created_at", bson.D{{Key: "tenant", Value: 1}, {Key: "created_at", Value: -1}}}, // ListSummaries
 	{importsColl, "tenant_status", bson.D{{Key: "tenant", Value: 1}, {Key: "status", Value: 1}}},          // CountProcessing
 	{importsColl, "status_updated_at", bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},  // StaleImports
+	{importsColl, "completed_at", bson.D{{Key: "completed_at", Value: 1}}},                                // RemoveRowNotes, RemoveSummaries
 	{rowsColl, "import", bson.D{{Key: "import", Value: 1}}},                                               // an import's row notes
 	{schemasColl, "tenant", bson.D{{Key: "tenant", Value: 1}}},                                            // SchemaNames
 	{keysColl, "tenant", bson.D{{Key: "tenant", Value: 1}}},                                               // ListKeys of a tenant

@@ -189,17 +189,10 @@ func (s *Store) RecordIDsUnchangedSince(ctx context.Context, tenant, schema stri
 
 // DeleteRecordUnchangedSince removes one record by key, for importID (a
 // replace), unless a write has touched it since since; deleting a missing
-// one is not an error. The condition is part of the delete, so a record
-// another import writes between the plan and the delete is kept. The
-// deleted document is saved first as importID's before-image (undo.go), so
-// that an undo of the import can store it again.
+// one is not an error: DeleteRecordsUnchangedSince for one key.
 func (s *Store) DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, importID, id string, since time.Time) error {
-	c, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
-	if err != nil {
-		return err
-	}
-	filter := append(bson.D{{Key: "_id", Value: id}}, unchangedSince(since)...)
-	return s.deleteSavingImage(ctx, c, tenant, schema, importID, id, filter)
+	_, err := s.DeleteRecordsUnchangedSince(ctx, tenant, schema, importID, []string{id}, since)
+	return err
 }
 
 // CountRecords counts how many of ids are stored, in batches (a replace's

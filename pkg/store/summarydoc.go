@@ -45,6 +45,7 @@ type summaryDoc struct {
 	CreatedAt       time.Time          `bson:"created_at"`
 	UpdatedAt       time.Time          `bson:"updated_at"`
 	CompletedAt     *time.Time         `bson:"completed_at,omitempty"`
+	NotesRemoved    bool               `bson:"notes_removed,omitempty"` // by the retention (notesRemovedField)
 
 	// Mapping is how the columns were mapped, and the import's own
 	// mapping (an option, kept for a replay).
@@ -121,6 +122,7 @@ type accountingDoc struct {
 type deletePlanDoc struct {
 	Docs  int `bson:"docs"`  // import_deletions documents <import>:<n>
 	Count int `bson:"count"` // records in the plan
+	Done  int `bson:"done"`  // records the deletion job has dealt with
 }
 
 // legacySummaryFields are how summaries were stored before the read model's
@@ -160,7 +162,7 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 		Created: s.Counts.Created, Updated: s.Counts.Updated, Skipped: s.Counts.Skipped, Failed: s.Counts.Failed,
 		Deleted: s.Deleted, Reason: s.Reason, Notice: s.Notice, Cancelled: s.Cancelled,
 		DeadRows: s.DeadRows, DeadReason: s.DeadReason,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt, NotesRemoved: s.NotesRemoved,
 		Accounting: &accountingDoc{LastSeq: s.LastSeq, Applied: s.Applied, Noted: s.Noted, RowDocs: s.RowDocs},
 		Mapping:    summaryMappingDocOf(s),
 	}
@@ -168,7 +170,7 @@ func summaryDocOf(s *ledger.Summary) summaryDoc {
 		d.Accounting.Applied = map[string][]byte{}
 	}
 	if p := s.DeletePlan; p != nil {
-		d.Accounting.DeletePlan = &deletePlanDoc{Docs: p.Docs, Count: p.Count}
+		d.Accounting.DeletePlan = &deletePlanDoc{Docs: p.Docs, Count: p.Count, Done: p.Done}
 	}
 	return d
 }
@@ -183,7 +185,7 @@ func (d *summaryDoc) summary() *ledger.Summary {
 		Counts:  envelope.Counts{Created: d.Created, Updated: d.Updated, Skipped: d.Skipped, Failed: d.Failed},
 		Deleted: d.Deleted, Reason: d.Reason, Notice: d.Notice, Cancelled: d.Cancelled,
 		DeadRows: d.DeadRows, DeadReason: d.DeadReason,
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, CompletedAt: d.CompletedAt,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, CompletedAt: d.CompletedAt, NotesRemoved: d.NotesRemoved,
 	}
 	d.Mapping.apply(s)
 	acc := d.Accounting
@@ -199,7 +201,7 @@ func (d *summaryDoc) summary() *ledger.Summary {
 	}
 	s.LastSeq, s.Applied, s.Noted, s.RowDocs = acc.LastSeq, acc.Applied, acc.Noted, acc.RowDocs
 	if p := acc.DeletePlan; p != nil {
-		s.DeletePlan = &ledger.DeletePlan{Docs: p.Docs, Count: p.Count}
+		s.DeletePlan = &ledger.DeletePlan{Docs: p.Docs, Count: p.Count, Done: p.Done}
 	}
 	return s
 }

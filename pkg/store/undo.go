@@ -241,34 +241,16 @@ func (s *Store) RestoreDeleted(ctx context.Context, tenant, schema string, doc b
 	return !in.Existed[0], nil
 }
 
-// deleteSavingImage deletes a record that filter matches, first saving the
-// whole document as importID's before-image of kind ImageDeleted, so an
-// undo of importID can store it again. The delete is conditional on the
-// document being the one saved (same last write time), so a record written
-// between the read and the delete is kept, and its image is never used
-// (restoring finds the record stored).
-func (s *Store) deleteSavingImage(ctx context.Context, c *mongo.Collection, tenant, schema, importID, id string, filter bson.D) error {
-	raw, err := c.FindOne(ctx, filter).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s before deleting it: %w", id, err)
-	}
-	img := BeforeImage{Tenant: tenant, Import: importID, Schema: schema, Record: id, Kind: ImageDeleted, Doc: raw}
-	if err := s.SaveBeforeImages(ctx, []BeforeImage{img}); err != nil {
-		return err
-	}
+// sameVersion matches the record id only while it is the version raw
+// holds (same last write time): the delete that follows saving raw as a
+// before-image keeps a record written between the read and the delete, and
+// that image is never used (restoring finds the record stored).
+func sameVersion(id string, raw bson.Raw) bson.D {
 	same := bson.D{{Key: "_id", Value: id}}
 	if at, ok := raw.Lookup(UpdatedAtField).TimeOK(); ok {
-		same = append(same, bson.E{Key: UpdatedAtField, Value: at})
-	} else {
-		same = append(same, bson.E{Key: UpdatedAtField, Value: bson.D{{Key: "$exists", Value: false}}})
+		return append(same, bson.E{Key: UpdatedAtField, Value: at})
 	}
-	if _, err := c.DeleteOne(ctx, same); err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
-	}
-	return nil
+	return append(same, bson.E{Key: UpdatedAtField, Value: bson.D{{Key: "$exists", Value: false}}})
 }
 
 // DeleteBeforeImagesBefore removes the before-images written before

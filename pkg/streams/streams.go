@@ -108,6 +108,7 @@ func Configs(c Config) []jetstream.StreamConfig {
 		base(subjects.StreamDead, subjects.Dead, jetstream.LimitsPolicy, 30*24*time.Hour),
 		// Undo jobs, one message each, consumed by the undo module.
 		base(subjects.StreamUndo, subjects.Undo, jetstream.WorkQueuePolicy, 0),
+		base(subjects.StreamJobs, subjects.Jobs, jetstream.WorkQueuePolicy, 0),
 	}
 }
 

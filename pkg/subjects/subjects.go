@@ -19,6 +19,10 @@ const (
 	StreamEvents   = "INTAKE_EVENTS"
 	StreamDead     = "INTAKE_DEAD"
 	StreamUndo     = "INTAKE_UNDO"
+	// StreamJobs holds the work that runs beside the pipeline, outside
+	// its ordered handlers: replace mode's deletions a batch at a time,
+	// dropping finished imports' claim logs.
+	StreamJobs = "INTAKE_JOBS"
 )
 
 // Stage prefixes.
@@ -30,6 +34,7 @@ const (
 	Events   = "intake.events"
 	Dead     = "intake.dead"
 	Undo     = "intake.undo" // intake.undo.<tenant>.<undo id>: undo jobs to run
+	Jobs     = "intake.jobs"
 )
 
 // For returns the subject of a stage for one import.

@@ -261,6 +261,8 @@ func serveCommand() *cobra.Command {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", cfg.Runner.AckWait, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
 	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", cfg.UnsealedTimeout, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
+	fs.DurationVar(&cfg.Retention.Notes, "notes-retention", cfg.Retention.Notes, "a finished import's skipped and failed rows (row notes) are removed this long after it finished; negative: kept")
+	fs.DurationVar(&cfg.Retention.Summaries, "summary-retention", cfg.Retention.Summaries, "a finished import's summary is removed this long after it finished (then 404); negative: kept")
 	fs.StringVar(&cfg.BootstrapAPIKey, "bootstrap-api-key", "", "creates (idempotently) the operator API key (every capability, every tenant) of tenant default with this value")
 	fs.StringVar(&cfg.JWTHS256Secret, "jwt-hs256-secret", "", "secret that verifies HS256 bearer tokens (at least 32 bytes)")
 	fs.StringVar(&cfg.JWTJWKSFile, "jwt-jwks-file", "", "JWKS file with the public keys that verify RS256/ES256 bearer tokens")

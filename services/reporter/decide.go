@@ -280,3 +280,57 @@ func expiry(sum *ledger.Summary, at time.Time, timeout time.Duration) (string, b
 	}
 	return reason, true
 }
+
+// stepAction is what a step of the deletion job does.
+type stepAction int
+
+const (
+	stepStale    stepAction = iota // not this import's, not deleting, or a later step is under way: nothing
+	stepRun                        // delete the batch the progress is at
+	stepResend                     // this step was done before a crash: send the next one again
+	stepFinish                     // every batch is done: complete the import
+	stepAnnounce                   // the import ended before a crash: announce it again
+)
+
+// decideStep decides what the deletion step j does to the import whose
+// summary is sum (found false: none), with batches of batch records. Only
+// the step at the progress runs; the one just before it, redelivered after
+// a crash, sends the next again; older ones do nothing, so the steps of an
+// import stay one chain.
+func decideStep(sum *ledger.Summary, found bool, j job, batch int) stepAction {
+	switch {
+	case !found || sum.Tenant != j.Tenant:
+		return stepStale
+	case sum.Status != ledger.StatusProcessing:
+		return stepAnnounce
+	case !sum.Deleting():
+		return stepStale
+	}
+	done, count := sum.DeletePlan.Done, sum.DeletePlan.Count
+	switch {
+	case j.From == done && done >= count, j.From < done && j.From+batch >= done && done >= count:
+		return stepFinish
+	case j.From == done:
+		return stepRun
+	case j.From < done && j.From+batch >= done:
+		return stepResend
+	}
+	return stepStale
+}
+
+// advance records that a deletion step dealt with n planned records, of
+// which kept are still stored (written since the replace started).
+func advance(sum *ledger.Summary, n, kept int, now time.Time) {
+	sum.DeletePlan.Done += n
+	sum.Deleted += n - kept
+	sum.UpdatedAt = now
+}
+
+// endDeleting completes an import whose deletions are all done, telling of
+// the planned records kept because another import wrote them.
+func endDeleting(sum *ledger.Summary, now time.Time) {
+	sum.Status = ledger.StatusCompleted
+	sum.Notice = joinReasons(sum.Notice, keptNotice(sum.DeletePlan.Count-sum.Deleted))
+	sum.CompletedAt = &now
+	sum.UpdatedAt = now
+}

@@ -94,10 +94,10 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, rp.handle, d.Log)
 }
 
-// Store is what the reporter needs of the store: summaries, the row notes
-// of skipped and failed rows, the imports that stopped making progress,
-// the claims (what replace mode's rows touched, dropped at the end), and
-// the records replace mode deletes with their deletion plan.
+// Store is what the reporter and its jobs need of the store: summaries, the
+// row notes of skipped and failed rows, the imports that stopped making
+// progress, the claims (what replace mode's rows touched, dropped at the
+// end), and the records replace mode deletes with their deletion plan.
 type Store interface {
 	ReadSummary(ctx context.Context, id string) (*ledger.Summary, bool, error)
 	SaveSummaryIf(ctx context.Context, sum *ledger.Summary, prevSeq uint64) error
@@ -107,9 +107,10 @@ type Store interface {
 	DropClaims(ctx context.Context, tenant, importID string) error
 	RecordIDsUnchangedSince(ctx context.Context, tenant, schema string, since time.Time) ([]string, error)
 	WritePlan(ctx context.Context, importID string, ids []string) (*ledger.DeletePlan, error)
-	PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error)
-	DeleteRecordUnchangedSince(ctx context.Context, tenant, schema, importID, id string, since time.Time) error
-	CountRecords(ctx context.Context, tenant, schema string, ids []string) (int, error)
+	PlanBatch(ctx context.Context, importID string, plan *ledger.DeletePlan, from, n int) ([]string, error)
+	DeleteRecordsUnchangedSince(ctx context.Context, tenant, schema, importID string, ids []string, since time.Time) (kept int, err error)
+	SaveDeletionProgress(ctx context.Context, sum *ledger.Summary, prevDone int) error
+	DropPlan(ctx context.Context, importID string, plan *ledger.DeletePlan) error
 }
 
 type reporter struct {
@@ -203,6 +204,12 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 		}
 		return completionEvent(sum)
 	}
+	if sum.Deleting() {
+		// The deletion job writes the summary until its deletions end;
+		// every row is counted, so a late message changes nothing.
+		rp.log.Info("accounting message for an import whose deletions are under way; ignored", zap.String("import_id", acc.Import), zap.String("kind", acc.Kind))
+		return nil, nil
+	}
 	wasDone := sum.Status != ledger.StatusProcessing
 	if err := rp.apply(ctx, sum, &acc, m.StreamSeq); err != nil {
 		return nil, err
@@ -219,40 +226,44 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 }
 
 // finish ends an import whose rows are all accounted for: it decides the
-// final status, carries out replace mode's deletions, and announces it.
+// final status and announces it, or hands replace mode's deletions to the
+// deletion job, which ends the import when they are done.
 func (rp *reporter) finish(ctx context.Context, sum *ledger.Summary) ([]runner.Output, error) {
 	e := decideEnding(sum)
 	// Replace mode deletes while the summary still says processing: its
 	// plan is saved first, and no reader may see the import completed
 	// before its deletions are done and counted.
-	kept := ""
 	if e.deleteUntouched {
-		var err error
-		if kept, err = rp.replace(ctx, sum); err != nil {
+		if err := rp.plan(ctx, sum); err != nil {
 			return nil, err
 		}
+		if sum.Deleting() && sum.DeletePlan.Count > 0 {
+			return deletionStep(sum) // the job ends the import
+		}
 	}
-	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, joinReasons(e.notice, kept)
+	sum.Status, sum.Reason, sum.Notice = e.status, e.reason, e.notice
 	if err := rp.complete(ctx, sum, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	rp.log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
-		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
-		zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed),
-		zap.Int("deleted", sum.Deleted))
+	logFinished(rp.log, sum)
 	return completionEvent(sum)
 }
 
-// complete saves sum as completed at now, drops the import's claims (the
-// deduplicator's, no longer needed) and counts the import finished.
+func logFinished(log *zap.Logger, sum *ledger.Summary) {
+	log.Info("import finished", zap.String("import_id", sum.ID), zap.String("tenant", sum.Tenant),
+		zap.String("status", sum.Status), zap.Int("total", sum.Total), zap.Int("created", sum.Counts.Created),
+		zap.Int("updated", sum.Counts.Updated), zap.Int("skipped", sum.Counts.Skipped), zap.Int("failed", sum.Counts.Failed),
+		zap.Int("deleted", sum.Deleted))
+}
+
+// complete saves sum as completed at now and counts the import finished.
+// Its claims (the deduplicator's, no longer needed) are dropped by the job
+// completionEvent sends.
 func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.Time) error {
 	sum.CompletedAt = &now
 	sum.UpdatedAt = now
 	if err := rp.save(ctx, sum); err != nil {
 		return err
-	}
-	if err := rp.store.DropClaims(ctx, sum.Tenant, sum.ID); err != nil {
-		rp.log.Warn("could not drop the claims of a finished import", zap.String("import_id", sum.ID), zap.Error(err))
 	}
 	if rp.metrics != nil {
 		rp.metrics.ImportsFinished.WithLabelValues(sum.Status).Inc()
@@ -260,54 +271,36 @@ func (rp *reporter) complete(ctx context.Context, sum *ledger.Summary, now time.
 	return nil
 }
 
-// replace removes the tenant's records of the entity that existed when the
-// import started, that no row of it touched and that no import has written
-// since: a record another import creates or changes while the replace runs
-// is kept. The list is written down (and the summary saved with it) before
-// anything is deleted, so an interrupted run resumes with the same list;
-// each delete is conditional on the record being unchanged, and the count
-// is what the list lost, so it stays exact when a planned record is
-// written after the plan or the deleting is resumed. A dry run counts and
-// deletes nothing.
-func (rp *reporter) replace(ctx context.Context, sum *ledger.Summary) (notice string, err error) {
-	since := sum.CreatedAt
+// plan writes down, once, the tenant's records of the entity that replace
+// mode removes: those that existed when the import started, that no row of
+// it touched and that no import has written since (a record another import
+// creates or changes while the replace runs is kept). The list is written
+// (and the summary saved with it) before anything is deleted, so the
+// deletion job, however often interrupted, works through the same list. A
+// dry run counts and deletes nothing.
+func (rp *reporter) plan(ctx context.Context, sum *ledger.Summary) error {
 	if sum.DeletePlan == nil {
 		touched, err := rp.store.ClaimedKeys(ctx, sum.Tenant, sum.ID)
 		if err != nil {
-			return "", err
+			return err
 		}
-		before, err := rp.store.RecordIDsUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, since)
+		before, err := rp.store.RecordIDsUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, sum.CreatedAt)
 		if err != nil {
-			return "", err
+			return err
 		}
 		plan, err := rp.store.WritePlan(ctx, sum.ID, untouched(before, touched))
 		if err != nil {
-			return "", err
+			return err
 		}
 		sum.DeletePlan = plan
 		if err := rp.save(ctx, sum); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if sum.Options.DryRun {
 		sum.Deleted = sum.DeletePlan.Count
-		return "", nil
 	}
-	ids, err := rp.store.PlanIDs(ctx, sum.ID, sum.DeletePlan)
-	if err != nil {
-		return "", err
-	}
-	for _, id := range ids {
-		if err := rp.store.DeleteRecordUnchangedSince(ctx, sum.Tenant, sum.Options.Schema, sum.ID, id, since); err != nil {
-			return "", err
-		}
-	}
-	kept, err := rp.store.CountRecords(ctx, sum.Tenant, sum.Options.Schema, ids)
-	if err != nil {
-		return "", err
-	}
-	sum.Deleted = sum.DeletePlan.Count - kept
-	return keptNotice(kept), nil
+	return nil
 }
 
 // apply applies acc to sum, storing the row notes of an outcomes message.
@@ -336,8 +329,9 @@ func (rp *reporter) apply(ctx context.Context, sum *ledger.Summary, acc *envelop
 	return nil
 }
 
-// completionEvent announces a finished import on intake.events; its message
-// ID makes announcing twice harmless.
+// completionEvent announces a finished import on intake.events, and sends
+// the job that drops its claims; their message IDs make announcing twice
+// harmless.
 func completionEvent(sum *ledger.Summary) ([]runner.Output, error) {
 	typ := eventType(sum.Status)
 	if typ == "" {
@@ -350,7 +344,11 @@ func completionEvent(sum *ledger.Summary) ([]runner.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []runner.Output{o}, nil
+	drop, err := jobOutput(job{Kind: jobDropClaims, Tenant: sum.Tenant, Import: sum.ID})
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o, drop}, nil
 }
 
 // The unsealed-import timeout.

@@ -57,9 +57,13 @@ func run(ctx context.Context) error {
 	outside := flag.Bool("outside", true, "also measure on FerretDB started separately (an outside database)")
 	split := flag.Bool("split", false, "only import the file once through one process per stage on an outside FerretDB and print each process's peak RSS")
 	debugAddr := flag.String("debug-addr", "", "pprof address for the outside database's intake serve (to profile it during the run)")
+	tenants := flag.Int("tenants", 0, "instead: this many tenants' first imports (tenants.go)")
 	flag.Parse()
 	if *fair {
 		return fairness(*bin, *rows)
+	}
+	if *tenants > 0 {
+		return runTenants(*bin, *tenants)
 	}
 
 	dir, err := os.MkdirTemp("", "intake-bench-")

@@ -33,7 +33,7 @@ var faultScenarios = []scenario{
 }
 
 // workers is the group of targets that runs beside a separate ingest.
-const workers = "validator,deduplicator,writer,reporter"
+const workers = "validator,deduplicator,writer,reporter,jobs"
 
 // cutOff is an upload that ingest's death cuts off.
 type cutOff struct {
@@ -516,7 +516,7 @@ const ingestRSSLimit = 300 << 20
 // (VmHWM) stays under 300 MiB; no import finishes without the writer; once
 // it is back every import completes exactly.
 func backpressure(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator,deduplicator,reporter", "writer"}})
+	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator,deduplicator,reporter,jobs", "writer"}})
 	if err != nil {
 		return err
 	}

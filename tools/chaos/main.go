@@ -213,7 +213,7 @@ func killNATS(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(st
 }
 
 func killEachService(ctx context.Context, e *env, rows int, rng *rand.Rand, say func(string, ...any)) error {
-	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator", "deduplicator", "writer", "reporter"}})
+	s, err := startSplit(ctx, e, splitConfig{groups: []string{"ingest", "validator", "deduplicator", "writer", "reporter", "jobs"}})
 	if err != nil {
 		return err
 	}

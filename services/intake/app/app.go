@@ -76,6 +76,9 @@ type Config struct {
 	// its instances (--instance-index), Instances their number over all
 	// processes (--instance-count; 0: this process's --instances).
 	Partitions partitions.Config
+	// Retention is how long finished imports' row notes and summaries
+	// are kept (--notes-retention, --summary-retention).
+	Retention reporter.Retention
 }
 
 // Info tells where a started Intake can be reached.
@@ -117,6 +120,7 @@ func Default() Config {
 		MaxEventStreams: limits.DefaultMaxEventStreams,
 		ShutdownTimeout: 30 * time.Second,
 		UnsealedTimeout: reporter.DefaultUnsealedTimeout,
+		Retention:       reporter.Retention{Notes: reporter.DefaultNotesRetention, Summaries: reporter.DefaultSummaryRetention},
 		JWTMaxLifetime:  auth.DefaultMaxLifetime,
 		Runner:          runner.Config{AckWait: runner.DefaultAckWait},
 		Partitions:      partitions.Config{Partitions: streams.DefaultPartitions, PinnedTTL: partitions.DefaultPinnedTTL},
@@ -144,6 +148,8 @@ func (c Config) Defaults() Config {
 	setZero(&c.MaxEventStreams, d.MaxEventStreams)
 	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
+	setZero(&c.Retention.Notes, d.Retention.Notes)
+	setZero(&c.Retention.Summaries, d.Retention.Summaries)
 	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
 	setZero(&c.Runner.AckWait, d.Runner.AckWait)
 	setZero(&c.Partitions.Partitions, d.Partitions.Partitions)

@@ -60,6 +60,7 @@ func modules() []module {
 			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout, Partitions: s.partitionsOf(instance)}, d)
 		}},
 		{name: "undo", run: runUndo},
+		{name: "jobs", run: runJobs},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/xuri/excelize/v2"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
@@ -78,17 +79,33 @@ func (s *system) upstreamConn(tenant string) *nats.Conn {
 	return nc
 }
 
-// openOverNATS opens an import as a publisher in the process does: a
-// pkg/client client on the system's NATS, whose connection closes when the
-// test ends.
-func (s *system) openOverNATS(ctx context.Context, req client.OpenRequest) *client.Import {
+// natsConn connects to Intake's NATS; the connection closes when the test
+// ends.
+func (s *system) natsConn() *nats.Conn {
 	s.t.Helper()
 	nc, err := s.info.ConnectNATS()
 	if err != nil {
 		s.t.Fatalf("connect to NATS: %v", err)
 	}
 	s.t.Cleanup(nc.Close)
-	c, err := client.New(nc)
+	return nc
+}
+
+// jetStream opens JetStream on a connection to Intake's NATS.
+func (s *system) jetStream() jetstream.JetStream {
+	s.t.Helper()
+	js, err := jetstream.New(s.natsConn())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return js
+}
+
+// openOverNATS opens an import as a publisher in the process does: a
+// pkg/client client on the system's NATS.
+func (s *system) openOverNATS(ctx context.Context, req client.OpenRequest) *client.Import {
+	s.t.Helper()
+	c, err := client.New(s.natsConn())
 	if err != nil {
 		s.t.Fatal(err)
 	}
