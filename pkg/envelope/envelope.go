@@ -110,8 +110,9 @@ type Record struct {
 	Fields map[string]any `json:"fields"`
 	Clear  []string       `json:"clear,omitempty"` // fields whose cells were empty, with EmptyMeansClear
 	// Handles are every handle of the row when the import matches on any
-	// handle (key "handles"): the deduplicator claims them all and sets Key
-	// to the record they identify.
+	// handle (key "handles"), or, for a schema with several key fields, the
+	// values of all its key fields, the import key's first: the
+	// deduplicator claims them all and sets Key to the record they identify.
 	Handles []string `json:"handles,omitempty"`
 }
 

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intake/intake/pkg/reconcile"
 )
@@ -44,11 +48,122 @@ func (s *Store) AddHandles(ctx context.Context, tenant, schema string, hs []Hand
 	}
 	docs := make([]any, len(hs))
 	for i, h := range hs {
-		docs[i] = bson.D{{Key: "_id", Value: h.ID}, {Key: "record", Value: h.Record}, {Key: "import", Value: h.Stamp.Import}, {Key: "row", Value: h.Stamp.Row}}
+		docs[i] = handleDoc(h)
 	}
 	taken, err = insertMany(ctx, c, docs)
 	if err != nil {
 		return nil, fmt.Errorf("add handles: %w", err)
 	}
 	return taken, nil
+}
+
+func handleDoc(h Handle) bson.D {
+	return bson.D{{Key: "_id", Value: h.ID}, {Key: "record", Value: h.Record}, {Key: "import", Value: h.Stamp.Import}, {Key: "row", Value: h.Stamp.Row}}
+}
+
+// backfillMarker is the _id of the document of a handle index naming the
+// key fields whose handles every record stored before has. A handle always
+// holds a ":", this _id none.
+const backfillMarker = "backfilled"
+
+// BackfillImport is the import a handle recorded by BackfillHandles names.
+const BackfillImport = "backfill"
+
+// backfillBatch is how many handles one insert of BackfillHandles holds.
+const backfillBatch = 1000
+
+// BackfillHandles gives the records of a tenant's schema that were stored
+// without handles for keys (by a version that kept a handle index only for
+// persons, or before a key field was added to the schema) their handles:
+// handlesOf says which a stored record has. It does so once: a marker
+// names the key fields done, and a later call for them only reads it. It
+// is idempotent and resumable (a handle already recorded is left as it
+// is; the marker is written last), so a crash midway is finished by the
+// next call. Each record's own _id is recorded first, in a pass of its
+// own, so a row keyed as the record was created finds it as before even
+// where another record has the same value in another key field.
+func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error {
+	hc, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
+	if err != nil {
+		return err
+	}
+	var marker struct {
+		Keys []string `bson:"keys"`
+	}
+	found, err := findByID(ctx, hc, backfillMarker, &marker)
+	if err != nil {
+		return err
+	}
+	if found && !slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(marker.Keys, k) }) {
+		return nil
+	}
+	rc, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
+	if err != nil {
+		return err
+	}
+	idsOnly := func(d map[string]any) []string {
+		if id := str(d["_id"]); strings.Contains(id, ":") { // field:value, as Intake makes them
+			return []string{id}
+		}
+		return nil
+	}
+	fields := bson.D{}
+	for _, k := range keys {
+		fields = append(fields, bson.E{Key: k, Value: 1})
+	}
+	for _, pass := range []struct {
+		projection bson.D
+		handles    func(map[string]any) []string
+	}{{bson.D{{Key: "_id", Value: 1}}, idsOnly}, {fields, handlesOf}} {
+		if err := backfillPass(ctx, rc, hc, pass.projection, pass.handles); err != nil {
+			return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
+		}
+	}
+	_, err = hc.UpdateOne(ctx, bson.D{{Key: "_id", Value: backfillMarker}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "keys", Value: keys}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("backfill handles of %s: marker: %w", RecordsCollection(tenant, schema), err)
+	}
+	return nil
+}
+
+// backfillPass records, for every record of rc in _id order, the handles
+// handles gives it (read with projection), in batches.
+func backfillPass(ctx context.Context, rc, hc *mongo.Collection, projection bson.D, handles func(map[string]any) []string) error {
+	cur, err := rc.Find(ctx, bson.D{}, options.Find().SetProjection(projection).SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(backfillBatch))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+	var batch []any
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := insertMany(ctx, hc, batch)
+		batch = batch[:0]
+		return err
+	}
+	for cur.Next(ctx) {
+		d, err := plainDoc(cur.Current)
+		if err != nil {
+			return err
+		}
+		id := str(d["_id"])
+		if id == "" {
+			continue // not a record Intake stored: no row finds it by _id either
+		}
+		for _, h := range handles(d) {
+			batch = append(batch, handleDoc(Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: BackfillImport}}))
+		}
+		if len(batch) >= backfillBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return err
+	}
+	return flush()
 }

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/intake/intake/pkg/reconcile"
+)
+
+// Records stored without handles (as versions keeping a handle index only
+// for persons stored them) get them from BackfillHandles: every record its
+// own _id first, so where two records share a value the one created under
+// it keeps it; then its key fields' values. The backfill is done once per
+// key field list (a second call reads only the marker) and again when the
+// schema gains a key field. On the embedded default and over the wire.
+func TestBackfillHandles(t *testing.T) {
+	client, fast := startFerret(t)
+	onBothPaths(t, client, fast, "bf", func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		insert := func(id string, fields map[string]any) {
+			t.Helper()
+			if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{{ID: id, Fields: fields, Stamp: reconcile.Stamp{Import: "old", Row: 2}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		insert("email:a@x.io", map[string]any{"email": "a@x.io", "phone": "+1555", "ext": "7"})
+		insert("phone:+1555", map[string]any{"email": "b@x.io", "phone": "+1555"}) // same phone, created under it
+		insert("email:c@x.io", map[string]any{"email": "c@x.io"})
+		handlesOf := func(keys ...string) func(map[string]any) []string {
+			return func(d map[string]any) []string {
+				var hs []string
+				for _, k := range keys {
+					if v, ok := d[k].(string); ok {
+						hs = append(hs, k+":"+v)
+					}
+				}
+				return hs
+			}
+		}
+		owners := func(hs ...string) string {
+			t.Helper()
+			o, err := s.HandleOwners(ctx, "t", "contacts", hs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(o)
+		}
+		all := []string{"email:a@x.io", "email:b@x.io", "email:c@x.io", "phone:+1555", "email:d@x.io", "ext:7"}
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
+			t.Fatal(err)
+		}
+		want := "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io phone:+1555:phone:+1555]"
+		if got := owners(all...); got != want {
+			t.Fatalf("after the backfill: %s, want %s", got, want)
+		}
+		// Done: a record stored since without handles is not looked at again...
+		insert("email:d@x.io", map[string]any{"email": "d@x.io"})
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
+			t.Fatal(err)
+		}
+		if got := owners(all...); got != want {
+			t.Fatalf("after a second backfill: %s, want %s", got, want)
+		}
+		// ...until the key fields change.
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone", "ext"}, handlesOf("email", "phone", "ext")); err != nil {
+			t.Fatal(err)
+		}
+		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io ext:7:email:a@x.io phone:+1555:phone:+1555]"
+		if got := owners(all...); got != want {
+			t.Fatalf("after a new key field: %s, want %s", got, want)
+		}
+	})
+}
