@@ -100,7 +100,9 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	}
 	keys := make([][]string, len(ch.Records))
 	for i, r := range ch.Records {
-		keys[i] = claimKeys(r, ids[i].Record)
+		if ids[i].Conflict == "" { // a row in conflict claims nothing: it must not hold up later rows
+			keys[i] = claimKeys(r, ids[i].Record)
+		}
 	}
 	holders, err := d.claim(ctx, &ch, keys)
 	if err != nil {
@@ -113,13 +115,13 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	)
 	byKey := ch.Options.Key != schema.AnyHandle
 	for i, r := range ch.Records {
-		if o, dup := duplicate(r, keys[i], holders[i], byKey); dup {
-			outcomes = append(outcomes, o)
-			continue
-		}
 		id := ids[i]
 		if id.Conflict != "" {
 			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeConflict, Message: id.Conflict}}})
+			continue
+		}
+		if o, dup := duplicate(r, keys[i], holders[i], byKey); dup {
+			outcomes = append(outcomes, o)
 			continue
 		}
 		if len(r.Handles) > 0 {
