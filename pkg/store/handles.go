@@ -18,25 +18,58 @@ import (
 // ("usernames:ann"), record = the record's _id.
 func HandlesCollection(tenant, schema string) string { return "handles." + tenant + "." + schema }
 
-// Handle says that a handle belongs to a record, and which import row said so first.
+// Handle says that a handle belongs to a record, and which import row said
+// so first; a Shared one is another record's too (ShareHandles).
 type Handle struct {
 	ID     string
 	Record string
 	Stamp  reconcile.Stamp
+	Shared bool
 }
 
 // HandleOwners returns the record each of the handles belongs to; handles
 // nobody has are absent.
 func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error) {
+	own, err := s.HandleOwnership(ctx, tenant, schema, handles)
+	if err != nil {
+		return nil, err
+	}
+	owners := make(map[string]string, len(own))
+	for h, o := range own {
+		owners[h] = o.Record
+	}
+	return owners, nil
+}
+
+// HandleOwnership is HandleOwners telling also which handles are shared
+// (ShareHandles).
+func (s *Store) HandleOwnership(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error) {
 	docs, err := s.readByIDs(ctx, s.Records, HandlesCollection(tenant, schema), handles)
 	if err != nil {
 		return nil, err
 	}
-	owners := make(map[string]string, len(docs))
+	owners := make(map[string]reconcile.Owner, len(docs))
 	for h, d := range docs {
-		owners[h] = str(d["record"])
+		owners[h] = reconcile.Owner{Record: str(d["record"]), Shared: d["shared"] == true}
 	}
 	return owners, nil
+}
+
+// ShareHandles marks handles as values several records have
+// (reconcile.Owner.Shared): they find no record any more.
+func (s *Store) ShareHandles(ctx context.Context, tenant, schema string, handles []string) error {
+	if len(handles) == 0 {
+		return nil
+	}
+	c, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
+	if err != nil {
+		return err
+	}
+	_, err = c.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: handles}}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "shared", Value: true}}}})
+	if err != nil {
+		return fmt.Errorf("share handles: %w", err)
+	}
+	return nil
 }
 
 // AddHandles records which record handles belong to. A handle that is
@@ -58,7 +91,11 @@ func (s *Store) AddHandles(ctx context.Context, tenant, schema string, hs []Hand
 }
 
 func handleDoc(h Handle) bson.D {
-	return bson.D{{Key: "_id", Value: h.ID}, {Key: "record", Value: h.Record}, {Key: "import", Value: h.Stamp.Import}, {Key: "row", Value: h.Stamp.Row}}
+	d := bson.D{{Key: "_id", Value: h.ID}, {Key: "record", Value: h.Record}, {Key: "import", Value: h.Stamp.Import}, {Key: "row", Value: h.Stamp.Row}}
+	if h.Shared {
+		d = append(d, bson.E{Key: "shared", Value: true})
+	}
+	return d
 }
 
 // backfillMarker is the _id of the document of a handle index naming the
@@ -111,11 +148,12 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	for _, k := range keys {
 		fields = append(fields, bson.E{Key: k, Value: 1})
 	}
+	record := func(hs []Handle) error { return s.recordBackfilled(ctx, tenant, schema, hs) }
 	for _, pass := range []struct {
 		projection bson.D
 		handles    func(map[string]any) []string
 	}{{bson.D{{Key: "_id", Value: 1}}, idsOnly}, {fields, handlesOf}} {
-		if err := backfillPass(ctx, rc, hc, pass.projection, pass.handles); err != nil {
+		if err := backfillPass(ctx, rc, pass.projection, pass.handles, record); err != nil {
 			return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
 		}
 	}
@@ -127,20 +165,44 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	return nil
 }
 
-// backfillPass records, for every record of rc in _id order, the handles
-// handles gives it (read with projection), in batches.
-func backfillPass(ctx context.Context, rc, hc *mongo.Collection, projection bson.D, handles func(map[string]any) []string) error {
+// recordBackfilled records handles found on stored records; one another
+// record has already is marked shared, unless it is that record's _id.
+func (s *Store) recordBackfilled(ctx context.Context, tenant, schema string, hs []Handle) error {
+	taken, err := s.AddHandles(ctx, tenant, schema, hs)
+	if err != nil || len(taken) == 0 {
+		return err
+	}
+	var ids []string
+	for i := range taken {
+		ids = append(ids, hs[i].ID)
+	}
+	owners, err := s.HandleOwnership(ctx, tenant, schema, ids)
+	if err != nil {
+		return err
+	}
+	var share []string
+	for i := range taken {
+		if o := owners[hs[i].ID]; o.Record != hs[i].Record && o.Record != hs[i].ID {
+			share = append(share, hs[i].ID)
+		}
+	}
+	return s.ShareHandles(ctx, tenant, schema, share)
+}
+
+// backfillPass hands record, in batches, the handles handles gives every
+// record of rc (read with projection, in _id order).
+func backfillPass(ctx context.Context, rc *mongo.Collection, projection bson.D, handles func(map[string]any) []string, record func([]Handle) error) error {
 	cur, err := rc.Find(ctx, bson.D{}, options.Find().SetProjection(projection).SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(backfillBatch))
 	if err != nil {
 		return err
 	}
 	defer cur.Close(ctx)
-	var batch []any
+	var batch []Handle
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		_, err := insertMany(ctx, hc, batch)
+		err := record(batch)
 		batch = batch[:0]
 		return err
 	}
@@ -154,7 +216,7 @@ func backfillPass(ctx context.Context, rc, hc *mongo.Collection, projection bson
 			continue // not a record Intake stored: no row finds it by _id either
 		}
 		for _, h := range handles(d) {
-			batch = append(batch, handleDoc(Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: BackfillImport}}))
+			batch = append(batch, Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: BackfillImport}})
 		}
 		if len(batch) >= backfillBatch {
 			if err := flush(); err != nil {

@@ -11,7 +11,8 @@ import (
 // Records stored without handles (as versions keeping a handle index only
 // for persons stored them) get them from BackfillHandles: every record its
 // own _id first, so where two records share a value the one created under
-// it keeps it; then its key fields' values. The backfill is done once per
+// it keeps it; then its key fields' values, a value two records have
+// marked shared (it finds neither). The backfill is done once per
 // key field list (a second call reads only the marker) and again when the
 // schema gains a key field. On the embedded default and over the wire.
 func TestBackfillHandles(t *testing.T) {
@@ -26,7 +27,8 @@ func TestBackfillHandles(t *testing.T) {
 		}
 		insert("email:a@x.io", map[string]any{"email": "a@x.io", "phone": "+1555", "ext": "7"})
 		insert("phone:+1555", map[string]any{"email": "b@x.io", "phone": "+1555"}) // same phone, created under it
-		insert("email:c@x.io", map[string]any{"email": "c@x.io"})
+		insert("email:c@x.io", map[string]any{"email": "c@x.io", "phone": "+1666"})
+		insert("email:e@x.io", map[string]any{"email": "e@x.io", "phone": "+1666"}) // two people, one phone
 		handlesOf := func(keys ...string) func(map[string]any) []string {
 			return func(d map[string]any) []string {
 				var hs []string
@@ -53,6 +55,13 @@ func TestBackfillHandles(t *testing.T) {
 		want := "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io phone:+1555:phone:+1555]"
 		if got := owners(all...); got != want {
 			t.Fatalf("after the backfill: %s, want %s", got, want)
+		}
+		shared, err := s.HandleOwnership(ctx, "t", "contacts", []string{"phone:+1666", "phone:+1555", "email:e@x.io"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(shared) != "map[email:e@x.io:{email:e@x.io false} phone:+1555:{phone:+1555 false} phone:+1666:{email:c@x.io true}]" {
+			t.Fatalf("shared: %v", shared)
 		}
 		// Done: a record stored since without handles is not looked at again...
 		insert("email:d@x.io", map[string]any{"email": "d@x.io"})

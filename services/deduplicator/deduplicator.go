@@ -68,7 +68,9 @@ type Store interface {
 	AppendClaims(ctx context.Context, tenant, importID string, e store.ClaimEntry) (taken bool, err error)
 	ReadClaims(ctx context.Context, tenant, importID string, from int) ([]store.ClaimEntry, error)
 	HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error)
+	HandleOwnership(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error)
 	AddHandles(ctx context.Context, tenant, schema string, hs []store.Handle) (taken map[int]bool, err error)
+	ShareHandles(ctx context.Context, tenant, schema string, handles []string) error
 	BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error
 }
 
@@ -98,10 +100,11 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	if err != nil {
 		return nil, err
 	}
+	byKey := ch.Options.Key != schema.AnyHandle
 	keys := make([][]string, len(ch.Records))
 	for i, r := range ch.Records {
 		if ids[i].Conflict == "" { // a row in conflict claims nothing: it must not hold up later rows
-			keys[i] = claimKeys(r, ids[i].Record)
+			keys[i] = claimKeys(r, ids[i].Record, byKey)
 		}
 	}
 	holders, err := d.claim(ctx, &ch, keys)
@@ -112,8 +115,8 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 		unique   []envelope.Record
 		outcomes []envelope.Outcome
 		add      []store.Handle
+		share    []string
 	)
-	byKey := ch.Options.Key != schema.AnyHandle
 	for i, r := range ch.Records {
 		id := ids[i]
 		if id.Conflict != "" {
@@ -127,21 +130,21 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 		if len(r.Handles) > 0 {
 			r.Key = id.Record
 			add = append(add, newHandles(ch, r, id)...)
+			share = append(share, id.Share...)
 		}
 		unique = append(unique, r)
 	}
-	if err := d.addHandles(ctx, &ch, add); err != nil {
+	if err := d.addHandles(ctx, &ch, add, share); err != nil {
 		return nil, err
 	}
 	out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
 	return platform.PassOutputs(envelope.StageDedup, subjects.Unique, "unique", out, outcomes)
 }
 
-// keysOf are the keys a record claims: its handles when it has them (an
-// import matching on any handle, or a schema with several key fields),
-// else its one key.
-func keysOf(r envelope.Record) []string {
-	if len(r.Handles) > 0 {
+// keysOf are the keys a record claims: its handles on an import matching
+// on any handle, else its one key.
+func keysOf(r envelope.Record, byKey bool) []string {
+	if !byKey && len(r.Handles) > 0 {
 		return r.Handles
 	}
 	return []string{r.Key}
@@ -149,10 +152,10 @@ func keysOf(r envelope.Record) []string {
 
 // claimKeys are keysOf(r) and the _id of the record the row was found to
 // be (when not one of them): two rows of one import finding one record
-// through different handles then share a claim, and the claim log lists
+// through different values then share a claim, and the claim log lists
 // every record an import touched, which replace mode keeps.
-func claimKeys(r envelope.Record, record string) []string {
-	keys := keysOf(r)
+func claimKeys(r envelope.Record, record string, byKey bool) []string {
+	keys := keysOf(r, byKey)
 	if record == "" || slices.Contains(keys, record) {
 		return keys
 	}
@@ -164,13 +167,22 @@ func claimKeys(r envelope.Record, record string) []string {
 // all; it is skipped as a duplicate if one earlier row holds them all; it
 // fails as a conflict if it shares only some handles with another row
 // (the later of two rows claiming a handle is the one reported). On an
-// import by a key field (byKey), the import's key is the first: a row
-// whose key an earlier row holds is its duplicate, as with one key field;
-// one sharing only another key field's value (or the record found) with
-// an earlier row is a conflict.
+// import by a key field (byKey) the keys are the row's key and maybe the
+// record it found: a row whose key an earlier row holds is its duplicate,
+// as ever; one whose record an earlier row found through another value is
+// a conflict.
 func duplicate(r envelope.Record, keys []string, holders []int, byKey bool) (envelope.Outcome, bool) {
-	if byKey && holders[0] != r.Row {
-		return duplicateOf(r.Row, holders[0], keys[0]), true
+	if byKey {
+		switch {
+		case holders[0] != r.Row:
+			return duplicateOf(r.Row, holders[0], keys[0]), true
+		case len(holders) > 1 && holders[1] != r.Row:
+			field, _, _ := strings.Cut(keys[0], ":")
+			return envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
+				Field: field, Code: envelope.CodeConflict, Message: fmt.Sprintf("conflict: row %d of this file is already the record of %s, found with another %s", holders[1], showKey(keys[1]), field),
+			}}}, true
+		}
+		return envelope.Outcome{}, false
 	}
 	other, conflictAt, same := 0, -1, true
 	for i, h := range holders {
@@ -186,17 +198,19 @@ func duplicate(r envelope.Record, keys []string, holders []int, byKey bool) (env
 	if other == 0 {
 		return envelope.Outcome{}, false
 	}
-	if same && !byKey {
+	if same {
 		return duplicateOf(r.Row, other, keys[conflictAt]), true
 	}
 	field, value, _ := strings.Cut(keys[conflictAt], ":")
-	others := "other handles"
-	if byKey {
-		others = "another " + strings.SplitN(keys[0], ":", 2)[0]
-	}
 	return envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{
-		Field: field, Code: envelope.CodeConflict, Message: fmt.Sprintf("conflict: %s %s is also in row %d, with %s", field, value, other, others),
+		Field: field, Code: envelope.CodeConflict, Message: fmt.Sprintf("conflict: %s %s is also in row %d, with other handles", field, value, other),
 	}}}, true
+}
+
+// showKey is a key as people read it: "email ann@example.com".
+func showKey(key string) string {
+	field, value, _ := strings.Cut(key, ":")
+	return field + " " + value
 }
 
 func duplicateOf(row, of int, key string) envelope.Outcome {
@@ -206,10 +220,12 @@ func duplicateOf(row, of int, key string) envelope.Outcome {
 	}}}
 }
 
-// identity is the record a row with handles belongs to (reconcile.Identity).
+// identity is the record a row with handles belongs to (reconcile.Identity
+// or reconcile.KeyIdentity).
 type identity struct {
 	Record   string   // its _id; empty for a row without handles or in conflict
 	Unowned  []string // the row's handles no record has yet
+	Share    []string // handles of other records the row's new record has too
 	Conflict string   // why the row belongs to two records
 }
 
@@ -226,19 +242,30 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk) ([]ident
 	if len(handles) == 0 {
 		return ids, nil
 	}
-	if ch.Options.Key != schema.AnyHandle {
-		if err := d.backfill(ctx, ch.Tenant, ch.Options.Schema); err != nil {
+	if ch.Options.Key == schema.AnyHandle {
+		owners, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, handles)
+		if err != nil {
 			return nil, err
 		}
+		for i, r := range ch.Records {
+			if len(r.Handles) > 0 {
+				id := &ids[i]
+				id.Record, id.Unowned, id.Conflict = reconcile.Identity(r.Handles, owners)
+			}
+		}
+		return ids, nil
 	}
-	owners, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, handles)
+	if err := d.backfill(ctx, ch.Tenant, ch.Options.Schema); err != nil {
+		return nil, err
+	}
+	owners, err := d.store.HandleOwnership(ctx, ch.Tenant, ch.Options.Schema, handles)
 	if err != nil {
 		return nil, err
 	}
 	for i, r := range ch.Records {
 		if len(r.Handles) > 0 {
 			id := &ids[i]
-			id.Record, id.Unowned, id.Conflict = reconcile.Identity(r.Handles, owners)
+			id.Record, id.Unowned, id.Share, id.Conflict = reconcile.KeyIdentity(r.Handles, owners)
 		}
 	}
 	return ids, nil
@@ -283,25 +310,52 @@ func newHandles(ch envelope.RecordChunk, r envelope.Record, id identity) []store
 	return hs
 }
 
-// addHandles records handles as their records'. One tenant's chunks are
-// de-duplicated one at a time (INTAKE_VALID is partitioned by tenant), so
-// handle ownership is decided in one place, and adding a handle is an
-// insert that fails if it is taken: two imports can never give one handle
-// to two records. A dry run records nothing.
-func (d *dedup) addHandles(ctx context.Context, ch *envelope.RecordChunk, add []store.Handle) error {
-	if ch.Options.DryRun || len(add) == 0 {
+// addHandles records handles as their records' and marks share shared.
+// One tenant's chunks are de-duplicated one at a time (INTAKE_VALID is
+// partitioned by tenant), so handle ownership is decided in one place, and
+// adding a handle is an insert that fails if it is taken: two imports can
+// never give one handle to two records. Of an import by a key field, two
+// new records of one chunk with one value (other than the import's key,
+// which the claims keep apart) share it: it is inserted shared. Sharing
+// comes before adding, so a redelivery after a crash between the two
+// decides as the first delivery did. A dry run records nothing.
+func (d *dedup) addHandles(ctx context.Context, ch *envelope.RecordChunk, add []store.Handle, share []string) error {
+	if ch.Options.DryRun {
 		return nil
 	}
-	taken, err := d.store.AddHandles(ctx, ch.Tenant, ch.Options.Schema, add)
+	first := map[string]int{} // handle -> its index in unique
+	var unique []store.Handle
+	for _, h := range add {
+		i, seen := first[h.ID]
+		switch {
+		case !seen:
+			first[h.ID] = len(unique)
+			unique = append(unique, h)
+		case unique[i].Record != h.Record:
+			unique[i].Shared = true
+		}
+	}
+	if err := d.store.ShareHandles(ctx, ch.Tenant, ch.Options.Schema, share); err != nil {
+		return err
+	}
+	if len(unique) == 0 {
+		return nil
+	}
+	taken, err := d.store.AddHandles(ctx, ch.Tenant, ch.Options.Schema, unique)
 	if err != nil {
 		return err
 	}
+	return d.checkTaken(ctx, ch, unique, taken)
+}
+
+// checkTaken checks the handles of add found taken. Only this stage adds
+// handles, one chunk at a time, and it read them just now: a taken handle
+// means another instance, or this chunk's earlier delivery, is working on
+// the same chunk. It must have decided the same; if not, start over.
+func (d *dedup) checkTaken(ctx context.Context, ch *envelope.RecordChunk, add []store.Handle, taken map[int]bool) error {
 	if len(taken) == 0 {
 		return nil
 	}
-	// Only this stage adds handles, one chunk at a time, and it read them
-	// just now: a taken handle means another instance is working on the
-	// same chunk. Check that it decided the same; if not, start over.
 	var ids []string
 	for i := range taken {
 		ids = append(ids, add[i].ID)

@@ -31,7 +31,7 @@ func holdersOf(t *testing.T, d *dedup, ch *envelope.RecordChunk) []int {
 	t.Helper()
 	keys := make([][]string, len(ch.Records))
 	for i, r := range ch.Records {
-		keys[i] = keysOf(r)
+		keys[i] = keysOf(r, true)
 	}
 	h, err := d.claim(context.Background(), ch, keys)
 	if err != nil {

@@ -17,10 +17,11 @@ import (
 // created under email, those stored by the version before handles were
 // kept for contacts too (written here as it wrote them) among them, and
 // creates only the new ones, under their phone; a row whose email and
-// phone are two contacts' fails alone as a conflict; a replace keyed by
-// phone of two contacts created under email keeps them and deletes only
-// the others, its dry run saying so first. Two rows of one file finding
-// one contact through different fields: the later is a conflict. With
+// phone are two contacts' fails alone as a conflict; a phone two contacts
+// have finds neither; two rows of one file finding one contact through
+// two phones: the later is a conflict; a replace keyed by phone of two
+// contacts created under email keeps them and deletes only the others,
+// its dry run saying so first. With
 // chunks of two rows; on the embedded default, with every chunk of every
 // stage processed twice (a crash after the writes), and over the wire.
 func TestRecordFoundThroughAnyKeyField(t *testing.T) {
@@ -64,8 +65,8 @@ func recordFoundThroughAnyKeyField(t *testing.T, s *system) {
 		t.Fatalf("after the import by phone: %v, want %v", got, want)
 	}
 
-	v := s.importWant(t, "conflicts", "name,email,phone\nBob E,bob@x.io,+12015559999\nCid E,cid@x.io,+12015550003\nCid F,cid@x.io,+12015550003\nAnn Q,ann@example.org,+12015559999\n",
-		map[string]string{"mode": "upsert"}, [5]int{0, 2, 1, 1, 0})
+	v := s.importWant(t, "conflicts", "name,email,phone\nBob E,bob@x.io,+12015559999\nCid E,cid@x.io,+12015550003\nCid F,cid@x.io,+12015550003\nDee,dee@x.io,+12015550003\n",
+		map[string]string{"mode": "upsert"}, [5]int{1, 1, 1, 1, 0})
 	if len(v.Errors) != 1 || v.Errors[0].Row != 2 || v.Errors[0].Code != "conflict" || !strings.Contains(v.Errors[0].Message, "different records") {
 		t.Fatalf("conflicts: errors %+v, want row 2 (bob's email, ann's phone) a conflict of two records", v.Errors)
 	}
@@ -74,29 +75,34 @@ func recordFoundThroughAnyKeyField(t *testing.T, s *system) {
 	if len(skipped.Errors) != 1 || skipped.Errors[0].Row != 4 || skipped.Errors[0].Code != "duplicate" {
 		t.Fatalf("conflicts: skipped %+v, want row 4 (row 3's email) a duplicate, as ever", skipped.Errors)
 	}
-	want["email:cid@x.io"], want["email:ann@x.io"] = "Cid E", "Ann Q" // row 5: ann, found through her phone
+	// Row 5: dee is new (the import's key decides) and has cid's phone.
+	want["email:cid@x.io"], want["email:dee@x.io"] = "Cid E", "Dee"
 	if got := names(); !sameNames(got, want) {
 		t.Fatalf("after the conflicts: %v, want %v", got, want)
 	}
-
-	// Rows of one file finding ann through different fields: the first
-	// updates her, the later (in its chunk and in the next) are conflicts.
-	v = s.importWant(t, "one record thrice", "name,email,phone\nAnn R,ann@example.org,\nAnn S,ann2@x.io,+12015559999\nAnn T,ann3@x.io,+12015559999\n",
-		map[string]string{"mode": "upsert"}, [5]int{0, 1, 0, 2, 0})
-	for _, e := range v.Errors {
-		if e.Code != "conflict" || !strings.Contains(e.Message, "is also in row") {
-			t.Fatalf("one record thrice: %+v, want conflicts with an earlier row", v.Errors)
-		}
+	// A phone two contacts have finds neither.
+	v = s.importWant(t, "by a shared phone", "name,phone\nCid G,+12015550003\n", map[string]string{"key": "phone", "mode": "upsert"}, [5]int{0, 0, 0, 1, 0})
+	if v.Errors[0].Code != "conflict" || !strings.Contains(v.Errors[0].Message, "belongs to several records") {
+		t.Fatalf("by a shared phone: %+v", v.Errors)
 	}
-	want["email:ann@x.io"] = "Ann R"
 
-	replace := "name,phone\nAnn R,+12015559999\nBob Z,+12015550002\n"
-	s.importWant(t, "replace by phone, dry run", replace, map[string]string{"key": "phone", "mode": "replace", "dry_run": "true"}, [5]int{0, 1, 1, 0, 3})
+	// Ann's new phone finds her, and so does the old one: two rows of one
+	// file finding her through both are a conflict on the later.
+	s.importWant(t, "a new phone", "name,email,phone\nAnn R,ann@x.io,+12015559998\n", map[string]string{"mode": "upsert"}, [5]int{0, 1, 0, 0, 0})
+	v = s.importWant(t, "one record twice", "name,phone\nAnn S,+12015559999\nAnn T,+12015559998\n",
+		map[string]string{"mode": "upsert", "key": "phone"}, [5]int{0, 1, 0, 1, 0})
+	if v.Errors[0].Row != 3 || v.Errors[0].Code != "conflict" || !strings.Contains(v.Errors[0].Message, "row 2 of this file") {
+		t.Fatalf("one record twice: %+v", v.Errors)
+	}
+	want["email:ann@x.io"] = "Ann S"
+
+	replace := "name,phone\nAnn S,+12015559999\nBob Z,+12015550002\n"
+	s.importWant(t, "replace by phone, dry run", replace, map[string]string{"key": "phone", "mode": "replace", "dry_run": "true"}, [5]int{0, 1, 1, 0, 4})
 	if got := names(); !sameNames(got, want) {
 		t.Fatalf("after the dry run: %v, want %v", got, want)
 	}
-	s.importWant(t, "replace by phone", replace, map[string]string{"key": "phone", "mode": "replace"}, [5]int{0, 1, 1, 0, 3})
-	want = map[string]string{"email:ann@x.io": "Ann R", "email:bob@x.io": "Bob Z"}
+	s.importWant(t, "replace by phone", replace, map[string]string{"key": "phone", "mode": "replace"}, [5]int{0, 1, 1, 0, 4})
+	want = map[string]string{"email:ann@x.io": "Ann S", "email:bob@x.io": "Bob Z"}
 	if got := names(); !sameNames(got, want) {
 		t.Fatalf("after the replace: %v, want %v", got, want)
 	}
