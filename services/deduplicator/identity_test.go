@@ -18,7 +18,7 @@ import (
 
 // contacts is a schema with two key fields, email then phone, and the
 // deduplicator's catalog of it.
-func contacts(t *testing.T) (*schema.Schema, *schema.Registry) {
+func contacts(t testing.TB) (*schema.Schema, *schema.Registry) {
 	t.Helper()
 	s, err := schema.Parse([]byte(`{"name": "contacts", "keys": ["email", "phone"],
 		"fields": [{"name": "email", "type": "email"}, {"name": "phone", "type": "phone", "region": "US"}]}`))
