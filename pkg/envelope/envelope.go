@@ -179,7 +179,7 @@ const (
 	CodeValidation = "validation"  // the row's content breaks the schema's rules
 	CodeMalformed  = "malformed"   // the reader could not parse the row (e.g. a broken CSV quote)
 	CodeDuplicate  = "duplicate"   // an earlier row of the same file has the same key
-	CodeConflict   = "conflict"    // the row's handles belong to different records
+	CodeConflict   = "conflict"    // the row's handles or key fields belong to different records
 	CodeUnchanged  = "unchanged"   // the record already has these values
 	CodeExists     = "exists"      // insert mode: a record with the key exists
 	CodeNotFound   = "not_found"   // update mode: no record with the key
