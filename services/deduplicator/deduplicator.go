@@ -103,9 +103,12 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	byKey := ch.Options.Key != schema.AnyHandle
 	keys := make([][]string, len(ch.Records))
 	for i, r := range ch.Records {
-		if ids[i].Conflict == "" { // a row in conflict claims nothing: it must not hold up later rows
+		switch {
+		case ids[i].Conflict == "":
 			keys[i] = claimKeys(r, ids[i].Record, byKey)
-		}
+		case byKey:
+			keys[i] = keysOf(r, byKey) // its key: a later row with it is its duplicate, as ever
+		} // a person in conflict claims nothing: its handles must not hold up later rows
 	}
 	holders, err := d.claim(ctx, &ch, keys)
 	if err != nil {
@@ -119,12 +122,14 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	)
 	for i, r := range ch.Records {
 		id := ids[i]
+		if len(keys[i]) > 0 { // a repeated key is a duplicate first
+			if o, dup := duplicate(r, keys[i], holders[i], byKey); dup {
+				outcomes = append(outcomes, o)
+				continue
+			}
+		}
 		if id.Conflict != "" {
 			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeConflict, Message: id.Conflict}}})
-			continue
-		}
-		if o, dup := duplicate(r, keys[i], holders[i], byKey); dup {
-			outcomes = append(outcomes, o)
 			continue
 		}
 		if len(r.Handles) > 0 {
