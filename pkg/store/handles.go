@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -27,10 +26,10 @@ type Handle struct {
 	Shared bool
 }
 
-// HandleOwners returns the record each of the handles belongs to; handles
-// nobody has are absent.
+// HandleOwners returns the record each of the handles belongs to, as the
+// handle index records it; handles nobody has are absent.
 func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]string, error) {
-	own, err := s.HandleOwnership(ctx, tenant, schema, handles)
+	own, err := s.recordedOwners(ctx, tenant, schema, handles)
 	if err != nil {
 		return nil, err
 	}
@@ -41,9 +40,35 @@ func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles
 	return owners, nil
 }
 
-// HandleOwnership is HandleOwners telling also which handles are shared
-// (ShareHandles).
+// HandleOwnership is who has the handles of a schema with several key
+// fields, telling also which are shared (ShareHandles). A handle that is a
+// record's _id is not recorded (AddHandles' callers leave it out: it would
+// double the index's writes): one the index does not hold belongs to the
+// record with that _id, if there is one. The index's word comes first (a
+// value shared, or a record's _id recorded by an earlier version).
 func (s *Store) HandleOwnership(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error) {
+	owners, err := s.recordedOwners(ctx, tenant, schema, handles)
+	if err != nil {
+		return nil, err
+	}
+	var unrecorded []string
+	for _, h := range handles {
+		if _, ok := owners[h]; !ok {
+			unrecorded = append(unrecorded, h)
+		}
+	}
+	records, err := s.recordIDs(ctx, tenant, schema, unrecorded)
+	if err != nil {
+		return nil, err
+	}
+	for id := range records {
+		owners[id] = reconcile.Owner{Record: id}
+	}
+	return owners, nil
+}
+
+// recordedOwners are the owners of handles the handle index holds.
+func (s *Store) recordedOwners(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error) {
 	docs, err := s.readByIDs(ctx, s.Records, HandlesCollection(tenant, schema), handles)
 	if err != nil {
 		return nil, err
@@ -55,17 +80,56 @@ func (s *Store) HandleOwnership(ctx context.Context, tenant, schema string, hand
 	return owners, nil
 }
 
+// IDChecker tells which _ids a collection holds without reading the
+// documents. The embedded FerretDB has one (embedded.SQLiteFastPath).
+type IDChecker interface {
+	ExistingIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]bool, error)
+}
+
+// recordIDs are those of ids that are the _id of a record of a tenant's schema.
+func (s *Store) recordIDs(ctx context.Context, tenant, schema string, ids []string) (map[string]bool, error) {
+	if len(ids) == 0 {
+		return map[string]bool{}, nil
+	}
+	if c, ok := s.fast.(IDChecker); ok {
+		return c.ExistingIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids)
+	}
+	docs, err := s.readByIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(docs))
+	for id := range docs {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // ShareHandles marks handles as values several records have
-// (reconcile.Owner.Shared): they find no record any more.
+// (reconcile.Owner.Shared): they find no record any more. A handle the
+// index does not hold is a record's _id (HandleOwnership): it is recorded
+// as that record's, shared.
 func (s *Store) ShareHandles(ctx context.Context, tenant, schema string, handles []string) error {
 	if len(handles) == 0 {
 		return nil
+	}
+	hs := make([]Handle, len(handles))
+	for i, h := range handles {
+		hs[i] = Handle{ID: h, Record: h, Shared: true}
+	}
+	taken, err := s.AddHandles(ctx, tenant, schema, hs)
+	if err != nil || len(taken) == 0 {
+		return err
+	}
+	recorded := make([]string, 0, len(taken))
+	for i := range taken {
+		recorded = append(recorded, handles[i])
 	}
 	c, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
 	if err != nil {
 		return err
 	}
-	_, err = c.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: handles}}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "shared", Value: true}}}})
+	_, err = c.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: recorded}}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "shared", Value: true}}}})
 	if err != nil {
 		return fmt.Errorf("share handles: %w", err)
 	}
@@ -150,9 +214,10 @@ const backfillBatch = 1000
 // names the key fields done, and a later call for them only reads it. It
 // is idempotent and resumable (a handle already recorded is left as it
 // is; the marker is written last), so a crash midway is finished by the
-// next call. Each record's own _id is recorded first, in a pass of its
-// own, so a row keyed as the record was created finds it as before even
-// where another record has the same value in another key field.
+// next call. A record's own _id is not recorded (HandleOwnership finds
+// it), nor is another record's value that is a record's _id: a row keyed
+// as a record was created finds it as before even where another record has
+// the same value in another key field.
 func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error {
 	hc, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
 	if err != nil {
@@ -172,24 +237,13 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	if err != nil {
 		return err
 	}
-	idsOnly := func(d map[string]any) []string {
-		if id := str(d["_id"]); strings.Contains(id, ":") { // field:value, as Intake makes them
-			return []string{id}
-		}
-		return nil
-	}
 	fields := bson.D{}
 	for _, k := range keys {
 		fields = append(fields, bson.E{Key: k, Value: 1})
 	}
 	record := func(hs []Handle) error { return s.recordBackfilled(ctx, tenant, schema, hs) }
-	for _, pass := range []struct {
-		projection bson.D
-		handles    func(map[string]any) []string
-	}{{bson.D{{Key: "_id", Value: 1}}, idsOnly}, {fields, handlesOf}} {
-		if err := backfillPass(ctx, rc, pass.projection, pass.handles, record); err != nil {
-			return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
-		}
+	if err := backfillPass(ctx, rc, fields, handlesOf, record); err != nil {
+		return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
 	}
 	_, err = hc.UpdateOne(ctx, bson.D{{Key: "_id", Value: backfillMarker}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "keys", Value: keys}}}}, options.UpdateOne().SetUpsert(true))
@@ -199,18 +253,31 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	return nil
 }
 
-// recordBackfilled records handles found on stored records; one another
-// record has already is marked shared, unless it is that record's _id.
+// recordBackfilled records handles found on stored records, but those
+// that are a record's _id (HandleOwnership finds them); one another record
+// has already is marked shared, unless it is that record's _id.
 func (s *Store) recordBackfilled(ctx context.Context, tenant, schema string, hs []Handle) error {
+	ids := make([]string, len(hs))
+	for i, h := range hs {
+		ids[i] = h.ID
+	}
+	records, err := s.recordIDs(ctx, tenant, schema, ids)
+	if err != nil {
+		return err
+	}
+	hs = slices.DeleteFunc(slices.Clone(hs), func(h Handle) bool { return records[h.ID] })
+	if len(hs) == 0 {
+		return nil
+	}
 	taken, err := s.AddHandles(ctx, tenant, schema, hs)
 	if err != nil || len(taken) == 0 {
 		return err
 	}
-	var ids []string
+	ids = ids[:0]
 	for i := range taken {
 		ids = append(ids, hs[i].ID)
 	}
-	owners, err := s.HandleOwnership(ctx, tenant, schema, ids)
+	owners, err := s.recordedOwners(ctx, tenant, schema, ids)
 	if err != nil {
 		return err
 	}

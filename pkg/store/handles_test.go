@@ -9,10 +9,10 @@ import (
 )
 
 // Records stored without handles (as versions keeping a handle index only
-// for persons stored them) get them from BackfillHandles: every record its
-// own _id first, so where two records share a value the one created under
-// it keeps it; then its key fields' values, a value two records have
-// marked shared (it finds neither). The backfill is done once per
+// for persons stored them) get them from BackfillHandles: their key
+// fields' values, but a record's _id, found as such (so where two records
+// share a value the one created under it keeps it); a value two records
+// have marked shared (it finds neither). The backfill is done once per
 // key field list (a second call reads only the marker) and again when the
 // schema gains a key field. On the embedded default and over the wire.
 func TestBackfillHandles(t *testing.T) {
@@ -42,19 +42,27 @@ func TestBackfillHandles(t *testing.T) {
 		}
 		owners := func(hs ...string) string {
 			t.Helper()
-			o, err := s.HandleOwners(ctx, "t", "contacts", hs)
+			o, err := s.HandleOwnership(ctx, "t", "contacts", hs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return fmt.Sprint(o)
+			records := map[string]string{}
+			for h, w := range o {
+				records[h] = w.Record
+			}
+			return fmt.Sprint(records)
 		}
-		all := []string{"email:a@x.io", "email:b@x.io", "email:c@x.io", "phone:+1555", "email:d@x.io", "ext:7"}
+		all := []string{"email:a@x.io", "email:b@x.io", "email:c@x.io", "phone:+1555", "email:d@x.io", "ext:7", "ext:8"}
 		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
 			t.Fatal(err)
 		}
 		want := "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io phone:+1555:phone:+1555]"
 		if got := owners(all...); got != want {
 			t.Fatalf("after the backfill: %s, want %s", got, want)
+		}
+		// Of these the index holds only the value that is no record's _id.
+		if index, err := s.HandleOwners(ctx, "t", "contacts", all); err != nil || fmt.Sprint(index) != "map[email:b@x.io:phone:+1555]" {
+			t.Fatalf("handle index: %v %v", index, err)
 		}
 		shared, err := s.HandleOwnership(ctx, "t", "contacts", []string{"phone:+1666", "phone:+1555", "email:e@x.io"})
 		if err != nil {
@@ -63,11 +71,13 @@ func TestBackfillHandles(t *testing.T) {
 		if fmt.Sprint(shared) != "map[email:e@x.io:{email:e@x.io false} phone:+1555:{phone:+1555 false} phone:+1666:{email:c@x.io true}]" {
 			t.Fatalf("shared: %v", shared)
 		}
-		// Done: a record stored since without handles is not looked at again...
-		insert("email:d@x.io", map[string]any{"email": "d@x.io"})
+		// Done: a record stored since without handles is not looked at
+		// again (it is found by its _id all the same)...
+		insert("email:d@x.io", map[string]any{"email": "d@x.io", "ext": "8"})
 		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
 			t.Fatal(err)
 		}
+		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io phone:+1555:phone:+1555]"
 		if got := owners(all...); got != want {
 			t.Fatalf("after a second backfill: %s, want %s", got, want)
 		}
@@ -75,7 +85,7 @@ func TestBackfillHandles(t *testing.T) {
 		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone", "ext"}, handlesOf("email", "phone", "ext")); err != nil {
 			t.Fatal(err)
 		}
-		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io ext:7:email:a@x.io phone:+1555:phone:+1555]"
+		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io ext:7:email:a@x.io ext:8:email:d@x.io phone:+1555:phone:+1555]"
 		if got := owners(all...); got != want {
 			t.Fatalf("after a new key field: %s, want %s", got, want)
 		}

@@ -303,14 +303,19 @@ func (d *dedup) backfill(ctx context.Context, tenant, name string) error {
 
 // newHandles are the handles to record as the row's record's. None in an
 // update import for a row no record has: it creates nothing, and a later
-// row must not find a record that was never created under its _id.
+// row must not find a record that was never created under its _id. Of an
+// import by a key field, not the record's _id: it is found as such
+// (store.HandleOwnership), and recording it doubled the index's writes.
 func newHandles(ch envelope.RecordChunk, r envelope.Record, id identity) []store.Handle {
-	if ch.Options.Mode == envelope.ModeUpdate && len(id.Unowned) == len(r.Handles) && ch.Options.Key != schema.AnyHandle {
+	byKey := ch.Options.Key != schema.AnyHandle
+	if ch.Options.Mode == envelope.ModeUpdate && len(id.Unowned) == len(r.Handles) && byKey {
 		return nil
 	}
-	hs := make([]store.Handle, len(id.Unowned))
-	for i, h := range id.Unowned {
-		hs[i] = store.Handle{ID: h, Record: id.Record, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}}
+	var hs []store.Handle
+	for _, h := range id.Unowned {
+		if !byKey || h != id.Record {
+			hs = append(hs, store.Handle{ID: h, Record: id.Record, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+		}
 	}
 	return hs
 }
