@@ -44,25 +44,30 @@ func (s *Store) HandleOwners(ctx context.Context, tenant, schema string, handles
 // fields, telling also which are shared (ShareHandles). A handle that is a
 // record's _id is not recorded (AddHandles' callers leave it out: it would
 // double the index's writes): one the index does not hold belongs to the
-// record with that _id, if there is one. The index's word comes first (a
-// value shared, or a record's _id recorded by an earlier version).
+// record with that _id, if there is one. One the index gives to another
+// record while a record has it as _id is shared: both have the value (the
+// other record's import passed before the writer stored this one).
 func (s *Store) HandleOwnership(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error) {
 	owners, err := s.recordedOwners(ctx, tenant, schema, handles)
 	if err != nil {
 		return nil, err
 	}
-	var unrecorded []string
+	var check []string
 	for _, h := range handles {
-		if _, ok := owners[h]; !ok {
-			unrecorded = append(unrecorded, h)
+		if o, ok := owners[h]; !ok || (!o.Shared && o.Record != h) {
+			check = append(check, h)
 		}
 	}
-	records, err := s.recordIDs(ctx, tenant, schema, unrecorded)
+	records, err := s.recordIDs(ctx, tenant, schema, check)
 	if err != nil {
 		return nil, err
 	}
 	for id := range records {
+		o, recorded := owners[id]
 		owners[id] = reconcile.Owner{Record: id}
+		if recorded {
+			owners[id] = reconcile.Owner{Record: o.Record, Shared: true}
+		}
 	}
 	return owners, nil
 }

@@ -91,3 +91,29 @@ func TestBackfillHandles(t *testing.T) {
 		}
 	})
 }
+
+// A value the handle index gives one record while another record has it
+// as _id (the first record's import passed the deduplicator before the
+// writer stored the second) belongs to both: it is shared, it finds neither.
+func TestHandleOwnershipOfAValueTwoRecordsHave(t *testing.T) {
+	client, fast := startFerret(t)
+	onBothPaths(t, client, fast, "own", func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if _, err := s.AddHandles(ctx, "t", "contacts", []Handle{{ID: "email:z@x.io", Record: "phone:+1777"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InsertRecords(ctx, "t", "contacts", []NewRecord{
+			{ID: "email:z@x.io", Fields: map[string]any{"email": "z@x.io"}},
+			{ID: "phone:+1777", Fields: map[string]any{"email": "z@x.io", "phone": "+1777"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.HandleOwnership(ctx, "t", "contacts", []string{"email:z@x.io", "phone:+1777", "phone:+1888"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "map[email:z@x.io:{phone:+1777 true} phone:+1777:{phone:+1777 false}]" {
+			t.Fatalf("owners: %v", got)
+		}
+	})
+}
