@@ -86,7 +86,8 @@ func (s *Store) recordedOwners(ctx context.Context, tenant, schema string, handl
 }
 
 // IDChecker tells which _ids a collection holds without reading the
-// documents. The embedded FerretDB has one (embedded.SQLiteFastPath).
+// documents. The embedded FerretDB has one (embedded.SQLiteFastPath), and
+// so has a FerretDB over the wire (IDLookups).
 type IDChecker interface {
 	ExistingIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]bool, error)
 }
@@ -99,7 +100,11 @@ func (s *Store) recordIDs(ctx context.Context, tenant, schema string, ids []stri
 	if c, ok := s.fast.(IDChecker); ok {
 		return c.ExistingIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids)
 	}
-	docs, err := s.readByIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids)
+	return idSet(s.readByIDs(ctx, s.Records, RecordsCollection(tenant, schema), ids))
+}
+
+// idSet is the set of _ids of documents read by _id.
+func idSet(docs map[string]map[string]any, err error) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}

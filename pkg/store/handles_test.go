@@ -95,9 +95,10 @@ func TestBackfillHandles(t *testing.T) {
 // A value the handle index gives one record while another record has it
 // as _id (the first record's import passed the deduplicator before the
 // writer stored the second) belongs to both: it is shared, it finds neither.
+// Also with the reads by _id of a FerretDB over the wire (IDLookups).
 func TestHandleOwnershipOfAValueTwoRecordsHave(t *testing.T) {
 	client, fast := startFerret(t)
-	onBothPaths(t, client, fast, "own", func(t *testing.T, s *Store) {
+	test := func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		if _, err := s.AddHandles(ctx, "t", "contacts", []Handle{{ID: "email:z@x.io", Record: "phone:+1777"}}); err != nil {
 			t.Fatal(err)
@@ -115,5 +116,7 @@ func TestHandleOwnershipOfAValueTwoRecordsHave(t *testing.T) {
 		if fmt.Sprint(got) != "map[email:z@x.io:{phone:+1777 true} phone:+1777:{phone:+1777 false}]" {
 			t.Fatalf("owners: %v", got)
 		}
-	})
+	}
+	onBothPaths(t, client, fast, "own", test)
+	t.Run("lookups", func(t *testing.T) { test(t, New(client, "own_lookups", IDLookups{})) })
 }
