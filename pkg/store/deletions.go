@@ -89,12 +89,17 @@ func (s *Store) DeleteRecordsUnchangedSince(ctx context.Context, tenant, schema,
 		models []mongo.WriteModel
 	)
 	for _, id := range ids {
-		raw, err := c.FindOne(ctx, append(bson.D{{Key: "_id", Value: id}}, unchangedSince(since)...)).Raw()
+		// By _id alone: FerretDB answers that from its index, and scanned
+		// the collection for every record with the condition added.
+		raw, err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // written since, or gone already
+			continue // gone already
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read %s before deleting it: %w", id, err)
+		}
+		if !rawUnchangedSince(raw, since) {
+			continue // written since: kept
 		}
 		images = append(images, BeforeImage{Tenant: tenant, Import: importID, Schema: schema, Record: id, Kind: ImageDeleted, Doc: raw})
 		models = append(models, mongo.NewDeleteOneModel().SetFilter(sameVersion(id, raw)))
@@ -112,6 +117,17 @@ func (s *Store) DeleteRecordsUnchangedSince(ctx context.Context, tenant, schema,
 		return 0, err
 	}
 	return len(left), nil
+}
+
+// rawUnchangedSince is unchangedSince for a record read: no write time, or
+// one before since's millisecond.
+func rawUnchangedSince(raw bson.Raw, since time.Time) bool {
+	v, err := raw.LookupErr(UpdatedAtField)
+	if err != nil {
+		return true
+	}
+	at, ok := v.TimeOK()
+	return ok && at.Before(since.UTC().Truncate(time.Millisecond))
 }
 
 // SaveDeletionProgress saves the summary of an import whose deletions are
