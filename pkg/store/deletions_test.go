@@ -15,9 +15,7 @@ import (
 // answers the same count when redone; only the delivery that read the
 // progress saves it.
 func TestDeletionSteps(t *testing.T) {
-	client, ix := startFerret(t)
-	ctx := context.Background()
-	onBothPaths(t, client, ix, "deletions", func(t *testing.T, s *Store) {
+	eachPath(t, "deletions", func(t *testing.T, ctx context.Context, s *Store) {
 		keys := make([]string, 12_000)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("k%05d", i)
