@@ -113,6 +113,13 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 			return fmt.Errorf("upstream: endpoint %s: %w", ep.op, err)
 		}
 	}
+	// The endpoints' subscriptions are sent in the background: a round trip
+	// makes sure the server has them before anyone is told we serve (a
+	// request right after that once got "no responders").
+	if err := d.NC.FlushTimeout(10 * time.Second); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("upstream: flush subscriptions: %w", err)
+	}
 	s.log.Info("serving", zap.String("subjects", client.APIPrefix+".<tenant>.{open,seal,summary}"), zap.String("queue_group", cfg.QueueGroup))
 	if cfg.Serving != nil {
 		cfg.Serving()
