@@ -28,11 +28,7 @@ func chunk(n int, rows ...int) *envelope.RecordChunk {
 
 func holdersOf(t *testing.T, d *dedup, ch *envelope.RecordChunk) []int {
 	t.Helper()
-	keys := make([][]string, len(ch.Records))
-	for i, r := range ch.Records {
-		keys[i] = keysOf(r, true)
-	}
-	h, err := d.claim(context.Background(), ch, keys)
+	h, err := d.claim(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)
 	}
