@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -47,7 +46,7 @@ func runTenants(bin string, n int) error {
 	}
 	data := filepath.Join(dir, "data")
 	const operatorKey = "bench-operator-key-0123456789abcdef0123456789"
-	stop, err := startWithOperator(bin, data, addr, operatorKey)
+	_, stop, err := serve(bin, data, addr, "--bootstrap-api-key", operatorKey)
 	if err != nil {
 		return err
 	}
@@ -151,18 +150,6 @@ func (l *latencies) report() string {
 	slices.Sort(d)
 	return fmt.Sprintf("%d finished, per tenant p50 %s, p99 %s, max %s", len(d), d[len(d)/2].Round(time.Millisecond),
 		d[len(d)*99/100].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
-}
-
-// startWithOperator starts `intake serve` on data with key as its
-// bootstrap operator key; stop interrupts it and waits for it to end.
-func startWithOperator(bin, data, addr, key string) (stop func(), err error) {
-	cmd := exec.Command(bin, "serve", "--data-dir", data, "--http-addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "INTAKE_BOOTSTRAP_API_KEY="+key)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }, nil
 }
 
 func tenantName(i int) string { return fmt.Sprintf("t%05d", i) }
