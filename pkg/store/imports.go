@@ -46,27 +46,6 @@ func (s *Store) WritePlan(ctx context.Context, importID string, ids []string) (*
 	return plan, nil
 }
 
-// PlanIDs reads a plan's record keys.
-func (s *Store) PlanIDs(ctx context.Context, importID string, plan *ledger.DeletePlan) ([]string, error) {
-	c, err := s.coll(ctx, s.Meta, deletionsColl)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for n := 0; n < plan.Docs; n++ {
-		var d planDoc
-		found, err := findByID(ctx, c, fmt.Sprintf("%s:%d", importID, n), &d)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, fmt.Errorf("delete plan %s:%d missing", importID, n)
-		}
-		ids = append(ids, d.IDs...)
-	}
-	return ids, nil
-}
-
 // ErrOtherTenant is FindSummary's answer for an import ID that another
 // tenant's import holds.
 var ErrOtherTenant = errors.New("the import belongs to another tenant")
