@@ -26,8 +26,8 @@ type Handling struct {
 }
 
 // RunStage runs a pipeline stage over st until ctx ends: Run with the
-// runner named and dead-lettered as h says. The consumers' AckWait is the
-// runner's unless st sets one, so the two never disagree.
+// runner named and dead-lettered as h says. An unset st.AckWait is the
+// runner's, so that the consumers redeliver on the runner's timing.
 func RunStage(ctx context.Context, js jetstream.JetStream, st Stage, cfg StageConfig, h Handling, log *zap.Logger) error {
 	rc := cfg.Runner
 	rc.Name = h.Name
