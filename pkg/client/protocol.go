@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/mapping"
 )
 
@@ -156,12 +157,10 @@ type Summary struct {
 	Kept     int    `json:"kept,omitempty"`
 	// Total is the rows in the source: final once sealed; before, the rows
 	// accounted for so far.
-	Total           int        `json:"total"`
-	Processed       int        `json:"processed"`
-	Created         int        `json:"created"`
-	Updated         int        `json:"updated"`
-	Skipped         int        `json:"skipped"`
-	Failed          int        `json:"failed"`
+	Total     int `json:"total"`
+	Processed int `json:"processed"`
+	// Counts are the rows created, updated, skipped and failed so far.
+	envelope.Counts
 	Deleted         int        `json:"deleted"`
 	Errors          []RowError `json:"errors"`
 	ErrorsTruncated bool       `json:"errors_truncated,omitempty"`

@@ -272,14 +272,11 @@ type KeyRequest struct {
 // own description of a key, so the two cannot drift.
 type Key = auth.Key
 
-// NewKey is a created key: Secret is shown only in this answer.
+// NewKey is a created key as the API answers it: the key as listed, with
+// its Secret, shown only in this answer.
 type NewKey struct {
-	Secret       string    `json:"key"`
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Tenant       string    `json:"tenant"`
-	Capabilities []string  `json:"capabilities"`
-	CreatedAt    time.Time `json:"created_at"`
+	Secret string `json:"key"`
+	Key
 }
 
 // CreateKey creates an API key.

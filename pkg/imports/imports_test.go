@@ -36,19 +36,19 @@ func TestViewOf(t *testing.T) {
 		name: "before the seal the total is the rows accounted for",
 		sum:  ledger.Summary{ID: "imp_a", Tenant: "acme", Status: ledger.StatusProcessing, Options: opts, Source: "a.csv", Counts: envelope.Counts{Created: 2, Failed: 1}},
 		want: client.SummaryReply{Summary: client.Summary{ID: "imp_a", Tenant: "acme", Status: "processing", Schema: "contacts", Mode: "replace", Key: "email", DryRun: true,
-			Source: "a.csv", Total: 3, Processed: 3, Created: 2, Failed: 1, Errors: []client.RowError{}}},
+			Source: "a.csv", Total: 3, Processed: 3, Counts: envelope.Counts{Created: 2, Failed: 1}, Errors: []client.RowError{}}},
 	}, {
 		name: "sealed: the seal's total, whatever was accounted for",
 		sum: ledger.Summary{ID: "imp_b", Tenant: "acme", Status: ledger.StatusCompleted, Sealed: true, Total: 4, ReplayOf: "imp_a", Deleted: 5,
 			Counts: envelope.Counts{Updated: 1, Skipped: 3}, Notice: "n", Reason: "r", CreatedAt: at, UpdatedAt: at, CompletedAt: &at},
 		want: client.SummaryReply{Sealed: true, Summary: client.Summary{ID: "imp_b", Tenant: "acme", Status: "completed", ReplayOf: "imp_a", Deleted: 5,
-			Total: 4, Processed: 4, Updated: 1, Skipped: 3, Notice: "n", Reason: "r", Errors: []client.RowError{}, CreatedAt: &at, UpdatedAt: &at, CompletedAt: &at}},
+			Total: 4, Processed: 4, Counts: envelope.Counts{Updated: 1, Skipped: 3}, Notice: "n", Reason: "r", Errors: []client.RowError{}, CreatedAt: &at, UpdatedAt: &at, CompletedAt: &at}},
 	}, {
 		name: "replace deleting: its progress",
 		sum: ledger.Summary{ID: "imp_c", Tenant: "acme", Status: ledger.StatusProcessing, Sealed: true, Total: 1, Deleted: 990,
 			Options: envelope.Options{Schema: "contacts", Mode: "replace"}, Counts: envelope.Counts{Skipped: 1}, DeletePlan: &ledger.DeletePlan{Docs: 1, Count: 3000, Done: 1000}},
 		want: client.SummaryReply{Sealed: true, Summary: client.Summary{ID: "imp_c", Tenant: "acme", Status: "processing", Schema: "contacts", Mode: "replace",
-			Total: 1, Processed: 1, Skipped: 1, Deleted: 990, Errors: []client.RowError{}, Deleting: &client.Progress{Done: 1000, Total: 3000}}},
+			Total: 1, Processed: 1, Counts: envelope.Counts{Skipped: 1}, Deleted: 990, Errors: []client.RowError{}, Deleting: &client.Progress{Done: 1000, Total: 3000}}},
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := imports.ViewOf(&tt.sum); !reflect.DeepEqual(got, tt.want) {

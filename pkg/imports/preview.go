@@ -108,7 +108,7 @@ func (s *Service) Preview(ctx context.Context, req PreviewRequest, validate Vali
 	key, _ := sch.ResolveKey(opts.Key)
 	return Preview{
 		Info: filereader.Describe(rd), Schema: opts.Schema, Mode: opts.Mode, Key: key,
-		Header: rd.Header(), Fields: fieldNames(sch), Mapping: plan.Report(), Missing: nonNil(plan.Missing(sch, key)),
+		Header: rd.Header(), Fields: sch.FieldNames(), Mapping: plan.Report(), Missing: nonNil(plan.Missing(sch, key)),
 		Rows: JudgeRows(sch, opts, rd.Header(), plan, rows, validate), More: more,
 	}, nil
 }
@@ -147,14 +147,6 @@ func JudgeRows(sch *schema.Schema, opts envelope.Options, header []string, plan 
 			pr.Problems = append(pr.Problems, o.Problems...)
 		}
 		out = append(out, pr)
-	}
-	return out
-}
-
-func fieldNames(sch *schema.Schema) []string {
-	out := make([]string, len(sch.Fields))
-	for i, f := range sch.Fields {
-		out[i] = f.Name
 	}
 	return out
 }

@@ -24,8 +24,7 @@ func ViewOf(sum *ledger.Summary) client.SummaryReply {
 	v := client.Summary{
 		ID: sum.ID, Tenant: sum.Tenant, Status: sum.Status,
 		Schema: sum.Options.Schema, Mode: sum.Options.Mode, Key: sum.Options.Key, Source: sum.Source,
-		Total: sum.Total, Processed: sum.Counts.Sum(),
-		Created: sum.Counts.Created, Updated: sum.Counts.Updated, Skipped: sum.Counts.Skipped, Failed: sum.Counts.Failed,
+		Total: sum.Total, Processed: sum.Counts.Sum(), Counts: sum.Counts,
 		Errors: []client.RowError{}, Reason: sum.Reason, CompletedAt: sum.CompletedAt,
 		DryRun: sum.Options.DryRun, Deleted: sum.Deleted, Notice: sum.Notice, ReplayOf: sum.ReplayOf,
 		Mapping: sum.Mapping, UndoOf: sum.UndoOf, UndoneBy: sum.UndoneBy, Reversed: sum.Reversed, Kept: sum.Kept,

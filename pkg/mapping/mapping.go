@@ -251,7 +251,7 @@ func CheckFields(s *schema.Schema, given Given) error {
 	for _, h := range cols {
 		if f := given[h]; f != nil {
 			if _, ok := s.Field(*f); !ok {
-				return &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(fieldNames(s), ", "))}
+				return &Error{fmt.Sprintf("mapping: column %q: schema %s has no field %q (fields: %s)", h, s.Name, *f, strings.Join(s.FieldNames(), ", "))}
 			}
 		}
 	}
@@ -265,14 +265,6 @@ func lookupGiven(given Given, h string) (*string, bool) {
 		}
 	}
 	return nil, false
-}
-
-func fieldNames(s *schema.Schema) []string {
-	out := make([]string, len(s.Fields))
-	for i, f := range s.Fields {
-		out[i] = f.Name
-	}
-	return out
 }
 
 type decider struct {

@@ -142,16 +142,22 @@ func standby(ctx context.Context, cons jetstream.Consumer, ttl time.Duration, ru
 	t := time.NewTicker(ttl / 2)
 	defer t.Stop()
 	for {
+		var ended <-chan struct{} // nil, never ready, while nothing runs
+		if cur != nil {
+			ended = cur.done
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
-		}
-		if cur != nil && cur.ended() {
+		case <-ended:
+			// The run stopped by itself: its error ends the standby at
+			// once; without one, the next tick looks again.
 			if err := cur.end(); err != nil {
 				return err
 			}
 			cur = nil
+			continue
+		case <-t.C:
 		}
 		info, err := cons.Info(ctx)
 		if err != nil {
@@ -192,15 +198,6 @@ func start(ctx context.Context, run func(context.Context) error) *running {
 	r := &running{cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(r.done); r.err = run(rctx) }()
 	return r
-}
-
-func (r *running) ended() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // end stops the run and waits for it; nil does nothing.

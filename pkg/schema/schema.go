@@ -331,12 +331,20 @@ func (s *Schema) FieldFor(header string) (*Field, bool) {
 }
 
 // Headers lists the column names of a template, in field order.
-func (s *Schema) Headers() []string {
-	h := make([]string, len(s.Fields))
+func (s *Schema) Headers() []string { return s.eachField((*Field).Header) }
+
+// FieldNames lists the fields' names, in field order.
+func (s *Schema) FieldNames() []string {
+	return s.eachField(func(f *Field) string { return f.Name })
+}
+
+// eachField is what of applies to each field, in field order.
+func (s *Schema) eachField(of func(*Field) string) []string {
+	out := make([]string, len(s.Fields))
 	for i := range s.Fields {
-		h[i] = s.Fields[i].Header()
+		out[i] = of(&s.Fields[i])
 	}
-	return h
+	return out
 }
 
 // ResolveKey returns the reconciliation key field for an import: requested

@@ -351,6 +351,9 @@ func TestHeaders(t *testing.T) {
 	if got := s.Headers(); !reflect.DeepEqual(got, []string{"slashid:emails", "slashid-emails", "name"}) {
 		t.Errorf("Headers = %q", got)
 	}
+	if got := s.FieldNames(); !reflect.DeepEqual(got, []string{"emails", "slashid_emails_note", "name"}) {
+		t.Errorf("FieldNames = %q", got)
+	}
 }
 
 // Every failure of a row is reported, in a stable order.

@@ -130,13 +130,11 @@ type deletePlanDoc struct {
 // version reads the same, and never written (the next save stores the
 // current shape).
 type legacySummaryFields struct {
-	Options    *legacyOptions    `bson:"options,omitempty"`
-	Counts     *envelope.Counts  `bson:"counts,omitempty"`
-	LastSeq    uint64            `bson:"last_seq,omitempty"`
-	Applied    map[string][]byte `bson:"applied,omitempty"`
-	Noted      map[string][]byte `bson:"noted,omitempty"`
-	RowDocs    []string          `bson:"row_docs,omitempty"`
-	DeletePlan *deletePlanDoc    `bson:"delete_plan,omitempty"`
+	Options *legacyOptions   `bson:"options,omitempty"`
+	Counts  *envelope.Counts `bson:"counts,omitempty"`
+	// Accounting is the bookkeeping, then at the top level under the same
+	// names; nil (and not written) unless read from such a summary.
+	Accounting *accountingDoc `bson:",inline"`
 }
 
 // legacyOptions are envelope.Options as the driver named them by default.
@@ -191,7 +189,9 @@ func (d *summaryDoc) summary() *ledger.Summary {
 	acc := d.Accounting
 	if acc == nil { // stored by an earlier version
 		l := d.Legacy
-		acc = &accountingDoc{LastSeq: l.LastSeq, Applied: l.Applied, Noted: l.Noted, RowDocs: l.RowDocs, DeletePlan: l.DeletePlan}
+		if acc = l.Accounting; acc == nil {
+			acc = &accountingDoc{}
+		}
 		if o := l.Options; o != nil {
 			s.Options = envelope.Options{Schema: o.Schema, Mode: o.Mode, Key: o.Key, DryRun: o.DryRun, EmptyMeansClear: o.EmptyMeansClear}
 		}

@@ -42,19 +42,14 @@ import (
 const Durable = "deduplicator"
 
 // Config tunes the deduplicator.
-type Config struct {
-	Runner     runner.Config
-	Partitions partitions.Config
-}
+type Config = partitions.StageConfig
 
 // Run consumes valid record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	rc := cfg.Runner
-	rc.Name = envelope.StageDedup
-	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageDedup)
 	dd := &dedup{store: d.Store, tables: newTables()}
-	st := partitions.Stage{Stream: subjects.StreamValid, Subject: subjects.Valid, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait}
-	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, dd.handle, d.Log)
+	st := partitions.Stage{Stream: subjects.StreamValid, Subject: subjects.Valid, Durable: Durable, MaxAckPending: 1}
+	return partitions.RunStage(ctx, d.JS, st, cfg, partitions.Handling{Name: envelope.StageDedup, Handler: dd.handle,
+		DeadLetter: platform.RecordDeadLetter(envelope.StageDedup)}, d.Log)
 }
 
 // Store is what the deduplicator needs of the store: an import's claim log

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/intake/intake/pkg/auth"
+	"github.com/intake/intake/pkg/client"
 	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/store"
 )
@@ -78,8 +79,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "cannot create the key")
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"key": plain, "id": key.ID, "name": key.Name, "tenant": key.Tenant,
-		"capabilities": key.Capabilities, "created_at": key.CreatedAt})
+	writeJSON(w, http.StatusCreated, client.NewKey{Secret: plain, Key: key})
 }
 
 // mayManage reports whether p may manage tenant's keys: its own tenant as

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
 )
 
 // A summary's warnings are printed, so a guessed date order is not missed.
 func TestSummaryTextShowsWarnings(t *testing.T) {
-	s := &client.Summary{ID: "imp_x", Status: client.StatusCompleted, Total: 1, Created: 1,
+	s := &client.Summary{ID: "imp_x", Status: client.StatusCompleted, Total: 1, Counts: envelope.Counts{Created: 1},
 		Warnings: []client.Warning{{Field: "joined", Code: "ambiguous_date", Message: "joined: no value tells the day-month order"}}}
 	if text := summaryText(s, 0); !strings.Contains(text, "\nwarning: joined: no value tells the day-month order\n") {
 		t.Fatalf("summary text %q lacks the warning", text)

@@ -20,14 +20,19 @@ import (
 	"github.com/intake/intake/pkg/subjects"
 )
 
-// Durable is the consumer name shared by all validator instances.
-const Durable = "validator"
+const (
+	// Durable is the consumer name shared by all validator instances.
+	Durable = "validator"
+	// loops is how many loops pull one partition in an instance: one, since
+	// only one chunk of it is in flight anyway. Validating is many times
+	// faster than writing, so a second loop only let a large import's
+	// validation run further ahead of its writes on a second core, taking
+	// it from every other import's stages.
+	loops = 1
+)
 
 // Config tunes the validator.
-type Config struct {
-	Runner     runner.Config
-	Partitions partitions.Config
-}
+type Config = partitions.StageConfig
 
 // Run consumes raw row chunks until ctx ends.
 //
@@ -40,20 +45,10 @@ type Config struct {
 // chunk that takes long (very wide rows, persons rows with many handles)
 // holds back only its own partition.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	rc := cfg.Runner
-	rc.Name = envelope.StageValidate
-	rc.DeadLetter = deadLetter
 	v := &validator{schemas: d.Schemas}
-	st := partitions.Stage{Stream: subjects.StreamRows, Subject: subjects.Rows, Durable: Durable,
-		MaxAckPending: 1, AckWait: cfg.Runner.AckWait, Loops: loops}
-	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, v.handle, d.Log)
+	st := partitions.Stage{Stream: subjects.StreamRows, Subject: subjects.Rows, Durable: Durable, MaxAckPending: 1, Loops: loops}
+	return partitions.RunStage(ctx, d.JS, st, cfg, partitions.Handling{Name: envelope.StageValidate, Handler: v.handle, DeadLetter: deadLetter}, d.Log)
 }
-
-// loops is how many loops pull one partition in an instance: one, since
-// only one chunk of it is in flight anyway. Validating is many times faster than writing, so a second loop only
-// let a large import's validation run further ahead of its writes on a
-// second core, taking it from every other import's stages.
-const loops = 1
 
 // Schemas is what the validator needs: a tenant's schema by name. It reads
 // no store of its own.

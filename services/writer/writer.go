@@ -52,9 +52,6 @@ const DefaultWorkers = 2
 
 // Run consumes unique record chunks until ctx ends.
 func Run(ctx context.Context, cfg Config, d platform.Deps) error {
-	rc := cfg.Runner
-	rc.Name = envelope.StageWrite
-	rc.DeadLetter = platform.RecordDeadLetter(envelope.StageWrite)
 	w := &writer{store: d.Store, schemas: d.Schemas}
 	workers := cfg.Workers
 	if workers <= 0 {
@@ -66,8 +63,9 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	// one is written (2 in flight per partition made a 200,000-row import
 	// slower than the whole stream's 256, measured).
 	st := partitions.Stage{Stream: subjects.StreamUnique, Subject: subjects.Unique, Durable: Durable,
-		MaxAckPending: 8 * workers, AckWait: cfg.Runner.AckWait, Loops: workers}
-	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, w.handle, d.Log)
+		MaxAckPending: 8 * workers, Loops: workers}
+	return partitions.RunStage(ctx, d.JS, st, partitions.StageConfig{Runner: cfg.Runner, Partitions: cfg.Partitions},
+		partitions.Handling{Name: envelope.StageWrite, Handler: w.handle, DeadLetter: platform.RecordDeadLetter(envelope.StageWrite)}, d.Log)
 }
 
 // Store is what the writer needs of the store: whether an import was

@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/client"
-	"github.com/intake/intake/pkg/ids"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/pkg/subjects"
 )
@@ -28,35 +26,14 @@ const fairnessRuns = 5
 // contacts, then right after another tenant's expensive rows (persons rows
 // with every handle list full). It prints the times and their ratio to the
 // idle one (target <= 5x).
-func fairness(bin string, rows int) error {
-	dir, err := os.MkdirTemp("", "intake-fairness-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bigFile := filepath.Join(dir, "contacts.csv")
+func fairness(o *operated, rows int) error {
+	bigFile := filepath.Join(o.dir, "contacts.csv")
 	if err := writeContacts(bigFile, rows, 0); err != nil {
 		return err
 	}
 	const heavyRows = 2000
-	heavyFile := filepath.Join(dir, "persons.csv")
+	heavyFile := filepath.Join(o.dir, "persons.csv")
 	if err := writePersons(heavyFile, heavyRows); err != nil {
-		return err
-	}
-
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	operator := ids.NewSecret() + ids.NewSecret() // a bootstrap key has at least 32 characters
-	_, stop, err := serve(bin, filepath.Join(dir, "data"), addr, "--bootstrap-api-key", operator)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	base := "http://" + addr
-	admin := client.NewREST(base, client.WithAPIKey(operator))
-	if err := waitReady(admin, time.Minute); err != nil {
 		return err
 	}
 	// The deduplicator's partitions are by tenant: the three tenants are
@@ -64,11 +41,10 @@ func fairness(bin string, rows int) error {
 	tenants := tenantsApart("small", "big", "heavy")
 	api := map[string]*client.REST{}
 	for _, tenant := range tenants {
-		k, err := admin.CreateKey(context.Background(), client.KeyRequest{Name: "bench", Tenant: tenant, Capabilities: []string{auth.CapImportsWrite, auth.CapImportsRead}})
-		if err != nil {
-			return fmt.Errorf("key of %s: %w", tenant, err)
+		var err error
+		if api[tenant], err = o.tenant(context.Background(), tenant); err != nil {
+			return err
 		}
-		api[tenant] = client.NewREST(base, client.WithAPIKey(k.Secret))
 	}
 	small, big, heavy := api[tenants[0]], api[tenants[1]], api[tenants[2]]
 	fmt.Printf("fairness: a 10-row import of one tenant beside another tenant's import, embedded default, %d cores\n", runtime.NumCPU())

@@ -59,11 +59,16 @@ func run(ctx context.Context) error {
 	debugAddr := flag.String("debug-addr", "", "pprof address for the outside database's intake serve (to profile it during the run)")
 	tenants := flag.Int("tenants", 0, "instead: this many tenants' first imports (tenants.go)")
 	flag.Parse()
-	if *fair {
-		return fairness(*bin, *rows)
-	}
-	if *tenants > 0 {
-		return runTenants(*bin, *tenants)
+	if *fair || *tenants > 0 {
+		o, err := serveOperated(*bin)
+		if err != nil {
+			return err
+		}
+		defer o.close()
+		if *fair {
+			return fairness(o, *rows)
+		}
+		return runTenants(o, *tenants)
 	}
 
 	dir, err := os.MkdirTemp("", "intake-bench-")

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -33,40 +32,18 @@ import (
 // queueing behind all the others.
 const tenantsAtOnce = 8
 
-// runTenants is the many-tenants run on a fresh data directory.
-func runTenants(bin string, n int) error {
-	dir, err := os.MkdirTemp("", "intake-tenants-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	data := filepath.Join(dir, "data")
-	const operatorKey = "bench-operator-key-0123456789abcdef0123456789"
-	_, stop, err := serve(bin, data, addr, "--bootstrap-api-key", operatorKey)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	base := "http://" + addr
-	operator := client.NewREST(base, client.WithAPIKey(operatorKey))
-	if err := waitReady(operator, time.Minute); err != nil {
-		return err
-	}
+// runTenants is the many-tenants run on o, a fresh data directory.
+func runTenants(o *operated, n int) error {
 	fmt.Printf("%d tenants' first imports (3 contacts rows each, %d at a time), embedded default, %d cores\n", n, tenantsAtOnce, runtime.NumCPU())
 
 	ctx := context.Background()
 	start := time.Now()
-	keys := make([]string, n)
-	for i := range keys {
-		k, err := operator.CreateKey(ctx, client.KeyRequest{Name: "bench", Tenant: tenantName(i), Capabilities: []string{"imports:write", "imports:read"}})
-		if err != nil {
-			return fmt.Errorf("key of tenant %d: %w", i, err)
+	apis := make([]*client.REST, n)
+	for i := range apis {
+		var err error
+		if apis[i], err = o.tenant(ctx, tenantName(i)); err != nil {
+			return err
 		}
-		keys[i] = k.Secret
 	}
 	fmt.Printf("  %d keys created in %s\n", n, time.Since(start).Round(time.Millisecond))
 
@@ -80,7 +57,7 @@ func runTenants(bin string, n int) error {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				d, err := firstImport(ctx, client.NewREST(base, client.WithAPIKey(keys[i])), i)
+				d, err := firstImport(ctx, apis[i], i)
 				if err != nil {
 					errs <- fmt.Errorf("tenant %s: %w", tenantName(i), err)
 					return
@@ -114,12 +91,12 @@ feed:
 	total := time.Since(start)
 	fmt.Printf("  all %d first imports in %s (%.1f tenants/s); %s\n", n, total.Round(time.Second), float64(n)/total.Seconds(), lat.report())
 
-	colls, err := countCollections(ctx, data)
+	colls, err := countCollections(ctx, o.data)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("  collections: %s\n", colls)
-	size, err := dirSize(data)
+	size, err := dirSize(o.data)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func TestAudienceBadRequests(t *testing.T) {
 
 func TestAudienceStatus(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	imp := &fakeImporter{view: client.Summary{Status: "processing", Schema: "audience_users", Mode: "replace", Key: "mobile_number", Source: "users.csv", Total: 3, Processed: 1, Created: 1, CreatedAt: &at}}
+	imp := &fakeImporter{view: client.Summary{Status: "processing", Schema: "audience_users", Mode: "replace", Key: "mobile_number", Source: "users.csv", Total: 3, Processed: 1, Counts: envelope.Counts{Created: 1}, CreatedAt: &at}}
 	base, creds := audienceServer(t, imp)
 	expect(t, post(t, base+"/vpns/api/v1/audience/import", creds, file("uploadFile", "users.csv", audienceCSV), field("importType", "delsert")), 200, "")
 
@@ -89,13 +89,13 @@ func TestAudienceStatus(t *testing.T) {
 	r.decode(t, &st)
 
 	imp.view = client.Summary{Status: "completed", Schema: "audience_users", Mode: "insert", Key: "email", Source: "users.csv", Total: 3, Processed: 3,
-		Created: 2, Failed: 1, Errors: []client.RowError{{Row: 4, Field: "email", Message: "email: required"}}, CreatedAt: &at, CompletedAt: &at}
+		Counts: envelope.Counts{Created: 2, Failed: 1}, Errors: []client.RowError{{Row: 4, Field: "email", Message: "email: required"}}, CreatedAt: &at, CompletedAt: &at}
 	expect(t, get(t, base+"/vpns/api/v1/audience/import/imp_fake1", creds), 200, `{"id":"imp_fake1","status":"COMPLETED","message":"Import completed; some records failed.",
 		"importType":"insert","reconciliationKey":"email","fileName":"users.csv","totalRecords":3,"processedRecords":3,"insertedRecords":2,"updatedRecords":0,
 		"skippedRecords":0,"failedRecords":1,"deletedRecords":0,"errors":[{"row":4,"field":"email","message":"email: required"}],
 		"createdAt":"2026-03-01T12:00:00Z","completedAt":"2026-03-01T12:00:00Z"}`)
 
-	imp.view = client.Summary{Status: "failed", Schema: "audience_users", Mode: "upsert", Key: "email", Total: 2, Processed: 2, Created: 2, Reason: "the file could not be read to the end"}
+	imp.view = client.Summary{Status: "failed", Schema: "audience_users", Mode: "upsert", Key: "email", Total: 2, Processed: 2, Counts: envelope.Counts{Created: 2}, Reason: "the file could not be read to the end"}
 	r = get(t, base+"/vpns/api/v1/audience/import/imp_fake1", creds)
 	if m := r.object(t); m["status"] != "FAILED" || m["message"] != "Import failed: the file could not be read to the end" || m["importType"] != "upsert" {
 		t.Fatalf("failed import: %s", r.raw)

@@ -107,7 +107,7 @@ func (e endpoint) call(t *testing.T, base string, creds map[string]string) respo
 // pkg/auth, and checks each contract's status and error body.
 func TestAuthMatrix(t *testing.T) {
 	ev := newEnv(t)
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1},
+	imp := &fakeImporter{view: allCreated(1),
 		imports: map[string]string{"imp_community": "acme", "imp_audience": "acme"}}
 	base := serve(t, imp, compat.Config{Auth: ev.auth, ListImports: func(_ context.Context, tenant string, _ int) ([]client.Summary, error) { return nil, nil }})
 
@@ -203,7 +203,7 @@ func TestNoAuthenticator(t *testing.T) {
 // TestOpen: Open acts as tenant default with every capability, and takes
 // the organisation and community IDs as given.
 func TestOpen(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Created: 1}}
+	imp := &fakeImporter{view: allCreated(1)}
 	base := serve(t, imp, compat.Config{Open: true})
 	expect(t, post(t, base+"/customers/import", nil, file("file", "c.csv", customersCSV)), 200, "")
 	if req, _ := imp.last(t); req.Tenant != "default" {
@@ -222,7 +222,7 @@ func TestOpen(t *testing.T) {
 // TestSlashIDKeyHeader: a SlashID client's own key header works as X-API-Key.
 func TestSlashIDKeyHeader(t *testing.T) {
 	ev := newEnv(t)
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Created: 1}}
+	imp := &fakeImporter{view: allCreated(1)}
 	base := serve(t, imp, compat.Config{Auth: ev.auth})
 	key := ev.keys.add(t, "acme", auth.CapImportsWrite)
 	r := post(t, base+"/persons/bulk-import", map[string]string{"SlashID-OrgID": "acme", "SlashID-API-Key": key},

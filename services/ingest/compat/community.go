@@ -87,16 +87,13 @@ func (h *handlers) communityImport(mode string) http.HandlerFunc {
 
 // CommunityLog is one import in a community's import log.
 type CommunityLog struct {
-	ID          string     `json:"id"`
-	Type        string     `json:"type"`   // bulk-import or bulk-update
-	Status      string     `json:"status"` // processing, completed or failed
-	File        string     `json:"file,omitempty"`
-	Total       int        `json:"total"`
-	Processed   int        `json:"processed"`
-	Created     int        `json:"created"`
-	Updated     int        `json:"updated"`
-	Skipped     int        `json:"skipped"`
-	Failed      int        `json:"failed"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`   // bulk-import or bulk-update
+	Status    string `json:"status"` // processing, completed or failed
+	File      string `json:"file,omitempty"`
+	Total     int    `json:"total"`
+	Processed int    `json:"processed"`
+	envelope.Counts
 	Reason      string     `json:"reason,omitempty"`
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
@@ -116,7 +113,7 @@ func communityLogOf(v client.Summary) CommunityLog {
 	}
 	return CommunityLog{
 		ID: v.ID, Type: typ, Status: v.Status, File: v.Source, Total: v.Total, Processed: v.Processed,
-		Created: v.Created, Updated: v.Updated, Skipped: v.Skipped, Failed: v.Failed, Reason: v.Reason,
+		Counts: v.Counts, Reason: v.Reason,
 		CreatedAt: v.CreatedAt, CompletedAt: v.CompletedAt,
 	}
 }

@@ -62,10 +62,10 @@ func TestCommunityLogs(t *testing.T) {
 	list := func(_ context.Context, tenant string, limit int) ([]client.Summary, error) {
 		asked.tenant, asked.limit = tenant, limit
 		return []client.Summary{
-			{ID: "imp_3", Tenant: tenant, Status: "processing", Schema: "community_users", Mode: "update", Source: "b.csv", Total: 10, Processed: 4, Updated: 4, CreatedAt: &at},
+			{ID: "imp_3", Tenant: tenant, Status: "processing", Schema: "community_users", Mode: "update", Source: "b.csv", Total: 10, Processed: 4, Counts: envelope.Counts{Updated: 4}, CreatedAt: &at},
 			{ID: "imp_2", Tenant: tenant, Status: "completed", Schema: "contacts", Mode: "upsert"},
 			{ID: "imp_1", Tenant: tenant, Status: "completed", Schema: "community_users", Mode: "upsert", Source: "a.csv", Total: 3, Processed: 3,
-				Created: 1, Skipped: 1, Failed: 1, CreatedAt: &at, CompletedAt: &at},
+				Counts: envelope.Counts{Created: 1, Skipped: 1, Failed: 1}, CreatedAt: &at, CompletedAt: &at},
 		}, nil
 	}
 	imp := &fakeImporter{}
@@ -97,7 +97,7 @@ func TestCommunityLogs(t *testing.T) {
 
 func TestCommunityLogDetail(t *testing.T) {
 	imp := &fakeImporter{
-		view: client.Summary{Status: "completed", Schema: "community_users", Mode: "update", Source: "u.csv", Total: 3, Processed: 3, Updated: 1, Skipped: 1, Failed: 1},
+		view: client.Summary{Status: "completed", Schema: "community_users", Mode: "update", Source: "u.csv", Total: 3, Processed: 3, Counts: envelope.Counts{Updated: 1, Skipped: 1, Failed: 1}},
 		notes: []envelope.Outcome{
 			outcome(2, envelope.Failed, "validation|email|email: 'x@' is not a valid email address"),
 			outcome(3, envelope.Skipped, "not_found||no existing record with email zed@example.com (update mode does not create records)"),

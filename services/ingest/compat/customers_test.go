@@ -29,7 +29,7 @@ func customers422(typ, msg string) string {
 const msgCustomersNoFile = "Field required: send the CSV or XLSX file in a multipart field named \"file\""
 
 func TestCustomersResult(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 4, Processed: 4, Created: 2, Updated: 0, Skipped: 1, Failed: 1,
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 4, Processed: 4, Counts: envelope.Counts{Created: 2, Updated: 0, Skipped: 1, Failed: 1},
 		Errors: []client.RowError{{Row: 3, Field: "email", Message: "email: 'bob@' is not a valid email address"}}}}
 	base, creds := customersServer(t, imp, nil)
 	csv := "Name,E-mail\nAnn,ann@example.com\nBob,bob@\nAnn L.,ANN@example.com\nCy,cy@example.com\n"
@@ -47,7 +47,7 @@ func TestCustomersResult(t *testing.T) {
 }
 
 func TestCustomersNoErrorsIsEmptyList(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
+	imp := &fakeImporter{view: allCreated(1)}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", customersCSV))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)
@@ -56,7 +56,7 @@ func TestCustomersNoErrorsIsEmptyList(t *testing.T) {
 // A row without a field (e.g. a ragged row) has no "field" key, as the
 // contract's optional field allows.
 func TestCustomersErrorWithoutField(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Failed: 1,
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Counts: envelope.Counts{Failed: 1},
 		Errors: []client.RowError{{Row: 2, Message: "row has 3 cells but the header has 2 columns"}}}}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", "name,email\na,b,c\n"))
@@ -64,7 +64,7 @@ func TestCustomersErrorWithoutField(t *testing.T) {
 }
 
 func TestCustomersAllErrorsWhenTruncated(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Failed: 2, ErrorsTruncated: true,
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Counts: envelope.Counts{Failed: 2}, ErrorsTruncated: true,
 		Errors: []client.RowError{{Row: 2, Field: "email", Message: "e1"}}},
 		notes: []envelope.Outcome{outcome(2, envelope.Failed, "validation|email|e1", "validation|phone|p1"), outcome(3, envelope.Failed, "validation|email|e2")}}
 	base, creds := customersServer(t, imp, nil)
@@ -74,7 +74,7 @@ func TestCustomersAllErrorsWhenTruncated(t *testing.T) {
 }
 
 func TestCustomersRowLimit(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 100, Processed: 100, Created: 100}}
+	imp := &fakeImporter{view: allCreated(100)}
 	base, creds := customersServer(t, imp, nil)
 
 	r := post(t, base+"/customers/import", creds, file("file", "c.csv", csvRows(101)))
@@ -94,7 +94,7 @@ func TestCustomersRowLimit(t *testing.T) {
 
 func TestCustomersXLSX(t *testing.T) {
 	s, x := customersTemplate(t)
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
+	imp := &fakeImporter{view: allCreated(1)}
 	base, creds := customersServer(t, imp, nil)
 	r := post(t, base+"/customers/import", creds, file("file", "customers.xlsx", string(x)))
 	expect(t, r, 200, `{"total":1,"created":1,"updated":0,"skipped":0,"errors":[]}`)

@@ -405,6 +405,12 @@ func (f *fakeImporter) count() int {
 	return len(f.submits)
 }
 
+// allCreated is the summary of a completed import whose n rows were all
+// created.
+func allCreated(n int) client.Summary {
+	return client.Summary{Status: "completed", Total: n, Processed: n, Counts: envelope.Counts{Created: n}}
+}
+
 // outcome builds a row's outcome; each problem is "code|field|message"
 // (field may be empty).
 func outcome(row int, result string, problems ...string) envelope.Outcome {

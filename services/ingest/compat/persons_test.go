@@ -21,7 +21,7 @@ const personsFile = `"slashid:emails","slashid:phone_numbers","slashid:usernames
 
 func TestPersonsResult(t *testing.T) {
 	imp := &fakeImporter{
-		view: client.Summary{Status: "completed", Total: 5, Processed: 5, Created: 1, Updated: 0, Skipped: 2, Failed: 2},
+		view: client.Summary{Status: "completed", Total: 5, Processed: 5, Counts: envelope.Counts{Created: 1, Updated: 0, Skipped: 2, Failed: 2}},
 		notes: []envelope.Outcome{
 			outcome(3, envelope.Failed, "validation|region|region: 'mars' is not one of us-iowa, europe-belgium, asia-japan, europe-england, australia-sydney"),
 			outcome(4, envelope.Skipped, "duplicate|emails|duplicate of row 2 (same emails ann@example.com)"),
@@ -53,7 +53,7 @@ func TestPersonsResult(t *testing.T) {
 }
 
 func TestPersonsAllSucceeded(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Updated: 1}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Counts: envelope.Counts{Updated: 1}}}
 	base, creds := personsServer(t, imp, nil)
 	r := post(t, base+"/persons/bulk-import", creds, file("persons", "p.csv", "slashid:emails\nann@example.com\n"))
 	expect(t, r, 200, `{"meta":{"pagination":{"limit":0,"offset":0,"total_count":1}},"errors":[],"result":{"successful_imports":1,"failed_imports":0,"failed_csv":""}}`)
@@ -63,7 +63,7 @@ func TestPersonsAllSucceeded(t *testing.T) {
 }
 
 func TestPersonsPricingTier(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 3, Processed: 3, Created: 3}}
+	imp := &fakeImporter{view: allCreated(3)}
 	limits := map[string]int{"acme": 2, "big": 0}
 	base, _ := personsServer(t, imp, func(c *compat.Config) { c.PersonsRowLimit = func(t string) int { return limits[t] } })
 	three := "slashid:emails\na@example.com\nb@example.com\nc@example.com\n"
@@ -131,7 +131,7 @@ func TestPersonsTooLarge(t *testing.T) {
 // The seed's example organization ID (a UUID) is a valid tenant.
 func TestPersonsSeedOrgID(t *testing.T) {
 	const org = "af5fbd30-7ce7-4548-8b30-4cd59cb2aba1"
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1, Processed: 1, Created: 1}}
+	imp := &fakeImporter{view: allCreated(1)}
 	base := serveAuth(t, imp, nil)
 	h := withHeaders(bearer(jwt(t, org, "ann", auth.CapImportsWrite)), map[string]string{"SlashID-OrgID": org})
 	r := post(t, base+"/persons/bulk-import", h, file("persons", "persons.csv", "slashid:emails\nann@example.com\n"))

@@ -16,7 +16,7 @@ const seedPhonebookCSV = "name,workemail,cellphone\nJohn Doe,john@example.com,55
 
 // The seed's request: --form "file=contacts.csv" --form "csv_content=...".
 func TestPhonebookSeedRequest(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Created: 2}}
+	imp := &fakeImporter{view: allCreated(2)}
 	base, creds := phonebookServer(t, imp, nil)
 	r := post(t, base+"/phonebook/import/", creds, field("file", "contacts.csv"), field("csv_content", seedPhonebookCSV))
 	expect(t, r, 200, `{"message":"phonebook import completed","total_rows":2,"imported_rows":2,"failed_rows":0,"skipped_rows":0,"error_messages":[]}`)
@@ -29,7 +29,7 @@ func TestPhonebookSeedRequest(t *testing.T) {
 }
 
 func TestPhonebookFilePart(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Created: 2}}
+	imp := &fakeImporter{view: allCreated(2)}
 	base, creds := phonebookServer(t, imp, nil)
 	// A file part wins over csv_content; the path works without its trailing slash too.
 	for _, path := range []string{"/phonebook/import/", "/phonebook/import"} {
@@ -46,7 +46,7 @@ func TestPhonebookFilePart(t *testing.T) {
 // writer's, not a validation error.
 func TestPhonebookCounts(t *testing.T) {
 	imp := &fakeImporter{
-		view: client.Summary{Status: "completed", Total: 8, Processed: 8, Created: 2, Updated: 1, Skipped: 2, Failed: 3},
+		view: client.Summary{Status: "completed", Total: 8, Processed: 8, Counts: envelope.Counts{Created: 2, Updated: 1, Skipped: 2, Failed: 3}},
 		notes: []envelope.Outcome{
 			outcome(3, envelope.Failed, "validation|workemail|workemail: 'jane@' is not a valid email address", "validation|cellphone|cellphone: 'abc' is not a phone number"),
 			outcome(5, envelope.Skipped, "duplicate|workemail|duplicate of row 2 (same workemail john@example.com)"),
@@ -66,7 +66,7 @@ func TestPhonebookCounts(t *testing.T) {
 }
 
 func TestPhonebookMessagesBounded(t *testing.T) {
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1500, Processed: 1500, Failed: 1500}}
+	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 1500, Processed: 1500, Counts: envelope.Counts{Failed: 1500}}}
 	for i := 0; i < 1500; i++ {
 		imp.notes = append(imp.notes, outcome(i+2, envelope.Failed, "validation|name|name: required"))
 	}
@@ -125,7 +125,7 @@ func TestPhonebookTenant(t *testing.T) {
 	}
 
 	// Over HTTP: two users of one tenant import into two phonebooks.
-	imp := &fakeImporter{view: client.Summary{Status: "completed", Total: 2, Processed: 2, Created: 2}}
+	imp := &fakeImporter{view: allCreated(2)}
 	base, creds := phonebookServer(t, imp, nil)
 	expect(t, post(t, base+"/phonebook/import/", creds, field("csv_content", seedPhonebookCSV)), 200, "")
 	first, _ := imp.last(t)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -128,39 +129,32 @@ func Default() Config {
 }
 
 // Defaults fills the fields whose zero value means "unset" from Default, so
-// that the configuration Run logs and uses is the one in effect. Fields
-// whose zero means something (MaxConcurrent 0: no limit; the optional
-// addresses and secrets) are left as they are.
+// that the configuration Run logs and uses is the one in effect. Every field
+// with a default is filled, nested ones too, so a new default needs no line
+// here; fields whose zero means something (MaxConcurrent 0: no limit) are
+// left as they are, and so are those without a default (the optional
+// addresses and secrets).
 func (c Config) Defaults() Config {
 	d := Default()
 	if len(c.Targets) == 0 || slices.Contains(c.Targets, "all") {
 		c.Targets = d.Targets
 	}
-	setZero(&c.Instances, d.Instances)
-	setZero(&c.HTTPAddr, d.HTTPAddr)
-	setZero(&c.DataDir, d.DataDir)
-	setZero(&c.MongoDB, d.MongoDB)
-	setZero(&c.StreamReplicas, d.StreamReplicas)
-	setZero(&c.RowsRetention, d.RowsRetention)
-	setZero(&c.ChunkSize, d.ChunkSize)
-	setZero(&c.MaxUploadBytes, d.MaxUploadBytes)
-	setZero(&c.MaxRows, d.MaxRows)
-	setZero(&c.MaxEventStreams, d.MaxEventStreams)
-	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
-	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
-	setZero(&c.Retention.Notes, d.Retention.Notes)
-	setZero(&c.Retention.Summaries, d.Retention.Summaries)
-	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
-	setZero(&c.Runner.AckWait, d.Runner.AckWait)
-	setZero(&c.Partitions.Partitions, d.Partitions.Partitions)
-	setZero(&c.Partitions.PinnedTTL, d.Partitions.PinnedTTL)
+	d.MaxConcurrent = 0 // no limit, not unset
+	fillZero(reflect.ValueOf(&c).Elem(), reflect.ValueOf(d))
 	return c
 }
 
-func setZero[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
+// fillZero sets every zero field of v, through nested structs, to def's.
+func fillZero(v, def reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case !f.CanSet():
+		case f.Kind() == reflect.Struct:
+			fillZero(f, def.Field(i))
+		case f.IsZero():
+			f.Set(def.Field(i))
+		}
 	}
 }
 

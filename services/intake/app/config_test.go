@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intake/intake/pkg/partitions"
+	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/services/intake/app"
 )
 
@@ -25,6 +27,11 @@ func TestConfigDefaults(t *testing.T) {
 	set := app.Config{HTTPAddr: "127.0.0.1:0", UnsealedTimeout: -1, Targets: []string{"writer"}}.Defaults()
 	if set.HTTPAddr != "127.0.0.1:0" || set.UnsealedTimeout != -1 || !reflect.DeepEqual(set.Targets, []string{"writer"}) {
 		t.Fatalf("set fields changed: %+v", set)
+	}
+	// A nested field set stays, its unset neighbours get their defaults.
+	nested := app.Config{Partitions: partitions.Config{PinnedTTL: time.Second}}.Defaults()
+	if nested.Partitions.PinnedTTL != time.Second || nested.Partitions.Partitions != streams.DefaultPartitions {
+		t.Fatalf("partitions %+v, want the pinned TTL set and the default partitions", nested.Partitions)
 	}
 	if all := (app.Config{Targets: []string{"all"}}).Defaults(); !reflect.DeepEqual(all.Targets, app.Services()) {
 		t.Fatalf("targets all = %v, want %v", all.Targets, app.Services())

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/client"
+	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/testenv"
 	"github.com/intake/intake/services/ingest"
@@ -92,7 +93,7 @@ func checkImport(t *testing.T, s *system, id string, f contactsFile, v ingest.Im
 	if v.Status != "completed" {
 		t.Fatalf("status = %s (%s), want completed", v.Status, v.Reason)
 	}
-	want := ingest.ImportView{Total: f.total, Processed: f.total, Created: len(f.expected), Skipped: len(f.skipped), Failed: len(f.failed)}
+	want := ingest.ImportView{Total: f.total, Processed: f.total, Counts: envelope.Counts{Created: len(f.expected), Skipped: len(f.skipped), Failed: len(f.failed)}}
 	if v.Total != want.Total || v.Processed != want.Processed || v.Created != want.Created || v.Updated != 0 || v.Skipped != want.Skipped || v.Failed != want.Failed {
 		t.Fatalf("summary total/processed/created/updated/skipped/failed = %d/%d/%d/%d/%d/%d, want %d/%d/%d/0/%d/%d",
 			v.Total, v.Processed, v.Created, v.Updated, v.Skipped, v.Failed, want.Total, want.Processed, want.Created, want.Skipped, want.Failed)

@@ -32,7 +32,8 @@ func TestRESTClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create key: %v", err)
 	}
-	if !strings.HasPrefix(created.Secret, "ik_") || created.Tenant != "acme" || created.ID == "" {
+	if !strings.HasPrefix(created.Secret, "ik_") || created.Tenant != "acme" || created.ID == "" ||
+		created.Name != "rest" || created.Prefix != created.Secret[:8] || len(created.Capabilities) != 3 || created.CreatedAt.IsZero() {
 		t.Fatalf("created key %+v", created)
 	}
 	acme := client.NewREST(s.base, client.WithAPIKey(created.Secret))
