@@ -177,6 +177,11 @@ func (c Config) Validate() error {
 	if _, err := clientip.ParseCIDRs(c.TrustedProxies); err != nil {
 		return err
 	}
+	// A summary removed while its import's opened event is still kept
+	// would make the import read as processing from its events.
+	if r := c.Retention.Summaries; r > 0 && r < c.RowsRetention {
+		return fmt.Errorf("--summary-retention %s is shorter than --rows-retention %s: a removed import would read as processing from its events; keep summaries at least as long", r, c.RowsRetention)
+	}
 	return nil
 }
 

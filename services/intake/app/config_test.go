@@ -2,12 +2,14 @@ package app_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/streams"
 	"github.com/intake/intake/services/intake/app"
+	"github.com/intake/intake/services/reporter"
 )
 
 // An empty configuration runs with the defaults of `intake serve`
@@ -35,5 +37,21 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if all := (app.Config{Targets: []string{"all"}}).Defaults(); !reflect.DeepEqual(all.Targets, app.Services()) {
 		t.Fatalf("targets all = %v, want %v", all.Targets, app.Services())
+	}
+}
+
+// A summary retention shorter than the rows' stops the start with a
+// message naming both flags; negative (kept) or as long is fine.
+func TestRetentionValidated(t *testing.T) {
+	day := 24 * time.Hour
+	short := app.Config{RowsRetention: 7 * day, Retention: reporter.Retention{Summaries: day}}.Defaults()
+	if err := short.Validate(); err == nil || !strings.Contains(err.Error(), "--summary-retention") || !strings.Contains(err.Error(), "--rows-retention") {
+		t.Errorf("Validate = %v, want an error naming --summary-retention and --rows-retention", err)
+	}
+	for _, summaries := range []time.Duration{-1, 7 * day, 30 * day} {
+		c := app.Config{RowsRetention: 7 * day, Retention: reporter.Retention{Summaries: summaries}}.Defaults()
+		if err := c.Validate(); err != nil {
+			t.Errorf("summary retention %s: %v", summaries, err)
+		}
 	}
 }
