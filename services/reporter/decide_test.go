@@ -357,3 +357,12 @@ func TestDecideUnreadable(t *testing.T) {
 		{"sealed and waiting for rows", sum(func(s *ledger.Summary) { s.Sealed, s.Total = true, 20 }), true, 9, 0, endFail, failed},
 	}, func(tc endCase) (endAction, string) { return decideUnreadable(tc.sum, tc.found, acc, tc.seq) })
 }
+
+func TestUniqueOutputs(t *testing.T) {
+	outs := []runner.Output{{MsgID: "a:completed", Data: []byte("1")}, {Data: []byte("no id")}, {MsgID: "a:completed", Data: []byte("2")},
+		{Data: []byte("no id")}, {MsgID: "b:completed"}}
+	want := []runner.Output{{MsgID: "a:completed", Data: []byte("1")}, {Data: []byte("no id")}, {Data: []byte("no id")}, {MsgID: "b:completed"}}
+	if got := uniqueOutputs(outs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("uniqueOutputs = %+v, want %+v", got, want)
+	}
+}
