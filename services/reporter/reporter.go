@@ -4,10 +4,12 @@
 // sealed source is accounted for.
 //
 // Exactly once: INTAKE_OUTCOMES is partitioned by import, with one consumer
-// per partition (MaxAckPending 1, pinned to one instance at a time:
-// pkg/partitions), so an import's accounting messages are applied strictly
-// in stream order while other imports' are applied in parallel, by this or
-// other instances. Each summary remembers the stream sequence of the last
+// per partition (pinned to one instance at a time: pkg/partitions), read by
+// a batch runner (runner.BatchRunner) that hands over the messages waiting
+// in stream order and only once every earlier one is acked, so an import's
+// accounting messages are applied strictly in stream order while other
+// imports' are applied in parallel, by this or other instances. A batch's
+// messages change each import's summary in memory, written once. Each summary remembers the stream sequence of the last
 // message applied to it. A redelivered message (crash after the summary
 // was saved, before the ack) has a sequence not above that mark and is not
 // counted again. Every save is conditional on the sequence the handler

@@ -59,6 +59,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	DebugAddr         string        // pprof listener; empty: none
 	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
+	AccountingBatch   int           // accounting messages of a partition applied per summary write (0: reporter.DefaultBatch)
 	BootstrapAPIKey   string        // creates (idempotently) an admin key for tenant "default"
 	JWTHS256Secret    string        // verifies HS256 bearer tokens
 	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
@@ -120,6 +121,7 @@ func Default() Config {
 		MaxEventStreams: limits.DefaultMaxEventStreams,
 		ShutdownTimeout: 30 * time.Second,
 		UnsealedTimeout: reporter.DefaultUnsealedTimeout,
+		AccountingBatch: reporter.DefaultBatch,
 		Retention:       reporter.Retention{Notes: reporter.DefaultNotesRetention, Summaries: reporter.DefaultSummaryRetention},
 		JWTMaxLifetime:  auth.DefaultMaxLifetime,
 		Runner:          runner.Config{AckWait: runner.DefaultAckWait},
@@ -148,6 +150,7 @@ func (c Config) Defaults() Config {
 	setZero(&c.MaxEventStreams, d.MaxEventStreams)
 	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setZero(&c.UnsealedTimeout, d.UnsealedTimeout)
+	setZero(&c.AccountingBatch, d.AccountingBatch)
 	setZero(&c.Retention.Notes, d.Retention.Notes)
 	setZero(&c.Retention.Summaries, d.Retention.Summaries)
 	setZero(&c.JWTMaxLifetime, d.JWTMaxLifetime)
