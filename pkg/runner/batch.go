@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -139,18 +140,15 @@ func inStreamOrder(held []jetstream.Msg) []jetstream.Msg {
 		}
 		return 0
 	}
-	slices.SortStableFunc(held, func(a, b jetstream.Msg) int { return compareUint(seq(a), seq(b)) })
-	return slices.CompactFunc(held, func(a, b jetstream.Msg) bool { return seq(a) == seq(b) && seq(a) != 0 })
-}
-
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	slices.SortStableFunc(held, func(a, b jetstream.Msg) int { return cmp.Compare(seq(a), seq(b)) })
+	kept := held[:0]
+	for i, jm := range held {
+		if i+1 < len(held) && seq(held[i+1]) == seq(jm) {
+			continue // the later delivery is the one to answer
+		}
+		kept = append(kept, jm)
 	}
-	return 0
+	return kept
 }
 
 // handBack returns messages fetched but not handled, as Runner.Run does on
