@@ -43,7 +43,9 @@ type BatchRunner struct {
 // NewBatch builds a batch runner.
 func NewBatch(js jetstream.JetStream, cons jetstream.Consumer, cfg Config, h BatchHandler, log *zap.Logger) *BatchRunner {
 	one := func(ctx context.Context, m Msg) ([]Output, error) { return h(ctx, []Msg{m}) }
-	return &BatchRunner{r: New(js, cons, cfg, one, log), bh: h}
+	r := New(js, cons, cfg, one, log)
+	r.confirmAcks = true
+	return &BatchRunner{r: r, bh: h}
 }
 
 // gatherWait bounds the pull for the messages the first one's metadata says
@@ -75,7 +77,7 @@ func (b *BatchRunner) collect(ctx context.Context) []jetstream.Msg {
 	if len(held) == 0 {
 		return nil
 	}
-	if meta, err := held[0].Metadata(); err == nil && meta.NumPending > 0 {
+	if meta, err := held[0].Metadata(); err == nil && meta.NumPending > 0 && r.cfg.Batch > 1 {
 		held = append(held, b.fetch(ctx, int(min(uint64(r.cfg.Batch-1), meta.NumPending)), gatherWait)...)
 	}
 	deadline := time.Now().Add(2 * r.cfg.AckWait)
@@ -195,7 +197,7 @@ func (b *BatchRunner) handle(ctx context.Context, held []jetstream.Msg) {
 	}
 	stop()
 	if err == nil {
-		ackAll(r.log, held)
+		b.ackAll(held)
 		r.countAcked(len(held), start)
 		return
 	}
@@ -214,18 +216,15 @@ func (b *BatchRunner) handle(ctx context.Context, held []jetstream.Msg) {
 // that the consumer's count of unacknowledged messages, read before the
 // next batch, no longer holds these (acks of one connection are applied in
 // order).
-func ackAll(log *zap.Logger, held []jetstream.Msg) {
+func (b *BatchRunner) ackAll(held []jetstream.Msg) {
+	r := b.r
 	for i, jm := range held {
 		ack := jm.Ack
 		if i == len(held)-1 {
-			ack = func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), ackAnswerWait)
-				defer cancel()
-				return jm.DoubleAck(ctx)
-			}
+			ack = func() error { return r.ack(jm) }
 		}
 		if err := ack(); err != nil {
-			log.Warn("ack failed; the message will be redelivered", zap.Error(err), zap.String("subject", jm.Subject()))
+			r.log.Warn("ack failed; the message will be redelivered", zap.Error(err), zap.String("subject", jm.Subject()))
 		}
 	}
 }

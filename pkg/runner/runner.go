@@ -137,6 +137,19 @@ type Runner struct {
 	cons jetstream.Consumer
 	h    Handler
 	log  *zap.Logger
+	// confirmAcks waits for the server to confirm each ack (a batch
+	// runner's: it reads the consumer's unacknowledged count next).
+	confirmAcks bool
+}
+
+// ack acks jm, waiting for the server's confirmation if r.confirmAcks.
+func (r *Runner) ack(jm jetstream.Msg) error {
+	if !r.confirmAcks {
+		return jm.Ack()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ackAnswerWait)
+	defer cancel()
+	return jm.DoubleAck(ctx)
 }
 
 // New builds a runner.
@@ -204,7 +217,7 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) (again bool, del
 	}
 	stop()
 	if err == nil {
-		if aerr := jm.Ack(); aerr != nil {
+		if aerr := r.ack(jm); aerr != nil {
 			r.log.Warn("ack failed; the message will be redelivered", zap.Error(aerr), zap.String("subject", m.Subject))
 		}
 		r.countAcked(1, start)
@@ -341,7 +354,7 @@ func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause 
 	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "dead_lettered").Inc() })
 	r.log.Error("message dead-lettered", zap.String("subject", m.Subject), zap.String("reason", reason),
 		zap.Uint64("delivery", m.NumDelivered))
-	if err := jm.Ack(); err != nil {
+	if err := r.ack(jm); err != nil {
 		r.log.Warn("ack of dead-lettered message failed", zap.Error(err))
 	}
 	return false, 0

@@ -221,3 +221,33 @@ func TestPoisonInABatchIsDeadLetteredAlone(t *testing.T) {
 		t.Fatalf("dead letter %s", describe(m))
 	}
 }
+
+// BenchmarkAccountingBacklog times the reporter through a backlog of one
+// import's accounting messages (opened, 2,000 chunks, sealed: a
+// 1,000,000-row import's worth in chunks of 500), one at a time and in
+// batches: how fast accounting catches up once it is behind.
+func BenchmarkAccountingBacklog(b *testing.B) {
+	for _, batch := range []int{1, DefaultBatch} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				e := newEnv(b)
+				e.publish(e.opened("acme", "imp_backlog")...)
+				e.publish(e.chunks("acme", "imp_backlog", 2000)...)
+				e.publish(e.sealed("acme", "imp_backlog", 10_000)...)
+				b.StartTimer()
+				start := time.Now()
+				e.startReporter(Config{Batch: batch})
+				sum := e.finished("imp_backlog", 10*time.Minute)
+				took := time.Since(start)
+				b.StopTimer()
+				if sum.Status != ledger.StatusCompleted || sum.Counts.Created != 10_000 {
+					b.Fatalf("summary %+v", sum)
+				}
+				b.ReportMetric(2002/took.Seconds(), "msgs/s")
+				b.ReportMetric(testutil.ToFloat64(e.metrics.SummaryWrites), "writes")
+				e.stopRep()
+			}
+		})
+	}
+}

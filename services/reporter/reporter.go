@@ -107,6 +107,13 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 	// The batch runner hands over a partition's messages in stream order
 	// and only with every earlier one applied, whatever MaxAckPending is.
 	st := partitions.Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: Durable, MaxAckPending: batch, AckWait: cfg.Runner.AckWait}
+	if batch == 1 {
+		// One at a time: the consumer's MaxAckPending of 1 keeps the order.
+		one := func(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+			return rp.handleBatch(ctx, []runner.Msg{m})
+		}
+		return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, one, d.Log)
+	}
 	return partitions.RunBatch(ctx, d.JS, st, cfg.Partitions, rc, rp.handleBatch, d.Log)
 }
 

@@ -32,7 +32,7 @@ import (
 // FerretDB that can be stopped and started again on the same files and
 // address, and a reporter with quick retries.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	addr    string // FerretDB's
 	ferret  *embedded.Ferret
@@ -51,7 +51,7 @@ func startEnv(t *testing.T) *testEnv {
 }
 
 // newEnv is the broker and the database, without a reporter.
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, dir: t.TempDir(), metrics: metrics.New()}
 	e.nc, e.js = streamstest.Start(t, streams.Config{})
