@@ -87,7 +87,11 @@ func (b *BatchRunner) collect(ctx context.Context) []jetstream.Msg {
 		if err == nil && info.NumAckPending <= len(held) {
 			return inStreamOrder(held)
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		if ctx.Err() != nil {
+			handBack(held)
+			return nil
+		}
+		if time.Now().After(deadline) {
 			// Given up waiting (or a standby that also waits for ours):
 			// hand everything back; whoever pulls next gathers it all.
 			r.log.Warn("earlier messages stayed outstanding; handing the batch back", zap.Int("held", len(held)))
