@@ -3,6 +3,7 @@ package reporter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -24,10 +25,16 @@ import (
 type countingStore struct {
 	*store.Store
 	writes atomic.Int32
+	// beforeSave, if set, runs before a write: another instance's work
+	// between this one's read and its write.
+	beforeSave func()
 }
 
 func (c *countingStore) SaveSummaryIf(ctx context.Context, sum *ledger.Summary, prevSeq uint64) error {
 	c.writes.Add(1)
+	if c.beforeSave != nil {
+		c.beforeSave()
+	}
 	return c.Store.SaveSummaryIf(ctx, sum, prevSeq)
 }
 
@@ -123,6 +130,43 @@ func TestBatchWritesEachSummaryOnce(t *testing.T) {
 	}
 	if n := completed(again); n != 1 {
 		t.Fatalf("the redelivered batch announces the completion %d times, want once", n)
+	}
+}
+
+// Two instances briefly on one partition: the other applied more of the
+// import's messages between this batch's read and its write. The write
+// loses its compare-and-swap and the batch fails; decided again one at a
+// time on the summary as stored, its messages are found applied, and every
+// row is counted once.
+func TestBatchThatLostItsWriteIsDecidedAgain(t *testing.T) {
+	e := newEnv(t)
+	var outs []runner.Output
+	outs = append(outs, e.opened("acme", "imp_race")...)
+	outs = append(outs, e.chunks("acme", "imp_race", 20)...)
+	ms := accountingMsgs(outs, 1)
+	other := &reporter{store: e.store, log: zaptest.NewLogger(t)}
+	if _, err := other.handleBatch(context.Background(), ms[:6]); err != nil {
+		t.Fatal(err)
+	}
+
+	cs := &countingStore{Store: e.store}
+	rp := &reporter{store: cs, log: zaptest.NewLogger(t)}
+	cs.beforeSave = func() {
+		cs.beforeSave = nil
+		if _, err := other.handleBatch(context.Background(), ms[6:]); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := rp.handleBatch(context.Background(), ms[6:16]); !errors.Is(err, store.ErrSummaryChanged) {
+		t.Fatalf("the batch that lost the race: %v, want ErrSummaryChanged", err)
+	}
+	for _, m := range ms[6:16] { // as the runner does after a failed batch
+		if _, err := rp.handleBatch(context.Background(), []runner.Msg{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sum := e.summaryOf("imp_race"); sum.Counts != (envelope.Counts{Created: 100}) || sum.LastSeq != ms[len(ms)-1].StreamSeq {
+		t.Fatalf("summary %+v, want 100 created up to the last message", sum)
 	}
 }
 
