@@ -271,34 +271,29 @@ func (rp *reporter) handle(ctx context.Context, b *batch, m runner.Msg) ([]runne
 		return nil, err
 	}
 	sum, found := bs.sum, bs.found
-	switch acc.Kind {
-	case envelope.KindExpire:
+	now := time.Now().UTC()
+	switch routeOf(sum, found, &acc, m.StreamSeq) {
+	case routeExpire:
 		action, reason := decideExpire(sum, found, &acc, m.StreamSeq, rp.timeout)
 		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import timed out")
-	case envelope.KindUnreadable:
+	case routeUnreadable:
 		action, reason := decideUnreadable(sum, found, &acc, m.StreamSeq)
 		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import failed: rows could not be read")
-	}
-	now := time.Now().UTC()
-	if !found {
-		sum = &ledger.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: ledger.StatusProcessing, CreatedAt: now}
-	}
-	if sum.Tenant != acc.Tenant {
+	case routeForeign:
 		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
-	}
-	bs.sum, bs.found = sum, true
-	if again, resume := replayed(sum, m.StreamSeq); again {
-		// Applied before a crash; finish what was left undone.
-		if resume {
-			return rp.finish(ctx, sum)
-		}
-		return completionEvent(sum)
-	}
-	if sum.Deleting() {
+	case routeAnnounce:
+		return completionEvent(sum) // applied before a crash
+	case routeResumeFinish:
+		return rp.finish(ctx, sum) // applied before a crash, replace mode's ending left undone
+	case routeDeleting:
 		// The deletion job writes the summary until its deletions end;
 		// every row is counted, so a late message changes nothing.
 		rp.log.Info("accounting message for an import whose deletions are under way; ignored", zap.String("import_id", acc.Import), zap.String("kind", acc.Kind))
 		return nil, nil
+	}
+	if !found {
+		sum = &ledger.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: ledger.StatusProcessing, CreatedAt: now}
+		bs.sum, bs.found = sum, true
 	}
 	wasDone := sum.Status != ledger.StatusProcessing
 	if err := rp.apply(ctx, sum, &acc, m.StreamSeq); err != nil {
