@@ -26,6 +26,9 @@ type Metrics struct {
 	// Imports (in flight = sum(started) - sum(finished) across the fleet).
 	ImportsStarted  prometheus.Counter
 	ImportsFinished *prometheus.CounterVec // status
+	// SummaryWrites counts the reporter's summary writes: fewer than
+	// accounting messages when several that wait together share one.
+	SummaryWrites prometheus.Counter
 
 	// HTTP.
 	HTTPRequests *prometheus.HistogramVec // route, method, code
@@ -68,6 +71,9 @@ func New() *Metrics {
 		ImportsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intake_imports_finished_total", Help: "Imports finished, by status (completed, failed).",
 		}, []string{"status"}),
+		SummaryWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intake_summary_writes_total", Help: "Import summaries written by the reporter (accounting messages that wait together are applied with one write).",
+		}),
 		UpstreamRefusedReplies: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "intake_upstream_refused_replies_total", Help: "Upstream requests not answered: the reply subject was not the tenant's inbox.",
 		}),
@@ -83,7 +89,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Panics, m.Rows, m.RowsIngested,
-		m.ImportsStarted, m.ImportsFinished, m.HTTPRequests, m.UpstreamRefusedReplies, m.EventStreams, m.EventStreamReads,
+		m.ImportsStarted, m.ImportsFinished, m.SummaryWrites, m.HTTPRequests, m.UpstreamRefusedReplies, m.EventStreams, m.EventStreamReads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -92,8 +92,30 @@ func Consumers(durable string, partitions int) []string {
 // concurrently for different partitions, and for one partition one message
 // at a time when MaxAckPending is 1.
 func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc runner.Config, h runner.Handler, log *zap.Logger) error {
+	return run(ctx, js, st, cfg, rc, func(cons jetstream.Consumer, rc runner.Config, log *zap.Logger) consumer {
+		return runner.New(js, cons, rc, h, log)
+	}, log)
+}
+
+// RunBatch is Run with a batch handler (runner.BatchRunner): h gets up to
+// st.MaxAckPending messages of one partition at a time, in stream order.
+func RunBatch(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc runner.Config, h runner.BatchHandler, log *zap.Logger) error {
+	return run(ctx, js, st, cfg, rc, func(cons jetstream.Consumer, rc runner.Config, log *zap.Logger) consumer {
+		return runner.NewBatch(js, cons, rc, h, log)
+	}, log)
+}
+
+// consumer is a runner of one consumer.
+type consumer interface {
+	Run(ctx context.Context) error
+}
+
+// newConsumer makes the runner of one consumer.
+type newConsumer func(cons jetstream.Consumer, rc runner.Config, log *zap.Logger) consumer
+
+func run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc runner.Config, newRun newConsumer, log *zap.Logger) error {
 	cfg = cfg.withDefaults()
-	if err := drainLegacy(ctx, js, st, rc, h, log); err != nil {
+	if err := drainLegacy(ctx, js, st, rc, newRun, log); err != nil {
 		if ctx.Err() != nil {
 			return nil // shutting down
 		}
@@ -121,11 +143,11 @@ func Run(ctx context.Context, js jetstream.JetStream, st Stage, cfg Config, rc r
 	for p, cons := range conss {
 		plog := log.With(zap.Int("partition", p))
 		if Owns(p, cfg.Index, cfg.Instances) {
-			g.Go(func() error { return runner.New(js, cons, rc, h, plog).Run(gctx) })
+			g.Go(func() error { return newRun(cons, rc, plog).Run(gctx) })
 			continue
 		}
 		g.Go(func() error {
-			return standby(gctx, cons, cfg.PinnedTTL, func(ctx context.Context) error { return runner.New(js, cons, rc, h, plog).Run(ctx) }, plog)
+			return standby(gctx, cons, cfg.PinnedTTL, func(ctx context.Context) error { return newRun(cons, rc, plog).Run(ctx) }, plog)
 		})
 	}
 	return g.Wait()
@@ -230,7 +252,7 @@ func pinned(info *jetstream.ConsumerInfo) bool {
 // no partition consumer beside it, and it may hold messages stored before
 // the stream was partitioned: they are handled through it, as that version
 // did, until it has none left.
-func drainLegacy(ctx context.Context, js jetstream.JetStream, st Stage, rc runner.Config, h runner.Handler, log *zap.Logger) error {
+func drainLegacy(ctx context.Context, js jetstream.JetStream, st Stage, rc runner.Config, newRun newConsumer, log *zap.Logger) error {
 	cons, err := js.Consumer(ctx, st.Stream, st.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
@@ -243,7 +265,7 @@ func drainLegacy(ctx context.Context, js jetstream.JetStream, st Stage, rc runne
 	}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- runner.New(js, cons, rc, h, log.With(zap.String("consumer", st.Durable))).Run(rctx) }()
+	go func() { done <- newRun(cons, rc, log.With(zap.String("consumer", st.Durable))).Run(rctx) }()
 	defer func() { stop(); <-done }()
 	log.Info("draining the consumer of an earlier version before partitioning", zap.String("consumer", st.Durable))
 	for {

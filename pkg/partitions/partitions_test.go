@@ -39,6 +39,19 @@ func (h *handled) handler(instance int) runner.Handler {
 	}
 }
 
+// batchHandler handles a batch as handler does each of its messages.
+func (h *handled) batchHandler(instance int) runner.BatchHandler {
+	one := h.handler(instance)
+	return func(ctx context.Context, ms []runner.Msg) ([]runner.Output, error) {
+		for _, m := range ms {
+			if _, err := one(ctx, m); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+}
+
 func (h *handled) total() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -49,16 +62,21 @@ func (h *handled) total() int {
 // takes its partitions over. Every message is handled, each import's in
 // stream order, none twice.
 func TestFailOverKeepsEveryImportInOrder(t *testing.T) {
-	failOver(t, Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: "reporter", MaxAckPending: 1}, true)
+	failOver(t, Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: "reporter", MaxAckPending: 1}, true, false)
+}
+
+// The same with the reporter's batches: many in flight, handed over in order.
+func TestFailOverInBatchesKeepsEveryImportInOrder(t *testing.T) {
+	failOver(t, Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: "reporter", MaxAckPending: 16}, true, true)
 }
 
 // The same with the writer's settings: several loops, several in flight,
 // no order to keep.
 func TestFailOverWithLoops(t *testing.T) {
-	failOver(t, Stage{Stream: subjects.StreamUnique, Subject: subjects.Unique, Durable: "writer", MaxAckPending: 4, Loops: 2}, false)
+	failOver(t, Stage{Stream: subjects.StreamUnique, Subject: subjects.Unique, Durable: "writer", MaxAckPending: 4, Loops: 2}, false, false)
 }
 
-func failOver(t *testing.T, st Stage, ordered bool) {
+func failOver(t *testing.T, st Stage, ordered, batches bool) {
 	const parts = 4
 	_, js := streamstest.Start(t, streams.Config{Partitions: parts})
 	ctx := context.Background()
@@ -77,7 +95,12 @@ func failOver(t *testing.T, st Stage, ordered bool) {
 		ictx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- Run(ictx, js, st, Config{Partitions: parts, PinnedTTL: time.Second, Index: i, Instances: 2}, runner.Config{}, h.handler(i), log)
+			cfg := Config{Partitions: parts, PinnedTTL: time.Second, Index: i, Instances: 2}
+			if batches {
+				done <- RunBatch(ictx, js, st, cfg, runner.Config{}, h.batchHandler(i), log)
+				return
+			}
+			done <- Run(ictx, js, st, cfg, runner.Config{}, h.handler(i), log)
 		}()
 		stops = append(stops, func() {
 			cancel()

@@ -137,6 +137,19 @@ type Runner struct {
 	cons jetstream.Consumer
 	h    Handler
 	log  *zap.Logger
+	// confirmAcks waits for the server to confirm each ack (a batch
+	// runner's: it reads the consumer's unacknowledged count next).
+	confirmAcks bool
+}
+
+// ack acks jm, waiting for the server's confirmation if r.confirmAcks.
+func (r *Runner) ack(jm jetstream.Msg) error {
+	if !r.confirmAcks {
+		return jm.Ack()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ackAnswerWait)
+	defer cancel()
+	return jm.DoubleAck(ctx)
 }
 
 // New builds a runner.
@@ -179,20 +192,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
-	meta, err := jm.Metadata()
-	if err != nil {
-		r.log.Error("message without metadata", zap.Error(err))
-		_ = jm.Term()
-		return
+// process handles one message. It returns whether the message is to be
+// delivered again (retried, or a crash simulated), and after what delay.
+func (r *Runner) process(ctx context.Context, jm jetstream.Msg) (again bool, delay time.Duration) {
+	m, ok := r.msgOf(jm)
+	if !ok {
+		return false, 0
 	}
-	// Handlers and dead letters see the subject the message was published
-	// on, without the partition a partitioned stream stored it under.
-	m := Msg{Subject: subjects.Unpartitioned(jm.Subject()), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
 	start := time.Now()
-	if m.NumDelivered > 1 {
-		r.count(func(mx *metrics.Metrics) { mx.Redelivered.WithLabelValues(r.cfg.Name).Inc() })
-	}
 
 	// The handler finishes its chunk even when shutdown starts; its own
 	// timeout bounds that.
@@ -203,32 +210,55 @@ func (r *Runner) process(ctx context.Context, jm jetstream.Msg) {
 	if err == nil && r.cfg.Crash != nil && r.cfg.Crash(m) {
 		stop()
 		_ = jm.Nak()
-		return
+		return true, 0
 	}
 	if err == nil {
 		err = r.publish(hctx, outs)
 	}
 	stop()
 	if err == nil {
-		if aerr := jm.Ack(); aerr != nil {
+		if aerr := r.ack(jm); aerr != nil {
 			r.log.Warn("ack failed; the message will be redelivered", zap.Error(aerr), zap.String("subject", m.Subject))
 		}
-		r.count(func(mx *metrics.Metrics) {
-			mx.Chunks.WithLabelValues(r.cfg.Name, "acked").Inc()
-			mx.ChunkSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
-		})
-		return
+		r.countAcked(1, start)
+		return false, 0
 	}
 
 	if IsPermanent(err) || m.NumDelivered >= uint64(r.cfg.MaxDeliver) {
-		r.deadLetter(hctx, jm, m, err)
-		return
+		return r.deadLetter(hctx, jm, m, err)
 	}
-	delay := r.cfg.Backoff[min(int(m.NumDelivered)-1, len(r.cfg.Backoff)-1)]
+	delay = r.cfg.Backoff[min(int(m.NumDelivered)-1, len(r.cfg.Backoff)-1)]
 	r.log.Warn("handler failed; will retry", zap.Error(err), zap.String("subject", m.Subject),
 		zap.Uint64("delivery", m.NumDelivered), zap.Duration("delay", delay))
 	_ = jm.NakWithDelay(delay)
 	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "retried").Inc() })
+	return true, delay
+}
+
+// msgOf is jm as a handler sees it; a message without metadata (not from a
+// consumer) is terminated and ok is false.
+func (r *Runner) msgOf(jm jetstream.Msg) (m Msg, ok bool) {
+	meta, err := jm.Metadata()
+	if err != nil {
+		r.log.Error("message without metadata", zap.Error(err))
+		_ = jm.Term()
+		return Msg{}, false
+	}
+	// Handlers and dead letters see the subject the message was published
+	// on, without the partition a partitioned stream stored it under.
+	m = Msg{Subject: subjects.Unpartitioned(jm.Subject()), Data: jm.Data(), Header: jm.Headers(), NumDelivered: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+	if m.NumDelivered > 1 {
+		r.count(func(mx *metrics.Metrics) { mx.Redelivered.WithLabelValues(r.cfg.Name).Inc() })
+	}
+	return m, true
+}
+
+// countAcked counts n messages acked, handled together since start.
+func (r *Runner) countAcked(n int, start time.Time) {
+	r.count(func(mx *metrics.Metrics) {
+		mx.Chunks.WithLabelValues(r.cfg.Name, "acked").Add(float64(n))
+		mx.ChunkSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
+	})
 }
 
 // PanicError is what a handler that panicked returns to the runner: it is
@@ -254,13 +284,18 @@ func IsPanic(err error) bool {
 func (r *Runner) call(ctx context.Context, m Msg) (outs []Output, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			outs, err = nil, PanicError{Stage: r.cfg.Name, Value: v}
-			r.log.Error("handler panicked", zap.Any("panic", v), zap.String("subject", m.Subject),
-				zap.Uint64("delivery", m.NumDelivered), zap.ByteString("stack", debug.Stack()))
-			r.count(func(mx *metrics.Metrics) { mx.Panics.WithLabelValues(r.cfg.Name).Inc() })
+			outs, err = nil, r.panicked(v, zap.String("subject", m.Subject), zap.Uint64("delivery", m.NumDelivered))
 		}
 	}()
 	return r.h(ctx, m)
+}
+
+// panicked logs and counts a handler's recovered panic v and returns it as
+// the handler's error.
+func (r *Runner) panicked(v any, fields ...zap.Field) error {
+	r.log.Error("handler panicked", append(fields, zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))...)
+	r.count(func(mx *metrics.Metrics) { mx.Panics.WithLabelValues(r.cfg.Name).Inc() })
+	return PanicError{Stage: r.cfg.Name, Value: v}
 }
 
 // count updates metrics when there are any.
@@ -270,8 +305,8 @@ func (r *Runner) count(f func(*metrics.Metrics)) {
 	}
 }
 
-// keepAlive signals "in progress" while a handler runs.
-func (r *Runner) keepAlive(jm jetstream.Msg) (stop func()) {
+// keepAlive signals "in progress" for the messages while a handler runs.
+func (r *Runner) keepAlive(jms ...jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(r.cfg.InProgressEvery)
@@ -281,7 +316,9 @@ func (r *Runner) keepAlive(jm jetstream.Msg) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				_ = jm.InProgress()
+				for _, jm := range jms {
+					_ = jm.InProgress()
+				}
 			}
 		}
 	}()
@@ -291,7 +328,9 @@ func (r *Runner) keepAlive(jm jetstream.Msg) (stop func()) {
 // Reason header on dead letters.
 const HeaderReason = "Intake-Reason"
 
-func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause error) {
+// deadLetter publishes m to the dead-letter subject with its accounting and
+// acks it; when even that fails, m is naked to be tried again (again true).
+func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause error) (again bool, delay time.Duration) {
 	reason := cause.Error()
 	dead := &nats.Msg{
 		Subject: subjects.DeadFor(r.cfg.Name, m.Subject),
@@ -308,15 +347,17 @@ func (r *Runner) deadLetter(ctx context.Context, jm jetstream.Msg, m Msg, cause 
 	if err != nil {
 		// Could not even record the failure: keep the message and try later.
 		r.log.Error("dead-lettering failed; will retry", zap.Error(err), zap.String("subject", m.Subject))
-		_ = jm.NakWithDelay(r.cfg.Backoff[len(r.cfg.Backoff)-1])
-		return
+		delay = r.cfg.Backoff[len(r.cfg.Backoff)-1]
+		_ = jm.NakWithDelay(delay)
+		return true, delay
 	}
 	r.count(func(mx *metrics.Metrics) { mx.Chunks.WithLabelValues(r.cfg.Name, "dead_lettered").Inc() })
 	r.log.Error("message dead-lettered", zap.String("subject", m.Subject), zap.String("reason", reason),
 		zap.Uint64("delivery", m.NumDelivered))
-	if err := jm.Ack(); err != nil {
+	if err := r.ack(jm); err != nil {
 		r.log.Warn("ack of dead-lettered message failed", zap.Error(err))
 	}
+	return false, 0
 }
 
 // Msgs turns outputs into messages, with Nats-Msg-Id where they have one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,20 +51,19 @@ func (e env) publish(t testing.TB, subj, data string) {
 // run starts a runner and returns a stop function that waits for it.
 func (e env) run(t testing.TB, cfg Config, h Handler) (stop func()) {
 	t.Helper()
+	return start(t, New(e.js, e.cons, cfg, h, zaptest.NewLogger(t)).Run)
+}
+
+// start runs run until the returned stop function (or the test's end)
+// stops it and waits for it.
+func start(t testing.TB, run func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = New(e.js, e.cons, cfg, h, zaptest.NewLogger(t)).Run(ctx)
+		_ = run(ctx)
 	}()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
+	stop = sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
 	return stop
 }

@@ -260,6 +260,7 @@ func serveCommand() *cobra.Command {
 	fs.IntVar(&cfg.Partitions.Instances, "instance-count", 0, "instances of each service over all processes; 0: this process's --instances")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.DurationVar(&cfg.Runner.AckWait, "ack-wait", cfg.Runner.AckWait, "how long a chunk may go unacknowledged before it is redelivered (e.g. after a crash)")
+	fs.IntVar(&cfg.AccountingBatch, "accounting-batch", cfg.AccountingBatch, "accounting messages of a partition, already waiting, that the reporter applies with one summary write per import; 1: one at a time")
 	fs.DurationVar(&cfg.UnsealedTimeout, "unsealed-timeout", cfg.UnsealedTimeout, "an import without progress for this long (never sealed, rows missing) ends failed; negative: never")
 	fs.DurationVar(&cfg.Retention.Notes, "notes-retention", cfg.Retention.Notes, "a finished import's skipped and failed rows (row notes) are removed this long after it finished; negative: kept")
 	fs.DurationVar(&cfg.Retention.Summaries, "summary-retention", cfg.Retention.Summaries, "a finished import's summary is removed this long after it finished (then 404); negative: kept")

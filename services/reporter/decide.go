@@ -98,6 +98,46 @@ func applyOutcomes(sum *ledger.Summary, acc *envelope.Accounting) (applied, erro
 	return a, nil
 }
 
+// route is the way an accounting message takes through the handler.
+type route int
+
+const (
+	routeApply        route = iota // apply it; it may complete the import
+	routeExpire                    // an expire check: decideExpire
+	routeUnreadable                // rows that could not be read: decideUnreadable
+	routeForeign                   // the import is another tenant's: never applicable
+	routeAnnounce                  // applied before (a redelivery): announce the end, if any, again
+	routeResumeFinish              // applied before, and replace mode's ending is to be resumed
+	routeDeleting                  // the import's deletions run: every row is counted, ignored
+)
+
+// routeOf decides the way of the accounting message acc at stream sequence
+// seq, on its import's summary as the handler has it (found false: none
+// yet, and sum nil). A batch decides each of its messages on the summary
+// as the earlier ones left it.
+func routeOf(sum *ledger.Summary, found bool, acc *envelope.Accounting, seq uint64) route {
+	switch {
+	case acc.Kind == envelope.KindExpire:
+		return routeExpire
+	case acc.Kind == envelope.KindUnreadable:
+		return routeUnreadable
+	case !found:
+		return routeApply
+	case sum.Tenant != acc.Tenant:
+		return routeForeign
+	}
+	if again, resume := replayed(sum, seq); again {
+		if resume {
+			return routeResumeFinish
+		}
+		return routeAnnounce
+	}
+	if sum.Deleting() {
+		return routeDeleting
+	}
+	return routeApply
+}
+
 // replayed reports whether the message at seq was applied to sum before (a
 // redelivery after a crash), and if so whether finishing the import is to
 // be resumed: a replace import that had written its deletion plan.

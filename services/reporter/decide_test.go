@@ -357,3 +357,44 @@ func TestDecideUnreadable(t *testing.T) {
 		{"sealed and waiting for rows", sum(func(s *ledger.Summary) { s.Sealed, s.Total = true, 20 }), true, 9, 0, endFail, failed},
 	}, func(tc endCase) (endAction, string) { return decideUnreadable(tc.sum, tc.found, acc, tc.seq) })
 }
+
+func TestUniqueOutputs(t *testing.T) {
+	outs := []runner.Output{{MsgID: "a:completed", Data: []byte("1")}, {Data: []byte("no id")}, {MsgID: "a:completed", Data: []byte("2")},
+		{Data: []byte("no id")}, {MsgID: "b:completed"}}
+	want := []runner.Output{{MsgID: "a:completed", Data: []byte("1")}, {Data: []byte("no id")}, {Data: []byte("no id")}, {MsgID: "b:completed"}}
+	if got := uniqueOutputs(outs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("uniqueOutputs = %+v, want %+v", got, want)
+	}
+}
+
+func TestRouteOf(t *testing.T) {
+	at := func(seq uint64, change func(s *ledger.Summary)) *ledger.Summary {
+		s := processing()
+		s.LastSeq = seq
+		if change != nil {
+			change(s)
+		}
+		return s
+	}
+	outcomes := outcomesMsg(envelope.StageWrite, 0)
+	for _, tc := range []struct {
+		name  string
+		sum   *ledger.Summary
+		found bool
+		acc   *envelope.Accounting
+		want  route
+	}{
+		{"an expire check, whatever the summary", nil, false, &envelope.Accounting{Kind: envelope.KindExpire, Tenant: "acme"}, routeExpire},
+		{"news of unreadable rows", at(9, nil), true, &envelope.Accounting{Kind: envelope.KindUnreadable, Tenant: "acme"}, routeUnreadable},
+		{"the first message of an import", nil, false, outcomes, routeApply},
+		{"a message after the last applied", at(9, nil), true, outcomes, routeApply},
+		{"another tenant's import", at(9, nil), true, &envelope.Accounting{Kind: envelope.KindOutcomes, Tenant: "other", Import: "imp_1"}, routeForeign},
+		{"applied before", at(10, nil), true, outcomes, routeAnnounce},
+		{"applied before, replace mode's ending planned", at(10, func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{Count: 3} }), true, outcomes, routeResumeFinish},
+		{"after the last applied, deletions under way", at(9, func(s *ledger.Summary) { s.DeletePlan = &ledger.DeletePlan{Count: 3} }), true, outcomes, routeDeleting},
+	} {
+		if got := routeOf(tc.sum, tc.found, tc.acc, 10); got != tc.want {
+			t.Errorf("%s: route %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

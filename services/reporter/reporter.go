@@ -4,10 +4,12 @@
 // sealed source is accounted for.
 //
 // Exactly once: INTAKE_OUTCOMES is partitioned by import, with one consumer
-// per partition (MaxAckPending 1, pinned to one instance at a time:
-// pkg/partitions), so an import's accounting messages are applied strictly
-// in stream order while other imports' are applied in parallel, by this or
-// other instances. Each summary remembers the stream sequence of the last
+// per partition (pinned to one instance at a time: pkg/partitions), read by
+// a batch runner (runner.BatchRunner) that hands over the messages waiting
+// in stream order and only once every earlier one is acked, so an import's
+// accounting messages are applied strictly in stream order while other
+// imports' are applied in parallel, by this or other instances. A batch's
+// messages change each import's summary in memory, written once. Each summary remembers the stream sequence of the last
 // message applied to it. A redelivered message (crash after the summary
 // was saved, before the ack) has a sequence not above that mark and is not
 // counted again. Every save is conditional on the sequence the handler
@@ -53,7 +55,15 @@ type Config struct {
 	// SweepEvery is how often the reporter looks for such imports (default
 	// DefaultSweepEvery: a quarter of the timeout, at most a minute).
 	SweepEvery time.Duration
+	// Batch is how many accounting messages of a partition, already
+	// waiting, are applied together, with one summary write per import
+	// (0: DefaultBatch; 1: one message at a time). It is the partition
+	// consumers' MaxAckPending.
+	Batch int
 }
+
+// DefaultBatch is Config.Batch when unset: `intake serve --accounting-batch`.
+const DefaultBatch = 64
 
 // DefaultUnsealedTimeout is Config.UnsealedTimeout when unset.
 const DefaultUnsealedTimeout = time.Hour
@@ -90,8 +100,21 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 		defer func() { <-swept }()
 		go func() { defer close(swept); rp.sweep(ctx, d.JS, every) }()
 	}
-	st := partitions.Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: Durable, MaxAckPending: 1, AckWait: cfg.Runner.AckWait}
-	return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, rp.handle, d.Log)
+	batch := cfg.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	// The batch runner hands over a partition's messages in stream order
+	// and only with every earlier one applied, whatever MaxAckPending is.
+	st := partitions.Stage{Stream: subjects.StreamOutcomes, Subject: subjects.Outcomes, Durable: Durable, MaxAckPending: batch, AckWait: cfg.Runner.AckWait}
+	if batch == 1 {
+		// One at a time: the consumer's MaxAckPending of 1 keeps the order.
+		one := func(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+			return rp.handleBatch(ctx, []runner.Msg{m})
+		}
+		return partitions.Run(ctx, d.JS, st, cfg.Partitions, rc, one, d.Log)
+	}
+	return partitions.RunBatch(ctx, d.JS, st, cfg.Partitions, rc, rp.handleBatch, d.Log)
 }
 
 // Store is what the reporter and its jobs need of the store: summaries, the
@@ -161,10 +184,81 @@ func (rp *reporter) save(ctx context.Context, sum *ledger.Summary) error {
 		return err
 	}
 	rp.stored.set(sum.ID, sum.LastSeq)
+	if rp.metrics != nil {
+		rp.metrics.SummaryWrites.Inc()
+	}
 	return nil
 }
 
-func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, error) {
+// batch is what a batch of accounting messages works on: each import's
+// summary, read once and changed in memory by its messages in stream order.
+type batch struct {
+	sums    map[string]*batchSum
+	imports []string // in the order of their first message
+}
+
+type batchSum struct {
+	sum   *ledger.Summary
+	found bool // stored, or made by an earlier message of the batch
+}
+
+// summary is the import's summary as the batch has it, read at its first message.
+func (rp *reporter) summary(ctx context.Context, b *batch, id string) (*batchSum, error) {
+	if bs, ok := b.sums[id]; ok {
+		return bs, nil
+	}
+	sum, found, err := rp.store.ReadSummary(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		rp.stored.set(id, sum.LastSeq)
+	} else {
+		rp.stored.set(id, 0)
+	}
+	bs := &batchSum{sum: sum, found: found}
+	b.sums[id] = bs
+	b.imports = append(b.imports, id)
+	return bs, nil
+}
+
+// handleBatch applies accounting messages of one partition, in stream
+// order, and writes each import's summary once at the end, unless the
+// messages changed nothing of it (all applied before: a redelivered
+// batch). What ends an import (completion, expiry, unreadable rows, replace
+// mode's plan) writes when it happens, as with one message, so that its
+// event is published only after the summary says so. An error fails the
+// whole batch, none of whose messages is then acked; the runner then goes
+// through them one at a time, where each is decided again on the summary as
+// stored (the sequence check makes what this batch wrote a no-op).
+func (rp *reporter) handleBatch(ctx context.Context, ms []runner.Msg) ([]runner.Output, error) {
+	b := &batch{sums: map[string]*batchSum{}}
+	defer func() {
+		for _, id := range b.imports {
+			rp.stored.forget(id)
+		}
+	}()
+	var outs []runner.Output
+	for _, m := range ms {
+		o, err := rp.handle(ctx, b, m)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o...)
+	}
+	for _, id := range b.imports {
+		if sum := b.sums[id].sum; sum != nil && sum.LastSeq != rp.stored.get(id) {
+			if err := rp.save(ctx, sum); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return uniqueOutputs(outs), nil
+}
+
+// handle applies one accounting message to its import's summary in b;
+// writing it is left to handleBatch unless the message ends the import.
+func (rp *reporter) handle(ctx context.Context, b *batch, m runner.Msg) ([]runner.Output, error) {
 	var acc envelope.Accounting
 	if err := json.Unmarshal(m.Data, &acc); err != nil {
 		return nil, runner.Permanent(fmt.Errorf("malformed accounting message: %w", err))
@@ -172,43 +266,34 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if acc.Import == "" || acc.Tenant == "" {
 		return nil, runner.Permanent(fmt.Errorf("accounting message without tenant or import"))
 	}
-	sum, found, err := rp.store.ReadSummary(ctx, acc.Import)
+	bs, err := rp.summary(ctx, b, acc.Import)
 	if err != nil {
 		return nil, err
 	}
-	defer rp.stored.forget(acc.Import)
-	if found {
-		rp.stored.set(acc.Import, sum.LastSeq)
-	} else {
-		rp.stored.set(acc.Import, 0)
-	}
-	switch acc.Kind {
-	case envelope.KindExpire:
+	sum, found := bs.sum, bs.found
+	now := time.Now().UTC()
+	switch routeOf(sum, found, &acc, m.StreamSeq) {
+	case routeExpire:
 		action, reason := decideExpire(sum, found, &acc, m.StreamSeq, rp.timeout)
 		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import timed out")
-	case envelope.KindUnreadable:
+	case routeUnreadable:
 		action, reason := decideUnreadable(sum, found, &acc, m.StreamSeq)
 		return rp.endNow(ctx, sum, action, reason, m.StreamSeq, "import failed: rows could not be read")
-	}
-	now := time.Now().UTC()
-	if !found {
-		sum = &ledger.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: ledger.StatusProcessing, CreatedAt: now}
-	}
-	if sum.Tenant != acc.Tenant {
+	case routeForeign:
 		return nil, runner.Permanent(fmt.Errorf("import %s belongs to another tenant", acc.Import))
-	}
-	if again, resume := replayed(sum, m.StreamSeq); again {
-		// Applied before a crash; finish what was left undone.
-		if resume {
-			return rp.finish(ctx, sum)
-		}
-		return completionEvent(sum)
-	}
-	if sum.Deleting() {
+	case routeAnnounce:
+		return completionEvent(sum) // applied before a crash
+	case routeResumeFinish:
+		return rp.finish(ctx, sum) // applied before a crash, replace mode's ending left undone
+	case routeDeleting:
 		// The deletion job writes the summary until its deletions end;
 		// every row is counted, so a late message changes nothing.
 		rp.log.Info("accounting message for an import whose deletions are under way; ignored", zap.String("import_id", acc.Import), zap.String("kind", acc.Kind))
 		return nil, nil
+	}
+	if !found {
+		sum = &ledger.Summary{ID: acc.Import, Tenant: acc.Tenant, Status: ledger.StatusProcessing, CreatedAt: now}
+		bs.sum, bs.found = sum, true
 	}
 	wasDone := sum.Status != ledger.StatusProcessing
 	if err := rp.apply(ctx, sum, &acc, m.StreamSeq); err != nil {
@@ -219,10 +304,23 @@ func (rp *reporter) handle(ctx context.Context, m runner.Msg) ([]runner.Output, 
 	if completes(wasDone, sum) {
 		return rp.finish(ctx, sum)
 	}
-	if err := rp.save(ctx, sum); err != nil {
-		return nil, err
-	}
 	return completionEvent(sum)
+}
+
+// uniqueOutputs drops the outputs whose message ID an earlier one has (the
+// end of an import, announced by each of its later messages in a batch):
+// JetStream would store only the first anyway.
+func uniqueOutputs(outs []runner.Output) []runner.Output {
+	seen := map[string]bool{}
+	kept := outs[:0]
+	for _, o := range outs {
+		if o.MsgID != "" && seen[o.MsgID] {
+			continue
+		}
+		seen[o.MsgID] = true
+		kept = append(kept, o)
+	}
+	return kept
 }
 
 // finish ends an import whose rows are all accounted for: it decides the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -16,6 +18,7 @@ import (
 	"github.com/intake/intake/pkg/embedded"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/ledger"
+	"github.com/intake/intake/pkg/metrics"
 	"github.com/intake/intake/pkg/partitions"
 	"github.com/intake/intake/pkg/platform"
 	"github.com/intake/intake/pkg/runner"
@@ -29,20 +32,29 @@ import (
 // FerretDB that can be stopped and started again on the same files and
 // address, and a reporter with quick retries.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	addr    string // FerretDB's
 	ferret  *embedded.Ferret
+	nc      *nats.Conn
 	js      jetstream.JetStream
 	store   *store.Store
+	metrics *metrics.Metrics
 	stopRep func()
 }
 
 func startEnv(t *testing.T) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, dir: t.TempDir()}
-	nc, js := streamstest.Start(t, streams.Config{})
-	e.js = js
+	e := newEnv(t)
+	e.startReporter(Config{})
+	return e
+}
+
+// newEnv is the broker and the database, without a reporter.
+func newEnv(t testing.TB) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, dir: t.TempDir(), metrics: metrics.New()}
+	e.nc, e.js = streamstest.Start(t, streams.Config{})
 	e.startFerret("127.0.0.1:0")
 	t.Cleanup(func() { e.ferret.Stop() })
 	e.addr = strings.TrimSuffix(strings.TrimPrefix(e.ferret.URI(), "mongodb://"), "/")
@@ -54,21 +66,32 @@ func startEnv(t *testing.T) *testEnv {
 	}
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 	e.store = store.New(mc, "intake", nil)
+	return e
+}
+
+// startReporter runs a reporter with cfg, quick retries and a short AckWait.
+func (e *testEnv) startReporter(cfg Config) {
+	t := e.t
+	if len(cfg.Runner.Backoff) == 0 {
+		cfg.Runner.Backoff = []time.Duration{10 * time.Millisecond}
+	}
+	if cfg.Runner.AckWait == 0 {
+		cfg.Runner.AckWait = 5 * time.Second
+	}
+	cfg.Runner.Metrics = e.metrics // as app does
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	go func() {
-		done <- Run(ctx, Config{Runner: runner.Config{Backoff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second}},
-			platform.Deps{NC: nc, JS: e.js, Store: e.store, Log: log})
+		done <- Run(ctx, cfg, platform.Deps{NC: e.nc, JS: e.js, Store: e.store, Metrics: e.metrics, Log: log})
 	}()
-	e.stopRep = func() {
+	e.stopRep = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("reporter: %v", err)
 		}
-	}
+	})
 	t.Cleanup(e.stopRep)
-	return e
 }
 
 func (e *testEnv) startFerret(addr string) {
@@ -228,18 +251,27 @@ func TestReporterWaitsOutADatabaseOutage(t *testing.T) {
 	if sum.Status != ledger.StatusCompleted || sum.Total != 40 || sum.Counts != (envelope.Counts{Created: 40}) {
 		t.Fatalf("summary after the outage %+v, want completed with 40 created", sum)
 	}
+	if n, first := e.deadLetters(); n != 0 {
+		t.Fatalf("%d dead letters, the first: %v", n, describe(first))
+	}
+}
+
+// deadLetters are how many messages INTAKE_DEAD holds, and the first.
+func (e *testEnv) deadLetters() (uint64, *jetstream.RawStreamMsg) {
+	e.t.Helper()
 	st, err := e.js.Stream(context.Background(), subjects.StreamDead)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	info, err := st.Info(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	if info.State.Msgs != 0 {
-		m, _ := st.GetMsg(context.Background(), info.State.FirstSeq)
-		t.Fatalf("%d dead letters, the first: %v", info.State.Msgs, describe(m))
+	if info.State.Msgs == 0 {
+		return 0, nil
 	}
+	m, _ := st.GetMsg(context.Background(), info.State.FirstSeq)
+	return info.State.Msgs, m
 }
 
 func describe(m *jetstream.RawStreamMsg) string {

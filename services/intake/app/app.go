@@ -60,6 +60,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	DebugAddr         string        // pprof listener; empty: none
 	UnsealedTimeout   time.Duration // an import without progress this long is failed (0: 1h; negative: never)
+	AccountingBatch   int           // accounting messages of a partition applied per summary write (0: reporter.DefaultBatch)
 	BootstrapAPIKey   string        // creates (idempotently) an admin key for tenant "default"
 	JWTHS256Secret    string        // verifies HS256 bearer tokens
 	JWTJWKSFile       string        // public keys verifying RS256/ES256 bearer tokens
@@ -121,6 +122,7 @@ func Default() Config {
 		MaxEventStreams: limits.DefaultMaxEventStreams,
 		ShutdownTimeout: 30 * time.Second,
 		UnsealedTimeout: reporter.DefaultUnsealedTimeout,
+		AccountingBatch: reporter.DefaultBatch,
 		Retention:       reporter.Retention{Notes: reporter.DefaultNotesRetention, Summaries: reporter.DefaultSummaryRetention},
 		JWTMaxLifetime:  auth.DefaultMaxLifetime,
 		Runner:          runner.Config{AckWait: runner.DefaultAckWait},

@@ -57,7 +57,7 @@ func modules() []module {
 			return writer.Run(ctx, writer.Config{Runner: s.cfg.Runner, Partitions: s.partitionsOf(instance)}, d)
 		}},
 		{name: "reporter", run: func(ctx context.Context, s *stack, d platform.Deps, instance int) error {
-			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout, Partitions: s.partitionsOf(instance)}, d)
+			return reporter.Run(ctx, reporter.Config{Runner: s.cfg.Runner, UnsealedTimeout: s.cfg.UnsealedTimeout, Batch: s.cfg.AccountingBatch, Partitions: s.partitionsOf(instance)}, d)
 		}},
 		{name: "undo", run: runUndo},
 		{name: "jobs", run: runJobs},
