@@ -110,8 +110,9 @@ type Record struct {
 	Fields map[string]any `json:"fields"`
 	Clear  []string       `json:"clear,omitempty"` // fields whose cells were empty, with EmptyMeansClear
 	// Handles are every handle of the row when the import matches on any
-	// handle (key "handles"): the deduplicator claims them all and sets Key
-	// to the record they identify.
+	// handle (key "handles"), or, for a schema with several key fields, the
+	// values of all its key fields, the import key's first: the
+	// deduplicator claims them all and sets Key to the record they identify.
 	Handles []string `json:"handles,omitempty"`
 }
 
@@ -178,7 +179,7 @@ const (
 	CodeValidation = "validation"  // the row's content breaks the schema's rules
 	CodeMalformed  = "malformed"   // the reader could not parse the row (e.g. a broken CSV quote)
 	CodeDuplicate  = "duplicate"   // an earlier row of the same file has the same key
-	CodeConflict   = "conflict"    // the row's handles belong to different records
+	CodeConflict   = "conflict"    // the row's handles or key fields belong to different records
 	CodeUnchanged  = "unchanged"   // the record already has these values
 	CodeExists     = "exists"      // insert mode: a record with the key exists
 	CodeNotFound   = "not_found"   // update mode: no record with the key
