@@ -100,6 +100,12 @@ type RecordChunk struct {
 	Chunk   int      `json:"chunk"`
 	Options Options  `json:"options"`
 	Records []Record `json:"records"`
+	// HandlesDeferred marks a chunk on intake.unique of a schema with
+	// several key fields that passed the deduplicator without the handle
+	// index (every record then had been created under the import's key):
+	// if the index has been started since, the writer records the handles
+	// of the records it wrote, which the backfill's scan may have missed.
+	HandlesDeferred bool `json:"handles_deferred,omitempty"`
 }
 
 // Record is one valid row: normalised fields and its reconciliation key

@@ -150,11 +150,13 @@ type Owner struct {
 // of its key fields, the import key's first; owners the records owning
 // those already known. The import's key decides: the record owning its
 // value, whichever key that record was created under, or, if none does, a
-// new record identified by it. The other key fields only check: one
-// belonging to another record fails the row when the key found one
-// (conflict says why), and becomes shared when the row creates a record:
-// two records have it now. A key value two records share fails the row. unowned are the handles to
-// record as the row's record's; share those to mark shared.
+// new record identified by it. The other key fields never fail a row: one
+// belonging to another record becomes shared (two records have it now),
+// whether the row found a record or creates one. So the answer is the one
+// the deduplicator gives without any index while every record was created
+// under the import's key, where it sees no other field at all. A key value
+// two records share fails the row (conflict says why). unowned are the
+// handles to record as the row's record's; share those to mark shared.
 func KeyIdentity(handles []string, owners map[string]Owner) (id string, unowned, share []string, conflict string) {
 	key := handles[0]
 	o, found := owners[key]
@@ -172,9 +174,6 @@ func KeyIdentity(handles []string, owners map[string]Owner) (id string, unowned,
 		case !ok:
 			unowned = append(unowned, h)
 		case o.Shared || o.Record == id:
-		case found:
-			return "", nil, nil, fmt.Sprintf("the key fields belong to different records: %s to the record of %s, %s to the record of %s",
-				showKey(key), showKey(id), showKey(h), showKey(o.Record))
 		default:
 			share = append(share, h)
 		}

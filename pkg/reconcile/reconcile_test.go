@@ -102,7 +102,8 @@ func TestStampRoundTrip(t *testing.T) {
 }
 
 // The import's key decides which record a row of a schema with several key
-// fields belongs to; the other key fields only check it.
+// fields belongs to; another record's value of another key field becomes
+// shared, and fails no row.
 func TestKeyIdentity(t *testing.T) {
 	owners := map[string]Owner{
 		"email:ann@x.io": {Record: "email:ann@x.io"},
@@ -121,7 +122,7 @@ func TestKeyIdentity(t *testing.T) {
 		{"new: its own _id", "email:new@x.io unowned [email:new@x.io] share []", []string{"email:new@x.io"}},
 		{"new with ann's phone: shared", "email:new@x.io unowned [email:new@x.io] share [phone:+1999]", []string{"email:new@x.io", "phone:+1999"}},
 		{"a shared value checks nothing", "email:ann@x.io unowned [] share []", []string{"email:ann@x.io", "phone:+1333"}},
-		{"two records", "conflict: the key fields belong to different records: email bob@x.io to the record of phone +1222, phone +1999 to the record of email ann@x.io", []string{"email:bob@x.io", "phone:+1999"}},
+		{"found, with ann's phone: shared", "phone:+1222 unowned [] share [phone:+1999]", []string{"email:bob@x.io", "phone:+1999"}},
 		{"a shared key", "conflict: phone +1333 belongs to several records: import these rows by another key", []string{"phone:+1333", "email:cid@x.io"}},
 	} {
 		id, unowned, share, conflict := KeyIdentity(c.handles, owners)

@@ -220,11 +220,6 @@ func handleDoc(h Handle) bson.D {
 	return d
 }
 
-// backfillMarker is the _id of the document of a handle index naming the
-// key fields whose handles every record stored before has. A handle always
-// holds a ":", this _id none.
-const backfillMarker = "backfilled"
-
 // BackfillImport is the import a handle recorded by BackfillHandles names.
 const BackfillImport = "backfill"
 
@@ -234,27 +229,20 @@ const backfillBatch = 1000
 // BackfillHandles gives the records of a tenant's schema that were stored
 // without handles for keys (by a version that kept a handle index only for
 // persons, or before a key field was added to the schema) their handles:
-// handlesOf says which a stored record has. It does so once: a marker
-// names the key fields done, and a later call for them only reads it. It
-// is idempotent and resumable (a handle already recorded is left as it
-// is; the marker is written last), so a crash midway is finished by the
-// next call. A record's own _id is not recorded (HandleOwnership finds
-// it), nor is another record's value that is a record's _id: a row keyed
-// as a record was created finds it as before even where another record has
-// the same value in another key field.
+// handlesOf says which a stored record has. It does so once: the key-use
+// marker's Backfilled names the key fields done, and a later call for them
+// only reads it. It is idempotent and resumable (a handle already recorded
+// is left as it is; Backfilled is written last), so a crash midway is
+// finished by the next call. A record's own _id is not recorded
+// (HandleOwnership finds it), nor is another record's value that is a
+// record's _id: a row keyed as a record was created finds it as before
+// even where another record has the same value in another key field.
 func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error {
-	hc, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
+	use, _, err := s.KeyUse(ctx, tenant, schema)
 	if err != nil {
 		return err
 	}
-	var marker struct {
-		Keys []string `bson:"keys"`
-	}
-	found, err := findByID(ctx, hc, backfillMarker, &marker)
-	if err != nil {
-		return err
-	}
-	if found && !slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(marker.Keys, k) }) {
+	if ContainsAll(use.Backfilled, keys) {
 		return nil
 	}
 	rc, err := s.coll(ctx, s.Records, RecordsCollection(tenant, schema))
@@ -265,22 +253,24 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	for _, k := range keys {
 		fields = append(fields, bson.E{Key: k, Value: 1})
 	}
-	record := func(hs []Handle) error { return s.recordBackfilled(ctx, tenant, schema, hs) }
+	record := func(hs []Handle) error { return s.RecordStoredHandles(ctx, tenant, schema, hs) }
 	if err := backfillPass(ctx, rc, fields, handlesOf, record); err != nil {
 		return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
 	}
-	_, err = hc.UpdateOne(ctx, bson.D{{Key: "_id", Value: backfillMarker}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "keys", Value: keys}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("backfill handles of %s: marker: %w", RecordsCollection(tenant, schema), err)
-	}
-	return nil
+	return s.AddKeyUse(ctx, tenant, schema, KeyUse{Backfilled: keys})
 }
 
-// recordBackfilled records handles found on stored records, but those
-// that are a record's _id (HandleOwnership finds them); one another record
-// has already is marked shared, unless it is that record's _id.
-func (s *Store) recordBackfilled(ctx context.Context, tenant, schema string, hs []Handle) error {
+// ContainsAll reports whether have holds every one of want.
+func ContainsAll(have, want []string) bool {
+	return !slices.ContainsFunc(want, func(k string) bool { return !slices.Contains(have, k) })
+}
+
+// RecordStoredHandles records handles of records already stored (the
+// backfill's, and the writer's for a chunk that passed the deduplicator
+// before the index was kept), but those that are a record's _id
+// (HandleOwnership finds them); one another record has already is marked
+// shared, unless it is that record's _id. Idempotent.
+func (s *Store) RecordStoredHandles(ctx context.Context, tenant, schema string, hs []Handle) error {
 	ids := make([]string, len(hs))
 	for i, h := range hs {
 		ids[i] = h.ID

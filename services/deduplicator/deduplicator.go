@@ -72,6 +72,9 @@ type Store interface {
 	AddHandles(ctx context.Context, tenant, schema string, hs []store.Handle) (taken map[int]bool, err error)
 	ShareHandles(ctx context.Context, tenant, schema string, handles []string) error
 	BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error
+	KeyUse(ctx context.Context, tenant, schema string) (store.KeyUse, bool, error)
+	AddKeyUse(ctx context.Context, tenant, schema string, add store.KeyUse) error
+	UsedKeys(ctx context.Context, tenant, schema string) ([]string, error)
 }
 
 // Schemas is what the deduplicator needs of the schema catalog: a
@@ -81,10 +84,9 @@ type Schemas interface {
 }
 
 type dedup struct {
-	store      Store
-	schemas    Schemas
-	tables     *tables
-	backfilled sync.Map // tenant, schema and key fields whose BackfillHandles is done
+	store   Store
+	schemas Schemas
+	tables  *tables
 }
 
 // appendAttempts bounds how often a chunk is redone after losing a race for
@@ -96,9 +98,15 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 	if err := json.Unmarshal(m.Data, &ch); err != nil {
 		return nil, runner.Permanent(fmt.Errorf("malformed record chunk: %w", err))
 	}
-	ids, err := d.identify(ctx, &ch)
+	deferred, err := d.deferHandles(ctx, &ch)
 	if err != nil {
 		return nil, err
+	}
+	ids := make([]identity, len(ch.Records))
+	if !deferred {
+		if ids, err = d.identify(ctx, &ch); err != nil {
+			return nil, err
+		}
 	}
 	byKey := ch.Options.Key != schema.AnyHandle
 	keys := make([][]string, len(ch.Records))
@@ -132,10 +140,10 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 			outcomes = append(outcomes, envelope.Outcome{Row: r.Row, Result: envelope.Failed, Problems: []envelope.Problem{{Code: envelope.CodeConflict, Message: id.Conflict}}})
 			continue
 		}
-		if len(r.Handles) > 0 {
+		if id.Record != "" {
 			r.Key = id.Record
-			add = append(add, newHandles(ch, r, id)...)
-			share = append(share, id.Share...)
+			a, sh := newHandles(ch, r, id)
+			add, share = append(add, a...), append(share, sh...)
 		}
 		unique = append(unique, r)
 	}
@@ -143,6 +151,7 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 		return nil, err
 	}
 	out := envelope.RecordChunk{Tenant: ch.Tenant, Import: ch.Import, Chunk: ch.Chunk, Options: ch.Options, Records: unique}
+	out.HandlesDeferred = deferred && !ch.Options.DryRun
 	return platform.PassOutputs(envelope.StageDedup, subjects.Unique, "unique", out, outcomes)
 }
 
@@ -260,9 +269,6 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk) ([]ident
 		}
 		return ids, nil
 	}
-	if err := d.backfill(ctx, ch.Tenant, ch.Options.Schema); err != nil {
-		return nil, err
-	}
 	owners, err := d.store.HandleOwnership(ctx, ch.Tenant, ch.Options.Schema, handles)
 	if err != nil {
 		return nil, err
@@ -276,48 +282,111 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk) ([]ident
 	return ids, nil
 }
 
-// backfill makes sure the records of a tenant's schema stored before their
-// handles were recorded have them (store.BackfillHandles), once per process.
-func (d *dedup) backfill(ctx context.Context, tenant, name string) error {
-	s, ok, err := d.schemas.Get(ctx, tenant, name)
-	if catalog.Permanent(err) {
-		return runner.Permanent(err)
+// deferHandles decides, for a chunk of an import by a key field of a
+// schema with several key fields, whether its rows need the handle index
+// (store.KeyUse, one read per chunk). While every record of the tenant's
+// schema was created under the import's key, a row's record is its key:
+// the chunk goes on without reading or writing the index (deferred, which
+// the writer is told). A chunk that can create records under a key field
+// records of the schema were not yet created under first adds that field
+// to the marker's Used, before any such record exists; a chunk needing
+// the index starts it (Indexed, before the backfill of the records stored
+// so far, which it then runs: BackfillHandles) and it is kept from then on.
+func (d *dedup) deferHandles(ctx context.Context, ch *envelope.RecordChunk) (deferred bool, err error) {
+	if ch.Options.Key == schema.AnyHandle || !slices.ContainsFunc(ch.Records, func(r envelope.Record) bool { return len(r.Handles) > 0 }) {
+		return false, nil
 	}
+	s, err := d.schema(ctx, ch.Tenant, ch.Options.Schema)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if !ok {
-		return runner.Permanent(fmt.Errorf("unknown schema %q", name))
+	key, err := s.ResolveKey(ch.Options.Key)
+	if err != nil {
+		return false, runner.Permanent(err)
 	}
-	memo := tenant + "\x00" + name + "\x00" + strings.Join(s.Keys, "\x00")
-	if _, done := d.backfilled.Load(memo); done {
-		return nil
+	use, found, err := d.store.KeyUse(ctx, ch.Tenant, ch.Options.Schema)
+	if err != nil {
+		return false, err
 	}
-	handlesOf := func(rec map[string]any) []string { return s.KeyHandles(s.Keys[0], rec) }
-	if err := d.store.BackfillHandles(ctx, tenant, name, s.Keys, handlesOf); err != nil {
-		return err
-	}
-	d.backfilled.Store(memo, true)
-	return nil
-}
-
-// newHandles are the handles to record as the row's record's. None in an
-// update import for a row no record has: it creates nothing, and a later
-// row must not find a record that was never created under its _id. Of an
-// import by a key field, not the record's _id: it is found as such
-// (store.HandleOwnership), and recording it doubled the index's writes.
-func newHandles(ch envelope.RecordChunk, r envelope.Record, id identity) []store.Handle {
-	byKey := ch.Options.Key != schema.AnyHandle
-	if ch.Options.Mode == envelope.ModeUpdate && len(id.Unowned) == len(r.Handles) && byKey {
-		return nil
-	}
-	var hs []store.Handle
-	for _, h := range id.Unowned {
-		if !byKey || h != id.Record {
-			hs = append(hs, store.Handle{ID: h, Record: id.Record, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+	if !found { // none yet, or records stored by a version that kept none
+		if use.Used, err = d.store.UsedKeys(ctx, ch.Tenant, ch.Options.Schema); err != nil {
+			return false, err
 		}
 	}
-	return hs
+	creates := ch.Options.Mode != envelope.ModeUpdate && !ch.Options.DryRun
+	plan := planKeys(use, found, s.Keys, key, creates)
+	if err := d.store.AddKeyUse(ctx, ch.Tenant, ch.Options.Schema, plan.Add); err != nil {
+		return false, err
+	}
+	if plan.Fast || store.ContainsAll(use.Backfilled, s.Keys) {
+		return plan.Fast, nil
+	}
+	handlesOf := func(rec map[string]any) []string { return s.KeyHandles(s.Keys[0], rec) }
+	return false, d.store.BackfillHandles(ctx, ch.Tenant, ch.Options.Schema, s.Keys, handlesOf)
+}
+
+// keyPlan is what a chunk does to its schema's key-use marker (Add) and
+// whether it takes the fast path, without the handle index.
+type keyPlan struct {
+	Add  store.KeyUse
+	Fast bool
+}
+
+// planKeys decides keyPlan from the marker (use; found false: Used was
+// read from the stored records' _ids, and is written down), the schema's
+// key fields, the import's key and whether the chunk can create records.
+// Fast while no index is kept and no record was created under another key
+// field: every record's _id is then <key>:<value>. Otherwise the index is
+// kept for every key field, from now on: a chunk by the one key in use
+// must then record its handles too, or the index would miss them.
+func planKeys(use store.KeyUse, found bool, keys []string, key string, creates bool) keyPlan {
+	var p keyPlan
+	if !found {
+		p.Add.Used = use.Used
+	}
+	if creates && !slices.Contains(use.Used, key) {
+		p.Add.Used = append(slices.Clip(p.Add.Used), key)
+	}
+	others := slices.ContainsFunc(use.Used, func(k string) bool { return k != key })
+	p.Fast = len(use.Indexed) == 0 && !others
+	if !p.Fast && !store.ContainsAll(use.Indexed, keys) {
+		p.Add.Indexed = keys
+	}
+	return p
+}
+
+// schema is a tenant's schema by name; a permanent error when it is unknown.
+func (d *dedup) schema(ctx context.Context, tenant, name string) (*schema.Schema, error) {
+	s, ok, err := d.schemas.Get(ctx, tenant, name)
+	if catalog.Permanent(err) {
+		return nil, runner.Permanent(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, runner.Permanent(fmt.Errorf("unknown schema %q", name))
+	}
+	return s, nil
+}
+
+// newHandles are the handles to record as the row's record's, and the
+// other records' values to mark shared as it has them too. None in an
+// update import for a row whose key found no record: it creates nothing,
+// and a later row must not find a record that was never created under its
+// _id. Of an import by a key field, not the record's _id: it is found as
+// such (store.HandleOwnership), and recording it doubled the index's writes.
+func newHandles(ch envelope.RecordChunk, r envelope.Record, id identity) (add []store.Handle, share []string) {
+	byKey := ch.Options.Key != schema.AnyHandle
+	if byKey && ch.Options.Mode == envelope.ModeUpdate && slices.Contains(id.Unowned, r.Handles[0]) {
+		return nil, nil
+	}
+	for _, h := range id.Unowned {
+		if !byKey || h != id.Record {
+			add = append(add, store.Handle{ID: h, Record: id.Record, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+		}
+	}
+	return add, id.Share
 }
 
 // addHandles records handles as their records' and marks share shared.

@@ -76,9 +76,9 @@ func passed(t *testing.T, d *dedup, data []byte) map[int]string {
 // A record is found through any key field of its schema, whatever key
 // the import uses, including records stored before handles were kept
 // for such schemas (here: inserted as the writer did, with no handle);
-// a row whose key fields point to two records fails as a conflict, and
-// so does a row finding the record an earlier row of its import found
-// through another field; a new record's _id is the import's key. A chunk
+// a row giving its record another record's value of another key field
+// makes it shared (it finds neither), a key value two records share fails
+// the row as a conflict; a new record's _id is the import's key. A chunk
 // processed again gets the same answers. On the embedded FerretDB and
 // over the wire.
 func TestRecordsFoundThroughAnyKeyField(t *testing.T) {
@@ -112,16 +112,15 @@ func TestRecordsFoundThroughAnyKeyField(t *testing.T) {
 			}
 
 			byEmail := keyedChunk(s, "imp2", "email", 1,
-				map[string]any{"email": "bob@x.io", "phone": "+12015559999"},  // row 2: bob's email, ann's phone
+				map[string]any{"email": "bob@x.io", "phone": "+12015559999"},  // row 2: bob, given ann's phone: shared
 				map[string]any{"email": "carl@x.io", "phone": "+12015559999"}, // row 3: new, with ann's phone
 				map[string]any{"email": "dora@x.io"},                          // row 4: new
 			)
 			got := passed(t, d, byEmail)
-			if !strings.HasPrefix(got[2], envelope.CodeConflict+": the key fields belong to different records") ||
-				got[3] != "email:carl@x.io" || got[4] != "email:dora@x.io" {
+			if got[2] != "phone:+12015550003" || got[3] != "email:carl@x.io" || got[4] != "email:dora@x.io" {
 				t.Fatalf("by email: %v", got)
 			}
-			// Ann's phone is carl's too now: it finds neither.
+			// Ann's phone is bob's and carl's too now: it finds none.
 			got = passed(t, d, keyedChunk(s, "imp3", "phone", 1, map[string]any{"phone": "+12015559999"}))
 			if got[2] != envelope.CodeConflict+": phone +12015559999 belongs to several records: import these rows by another key" {
 				t.Fatalf("by a shared phone: %v", got)
@@ -140,6 +139,112 @@ func TestRecordsFoundThroughAnyKeyField(t *testing.T) {
 				t.Fatalf("handle index: %v %v", index, err)
 			}
 		})
+	}
+}
+
+// While every record of a tenant's schema was created under the import's
+// key, a chunk by it goes on without the handle index (nothing read or
+// written there but the key-use marker, which names the key), flagged for
+// the writer. A chunk by another key field that can create records names
+// it first, starts the index and backfills it: the record created under
+// email is found by its phone, and later chunks by email keep the index.
+// A dry run by another key names nothing.
+func TestKeyUseDecidesTheFastPath(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	s, reg := contacts(t)
+	d := &dedup{store: st, schemas: catalog.New(reg, nil), tables: newTables()}
+	pass := func(data []byte) envelope.RecordChunk {
+		t.Helper()
+		outs, err := d.handle(ctx, runner.Msg{Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ch envelope.RecordChunk
+		if err := json.Unmarshal(outs[0].Data, &ch); err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	marker := func() string {
+		t.Helper()
+		use, _, err := st.KeyUse(ctx, "t", "contacts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("used %v indexed %v backfilled %v", use.Used, use.Indexed, use.Backfilled)
+	}
+	ann := map[string]any{"email": "ann@x.io", "phone": "+12015559999"}
+	if ch := pass(keyedChunk(s, "imp1", "email", 1, ann)); !ch.HandlesDeferred || ch.Records[0].Key != "email:ann@x.io" {
+		t.Fatalf("by email, the one key in use: %+v", ch)
+	}
+	if _, err := st.InsertRecords(ctx, "t", "contacts", []store.NewRecord{{ID: "email:ann@x.io", Fields: ann}}); err != nil {
+		t.Fatal(err) // as the writer stores it
+	}
+	if got := marker(); got != "used [email] indexed [] backfilled []" {
+		t.Fatalf("after the chunk by email: %s", got)
+	}
+	if index, err := st.HandleOwners(ctx, "t", "contacts", []string{"email:ann@x.io", "phone:+12015559999"}); err != nil || len(index) != 0 {
+		t.Fatalf("handle index after the fast path: %v %v", index, err)
+	}
+	dry := envelope.RecordChunk{}
+	if err := json.Unmarshal(keyedChunk(s, "imp2", "phone", 1, map[string]any{"phone": "+12015550001"}), &dry); err != nil {
+		t.Fatal(err)
+	}
+	dry.Options.DryRun = true
+	data, _ := json.Marshal(dry)
+	if ch := pass(data); ch.HandlesDeferred || ch.Records[0].Key != "phone:+12015550001" {
+		t.Fatalf("a dry run by phone: %+v", ch)
+	}
+	if got := marker(); got != "used [email] indexed [email phone] backfilled [email phone]" {
+		t.Fatalf("after a dry run by phone: %s", got)
+	}
+	if ch := pass(keyedChunk(s, "imp3", "phone", 1, map[string]any{"phone": "+12015559999", "email": "ann@x.io"})); ch.HandlesDeferred || ch.Records[0].Key != "email:ann@x.io" {
+		t.Fatalf("by phone, ann's: %+v", ch)
+	}
+	if got := marker(); got != "used [email phone] indexed [email phone] backfilled [email phone]" {
+		t.Fatalf("after the chunk by phone: %s", got)
+	}
+	bob := map[string]any{"email": "bob@x.io", "phone": "+12015550002"}
+	if ch := pass(keyedChunk(s, "imp4", "email", 1, bob)); ch.HandlesDeferred {
+		t.Fatalf("by email once the index is kept: %+v", ch)
+	}
+	if index, err := st.HandleOwners(ctx, "t", "contacts", []string{"phone:+12015550002"}); err != nil || index["phone:+12015550002"] != "email:bob@x.io" {
+		t.Fatalf("bob's phone in the index: %v %v", index, err)
+	}
+}
+
+// planKeys: the fast path while no index is kept and no record was created
+// under another key field; a chunk that can create records names its key
+// first; the index, once needed, is kept for every key field.
+func TestPlanKeys(t *testing.T) {
+	keys := []string{"email", "phone"}
+	for _, c := range []struct {
+		name    string
+		use     store.KeyUse
+		found   bool
+		key     string
+		creates bool
+		want    string
+	}{
+		{"new schema", store.KeyUse{}, false, "email", true, "fast, add used [email] indexed []"},
+		{"new schema, a dry run", store.KeyUse{}, false, "email", false, "fast, add used [] indexed []"},
+		{"stored before markers, one key", store.KeyUse{Used: []string{"email"}}, false, "email", true, "fast, add used [email] indexed []"},
+		{"stored before markers, two keys", store.KeyUse{Used: []string{"email", "phone"}}, false, "email", true, "index, add used [email phone] indexed [email phone]"},
+		{"the key in use", store.KeyUse{Used: []string{"email"}}, true, "email", true, "fast, add used [] indexed []"},
+		{"a second key", store.KeyUse{Used: []string{"email"}}, true, "phone", true, "index, add used [phone] indexed [email phone]"},
+		{"an update by a second key", store.KeyUse{Used: []string{"email"}}, true, "phone", false, "index, add used [] indexed [email phone]"},
+		{"the first key once indexed", store.KeyUse{Used: []string{"email"}, Indexed: keys}, true, "email", true, "index, add used [] indexed []"},
+		{"a key field added to the schema", store.KeyUse{Used: keys, Indexed: keys[:1]}, true, "email", true, "index, add used [] indexed [email phone]"},
+	} {
+		p := planKeys(c.use, c.found, keys, c.key, c.creates)
+		path := "index"
+		if p.Fast {
+			path = "fast"
+		}
+		if got := fmt.Sprintf("%s, add used %v indexed %v", path, p.Add.Used, p.Add.Indexed); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
 	}
 }
 
