@@ -256,30 +256,34 @@ func (d *dedup) identify(ctx context.Context, ch *envelope.RecordChunk) ([]ident
 	if len(handles) == 0 {
 		return ids, nil
 	}
-	if ch.Options.Key == schema.AnyHandle {
-		owners, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, handles)
-		if err != nil {
-			return nil, err
-		}
-		for i, r := range ch.Records {
-			if len(r.Handles) > 0 {
-				id := &ids[i]
-				id.Record, id.Unowned, id.Conflict = reconcile.Identity(r.Handles, owners)
-			}
-		}
-		return ids, nil
-	}
-	owners, err := d.store.HandleOwnership(ctx, ch.Tenant, ch.Options.Schema, handles)
+	decide, err := d.decider(ctx, ch, handles)
 	if err != nil {
 		return nil, err
 	}
 	for i, r := range ch.Records {
 		if len(r.Handles) > 0 {
-			id := &ids[i]
-			id.Record, id.Unowned, id.Share, id.Conflict = reconcile.KeyIdentity(r.Handles, owners)
+			ids[i] = decide(r.Handles)
 		}
 	}
 	return ids, nil
+}
+
+// decider reads the owners of a chunk's handles and returns how a row's
+// identity is decided from them: on any handle (reconcile.Identity), or by
+// the import's key field (reconcile.KeyIdentity).
+func (d *dedup) decider(ctx context.Context, ch *envelope.RecordChunk, handles []string) (func(hs []string) identity, error) {
+	if ch.Options.Key == schema.AnyHandle {
+		owners, err := d.store.HandleOwners(ctx, ch.Tenant, ch.Options.Schema, handles)
+		return func(hs []string) (id identity) {
+			id.Record, id.Unowned, id.Conflict = reconcile.Identity(hs, owners)
+			return id
+		}, err
+	}
+	owners, err := d.store.HandleOwnership(ctx, ch.Tenant, ch.Options.Schema, handles)
+	return func(hs []string) (id identity) {
+		id.Record, id.Unowned, id.Share, id.Conflict = reconcile.KeyIdentity(hs, owners)
+		return id
+	}, err
 }
 
 // deferHandles decides, for a chunk of an import by a key field of a

@@ -13,22 +13,13 @@ import (
 	"github.com/intake/intake/pkg/reconcile"
 	"github.com/intake/intake/pkg/runner"
 	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 	"github.com/intake/intake/pkg/store"
 )
 
 // contacts is a schema with two key fields, email then phone, and the
 // deduplicator's catalog of it.
-func contacts(t testing.TB) (*schema.Schema, *schema.Registry) {
-	t.Helper()
-	s, err := schema.Parse([]byte(`{"name": "contacts", "keys": ["email", "phone"],
-		"fields": [{"name": "email", "type": "email"}, {"name": "phone", "type": "phone", "region": "US"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := schema.NewRegistry()
-	reg.Put(s)
-	return s, reg
-}
+func contacts(t testing.TB) (*schema.Schema, *schema.Registry) { return schematest.TwoKeyContacts(t) }
 
 // keyedChunk is a chunk of contacts rows keyed by key as the validator
 // makes it: each row's key and the handles of its key fields.

@@ -8,6 +8,7 @@ import (
 	"github.com/intake/intake/pkg/catalog"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/schema"
+	"github.com/intake/intake/pkg/schema/schematest"
 	"github.com/intake/intake/pkg/store"
 	"github.com/intake/intake/pkg/store/storetest"
 )
@@ -21,13 +22,7 @@ import (
 func TestDeferredHandlesRecordedOnceTheIndexIsKept(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Embedded(t)
-	sch, err := schema.Parse([]byte(`{"name": "contacts", "keys": ["email", "phone"],
-		"fields": [{"name": "email", "type": "email"}, {"name": "phone", "type": "phone", "region": "US"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := schema.NewRegistry()
-	reg.Put(sch)
+	sch, reg := schematest.TwoKeyContacts(t)
 	w := &writer{store: st, schemas: catalog.New(reg, nil)}
 	write := func(importID string, rows ...map[string]any) {
 		t.Helper()
