@@ -103,8 +103,9 @@ type RecordChunk struct {
 	// HandlesDeferred marks a chunk on intake.unique of a schema with
 	// several key fields that passed the deduplicator without the handle
 	// index (every record then had been created under the import's key):
-	// if the index has been started since, the writer records the handles
-	// of the records it wrote, which the backfill's scan may have missed.
+	// its records carry no handles, and if the index has been started
+	// since, the writer records the handles of the records it wrote (their
+	// key fields' values), which the backfill's scan may have missed.
 	HandlesDeferred bool `json:"handles_deferred,omitempty"`
 }
 
@@ -185,7 +186,7 @@ const (
 	CodeValidation = "validation"  // the row's content breaks the schema's rules
 	CodeMalformed  = "malformed"   // the reader could not parse the row (e.g. a broken CSV quote)
 	CodeDuplicate  = "duplicate"   // an earlier row of the same file has the same key
-	CodeConflict   = "conflict"    // the row's handles or key fields belong to different records
+	CodeConflict   = "conflict"    // the row's handles belong to different records, or its key's value to several
 	CodeUnchanged  = "unchanged"   // the record already has these values
 	CodeExists     = "exists"      // insert mode: a record with the key exists
 	CodeNotFound   = "not_found"   // update mode: no record with the key

@@ -145,6 +145,9 @@ func (d *dedup) handle(ctx context.Context, m runner.Msg) ([]runner.Output, erro
 			a, sh := newHandles(ch, r, id)
 			add, share = append(add, a...), append(share, sh...)
 		}
+		if deferred {
+			r.Handles = nil // the writer needs them only if the index starts meanwhile: it makes them again
+		}
 		unique = append(unique, r)
 	}
 	if err := d.addHandles(ctx, &ch, add, share); err != nil {
