@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -237,7 +238,12 @@ const backfillBatch = 1000
 // (HandleOwnership finds it), nor is another record's value that is a
 // record's _id: a row keyed as a record was created finds it as before
 // even where another record has the same value in another key field.
-func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error {
+//
+// used are the key fields records' _ids may start with (KeyUse.Used):
+// only values of those are asked for as records' _ids. Over the wire a
+// FerretDB reads an _id by scanning, so asking for every value made the
+// backfill of 10,000 records take 10 minutes.
+func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys, used []string, handlesOf func(rec map[string]any) []string) error {
 	use, _, err := s.KeyUse(ctx, tenant, schema)
 	if err != nil {
 		return err
@@ -253,7 +259,7 @@ func (s *Store) BackfillHandles(ctx context.Context, tenant, schema string, keys
 	for _, k := range keys {
 		fields = append(fields, bson.E{Key: k, Value: 1})
 	}
-	record := func(hs []Handle) error { return s.RecordStoredHandles(ctx, tenant, schema, hs) }
+	record := func(hs []Handle) error { return s.RecordStoredHandles(ctx, tenant, schema, used, hs) }
 	if err := backfillPass(ctx, rc, fields, handlesOf, record); err != nil {
 		return fmt.Errorf("backfill handles of %s: %w", RecordsCollection(tenant, schema), err)
 	}
@@ -269,11 +275,16 @@ func ContainsAll(have, want []string) bool {
 // backfill's, and the writer's for a chunk that passed the deduplicator
 // before the index was kept), but those that are a record's _id
 // (HandleOwnership finds them); one another record has already is marked
-// shared, unless it is that record's _id. Idempotent.
-func (s *Store) RecordStoredHandles(ctx context.Context, tenant, schema string, hs []Handle) error {
-	ids := make([]string, len(hs))
-	for i, h := range hs {
-		ids[i] = h.ID
+// shared, unless it is that record's _id. Idempotent. used are the key
+// fields records' _ids may start with (KeyUse.Used: a record's _id is
+// <the key it was created under>:<value>): a value of another field is
+// no record's _id, and is not asked for.
+func (s *Store) RecordStoredHandles(ctx context.Context, tenant, schema string, used []string, hs []Handle) error {
+	var ids []string
+	for _, h := range hs {
+		if field, _, _ := strings.Cut(h.ID, ":"); slices.Contains(used, field) {
+			ids = append(ids, h.ID)
+		}
 	}
 	records, err := s.recordIDs(ctx, tenant, schema, ids)
 	if err != nil {
@@ -287,7 +298,7 @@ func (s *Store) RecordStoredHandles(ctx context.Context, tenant, schema string, 
 	if err != nil || len(taken) == 0 {
 		return err
 	}
-	ids = ids[:0]
+	ids = make([]string, 0, len(taken))
 	for i := range taken {
 		ids = append(ids, hs[i].ID)
 	}
@@ -331,7 +342,9 @@ func backfillPass(ctx context.Context, rc *mongo.Collection, projection bson.D, 
 			continue // not a record Intake stored: no row finds it by _id either
 		}
 		for _, h := range handles(d) {
-			batch = append(batch, Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: BackfillImport}})
+			if h != id { // its own _id: found as such, and no need to ask
+				batch = append(batch, Handle{ID: h, Record: id, Stamp: reconcile.Stamp{Import: BackfillImport}})
+			}
 		}
 		if len(batch) >= backfillBatch {
 			if err := flush(); err != nil {

@@ -104,7 +104,7 @@ func TestBackfillHandles(t *testing.T) {
 			return fmt.Sprint(records)
 		}
 		all := []string{"email:a@x.io", "email:b@x.io", "email:c@x.io", "phone:+1555", "email:d@x.io", "ext:7", "ext:8"}
-		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
 			t.Fatal(err)
 		}
 		want := "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io phone:+1555:phone:+1555]"
@@ -125,7 +125,7 @@ func TestBackfillHandles(t *testing.T) {
 		// Done: a record stored since without handles is not looked at
 		// again (it is found by its _id all the same)...
 		insert("email:d@x.io", map[string]any{"email": "d@x.io", "ext": "8"})
-		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone"}, []string{"email", "phone"}, handlesOf("email", "phone")); err != nil {
 			t.Fatal(err)
 		}
 		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io phone:+1555:phone:+1555]"
@@ -133,7 +133,7 @@ func TestBackfillHandles(t *testing.T) {
 			t.Fatalf("after a second backfill: %s, want %s", got, want)
 		}
 		// ...until the key fields change.
-		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone", "ext"}, handlesOf("email", "phone", "ext")); err != nil {
+		if err := s.BackfillHandles(ctx, "t", "contacts", []string{"email", "phone", "ext"}, []string{"email", "phone"}, handlesOf("email", "phone", "ext")); err != nil {
 			t.Fatal(err)
 		}
 		want = "map[email:a@x.io:email:a@x.io email:b@x.io:phone:+1555 email:c@x.io:email:c@x.io email:d@x.io:email:d@x.io ext:7:email:a@x.io ext:8:email:d@x.io phone:+1555:phone:+1555]"

@@ -62,8 +62,9 @@ func Run(ctx context.Context, cfg Config, d platform.Deps) error {
 
 // Store is what the deduplicator needs of the store: an import's claim log
 // (appended to, read from an entry on) and, for rows that carry handles,
-// the records owning each handle, and the handles of records stored before
-// they were recorded.
+// the records owning each handle, the handles of records stored before
+// they were recorded, and the key-use marker saying whether a schema with
+// several key fields needs its handle index yet.
 type Store interface {
 	AppendClaims(ctx context.Context, tenant, importID string, e store.ClaimEntry) (taken bool, err error)
 	ReadClaims(ctx context.Context, tenant, importID string, from int) ([]store.ClaimEntry, error)
@@ -71,7 +72,7 @@ type Store interface {
 	HandleOwnership(ctx context.Context, tenant, schema string, handles []string) (map[string]reconcile.Owner, error)
 	AddHandles(ctx context.Context, tenant, schema string, hs []store.Handle) (taken map[int]bool, err error)
 	ShareHandles(ctx context.Context, tenant, schema string, handles []string) error
-	BackfillHandles(ctx context.Context, tenant, schema string, keys []string, handlesOf func(rec map[string]any) []string) error
+	BackfillHandles(ctx context.Context, tenant, schema string, keys, used []string, handlesOf func(rec map[string]any) []string) error
 	KeyUse(ctx context.Context, tenant, schema string) (store.KeyUse, bool, error)
 	AddKeyUse(ctx context.Context, tenant, schema string, add store.KeyUse) error
 	UsedKeys(ctx context.Context, tenant, schema string) ([]string, error)
@@ -329,7 +330,9 @@ func (d *dedup) deferHandles(ctx context.Context, ch *envelope.RecordChunk) (def
 		return plan.Fast, nil
 	}
 	handlesOf := func(rec map[string]any) []string { return s.KeyHandles(s.Keys[0], rec) }
-	return false, d.store.BackfillHandles(ctx, ch.Tenant, ch.Options.Schema, s.Keys, handlesOf)
+	// Records can have been created only under the key fields used before
+	// this chunk: it is the first by any other, and goes on after.
+	return false, d.store.BackfillHandles(ctx, ch.Tenant, ch.Options.Schema, s.Keys, use.Used, handlesOf)
 }
 
 // keyPlan is what a chunk does to its schema's key-use marker (Add) and

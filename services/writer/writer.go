@@ -82,7 +82,7 @@ type Store interface {
 	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) (refused map[int]*store.Refusal, err error)
 	SaveBeforeImages(ctx context.Context, imgs []store.BeforeImage) error
 	KeyUse(ctx context.Context, tenant, schema string) (store.KeyUse, bool, error)
-	RecordStoredHandles(ctx context.Context, tenant, schema string, hs []store.Handle) error
+	RecordStoredHandles(ctx context.Context, tenant, schema string, used []string, hs []store.Handle) error
 }
 
 // Schemas is what the writer needs of the schema catalog: a tenant's
@@ -299,7 +299,7 @@ func (w *writer) recordDeferredHandles(ctx context.Context, ch *envelope.RecordC
 	if err != nil {
 		return runner.Permanent(err)
 	}
-	return w.store.RecordStoredHandles(ctx, ch.Tenant, ch.Options.Schema, writtenHandles(ch, sch, key, outcomes))
+	return w.store.RecordStoredHandles(ctx, ch.Tenant, ch.Options.Schema, use.Used, writtenHandles(ch, sch, key, outcomes))
 }
 
 // writtenHandles are the handles of the rows of a chunk that created or
