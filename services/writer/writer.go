@@ -313,7 +313,9 @@ func writtenHandles(ch *envelope.RecordChunk, sch *schema.Schema, key string, ou
 			continue
 		}
 		for _, h := range sch.KeyHandles(key, r.Fields) {
-			hs = append(hs, store.Handle{ID: h, Record: r.Key, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+			if h != r.Key { // the record's own _id: found as such
+				hs = append(hs, store.Handle{ID: h, Record: r.Key, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+			}
 		}
 	}
 	return hs
