@@ -33,16 +33,32 @@ type KeyUse struct {
 // holds a ":", this _id none.
 const keyUseMarker = "keys"
 
-// KeyUse reads the key-use marker of a tenant's schema (one read by _id);
-// found is false when there is none (a new schema, or records stored by a
-// version that kept no marker: see UsedKeys).
+// KeyUse reads the key-use marker of a tenant's schema (one read by _id,
+// on the embedded default straight from SQLite: it is read for every
+// chunk); found is false when there is none (a new schema, or records
+// stored by a version that kept no marker: see UsedKeys).
 func (s *Store) KeyUse(ctx context.Context, tenant, schema string) (use KeyUse, found bool, err error) {
+	if br, ok := s.fast.(BatchReader); ok {
+		docs, err := br.FindByIDs(ctx, s.Records, HandlesCollection(tenant, schema), []string{keyUseMarker})
+		d, found := docs[keyUseMarker]
+		return KeyUse{Used: strList(d["used"]), Indexed: strList(d["indexed"]), Backfilled: strList(d["backfilled"])}, found, err
+	}
 	hc, err := s.coll(ctx, s.Records, HandlesCollection(tenant, schema))
 	if err != nil {
 		return KeyUse{}, false, err
 	}
 	found, err = findByID(ctx, hc, keyUseMarker, &use)
 	return use, found, err
+}
+
+// strList is a list of strings as a plain document holds it.
+func strList(v any) []string {
+	items, _ := v.([]any)
+	var out []string
+	for _, it := range items {
+		out = append(out, str(it))
+	}
+	return out
 }
 
 // AddKeyUse adds the fields of add to the key-use marker, creating it if

@@ -331,7 +331,8 @@ func (d *dedup) deferHandles(ctx context.Context, ch *envelope.RecordChunk) (def
 	}
 	handlesOf := func(rec map[string]any) []string { return s.KeyHandles(s.Keys[0], rec) }
 	// Records can have been created only under the key fields used before
-	// this chunk: it is the first by any other, and goes on after.
+	// this chunk (Used names one before any record is created under it),
+	// and this chunk's own records come after the backfill.
 	return false, d.store.BackfillHandles(ctx, ch.Tenant, ch.Options.Schema, s.Keys, use.Used, handlesOf)
 }
 
