@@ -13,7 +13,6 @@ import (
 	"github.com/intake/intake/pkg/embedded/ferrettest"
 	"github.com/intake/intake/pkg/envelope"
 	"github.com/intake/intake/pkg/runner"
-	"github.com/intake/intake/pkg/schema/schematest"
 	"github.com/intake/intake/pkg/store"
 )
 
@@ -24,7 +23,8 @@ import (
 // (the handle index read, the phone of every row inserted). It is the cost
 // identity through any key field adds on the insert path.
 func BenchmarkDedupChunk(b *testing.B) {
-	for _, keys := range []string{"one key field", "two key fields, one in use", "two key fields, index kept"} {
+	variants := []string{"one key field", "two key fields, one in use", "two key fields, index kept"}
+	for _, keys := range variants {
 		b.Run(keys, func(b *testing.B) {
 			st := newStore(b)
 			s, reg := contacts(b)
@@ -112,7 +112,7 @@ func BenchmarkFirstChunkBySecondKey(b *testing.B) {
 // newContacts are n new contacts of chunk c (each with an email and a
 // phone of its own), keyed by email as the validator makes them.
 func newContacts(b *testing.B, c, n int) []envelope.Record {
-	s, _ := schematest.TwoKeyContacts(b)
+	s, _ := contacts(b)
 	rows := make([]envelope.Record, n)
 	for i := range rows {
 		f := map[string]any{"email": fmt.Sprintf("p%d-%d@x.io", c, i), "phone": fmt.Sprintf("+1201%07d", c*1000+i)}
