@@ -9,12 +9,18 @@ import (
 	"time"
 )
 
+// IndexPeriod is how often a FerretDB that other processes reach indexes
+// the collections they created (KeepIndexing).
+const IndexPeriod = 200 * time.Millisecond
+
 // KeepIndexing runs IndexCollections now and then every period until ctx
-// ends. It is for a FerretDB run as its own process (`intake ferretdb`),
-// whose clients cannot reach its SQLite files to call SQLiteFastPath.Ensure:
-// without it every find, update and delete by _id there scans the whole
-// table. A collection created between two passes is scanned until the
-// next. Errors go to report, and the next pass tries again.
+// ends. It is for a FerretDB that other processes reach (`intake ferretdb`,
+// or the embedded default of an instance whose database other instances
+// share): they cannot reach its SQLite files to call SQLiteFastPath.Ensure,
+// and without it every find, update and delete by _id of a collection they
+// created scans the whole table. A collection created between two passes
+// is scanned until the next. Errors go to report, and the next pass tries
+// again.
 func (f *Ferret) KeepIndexing(ctx context.Context, period time.Duration, report func(error)) {
 	t := time.NewTicker(period)
 	defer t.Stop()

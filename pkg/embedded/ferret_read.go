@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -26,6 +25,29 @@ import (
 // before Go decodes it (7.4 against 5.3 ms for 500 records, measured).
 func (x *SQLiteFastPath) FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error) {
 	out := make(map[string]map[string]any, len(ids))
+	err := x.selectByIDs(ctx, db, coll, ids, `json_remove(t._ferretdb_sjson, '$."$s"')`, func(raw string) error {
+		dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+		dec.UseNumber()
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			return fmt.Errorf("decode a document of %s: %w", coll, err)
+		}
+		stripTypes(doc)
+		if id, ok := doc["_id"].(string); ok {
+			out[id] = doc
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ExistingIDs reports which of the given string _ids a collection holds.
+// It reads only the _id index (FindByIDs reads and decodes the documents).
+func (x *SQLiteFastPath) ExistingIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -36,43 +58,64 @@ func (x *SQLiteFastPath) FindByIDs(ctx context.Context, db *mongo.Database, coll
 	if err != nil {
 		return nil, err
 	}
-	const batch = 500 // SQLite's default limit on bound parameters is 32766
-	for start := 0; start < len(ids); start += batch {
-		part := ids[start:min(start+batch, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			b, _ := json.Marshal(id)
-			args[i] = string(b)
-		}
-		q := fmt.Sprintf(`SELECT json_remove(_ferretdb_sjson, '$."$s"') FROM %q WHERE _ferretdb_sjson->'$._id' IN (%s)`,
-			table, strings.TrimSuffix(strings.Repeat("?,", len(part)), ","))
-		rows, err := sdb.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", coll, err)
-		}
-		for rows.Next() {
-			var raw string
-			if err := rows.Scan(&raw); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read %s: %w", coll, err)
-			}
-			dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
-			dec.UseNumber()
-			var doc map[string]any
-			if err := dec.Decode(&doc); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("decode a document of %s: %w", coll, err)
-			}
-			stripTypes(doc)
-			if id, ok := doc["_id"].(string); ok {
-				out[id] = doc
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", coll, err)
-		}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	q := fmt.Sprintf(`SELECT j.value FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM %q WHERE _ferretdb_sjson->'$._id' = json_quote(j.value))`, table)
+	err = eachRow(ctx, sdb, q, []any{string(list)}, func(id string) error {
+		out[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", coll, err)
 	}
 	return out, nil
+}
+
+// selectByIDs hands each a text column (what) of the documents of coll
+// with the given string _ids, in batches of one indexed query.
+func (x *SQLiteFastPath) selectByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string, what string, each func(string) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := x.Ensure(ctx, db, coll); err != nil {
+		return err
+	}
+	sdb, table, err := x.reader(ctx, db.Name(), coll)
+	if err != nil {
+		return err
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	// One parameter, the _ids as a JSON array: a statement of hundreds of
+	// parameters cost more to compile than to run (measured).
+	q := fmt.Sprintf(`SELECT %s FROM json_each(?) j JOIN %q t ON t._ferretdb_sjson->'$._id' = json_quote(j.value)`, what, table)
+	if err := eachRow(ctx, sdb, q, []any{string(list)}, each); err != nil {
+		return fmt.Errorf("read %s: %w", coll, err)
+	}
+	return nil
+}
+
+// eachRow hands each the one text column of every row of a query.
+func eachRow(ctx context.Context, sdb *sql.DB, q string, args []any, each func(string) error) error {
+	rows, err := sdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		if err := each(v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // stripTypes removes FerretDB's "$s" schema annotations.

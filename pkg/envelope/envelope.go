@@ -100,6 +100,13 @@ type RecordChunk struct {
 	Chunk   int      `json:"chunk"`
 	Options Options  `json:"options"`
 	Records []Record `json:"records"`
+	// HandlesDeferred marks a chunk on intake.unique of a schema with
+	// several key fields that passed the deduplicator without the handle
+	// index (every record then had been created under the import's key):
+	// its records carry no handles, and if the index has been started
+	// since, the writer records the handles of the records it wrote (their
+	// key fields' values), which the backfill's scan may have missed.
+	HandlesDeferred bool `json:"handles_deferred,omitempty"`
 }
 
 // Record is one valid row: normalised fields and its reconciliation key
@@ -110,8 +117,9 @@ type Record struct {
 	Fields map[string]any `json:"fields"`
 	Clear  []string       `json:"clear,omitempty"` // fields whose cells were empty, with EmptyMeansClear
 	// Handles are every handle of the row when the import matches on any
-	// handle (key "handles"): the deduplicator claims them all and sets Key
-	// to the record they identify.
+	// handle (key "handles"), or, for a schema with several key fields, the
+	// values of all its key fields, the import key's first: the
+	// deduplicator claims them all and sets Key to the record they identify.
 	Handles []string `json:"handles,omitempty"`
 }
 
@@ -178,7 +186,7 @@ const (
 	CodeValidation = "validation"  // the row's content breaks the schema's rules
 	CodeMalformed  = "malformed"   // the reader could not parse the row (e.g. a broken CSV quote)
 	CodeDuplicate  = "duplicate"   // an earlier row of the same file has the same key
-	CodeConflict   = "conflict"    // the row's handles belong to different records
+	CodeConflict   = "conflict"    // the row's handles belong to different records, or its key's value to several
 	CodeUnchanged  = "unchanged"   // the record already has these values
 	CodeExists     = "exists"      // insert mode: a record with the key exists
 	CodeNotFound   = "not_found"   // update mode: no record with the key

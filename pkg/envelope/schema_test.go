@@ -127,7 +127,7 @@ func envelopeSpecs() []envelopeSpec {
 			schema:   "record-chunk",
 			subjects: []string{"intake.valid.<tenant>.<import>", "intake.unique.<tenant>.<import>"},
 			full: RecordChunk{
-				Tenant: "acme", Import: "imp_5q2k8v3m1x", Chunk: 3, Options: full,
+				Tenant: "acme", Import: "imp_5q2k8v3m1x", Chunk: 3, Options: full, HandlesDeferred: true,
 				Records: []Record{{
 					Row: 2, Key: "email:ann@example.com",
 					// Values as encoding/json decodes them (float64, []any,

@@ -137,3 +137,46 @@ func Identity(handles []string, owners map[string]string) (id string, unowned []
 	return "", nil, fmt.Sprintf("the handles belong to different records: %s to the record of %s, %s to the record of %s",
 		showKey(first[order[0]]), showKey(order[0]), showKey(first[order[1]]), showKey(order[1]))
 }
+
+// Owner is the record a handle belongs to. A Shared handle is a value two
+// records have (two people with one phone): it finds neither.
+type Owner struct {
+	Record string
+	Shared bool
+}
+
+// KeyIdentity decides which record a row of an import by a key field of a
+// schema with several key fields belongs to. handles are the row's values
+// of its key fields, the import key's first; owners the records owning
+// those already known. The import's key decides: the record owning its
+// value, whichever key that record was created under, or, if none does, a
+// new record identified by it. The other key fields never fail a row: one
+// belonging to another record becomes shared (two records have it now),
+// whether the row found a record or creates one. So the answer is the one
+// the deduplicator gives without any index while every record was created
+// under the import's key, where it sees no other field at all. A key value
+// two records share fails the row (conflict says why). unowned are the
+// handles to record as the row's record's; share those to mark shared.
+func KeyIdentity(handles []string, owners map[string]Owner) (id string, unowned, share []string, conflict string) {
+	key := handles[0]
+	o, found := owners[key]
+	switch {
+	case found && o.Shared:
+		return "", nil, nil, fmt.Sprintf("%s belongs to several records: import these rows by another key", showKey(key))
+	case found:
+		id = o.Record
+	default:
+		id = key
+	}
+	for _, h := range handles {
+		o, ok := owners[h]
+		switch {
+		case !ok:
+			unowned = append(unowned, h)
+		case o.Shared || o.Record == id:
+		default:
+			share = append(share, h)
+		}
+	}
+	return id, unowned, share, ""
+}

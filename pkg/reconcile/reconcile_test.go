@@ -100,3 +100,38 @@ func TestStampRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The import's key decides which record a row of a schema with several key
+// fields belongs to; another record's value of another key field becomes
+// shared, and fails no row.
+func TestKeyIdentity(t *testing.T) {
+	owners := map[string]Owner{
+		"email:ann@x.io": {Record: "email:ann@x.io"},
+		"phone:+1999":    {Record: "email:ann@x.io"},
+		"email:bob@x.io": {Record: "phone:+1222"},
+		"phone:+1222":    {Record: "phone:+1222"},
+		"phone:+1333":    {Record: "email:cid@x.io", Shared: true},
+	}
+	for _, c := range []struct {
+		name, want string
+		handles    []string
+	}{
+		{"by phone, created under email", "email:ann@x.io unowned [] share []", []string{"phone:+1999"}},
+		{"by phone, a new email becomes hers", "email:ann@x.io unowned [email:ann@y.io] share []", []string{"phone:+1999", "email:ann@y.io"}},
+		{"by email, created under phone", "phone:+1222 unowned [] share []", []string{"email:bob@x.io", "phone:+1222"}},
+		{"new: its own _id", "email:new@x.io unowned [email:new@x.io] share []", []string{"email:new@x.io"}},
+		{"new with ann's phone: shared", "email:new@x.io unowned [email:new@x.io] share [phone:+1999]", []string{"email:new@x.io", "phone:+1999"}},
+		{"a shared value checks nothing", "email:ann@x.io unowned [] share []", []string{"email:ann@x.io", "phone:+1333"}},
+		{"found, with ann's phone: shared", "phone:+1222 unowned [] share [phone:+1999]", []string{"email:bob@x.io", "phone:+1999"}},
+		{"a shared key", "conflict: phone +1333 belongs to several records: import these rows by another key", []string{"phone:+1333", "email:cid@x.io"}},
+	} {
+		id, unowned, share, conflict := KeyIdentity(c.handles, owners)
+		got := fmt.Sprintf("%s unowned %v share %v", id, unowned, share)
+		if conflict != "" {
+			got = "conflict: " + conflict
+		}
+		if got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}

@@ -330,3 +330,33 @@ func TestEntityKeys(t *testing.T) {
 		t.Errorf("CheckCreate fields = %v", fields)
 	}
 }
+
+// A record of a schema with several key fields is found through any of
+// them: its handles are the import key's value first (the _id of a record
+// it creates), then the other key fields' that have a value. Schemas with
+// one key field, and persons (matched on any handle already), have none.
+func TestKeyHandles(t *testing.T) {
+	schemas := loadEntities(t)
+	rec := map[string]any{"email": "ann@x.io", "phone": "+12015559999", "company": "X"}
+	for _, c := range []struct {
+		schema, key string
+		rec         map[string]any
+		want        []string
+	}{
+		{"contacts", "email", rec, []string{"email:ann@x.io", "phone:+12015559999"}},
+		{"contacts", "phone", rec, []string{"phone:+12015559999", "email:ann@x.io"}},
+		{"contacts", "phone", map[string]any{"phone": "+12015559999", "email": ""}, []string{"phone:+12015559999"}},
+		{"persons", "handles", map[string]any{"emails": []string{"ann@x.io"}}, nil},
+	} {
+		if got := schemas[c.schema].KeyHandles(c.key, c.rec); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s by %s: KeyHandles = %q, want %q", c.schema, c.key, got, c.want)
+		}
+	}
+	one, err := Parse([]byte(`{"name": "one", "keys": ["email"], "fields": [{"name": "email", "type": "email"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := one.KeyHandles("email", rec); got != nil {
+		t.Errorf("one key field: KeyHandles = %q, want none", got)
+	}
+}

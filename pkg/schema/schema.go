@@ -612,10 +612,35 @@ const AnyHandle = "handles"
 func (s *Schema) Handles(rec map[string]any) []string {
 	var out []string
 	for _, k := range s.Keys {
-		for _, h := range Keys(k, rec) {
-			if _, v, _ := strings.Cut(h, ":"); v != "" {
-				out = append(out, h)
-			}
+		out = presentKeys(out, k, rec)
+	}
+	return out
+}
+
+// KeyHandles returns the handles through which a record of a schema with
+// several key fields is found, whatever key an import uses: the import key
+// field's values first (so the first is Key(keyField, rec), the _id of a
+// record the row creates), then every other key field's. It is nil for a
+// schema with one key field, and for MatchAny schemas (see Handles): their
+// records need no handle index or have it already.
+func (s *Schema) KeyHandles(keyField string, rec map[string]any) []string {
+	if s.MatchAny || len(s.Keys) < 2 {
+		return nil
+	}
+	out := presentKeys(nil, keyField, rec)
+	for _, k := range s.Keys {
+		if k != keyField {
+			out = presentKeys(out, k, rec)
+		}
+	}
+	return out
+}
+
+// presentKeys appends the keys of a field of rec that have a value.
+func presentKeys(out []string, field string, rec map[string]any) []string {
+	for _, h := range Keys(field, rec) {
+		if _, v, _ := strings.Cut(h, ":"); v != "" {
+			out = append(out, h)
 		}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -37,18 +38,28 @@ const lookupsInFlight = 16
 
 // FindByIDs reads the documents with the given _ids; missing ones are absent.
 func (IDLookups) FindByIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]map[string]any, error) {
-	c := db.Collection(coll)
+	return lookUp(ctx, db.Collection(coll), ids)
+}
+
+// ExistingIDs reports which of the given _ids the collection holds,
+// reading only their _id.
+func (IDLookups) ExistingIDs(ctx context.Context, db *mongo.Database, coll string, ids []string) (map[string]bool, error) {
+	return idSet(lookUp(ctx, db.Collection(coll), ids, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})))
+}
+
+// lookUp reads documents by _id, lookupsInFlight at once.
+func lookUp(ctx context.Context, c *mongo.Collection, ids []string, opts ...options.Lister[options.FindOneOptions]) (map[string]map[string]any, error) {
 	docs := make([]map[string]any, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lookupsInFlight)
 	for i, id := range ids {
 		g.Go(func() error {
-			raw, err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Raw()
+			raw, err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, opts...).Raw()
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("read %s: %w", coll, err)
+				return fmt.Errorf("read %s: %w", c.Name(), err)
 			}
 			docs[i], err = plainDoc(raw)
 			return err

@@ -28,7 +28,11 @@ func chunk(n int, rows ...int) *envelope.RecordChunk {
 
 func holdersOf(t *testing.T, d *dedup, ch *envelope.RecordChunk) []int {
 	t.Helper()
-	h, err := d.claim(context.Background(), ch)
+	keys := make([][]string, len(ch.Records))
+	for i, r := range ch.Records {
+		keys[i] = keysOf(r, true)
+	}
+	h, err := d.claim(context.Background(), ch, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

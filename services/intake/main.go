@@ -355,7 +355,7 @@ func ferretdb(ctx context.Context, dataDir, listen string, stderr io.Writer) err
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
-		f.KeepIndexing(ctx, 200*time.Millisecond, func(err error) { fmt.Fprintln(stderr, "ferretdb: indexing _id:", err) })
+		f.KeepIndexing(ctx, embedded.IndexPeriod, func(err error) { fmt.Fprintln(stderr, "ferretdb: indexing _id:", err) })
 	}()
 	<-ctx.Done()
 	<-indexed

@@ -163,10 +163,22 @@ func validateMapped(s *schema.Schema, plan *mapping.Plan, keyField string, ch *e
 			rc.Key = rc.Handles[0] // the identity of a new record; the deduplicator may match an existing one
 		} else {
 			rc.Key = schema.Key(keyField, rec)
+			rc.Handles = keyHandles(s, keyField, rec, rc.Key)
 		}
 		records = append(records, rc)
 	}
 	return records, outcomes
+}
+
+// keyHandles are the handles by which the deduplicator finds the record of
+// a row of a schema with several key fields (schema.KeyHandles); none when
+// they would not start with the row's key, the _id of a record it creates.
+func keyHandles(s *schema.Schema, keyField string, rec map[string]any, key string) []string {
+	hs := s.KeyHandles(keyField, rec)
+	if len(hs) == 0 || hs[0] != key {
+		return nil
+	}
+	return hs
 }
 
 func rowNumbers(ch *envelope.RowChunk) []int {

@@ -79,6 +79,8 @@ type Store interface {
 	InsertRecords(ctx context.Context, tenant, schema string, recs []store.NewRecord) (store.Inserted, error)
 	UpdateRecords(ctx context.Context, tenant, schema string, ups []store.FieldUpdate) (refused map[int]*store.Refusal, err error)
 	SaveBeforeImages(ctx context.Context, imgs []store.BeforeImage) error
+	KeyUse(ctx context.Context, tenant, schema string) (store.KeyUse, bool, error)
+	RecordStoredHandles(ctx context.Context, tenant, schema string, used []string, hs []store.Handle) error
 }
 
 // Schemas is what the writer needs of the schema catalog: a tenant's
@@ -259,6 +261,9 @@ func (w *writer) write(ctx context.Context, ch *envelope.RecordChunk) ([]envelop
 		i := updated[j]
 		outcomes[i] = refusedOutcome(ch.Records[i].Row, r)
 	}
+	if err := w.recordDeferredHandles(ctx, ch, sch, outcomes); err != nil {
+		return nil, err
+	}
 	return outcomes, nil
 }
 
@@ -271,4 +276,45 @@ func storedDates(sch *schema.Schema, found map[string]*reconcile.Existing) {
 			e.Fields = sch.StoredDates(e.Fields)
 		}
 	}
+}
+
+// recordDeferredHandles records the handles of the records a chunk that
+// passed the deduplicator without the handle index (HandlesDeferred)
+// created or updated, if the index has been started since (the marker's
+// Indexed), as the backfill records a stored record's. The marker is read
+// after the writes: either they came before the index was started, and
+// the backfill's scan, which starts after, sees them; or this read comes
+// after, and sees it started. Idempotent, so a redelivery does it again.
+func (w *writer) recordDeferredHandles(ctx context.Context, ch *envelope.RecordChunk, sch *schema.Schema, outcomes []envelope.Outcome) error {
+	if !ch.HandlesDeferred || ch.Options.DryRun {
+		return nil
+	}
+	use, _, err := w.store.KeyUse(ctx, ch.Tenant, ch.Options.Schema)
+	if err != nil || len(use.Indexed) == 0 {
+		return err
+	}
+	key, err := sch.ResolveKey(ch.Options.Key)
+	if err != nil {
+		return runner.Permanent(err)
+	}
+	return w.store.RecordStoredHandles(ctx, ch.Tenant, ch.Options.Schema, use.Used, writtenHandles(ch, sch, key, outcomes))
+}
+
+// writtenHandles are the handles of the rows of a chunk that created or
+// updated their record (outcomes[i] is ch.Records[i]'s), as that record's:
+// its key fields' values (the deduplicator passes a deferred chunk on
+// without the rows' handles, which would only make it longer).
+func writtenHandles(ch *envelope.RecordChunk, sch *schema.Schema, key string, outcomes []envelope.Outcome) []store.Handle {
+	var hs []store.Handle
+	for i, r := range ch.Records {
+		if res := outcomes[i].Result; res != envelope.Created && res != envelope.Updated {
+			continue
+		}
+		for _, h := range sch.KeyHandles(key, r.Fields) {
+			if h != r.Key { // the record's own _id: found as such
+				hs = append(hs, store.Handle{ID: h, Record: r.Key, Stamp: reconcile.Stamp{Import: ch.Import, Row: r.Row}})
+			}
+		}
+	}
+	return hs
 }

@@ -24,3 +24,18 @@ func Load(tb testing.TB, fsys fs.FS, path string) *schema.Schema {
 	}
 	return s
 }
+
+// TwoKeyContacts is a schema "contacts" with two key fields, email then
+// phone (US numbers), and a registry holding it: the smallest schema whose
+// records are found through either key field.
+func TwoKeyContacts(tb testing.TB) (*schema.Schema, *schema.Registry) {
+	tb.Helper()
+	s, err := schema.Parse([]byte(`{"name": "contacts", "keys": ["email", "phone"],
+		"fields": [{"name": "email", "type": "email"}, {"name": "phone", "type": "phone", "region": "US"}]}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := schema.NewRegistry()
+	reg.Put(s)
+	return s, reg
+}

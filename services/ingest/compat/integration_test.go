@@ -336,6 +336,32 @@ func TestRealAudience(t *testing.T) {
 		t.Fatalf("after a delsert with a failed row: %v", recs)
 	}
 
+	// A user created under the email is found by the mobile number: an
+	// upsert by mobileNumber updates it (no second user), and a delsert by
+	// mobileNumber keeps it and deletes only the user the file lacks.
+	const head = "First Name;Last Name;Email;Mobile Number;Country;State;Last Active Date\n"
+	id = upload(semi, head+"Em;Ail;em@example.com;+1 415 555 2677;United States;Utah;2024-05-01\n",
+		field("reconciliationKey", "email"), field("importType", "insert"))
+	if m := status(id); m["insertedRecords"] != 1.0 {
+		t.Fatalf("insert by email: %v", m)
+	}
+	id = upload(semi, head+"Em;Ail;em@example.com;+1 415 555 2677;United States;Iowa;2024-05-01\n",
+		field("reconciliationKey", "mobileNumber"), field("importType", "upsert"))
+	if m := status(id); m["updatedRecords"] != 1.0 || m["insertedRecords"] != 0.0 {
+		t.Fatalf("upsert by mobile of a user created by email: %v", m)
+	}
+	if recs := s.records(t, audReal, "audience_users"); len(recs) != 3 || recs["email:em@example.com"]["state"] != "Iowa" {
+		t.Fatalf("after the upsert by mobile: %v", recs)
+	}
+	id = upload(semi, head+"Em;Ail;em@example.com;+1 415 555 2677;United States;Iowa;2024-05-01\nNew;User;new@example.com;+1 415 555 2674;United States;Utah;2024-05-01\n",
+		field("reconciliationKey", "mobileNumber"), field("importType", "delsert"))
+	if m := status(id); m["deletedRecords"] != 1.0 || m["insertedRecords"] != 0.0 || m["status"] != "COMPLETED" {
+		t.Fatalf("delsert by mobile: %v", m)
+	}
+	if recs := s.records(t, audReal, "audience_users"); len(recs) != 2 || recs["email:em@example.com"] == nil || recs["mobile_number:+14155552674"] == nil {
+		t.Fatalf("after the delsert by mobile: %v", recs)
+	}
+
 	// Not a CSV file: the seed's 400.
 	r := post(t, base+"/vpns/api/v1/audience/import", creds, file("uploadFile", "u.png", "\x89PNG\r\n\x1a\n\x00\x00"))
 	expect(t, r, 400, `{"message":"Please upload a valid CSV file","detail":"the file looks like a PNG image, not CSV or XLSX"}`)

@@ -68,6 +68,9 @@ func startBackends(ctx context.Context, cfg Config, log *zap.Logger) (_ *backend
 			return nil, err
 		}
 		b.closers = append(b.closers, fr.Stop)
+		// Other instances may share this database over its socket, and
+		// their collections need the _id index as this one's do.
+		b.closers = append(b.closers, keepIndexing(fr, log))
 		b.mongoURI = fr.URI()
 		b.dataDir, b.mongoSocket = absPath(cfg.DataDir), fr.Socket()
 		sqlite := fr.FastPath()
@@ -136,6 +139,20 @@ func connectNATS(url string, opts []nats.Option, name string) (*nats.Conn, error
 		return nil, fmt.Errorf("nats %s: %w", redactURLs(url), err)
 	}
 	return nc, nil
+}
+
+// keepIndexing runs fr.KeepIndexing until the returned func is called.
+func keepIndexing(fr *embedded.Ferret, log *zap.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fr.KeepIndexing(ctx, embedded.IndexPeriod, func(err error) { log.Warn("embedded FerretDB: indexing _id", zap.Error(err)) })
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func pingUntil(ctx context.Context, client *mongo.Client, limit time.Duration) error {

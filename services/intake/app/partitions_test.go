@@ -1,9 +1,14 @@
 package app_test
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/intake/intake/pkg/auth"
 	"github.com/intake/intake/pkg/partitions"
@@ -148,5 +153,41 @@ func waitDoneAs(t *testing.T, s *system, headers map[string]string, id string, l
 		if time.Now().After(deadline) {
 			t.Fatalf("import %s still processing after %s: %+v", id, limit, v)
 		}
+	}
+}
+
+// Instances sharing the embedded database of another reach it over its
+// socket and cannot index _id for FerretDB's filter themselves: the
+// instance that runs it indexes their collections, or every read by _id
+// there scans the whole table (TestPartitionFailOver's deduplicator reading
+// the handle index slowed to a stall).
+func TestEmbeddedDatabaseIndexesOtherInstancesCollections(t *testing.T) {
+	dir := t.TempDir()
+	front := startSystem(t, dir, nil)
+	ctx := context.Background()
+	// As another instance would: through the driver, not the fast path.
+	if _, err := front.mongo.Database(front.info.MongoDB+"_records").Collection("handles.default.contacts").InsertOne(ctx, bson.D{{Key: "_id", Value: "email:ann@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "ferretdb", front.info.MongoDB+"_records.sqlite")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	const indexed = `SELECT count(*) FROM _ferretdb_collections c JOIN sqlite_master m
+		ON m.type = 'index' AND m.name = c.table_name || '_intake_id' WHERE c.name = 'handles.default.contacts'`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := sdb.QueryRow(indexed).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the collection another instance created has no _id index FerretDB's filter uses")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

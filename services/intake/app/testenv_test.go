@@ -281,3 +281,15 @@ func withoutStamp(doc bson.M) bson.M {
 	}
 	return doc
 }
+
+// overTheWire points c at a FerretDB of its own reached over TCP, so the
+// store takes the plain MongoDB code path (no embedded shortcuts).
+func overTheWire(t testing.TB, c *app.Config) {
+	t.Helper()
+	fr, err := embedded.StartFerret(t.TempDir(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fr.Stop)
+	c.MongoURI = fr.URI()
+}
