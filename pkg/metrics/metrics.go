@@ -46,37 +46,28 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		Chunks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_chunks_total", Help: "Chunks handled, by stage and outcome (acked, retried, dead_lettered).",
-		}, []string{"stage", "outcome"}),
+		Chunks: counterVec("intake_chunks_total",
+			"Chunks handled, by stage and outcome (acked, retried, dead_lettered).", "stage", "outcome"),
 		ChunkSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "intake_chunk_seconds", Help: "Time to handle one chunk and store its outputs, by stage.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}, []string{"stage"}),
-		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_chunks_redelivered_total", Help: "Chunks delivered more than once, by stage.",
-		}, []string{"stage"}),
-		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_handler_panics_total", Help: "Handler calls that panicked and were recovered, by stage (a chunk is retried, then dead-lettered; an upstream request is answered as failed).",
-		}, []string{"stage"}),
-		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_rows_total", Help: "Rows accounted for, by the stage that decided them and the result.",
-		}, []string{"stage", "result"}),
-		RowsIngested: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_rows_ingested_total", Help: "Rows read from uploads and published to the pipeline.",
-		}),
-		ImportsStarted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_imports_started_total", Help: "Imports opened.",
-		}),
-		ImportsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "intake_imports_finished_total", Help: "Imports finished, by status (completed, failed).",
-		}, []string{"status"}),
-		SummaryWrites: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_summary_writes_total", Help: "Import summaries written by the reporter (accounting messages that wait together are applied with one write).",
-		}),
-		UpstreamRefusedReplies: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_upstream_refused_replies_total", Help: "Upstream requests not answered: the reply subject was not the tenant's inbox.",
-		}),
+		Redelivered: counterVec("intake_chunks_redelivered_total",
+			"Chunks delivered more than once, by stage.", "stage"),
+		Panics: counterVec("intake_handler_panics_total",
+			"Handler calls that panicked and were recovered, by stage (a chunk is retried, then dead-lettered; an upstream request is answered as failed).", "stage"),
+		Rows: counterVec("intake_rows_total",
+			"Rows accounted for, by the stage that decided them and the result.", "stage", "result"),
+		RowsIngested: counter("intake_rows_ingested_total",
+			"Rows read from uploads and published to the pipeline."),
+		ImportsStarted: counter("intake_imports_started_total",
+			"Imports opened."),
+		ImportsFinished: counterVec("intake_imports_finished_total",
+			"Imports finished, by status (completed, failed).", "status"),
+		SummaryWrites: counter("intake_summary_writes_total",
+			"Import summaries written by the reporter (accounting messages that wait together are applied with one write)."),
+		UpstreamRefusedReplies: counter("intake_upstream_refused_replies_total",
+			"Upstream requests not answered: the reply subject was not the tenant's inbox."),
 		HTTPRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "intake_http_request_seconds", Help: "HTTP requests, by route pattern, method and status code.",
 			Buckets: prometheus.DefBuckets,
@@ -84,9 +75,8 @@ func New() *Metrics {
 		EventStreams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "intake_event_streams", Help: "Server-sent event streams of imports open in this process.",
 		}),
-		EventStreamReads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "intake_event_stream_reads_total", Help: "Import summaries read for event streams (one per watched import and poll, shared by its streams).",
-		}),
+		EventStreamReads: counter("intake_event_stream_reads_total",
+			"Import summaries read for event streams (one per watched import and poll, shared by its streams)."),
 	}
 	m.Registry.MustRegister(m.Chunks, m.ChunkSeconds, m.Redelivered, m.Panics, m.Rows, m.RowsIngested,
 		m.ImportsStarted, m.ImportsFinished, m.SummaryWrites, m.HTTPRequests, m.UpstreamRefusedReplies, m.EventStreams, m.EventStreamReads,
@@ -136,4 +126,14 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ackPendingDesc, prometheus.GaugeValue, float64(info.NumAckPending), cons.Durable)
 		ch <- prometheus.MustNewConstMetric(redeliveredDesc, prometheus.GaugeValue, float64(info.NumRedelivered), cons.Durable)
 	}
+}
+
+// counter and counterVec build the counters New registers: every one has
+// a name and a help text, and a vector its labels.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
