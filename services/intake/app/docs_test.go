@@ -348,14 +348,10 @@ func TestOpenAPIComponents(t *testing.T) {
 			t.Errorf("components.schemas.%s: no properties", name)
 			continue
 		}
+		fields := jsonFields(typ)
 		var inGo, inDoc []string
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			tag := strings.Split(f.Tag.Get("json"), ",")[0]
-			if !f.IsExported() || tag == "-" || tag == "" {
-				continue
-			}
-			inGo = append(inGo, tag)
+		for _, f := range fields {
+			inGo = append(inGo, f[0])
 		}
 		for p := range props {
 			inDoc = append(inDoc, p)
@@ -373,12 +369,7 @@ func TestOpenAPIComponents(t *testing.T) {
 		if name == "Schema" || name == "Field" {
 			continue // input documents too: required means required to write
 		}
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			parts := strings.Split(f.Tag.Get("json"), ",")
-			if !f.IsExported() || parts[0] == "" || parts[0] == "-" {
-				continue
-			}
+		for _, parts := range fields {
 			if always := !slices.Contains(parts[1:], "omitempty"); always != required[parts[0]] {
 				t.Errorf("components.schemas.%s: %s required=%v, but the Go type always writes it=%v", name, parts[0], required[parts[0]], always)
 			}
@@ -388,6 +379,25 @@ func TestOpenAPIComponents(t *testing.T) {
 	if _, ok := errProps["error"]; !ok || len(errProps) != 2 || errProps["import_id"] == nil {
 		t.Errorf("components.schemas.Error: want properties error and import_id, got %v", errProps)
 	}
+}
+
+// jsonFields are the JSON tags (name, then options) of the fields
+// encoding/json writes for typ, those of embedded structs without a tag
+// included, as it flattens them (client.Summary embeds envelope.Counts).
+func jsonFields(typ reflect.Type) [][]string {
+	var out [][]string
+	for i := 0; i < typ.NumField(); i++ {
+		f := typ.Field(i)
+		parts := strings.Split(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && parts[0] == "" && f.Type.Kind() == reflect.Struct:
+			out = append(out, jsonFields(f.Type)...)
+		case !f.IsExported() || parts[0] == "" || parts[0] == "-":
+		default:
+			out = append(out, parts)
+		}
+	}
+	return out
 }
 
 var capabilityRE = regexp.MustCompile("Capability: `([a-z:._]+)`")
