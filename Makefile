@@ -4,7 +4,7 @@ PKGS     := ./pkg/... ./services/... ./schemas/... ./test/... ./tools/...
 BIN      := bin/intake
 FUZZTIME ?= 10s
 
-.PHONY: run build test fuzz bench bench-large chaos scale lint vet clean
+.PHONY: run build test fuzz bench bench-large bench-replace chaos scale lint vet clean
 
 ## run: start the whole importer on the embedded default (data under ./data); serve's flags in ARGS, e.g. make run ARGS='--http-addr 127.0.0.1:9090'
 # Built, then run (not `go run`, which exits 1 after Ctrl-C even when intake
@@ -62,6 +62,11 @@ bench: build
 ## separately, with the peak RSS of every process (target: each under 512 MiB)
 bench-large: build
 	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-10000000} --split
+
+## bench-replace: a replace deleting all but one of ROWS=1000000 records, in its own job, while
+## another tenant's 10-row imports are timed (they must not wait for the deletions)
+bench-replace: build
+	$(GO) run ./tools/bench --bin $(BIN) --rows $${ROWS:-1000000} --replace
 
 ## chaos: the fault harness: kill -9 of processes mid-import, restarts, invariants
 ## checked per row and per document (RUNS each scenario, ROWS per import)

@@ -58,15 +58,19 @@ func run(ctx context.Context) error {
 	split := flag.Bool("split", false, "only import the file once through one process per stage on an outside FerretDB and print each process's peak RSS")
 	debugAddr := flag.String("debug-addr", "", "pprof address for the outside database's intake serve (to profile it during the run)")
 	tenants := flag.Int("tenants", 0, "instead: this many tenants' first imports (tenants.go)")
+	replace := flag.Bool("replace", false, "instead: a replace that deletes all but one of --rows records, another tenant's imports timed meanwhile (replace.go)")
 	flag.Parse()
-	if *fair || *tenants > 0 {
+	if *fair || *tenants > 0 || *replace {
 		o, err := serveOperated(*bin)
 		if err != nil {
 			return err
 		}
 		defer o.close()
-		if *fair {
+		switch {
+		case *fair:
 			return fairness(o, *rows)
+		case *replace:
+			return replaceRun(o, *rows)
 		}
 		return runTenants(o, *tenants)
 	}
