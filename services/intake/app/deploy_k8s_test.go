@@ -505,7 +505,7 @@ func flagValue(args []string, name string) (string, bool) {
 // changes the count behind the pods' --instance-count.
 func TestKubernetesPartitionedStatefulSets(t *testing.T) {
 	const podIndex = "metadata.labels['apps.kubernetes.io/pod-index']"
-	partitioned := []string{"deduplicator", "writer", "reporter"}
+	partitioned := []string{"validator", "deduplicator", "writer", "reporter"}
 	objs := loadK8s(t)
 	services := map[string]k8sObject{}
 	for _, o := range objs {
