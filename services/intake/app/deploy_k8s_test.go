@@ -50,6 +50,10 @@ type k8sObject struct {
 }
 
 func (o k8sObject) kind() string { return asString(o.Doc["kind"]) }
+
+// workload reports whether the object runs Intake's pods: a Deployment, or a
+// StatefulSet for the partitioned stages.
+func (o k8sObject) workload() bool { return o.kind() == "Deployment" || o.kind() == "StatefulSet" }
 func (o k8sObject) name() string { return asString(dig(o.Doc, "metadata", "name")) }
 func (o k8sObject) String() string {
 	return fmt.Sprintf("%s: %s/%s", filepath.Base(o.File), o.kind(), o.name())
@@ -216,11 +220,11 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	deployments := map[string]k8sObject{} // by Deployment name
+	deployments := map[string]k8sObject{} // Deployments and StatefulSets by name
 	podLabels := map[string]map[string]any{}
-	serviceOf := map[string]string{} // Deployment name -> its --target
+	serviceOf := map[string]string{} // workload name -> its --target
 	for _, o := range objs {
-		if o.kind() != "Deployment" {
+		if !o.workload() {
 			continue
 		}
 		deployments[o.name()] = o
@@ -229,7 +233,7 @@ func TestKubernetesManifests(t *testing.T) {
 		if sel := asMap(dig(o.Doc, "spec", "selector", "matchLabels")); !labelsMatch(sel, podLabels[o.name()]) {
 			t.Errorf("%s: spec.selector %v does not match the pod labels %v", o, sel, podLabels[o.name()])
 		}
-		if _, ok := asMap(o.Doc["spec"])["replicas"]; ok {
+		if _, ok := asMap(o.Doc["spec"])["replicas"]; ok && o.kind() == "Deployment" {
 			t.Errorf("%s: no spec.replicas, please: the HorizontalPodAutoscaler owns the count", o)
 		}
 		pod := asMap(dig(tmpl, "spec"))
@@ -244,7 +248,7 @@ func TestKubernetesManifests(t *testing.T) {
 		case err != nil:
 			t.Errorf("%s: %v", o, err)
 		case len(targets) != 1:
-			t.Errorf("%s: want one service per Deployment, got --target %v", o, targets)
+			t.Errorf("%s: want one service per workload, got --target %v", o, targets)
 		default:
 			serviceOf[o.name()] = targets[0]
 		}
@@ -354,7 +358,7 @@ func TestKubernetesManifests(t *testing.T) {
 	want := app.Services()
 	sort.Strings(want)
 	if !slices.Equal(served, want) {
-		t.Errorf("the Deployments run %v, want one per service: %v", served, want)
+		t.Errorf("the Deployments and StatefulSets run %v, want one per service: %v", served, want)
 	}
 
 	// Autoscalers, disruption budgets and Services point at real pods.
@@ -364,7 +368,9 @@ func TestKubernetesManifests(t *testing.T) {
 		switch o.kind() {
 		case "HorizontalPodAutoscaler":
 			ref := asMap(dig(o.Doc, "spec", "scaleTargetRef"))
-			if ref["kind"] != "Deployment" || deployments[asString(ref["name"])].Doc == nil {
+			// Not a StatefulSet: its pods' --instance-count must change with
+			// its replicas (TestKubernetesPartitionedStatefulSets).
+			if target := deployments[asString(ref["name"])]; ref["kind"] != "Deployment" || target.kind() != "Deployment" {
 				t.Errorf("%s: scaleTargetRef %v is no Deployment of the manifests", o, ref)
 				continue
 			}
@@ -388,7 +394,7 @@ func TestKubernetesManifests(t *testing.T) {
 				}
 			}
 			if matched != 1 {
-				t.Errorf("%s: selector %v matches %d Deployments, want 1", o, sel, matched)
+				t.Errorf("%s: selector %v matches %d workloads, want 1", o, sel, matched)
 			}
 		case "Service":
 			sel := asMap(dig(o.Doc, "spec", "selector"))
@@ -397,7 +403,7 @@ func TestKubernetesManifests(t *testing.T) {
 				matched = matched || labelsMatch(sel, labels)
 			}
 			if !matched {
-				t.Errorf("%s: selector %v matches no Deployment's pods", o, sel)
+				t.Errorf("%s: selector %v matches no workload's pods", o, sel)
 			}
 			for _, p := range asList(dig(o.Doc, "spec", "ports")) {
 				if tp := fmt.Sprint(dig(p, "targetPort")); tp != "8080" && tp != "http" {
@@ -407,20 +413,11 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	for d, svc := range serviceOf {
-		hpa, ok := hpaFor[d]
-		if !ok {
+		if _, ok := hpaFor[d]; !ok && deployments[d].kind() == "Deployment" {
 			t.Errorf("Deployment %s (%s) has no HorizontalPodAutoscaler", d, svc)
 		}
 		if !pdbFor[d] {
-			t.Errorf("Deployment %s (%s) has no PodDisruptionBudget", d, svc)
-		}
-		if slices.Contains([]string{"deduplicator", "writer", "reporter"}, svc) && ok {
-			// Partitioned, and every pod of a Deployment is instance 0 of 1:
-			// a pod added later gets a partition only when its holder stops
-			// pulling. More replicas give fail-over, not throughput.
-			if mn, mx := dig(hpa.Doc, "spec", "minReplicas"), dig(hpa.Doc, "spec", "maxReplicas"); mn != 2 || mx != 2 {
-				t.Errorf("%s: %s replicas min %v max %v, want 2 and 2 (fail-over only)", hpa, svc, mn, mx)
-			}
+			t.Errorf("%s (%s) has no PodDisruptionBudget", deployments[d], svc)
 		}
 	}
 
@@ -485,6 +482,100 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			if s := asString(dig(e, "valueFrom", "secretKeyRef", "name")); !generated[s] {
 				t.Errorf("%s: INTAKE_MONGO_URI from Secret %q, but the MongoDB operator generates %v", d, s, sortedKeys(generated))
+			}
+		}
+	}
+}
+
+// flagValue returns the value of --name=value among a command's args.
+func flagValue(args []string, name string) (string, bool) {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// TestKubernetesPartitionedStatefulSets checks that the partitioned stages
+// run as StatefulSets whose pods spread the partitions: each pod's
+// --instance-index is its ordinal (the pod-index label through the downward
+// API), --instance-count equals replicas, the pods start together, the
+// governing Service is a headless one selecting them, and no autoscaler
+// changes the count behind the pods' --instance-count.
+func TestKubernetesPartitionedStatefulSets(t *testing.T) {
+	const podIndex = "metadata.labels['apps.kubernetes.io/pod-index']"
+	partitioned := []string{"validator", "deduplicator", "writer", "reporter"}
+	objs := loadK8s(t)
+	services := map[string]k8sObject{}
+	for _, o := range objs {
+		if o.kind() == "Service" {
+			services[o.name()] = o
+		}
+	}
+	runs := map[string]k8sObject{} // partitioned stage -> the workload running it
+	for _, o := range objs {
+		if !o.workload() {
+			continue
+		}
+		c := asMap(asList(dig(o.Doc, "spec", "template", "spec", "containers"))[0])
+		args := stringList(c["args"])
+		targets, err := targetOf(args)
+		if err != nil || len(targets) != 1 || !slices.Contains(partitioned, targets[0]) {
+			continue // TestKubernetesManifests reports bad targets
+		}
+		runs[targets[0]] = o
+		if o.kind() != "StatefulSet" {
+			t.Errorf("%s runs the partitioned %s: want a StatefulSet (a Deployment gives its pods no ordinal for --instance-index, so every pod owns every partition)", o, targets[0])
+			continue
+		}
+		spec := asMap(o.Doc["spec"])
+		replicas, ok := spec["replicas"].(int)
+		if !ok || replicas < 2 {
+			t.Errorf("%s: replicas %v, want at least 2 (one pod has no standby for its partitions)", o, spec["replicas"])
+		}
+		if count, _ := flagValue(args, "instance-count"); count != fmt.Sprint(replicas) {
+			t.Errorf("%s: --instance-count=%s with replicas %v: want them equal (a larger count leaves partitions no pod owns, taken only as orphans after --pinned-ttl; a smaller one gives two pods the same ones)", o, count, spec["replicas"])
+		}
+		if index, _ := flagValue(args, "instance-index"); index != "$(INTAKE_INSTANCE_INDEX)" {
+			t.Errorf("%s: --instance-index=%s, want $(INTAKE_INSTANCE_INDEX), the pod's ordinal", o, index)
+		}
+		var indexFrom any
+		for _, e := range asList(c["env"]) {
+			if asString(dig(e, "name")) == "INTAKE_INSTANCE_INDEX" {
+				indexFrom = dig(e, "valueFrom", "fieldRef", "fieldPath")
+			}
+		}
+		if indexFrom != podIndex {
+			t.Errorf("%s: INTAKE_INSTANCE_INDEX from %v, want the downward API's %s", o, indexFrom, podIndex)
+		}
+		if p := spec["podManagementPolicy"]; p != "Parallel" {
+			t.Errorf("%s: podManagementPolicy %v, want Parallel (no pod waits for another's readiness)", o, p)
+		}
+		svc := services[asString(spec["serviceName"])]
+		podLabels := asMap(dig(spec, "template", "metadata", "labels"))
+		switch {
+		case svc.Doc == nil:
+			t.Errorf("%s: serviceName %q is no Service of the manifests", o, spec["serviceName"])
+		case dig(svc.Doc, "spec", "clusterIP") != "None":
+			t.Errorf("%s: governing Service %s is not headless", o, svc)
+		case !labelsMatch(asMap(dig(svc.Doc, "spec", "selector")), podLabels):
+			t.Errorf("%s: governing Service %s does not select its pods", o, svc)
+		}
+	}
+	for _, stage := range partitioned {
+		if _, ok := runs[stage]; !ok {
+			t.Errorf("no Deployment or StatefulSet runs %s", stage)
+		}
+	}
+	for _, o := range objs {
+		if o.kind() != "HorizontalPodAutoscaler" {
+			continue
+		}
+		ref := asMap(dig(o.Doc, "spec", "scaleTargetRef"))
+		for stage, w := range runs {
+			if ref["name"] == w.name() {
+				t.Errorf("%s scales %s (%s): its replicas must change with every pod's --instance-count", o, w, stage)
 			}
 		}
 	}
@@ -947,7 +1038,7 @@ func TestKubernetesNATSCredentials(t *testing.T) {
 	natsURL := regexp.MustCompile(`^nats://([a-z]+):\$\(([A-Za-z_][A-Za-z0-9_]*)\)@(.+)$`)
 	checked := 0
 	for _, o := range objs {
-		if o.kind() != "Deployment" {
+		if !o.workload() {
 			continue
 		}
 		c := asMap(asList(dig(o.Doc, "spec", "template", "spec", "containers"))[0])
@@ -1018,7 +1109,7 @@ func TestKubernetesNATSCredentials(t *testing.T) {
 		checked++
 	}
 	if checked != len(app.Services()) {
-		t.Errorf("checked %d Deployments, want one per service (%d)", checked, len(app.Services()))
+		t.Errorf("checked %d Deployments and StatefulSets, want one per service (%d)", checked, len(app.Services()))
 	}
 }
 
